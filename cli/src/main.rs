@@ -1,0 +1,2 @@
+//! `regio`: the command line of Regio.
+fn main() {}

@@ -1,0 +1,8 @@
+//! # regio-node — the machine that obeys the policy
+//!
+//! Storage, the policy-enforced query engine, federation and the HTTP API of one
+//! municipality's node. Built up issue by issue; see the README for what runs today.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![deny(missing_docs)]
+
+pub use regio_policy as policy;
