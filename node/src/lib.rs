@@ -6,3 +6,6 @@
 #![deny(missing_docs)]
 
 pub use regio_policy as policy;
+
+pub mod chunk;
+pub mod schema;

@@ -13,8 +13,10 @@
 pub mod did;
 pub mod key;
 pub mod proof;
+pub mod shape;
 pub mod signed;
 
 pub use did::Did;
 pub use key::Key;
+pub use shape::{FieldUse, Granularity, QueryKind, QueryShape, TimeUnit};
 pub use signed::{DocHash, Document, DocumentError, Signed};
