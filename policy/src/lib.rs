@@ -10,11 +10,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
+pub mod decision;
 pub mod did;
+pub mod doc;
 pub mod key;
+pub mod purpose;
 pub mod proof;
 pub mod shape;
 pub mod signed;
+pub mod time;
 
 pub use did::Did;
 pub use key::Key;

@@ -1,0 +1,117 @@
+//! InclusionCharter — the region's enforceable clauses, signed by every member (proof set).
+//! The human text beside each clause lives in `charters/inclusion-charter.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::consent::Channel;
+use crate::shape::{Granularity, TimeUnit};
+use crate::signed::{Document, Invalid};
+
+/// The finest use a protected attribute allows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MinGranularity {
+    /// Never filtered or grouped on.
+    Never,
+    /// A time field: buckets of this unit or coarser.
+    Time(TimeUnit),
+    /// A numeric field: bins of at least this width.
+    NumericBin(f64),
+}
+
+impl MinGranularity {
+    /// Whether a use at `g` respects this minimum.
+    pub fn allows(&self, g: &Granularity) -> bool {
+        match (self, g) {
+            (MinGranularity::Never, _) | (_, Granularity::Exact) => false,
+            (MinGranularity::Time(min), Granularity::Time(u)) => u >= min,
+            (MinGranularity::NumericBin(min), Granularity::NumericBin(w)) => w >= min,
+            _ => false,
+        }
+    }
+}
+
+/// A protected attribute: a field name or a field category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Protected {
+    /// Field name or category.
+    pub attribute: String,
+    /// Finest allowed use.
+    pub min_granularity: MinGranularity,
+}
+
+/// Fair-share quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    /// Queries one node serves per member per window.
+    pub queries_per_member: u32,
+    /// Window length.
+    pub window_seconds: u64,
+}
+
+/// The machine-enforceable clauses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Clauses {
+    /// Purposes allowed in the region (each with its narrower ones).
+    pub allowed_purposes: Vec<String>,
+    /// Minimum group size (small-cell suppression).
+    pub min_group_size: u32,
+    /// Protected attributes.
+    pub protected_attributes: Vec<Protected>,
+    /// Fair-share quota.
+    pub quota: Quota,
+    /// Non-digital consent channels every member offers.
+    pub consent_channels: Vec<Channel>,
+    /// Open result formats.
+    pub result_formats: Vec<String>,
+}
+
+/// An inclusion charter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InclusionCharter {
+    /// Charter id, with its version (`urn:regio:charter:default:1`).
+    pub id: String,
+    /// Title by language.
+    pub title: BTreeMap<String, String>,
+    /// The clauses.
+    pub clauses: Clauses,
+}
+
+impl Document for InclusionCharter {
+    const TYPE: &'static str = "InclusionCharter";
+    const SCHEMA_VERSION: u32 = 1;
+    fn validate(&self) -> Result<(), Invalid> {
+        super::non_empty("id", &self.id)?;
+        let c = &self.clauses;
+        if c.allowed_purposes.is_empty() {
+            return Err(Invalid::new("clauses.allowedPurposes", "name at least one purpose"));
+        }
+        super::check_purposes("clauses.allowedPurposes", &c.allowed_purposes, false)?;
+        if c.min_group_size == 0 {
+            return Err(Invalid::new("clauses.minGroupSize", "must be at least 1"));
+        }
+        for (i, p) in c.protected_attributes.iter().enumerate() {
+            super::non_empty(&format!("clauses.protectedAttributes[{i}].attribute"), &p.attribute)?;
+            if let MinGranularity::NumericBin(w) = p.min_granularity {
+                if !(w.is_finite() && w > 0.0) {
+                    return Err(Invalid::new(format!("clauses.protectedAttributes[{i}].minGranularity"), "numericBin must be > 0"));
+                }
+            }
+        }
+        if c.quota.queries_per_member == 0 || c.quota.window_seconds == 0 {
+            return Err(Invalid::new("clauses.quota", "queriesPerMember and windowSeconds must be at least 1"));
+        }
+        for (i, f) in c.result_formats.iter().enumerate() {
+            if !["csv", "json", "ndjson"].contains(&f.as_str()) {
+                return Err(Invalid::new(format!("clauses.resultFormats[{i}]"), format!("`{f}` is not csv, json or ndjson")));
+            }
+        }
+        Ok(())
+    }
+}
