@@ -72,6 +72,14 @@ pub enum VerifyError {
         /// Index in the proof set.
         index: usize,
     },
+    /// A number is outside the range JCS represents exactly (I-JSON, RFC 7493: |n| ≤ 2^53).
+    #[error("number {number} at `{path}` is outside I-JSON's exact integer range (|n| <= 2^53); JCS would sign a rounded value")]
+    NotIJson {
+        /// JSON path of the number.
+        path: String,
+        /// The number as written.
+        number: String,
+    },
     /// The signature does not verify: the document or the proof was changed, or another key signed.
     #[error("proof {index}: the signature of {signer} does not verify (document or proof altered, or wrong key)")]
     BadSignature {
@@ -92,6 +100,9 @@ pub enum SignError {
     /// The existing `proof` is neither an object nor an array of objects.
     #[error("the existing `proof` is neither a proof nor a proof set")]
     BadExistingProof,
+    /// A number is outside I-JSON's exact range.
+    #[error(transparent)]
+    NotIJson(VerifyError),
     /// This key already signed the document.
     #[error("{0} has already signed this document")]
     AlreadySigned(String),
@@ -132,6 +143,45 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Largest integer JCS (IEEE 754 double) represents exactly.
+const MAX_EXACT: u64 = 1 << 53;
+
+/// Checks that every number is exactly representable as JCS writes it (RFC 7493 I-JSON).
+pub fn check_i_json(value: &Value) -> Result<(), VerifyError> {
+    fn walk(v: &Value, path: &mut String) -> Result<(), VerifyError> {
+        match v {
+            Value::Number(n) => {
+                let too_big = n.as_u64().is_some_and(|u| u > MAX_EXACT) || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT);
+                if too_big {
+                    return Err(VerifyError::NotIJson { path: path.clone(), number: n.to_string() });
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(x, path)?;
+                    path.truncate(len);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(x, path)?;
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    walk(value, &mut String::new())
+}
+
 /// Splits a secured document into the document without proofs and its proofs.
 fn split(doc: &Value) -> Result<(Map<String, Value>, Vec<Value>), VerifyError> {
     let obj = doc.as_object().ok_or(VerifyError::NotAnObject)?;
@@ -161,6 +211,7 @@ fn proof_config(unsecured: &Map<String, Value>, signer: &Did, created: DateTime<
 
 /// Adds a proof by `key` to `doc`. A document that already has a proof gets a proof set.
 pub fn add_proof(doc: &mut Value, key: &Key, created: DateTime<Utc>) -> Result<(), SignError> {
+    check_i_json(doc).map_err(SignError::NotIJson)?;
     let obj = doc.as_object_mut().ok_or(SignError::NotAnObject)?;
     let existing = match obj.remove("proof") {
         None => Vec::new(),
@@ -274,6 +325,7 @@ fn verify_one(index: usize, proof: &Value, secured: &Map<String, Value>, unsecur
 /// Verifies every proof of a secured document. All must verify; returns who signed, in order.
 pub fn verify(doc: &Value) -> Result<Vec<ProofInfo>, VerifyError> {
     let (unsecured, proofs) = split(doc)?;
+    check_i_json(doc)?;
     let secured = doc.as_object().ok_or(VerifyError::NotAnObject)?;
     proofs
         .iter()
