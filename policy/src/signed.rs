@@ -144,12 +144,12 @@ pub struct Signed<T> {
     doc: T,
     raw: Value,
     signers: Vec<ProofInfo>,
-    hash: DocHash,
+    hash: std::sync::OnceLock<DocHash>,
 }
 
 impl<T: fmt::Debug> fmt::Debug for Signed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signed").field("hash", &self.hash).field("doc", &self.doc).finish()
+        f.debug_struct("Signed").field("hash", &DocHash::of(&self.raw)).field("doc", &self.doc).finish()
     }
 }
 
@@ -212,8 +212,7 @@ impl<T: Document> Signed<T> {
     pub fn verify(value: Value) -> Result<Self, DocumentError> {
         let signers = proof::verify(&value)?;
         let doc = decode_body::<T>(&value)?;
-        let hash = DocHash::of(&value);
-        Ok(Signed { doc, raw: value, signers, hash })
+        Ok(Signed { doc, raw: value, signers, hash: std::sync::OnceLock::new() })
     }
 
     /// Parses JSON text, then [`Signed::verify`].
@@ -267,9 +266,9 @@ impl<T: Document> Signed<T> {
         // `proof::verify` never returns an empty list.
         &self.signers[0].signer
     }
-    /// SHA-256 of the canonical signed document.
+    /// SHA-256 of the canonical signed document (computed on first use).
     pub fn hash(&self) -> DocHash {
-        self.hash
+        *self.hash.get_or_init(|| DocHash::of(&self.raw))
     }
     /// Pretty JSON for files.
     pub fn to_json_pretty(&self) -> String {
