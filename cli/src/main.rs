@@ -1,2 +1,283 @@
 //! `regio`: the command line of Regio.
-fn main() {}
+//!
+//! Today it holds the **offline** commands: keys, signing and verifying documents, policy
+//! chains, ethics certificates and charters. Every verification runs locally, without a node.
+//!
+//! Exit codes: 0 ok, 1 a verification or policy failure (or an input that cannot be read),
+//! 2 usage (clap), 3 unreachable (reserved for the commands that talk to a node).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use regio_policy::Did;
+
+mod cert;
+mod charter;
+mod io;
+mod key;
+mod policy;
+mod sign;
+mod typed;
+
+/// Exit code of a verification or policy failure.
+const EXIT_FAILED: u8 = 1;
+
+/// Regio: share municipal data across a region without pooling it.
+///
+/// These commands work offline, on files: nothing here contacts a node.
+#[derive(Debug, Parser)]
+#[command(name = "regio", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a signing key (did:key) or show the DID of a key file
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Add your proof (eddsa-jcs-2022) to a JSON document, validating Regio types first
+    Sign(SignArgs),
+    /// Verify every proof of a signed document (and, for Regio types, its content and signer)
+    Verify(VerifyArgs),
+    /// Verify a municipality's chain of signed policy bundles
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Issue, verify and revoke ethics certificates
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// Co-sign an inclusion charter and check that every member signed it
+    #[command(subcommand)]
+    Charter(CharterCmd),
+    /// Print the table of reason codes a node uses when it refuses a query
+    Reasons(ReasonsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCmd {
+    /// Write a new Ed25519 key file (W3C Multikey JSON, mode 0600) and print its did:key
+    New {
+        /// Where to write the key file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite FILE if it exists (the old key is lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the did:key of a key file (never the secret)
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// Your key file (see `regio key new`).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The JSON document to sign (`-` for stdin).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+    /// Where to write the signed document (default: stdout). May be IN itself.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The signed JSON document (`-` for stdin).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+    /// Print one JSON object for scripts instead of the summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// Verify signed PolicyBundle files as one chain: signer, links, no gap, no fork
+    VerifyChain {
+        /// Signed PolicyBundle files, in any order (a file may hold a JSON array of them).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object for scripts instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// Sign an ethics certificate from an unsigned template (EthicsCertificate fields)
+    Issue(CertIssueArgs),
+    /// Verify an ethics certificate and whether it is valid at a given time
+    Verify {
+        /// The signed certificate.
+        file: PathBuf,
+        /// The time to check validity at (RFC 3339; default now).
+        #[arg(long, value_name = "T", value_parser = parse_time)]
+        at: Option<DateTime<Utc>>,
+        /// Print one JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a Revocation of a certificate you issued
+    Revoke {
+        /// The certifier's key file (the certificate's issuer).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The signed certificate to revoke.
+        #[arg(value_name = "CERT")]
+        cert: PathBuf,
+        /// Why, in plain language.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Where to write the signed revocation (default: stdout).
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CertIssueArgs {
+    /// The certifier's key file; its DID becomes the `issuer`.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The unsigned certificate body (JSON). `issuer` and `id` may be left out.
+    #[arg(value_name = "TEMPLATE")]
+    template: PathBuf,
+    /// Where to write the signed certificate (default: stdout).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: Option<PathBuf>,
+    /// Start of validity (RFC 3339; default: the template's `validFrom`, else now).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    valid_from: Option<DateTime<Utc>>,
+    /// End of validity (RFC 3339; default: the template's `validUntil`).
+    #[arg(long, value_name = "T", value_parser = parse_time, conflicts_with = "valid_days")]
+    valid_until: Option<DateTime<Utc>>,
+    /// End of validity as a number of days after the start.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36600))]
+    valid_days: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CharterCmd {
+    /// Validate an inclusion charter and add your proof to its proof set
+    Sign {
+        /// Your key file (a member's node key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The charter, unsigned or already signed by other members.
+        file: PathBuf,
+        /// Where to write the signed charter (default: stdout). May be FILE itself.
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+    /// Verify every proof of a charter and, with --members, that each member signed
+    Verify {
+        /// The signed charter.
+        file: PathBuf,
+        /// Members that must have signed (comma-separated did:key list).
+        #[arg(long, value_name = "DID,DID…", value_delimiter = ',', value_parser = parse_did)]
+        members: Vec<Did>,
+        /// Print one JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ReasonsArgs {
+    /// Print a JSON array of {code, meaning}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    regio_policy::time::parse(s)
+}
+
+fn parse_did(s: &str) -> Result<Did, String> {
+    Did::parse(s.trim()).map_err(|e| e.to_string())
+}
+
+/// A verification or policy failure: printed as `FAILED: …`, exit 1.
+#[derive(Debug)]
+pub struct Failed(pub String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Failed {}
+
+/// A failure the command already reported (e.g. as JSON): exit 1, print nothing more.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failure already reported")
+    }
+}
+impl std::error::Error for Reported {}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Key(KeyCmd::New { out, force }) => key::new(&out, force),
+        Command::Key(KeyCmd::Show { file }) => key::show(&file),
+        Command::Sign(a) => sign::sign(&a.key, &a.input, a.out.as_deref()),
+        Command::Verify(a) => sign::verify(&a.input, a.json),
+        Command::Policy(PolicyCmd::VerifyChain { files, json }) => policy::verify_chain(&files, json),
+        Command::Cert(CertCmd::Issue(a)) => cert::issue(&cert::IssueOptions {
+            key: a.key,
+            template: a.template,
+            out: a.out,
+            valid_from: a.valid_from,
+            valid_until: a.valid_until,
+            valid_days: a.valid_days,
+        }),
+        Command::Cert(CertCmd::Verify { file, at, json }) => cert::verify(&file, at, json),
+        Command::Cert(CertCmd::Revoke { key, cert, reason, out }) => cert::revoke(&key, &cert, &reason, out.as_deref()),
+        Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
+        Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Reasons(a) => {
+            reasons(a.json);
+            Ok(())
+        }
+    }
+}
+
+fn reasons(json: bool) {
+    use regio_policy::decision::reason::{table_markdown, Reason};
+    if json {
+        let rows: Vec<_> = Reason::ALL
+            .iter()
+            .map(|r| serde_json::json!({"code": r.code(), "meaning": r.meaning()}))
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        print!("{}", table_markdown());
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::from(EXIT_FAILED),
+        Err(e) if e.is::<Failed>() => {
+            eprintln!("FAILED: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}

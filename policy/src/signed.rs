@@ -155,7 +155,12 @@ impl<T: fmt::Debug> fmt::Debug for Signed<T> {
 
 /// Parses JSON text, naming line and column on error.
 pub fn parse_json(text: &[u8]) -> Result<Value, DocumentError> {
-    serde_json::from_slice(text).map_err(|e| DocumentError::Json { line: e.line(), column: e.column(), message: e.to_string() })
+    serde_json::from_slice(text).map_err(|e| {
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = e.to_string();
+        let message = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
+        DocumentError::Json { line: e.line(), column: e.column(), message }
+    })
 }
 
 /// The unsigned JSON of a document body: envelope fields added.
@@ -225,14 +230,14 @@ impl<T: Document> Signed<T> {
         doc.validate()?;
         let mut value = envelope(&doc).map_err(SignDocError::Encode)?;
         proof::add_proof(&mut value, key, created)?;
-        Ok(Self::verify(value).map_err(SignDocError::Encode)?)
+        Self::verify(value).map_err(SignDocError::Encode)
     }
 
     /// Adds `key`'s proof to the proof set.
     pub fn cosign(&self, key: &Key, created: DateTime<Utc>) -> Result<Self, SignDocError> {
         let mut value = self.raw.clone();
         proof::add_proof(&mut value, key, created)?;
-        Ok(Self::verify(value).map_err(SignDocError::Encode)?)
+        Self::verify(value).map_err(SignDocError::Encode)
     }
 
     /// The decoded document.
@@ -256,6 +261,14 @@ impl<T: Document> Signed<T> {
             }
         }
         out
+    }
+    /// Checks that `did` signed this document; names `field` (who should have) otherwise.
+    pub fn require_signer(&self, did: &Did, field: &str) -> Result<(), Invalid> {
+        if self.signed_by(did) {
+            Ok(())
+        } else {
+            Err(Invalid::new("proof", format!("signed by {}, not by `{field}` {did}", self.signer())))
+        }
     }
     /// Whether `did` signed this document.
     pub fn signed_by(&self, did: &Did) -> bool {

@@ -21,7 +21,7 @@ fn refused(d: Decision) -> Reason {
 
 fn allowed(d: Decision) -> decision::Obligations {
     match d {
-        Decision::Allow(o) => o,
+        Decision::Allow(o) => *o,
         Decision::Refuse(r) => panic!("expected Allow, got {r}"),
     }
 }

@@ -80,7 +80,7 @@ pub struct Obligations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Execute with these obligations.
-    Allow(Obligations),
+    Allow(Box<Obligations>),
     /// Refuse.
     Refuse(Refusal),
 }
@@ -139,7 +139,7 @@ fn refuse<T>(reason: Reason, message: impl Into<String>) -> Result<T, Refusal> {
 /// Decides on a verified query.
 pub fn decide(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>) -> Decision {
     match pipeline(query, shape, ctx) {
-        Ok(o) => Decision::Allow(o),
+        Ok(o) => Decision::Allow(Box::new(o)),
         Err(r) => Decision::Refuse(r),
     }
 }

@@ -182,6 +182,11 @@ impl PolicyBundle {
     }
 }
 
+/// Checks that a bundle is signed by the municipality it names.
+pub fn check_signer(bundle: &Signed<PolicyBundle>) -> Result<(), Invalid> {
+    bundle.require_signer(&bundle.doc().municipality.did, "municipality.did")
+}
+
 /// Two validly signed bundles of one issuer with the same version: proof of equivocation.
 #[derive(Debug, Clone)]
 pub struct Equivocation {
@@ -214,7 +219,7 @@ pub enum ChainError {
     #[error("the chain is empty")]
     Empty,
     /// A bundle is not signed by its municipality's DID.
-    #[error("version {version}: signed by {signer}, not by the municipality {expected}")]
+    #[error("wrong signer: version {version} is signed by {signer}, not by the municipality {expected}")]
     WrongSigner {
         /// Version.
         version: u64,
@@ -224,7 +229,7 @@ pub enum ChainError {
         expected: String,
     },
     /// Bundles of different municipalities.
-    #[error("version {version}: belongs to {found}, the chain is {expected}'s")]
+    #[error("mixed issuers: version {version} belongs to {found}, the chain is {expected}'s")]
     MixedIssuers {
         /// Version.
         version: u64,
@@ -242,7 +247,7 @@ pub enum ChainError {
         found: u64,
     },
     /// `previous` is not the hash of the previous version.
-    #[error("version {version}: `previous` is {found}, but version {} hashes to {expected}", version - 1)]
+    #[error("broken link: version {version} names previous {found}, but version {} hashes to {expected}", version - 1)]
     BrokenLink {
         /// Version.
         version: u64,
@@ -252,7 +257,7 @@ pub enum ChainError {
         expected: String,
     },
     /// Two bundles with one version (a fork).
-    #[error("equivocation: two different signed bundles with version {}", .0.version)]
+    #[error("equivocation: {} signed two different bundles with version {}: {} and {}", .0.issuer, .0.version, .0.a.hash(), .0.b.hash())]
     Equivocation(Box<Equivocation>),
 }
 

@@ -151,11 +151,13 @@ impl Document for EthicsCertificate {
 
 /// Checks that the certificate is signed by its issuer.
 pub fn check_issuer(cert: &Signed<EthicsCertificate>) -> Result<(), Invalid> {
-    if cert.signed_by(&cert.doc().issuer) {
-        Ok(())
-    } else {
-        Err(Invalid::new("proof", format!("signed by {}, not by the issuer {}", cert.signer(), cert.doc().issuer)))
-    }
+    cert.require_signer(&cert.doc().issuer, "issuer")
+}
+
+/// Checks that a revocation is signed by the issuer it names (whether that issuer issued
+/// the certificate is checked by [`revokes`]).
+pub fn check_revocation_signer(rev: &Signed<Revocation>) -> Result<(), Invalid> {
+    rev.require_signer(&rev.doc().issuer, "issuer")
 }
 
 /// A certifier's withdrawal of a certificate.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::did::Did;
-use crate::signed::{DocHash, Document, Invalid};
+use crate::signed::{DocHash, Document, Invalid, Signed};
 
 /// Largest SQL text accepted (bytes).
 pub const MAX_SQL_BYTES: usize = 16 * 1024;
@@ -124,4 +124,9 @@ impl Document for PartialAnswer {
         }
         Ok(())
     }
+}
+
+/// Checks that a partial answer is signed by the node it names.
+pub fn check_answer_signer(answer: &Signed<PartialAnswer>) -> Result<(), Invalid> {
+    answer.require_signer(&answer.doc().node, "node")
 }
