@@ -31,7 +31,7 @@ fn run(chunks: &[Chunk], consenting: &std::collections::HashSet<String>) -> (Res
     let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
     let consent = |s: &str| consenting.contains(s);
     let opts = ExecOptions { consent: Some(&consent), masked: &[], min_group_size: 10 };
-    let part = execute(&plan, chunks.iter().cloned().map(Ok::<_, std::io::Error>), &opts).unwrap();
+    let part = execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts).unwrap();
     (finalize(&plan, &part).unwrap(), part)
 }
 

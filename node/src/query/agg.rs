@@ -20,11 +20,12 @@ pub const DIGEST_SIZE: usize = 100;
 /// Values buffered before they are compressed into the digest.
 const DIGEST_BUFFER: usize = 4096;
 
-/// A t-digest with a buffer of values not yet compressed into it (empty once sealed).
+/// A t-digest with a buffer of values not yet compressed into it (empty once sealed). An
+/// empty digest is `None`: `tdigest` keeps NaN bounds for it, which JSON cannot carry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
-    /// The compressed digest.
-    pub digest: TDigest,
+    /// The compressed digest, `None` while empty.
+    pub digest: Option<TDigest>,
     /// Values not yet merged into `digest`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<f64>,
@@ -32,7 +33,7 @@ pub struct Digest {
 
 impl Digest {
     fn new() -> Self {
-        Digest { digest: TDigest::new_with_size(DIGEST_SIZE), pending: Vec::new() }
+        Digest { digest: None, pending: Vec::new() }
     }
 
     fn push(&mut self, x: f64) {
@@ -44,11 +45,12 @@ impl Digest {
 
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.digest = self.digest.merge_unsorted(std::mem::take(&mut self.pending));
+            let base = self.digest.take().unwrap_or_else(|| TDigest::new_with_size(DIGEST_SIZE));
+            self.digest = Some(base.merge_unsorted(std::mem::take(&mut self.pending)));
         }
     }
 
-    fn flushed(&self) -> TDigest {
+    fn flushed(&self) -> Option<TDigest> {
         let mut d = self.clone();
         d.flush();
         d.digest
@@ -250,7 +252,10 @@ impl AggState {
                 }
             }
             (AggState::Percentile(a), AggState::Percentile(b)) => {
-                a.digest = TDigest::merge_digests(vec![a.flushed(), b.flushed()]);
+                a.digest = match (a.flushed(), b.flushed()) {
+                    (Some(x), Some(y)) => Some(TDigest::merge_digests(vec![x, y])),
+                    (x, y) => x.or(y),
+                };
                 a.pending.clear();
             }
             (AggState::Distinct(a), AggState::Distinct(b)) => a.0.merge(&b.0),
@@ -288,11 +293,9 @@ impl AggState {
                     AggFunc::Percentile(p) => p,
                     _ => 0.5,
                 };
-                let d = d.flushed();
-                if d.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Float(d.estimate_quantile(p))
+                match d.flushed() {
+                    Some(d) if !d.is_empty() => Value::Float(d.estimate_quantile(p)),
+                    _ => Value::Null,
                 }
             }
             AggState::Distinct(h) => Value::Int(i64::try_from(h.0.estimate()).unwrap_or(i64::MAX)),

@@ -110,8 +110,10 @@ fn type_fits(c: &Column, ty: FieldType) -> bool {
 }
 
 /// Runs `plan` over `chunks` under `opts`.
-pub fn execute<E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<Chunk, E>>, opts: &ExecOptions<'_>) -> Result<PartialResult, ExecError>
+/// Chunks may be owned or borrowed (`Result<Chunk, E>` or `Result<&Chunk, E>`).
+pub fn execute<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>) -> Result<PartialResult, ExecError>
 where
+    C: std::borrow::Borrow<Chunk>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let schema = &plan.schema;
@@ -123,6 +125,7 @@ where
     let early_limit = if plan.order.is_empty() { plan.limit } else { None };
     for chunk in chunks {
         let chunk = chunk.map_err(|e| ExecError::Store(e.into()))?;
+        let chunk: &Chunk = std::borrow::Borrow::borrow(&chunk);
         if !chunk.overlaps(from, to) {
             continue;
         }

@@ -124,7 +124,7 @@ pub(crate) fn literal(scope: &Scope, field: usize, e: &Expr) -> Result<Value, Pl
     let f = &scope.schema.fields[field];
     let bad = |what: &str| PlanError::Invalid {
         pos: pos_of(e.span()),
-        msg: format!("`{e}` is not a {what} literal for column `{}`", f.name),
+        msg: format!("`{e}` is not a valid {what} literal for column `{}`", f.name),
     };
     let (text, negative, typed) = match e {
         Expr::Value(v) => match &v.value {

@@ -27,6 +27,11 @@ mod select;
 mod sql;
 mod time;
 
+#[cfg(test)]
+mod tests_exec;
+#[cfg(test)]
+mod tests_plan;
+
 
 pub use agg::{AggState, Digest, Distinct, MergeError, DIGEST_SIZE};
 pub use exec::{execute, ExecError, ExecOptions, PartialBody, PartialGroup, PartialResult};

@@ -328,7 +328,8 @@ fn plan_query(q: &Query, lookup: &dyn Fn(&str) -> Option<Schema>) -> Result<(Pla
                 _ => return Err(PlanError::invalid(e, "LIMIT takes a whole number")),
             }),
         },
-        Some(other) => return Err(PlanError::unsupported(other, "OFFSET / LIMIT BY")),
+        Some(LimitClause::LimitOffset { offset: Some(o), .. }) => return Err(PlanError::unsupported(&o.value, "OFFSET")),
+        Some(other) => return Err(PlanError::unsupported(other, "LIMIT BY / LIMIT offset, count")),
     };
 
     // WHERE.
