@@ -196,15 +196,11 @@ impl AggState {
         }
         match (self, v) {
             (AggState::Count(c), _) => *c += 1,
-            (AggState::Min(m), _) => {
-                if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Less)) {
-                    *m = Some(v.clone());
-                }
+            (AggState::Min(m), _) if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Less)) => {
+                *m = Some(v.clone());
             }
-            (AggState::Max(m), _) => {
-                if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Greater)) {
-                    *m = Some(v.clone());
-                }
+            (AggState::Max(m), _) if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Greater)) => {
+                *m = Some(v.clone());
             }
             (AggState::Distinct(h), Value::Str(s)) => h.0.insert(s.as_bytes()),
             (AggState::Distinct(h), Value::Ts(t)) => h.0.insert(&t.to_le_bytes()),

@@ -317,17 +317,8 @@ fn plan_query(q: &Query, lookup: &dyn Fn(&str) -> Option<Schema>) -> Result<(Pla
 
     // LIMIT.
     let limit = match &q.limit_clause {
-        None => None,
-        Some(LimitClause::LimitOffset { limit, offset: None, limit_by }) if limit_by.is_empty() => match limit {
-            None => None,
-            Some(e) => Some(match e {
-                Expr::Value(v) => match &v.value {
-                    SqlValue::Number(n, _) => n.parse::<u64>().map_err(|_| PlanError::invalid(e, "LIMIT takes a whole number"))?,
-                    _ => return Err(PlanError::invalid(e, "LIMIT takes a whole number")),
-                },
-                _ => return Err(PlanError::invalid(e, "LIMIT takes a whole number")),
-            }),
-        },
+        None | Some(LimitClause::LimitOffset { limit: None, offset: None, .. }) => None,
+        Some(LimitClause::LimitOffset { limit: Some(e), offset: None, limit_by }) if limit_by.is_empty() => Some(limit_value(e)?),
         Some(LimitClause::LimitOffset { offset: Some(o), .. }) => return Err(PlanError::unsupported(&o.value, "OFFSET")),
         Some(other) => return Err(PlanError::unsupported(other, "LIMIT BY / LIMIT offset, count")),
     };
@@ -351,6 +342,16 @@ fn plan_query(q: &Query, lookup: &dyn Fn(&str) -> Option<Schema>) -> Result<(Pla
     let fields = plan.fields_read().into_iter().map(|i| schema.fields[i].name.clone()).collect();
     let shape = QueryShape { dataset: schema.dataset.clone(), kind, filters: filter_uses, groups, fields };
     Ok((plan, shape))
+}
+
+fn limit_value(e: &Expr) -> Result<u64, PlanError> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            SqlValue::Number(n, _) => n.parse::<u64>().map_err(|_| PlanError::invalid(e, "LIMIT takes a whole number")),
+            _ => Err(PlanError::invalid(e, "LIMIT takes a whole number")),
+        },
+        _ => Err(PlanError::invalid(e, "LIMIT takes a whole number")),
+    }
 }
 
 fn unreachable_agg() -> Result<OutSource, PlanError> {
