@@ -116,6 +116,11 @@ fn time_literals_ranges_and_granularity() {
     let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at BETWEEN '2024-03-04T10:00:00Z' AND '2024-03-05'");
     assert_eq!(plan.time_range, (Some(ts("2024-03-04T10:00:00Z")), Some(ts("2024-03-05") + 1)));
     assert_eq!(shape.filters, vec![FieldUse::new("observed_at", Granularity::Time(TimeUnit::Hour))]);
+    let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01'::timestamp \
+         AND observed_at < CAST('2024-01-08' AS DATE) AND observed_at <= '2024-01-07T23:00:00Z'");
+    assert_eq!(plan.time_range, (Some(ts("2024-01-01")), Some(ts("2024-01-07T23:00:00Z") + 1)));
+    let g: Vec<_> = shape.filters.iter().map(|u| u.granularity).collect();
+    assert_eq!(g, [Granularity::Time(TimeUnit::Year), Granularity::Time(TimeUnit::Week), Granularity::Time(TimeUnit::Hour)]);
     let (plan, _) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01' OR no2 > 1");
     assert_eq!(plan.time_range, (None, None), "a disjunction does not narrow the scan");
 }
