@@ -8,4 +8,5 @@
 pub use regio_policy as policy;
 
 pub mod chunk;
+pub mod query;
 pub mod schema;

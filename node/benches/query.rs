@@ -1,0 +1,152 @@
+//! Benchmark (not a test): the reference query of ../shared/bench/README.md over municipality
+//! 44021's 200,000 rows from in-memory chunks, median of 5 runs after a warm-up, beside
+//! DuckDB's median on the same file in the same run; then the full 5-municipality result
+//! merged from 5 per-municipality partial answers, with its checksum.
+//!
+//! ```sh
+//! cargo bench -p regio-node --bench query            # data dir: $REGIO_BENCH_DATA or
+//!                                                    # /tmp/bench-scratch/data-n5-r200000-s42
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use regio_node::chunk::Chunk;
+use regio_node::query::{execute, finalize, plan, ExecOptions, PartialResult, ResultSet};
+use support::*;
+
+const SCRATCH: &str = "/tmp/bench-scratch";
+
+fn shared_bench() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench")
+}
+
+fn run(chunks: &[Chunk], consenting: &std::collections::HashSet<String>) -> (ResultSet, PartialResult) {
+    let schema = readings_schema();
+    let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
+    let consent = |s: &str| consenting.contains(s);
+    let opts = ExecOptions { consent: Some(&consent), masked: &[], min_group_size: 10 };
+    let part = execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts).unwrap();
+    (finalize(&plan, &part).unwrap(), part)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn python(args: &[&str]) -> Option<String> {
+    let out = Command::new("python3").args(args).output().ok()?;
+    if !out.status.success() {
+        eprintln!("python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn main() {
+    let data = std::env::var("REGIO_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|_| Path::new(SCRATCH).join("data-n5-r200000-s42"));
+    if !data.join("municipalities.json").exists() {
+        println!("generating {}", data.display());
+        python(&[
+            shared_bench().join("gen_airquality.py").to_str().unwrap(),
+            "--municipalities", "5", "--rows-per-municipality", "200000", "--seed", "42",
+            "--out", data.to_str().unwrap(),
+        ])
+        .expect("gen_airquality.py");
+    }
+    let now = chrono::Utc::now().timestamp_micros();
+    let nis = "44021";
+    let t = Instant::now();
+    let chunks = load_readings(&data.join(format!("readings_{nis}.ndjson")));
+    let consenting = load_consent(&data.join(format!("consent_{nis}.ndjson")), "ResearchAndDevelopment", now);
+    println!("loaded {} chunks of municipality {nis} in {:.2} s (NDJSON parse, not timed)", chunks.len(), t.elapsed().as_secs_f64());
+
+    let mut times = Vec::new();
+    let mut last = None;
+    for i in 0..6 {
+        let t = Instant::now();
+        let r = run(&chunks, &consenting);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if i > 0 {
+            times.push(ms);
+        }
+        last = Some(r);
+    }
+    let (result, part) = last.unwrap();
+    let ours = Path::new(SCRATCH).join(format!("results_regio_{nis}.csv"));
+    std::fs::write(&ours, result.to_csv()).unwrap();
+    let regio_ms = median(times.clone());
+    println!(
+        "regio: rows scanned {}, excluded by consent {}, groups suppressed {}, result rows {}",
+        part.rows_scanned, part.rows_excluded_by_consent, part.groups_suppressed, result.rows.len()
+    );
+    println!("regio timings ms: {}", times.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" "));
+    println!("regio median of 5 runs: {regio_ms:.3} ms");
+
+    // DuckDB on the same municipality's file, in the same run.
+    let only = Path::new(SCRATCH).join(format!("data-only-{nis}"));
+    std::fs::create_dir_all(&only).unwrap();
+    for f in [format!("readings_{nis}.csv"), format!("consent_{nis}.csv")] {
+        std::fs::copy(data.join(&f), only.join(&f)).unwrap();
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("municipalities.json")).unwrap()).unwrap();
+    let mut m = manifest.clone();
+    m["municipalities"] = serde_json::Value::Array(
+        manifest["municipalities"].as_array().unwrap().iter().filter(|x| x["nis"] == nis).cloned().collect(),
+    );
+    std::fs::write(only.join("municipalities.json"), m.to_string()).unwrap();
+    let duck_csv = Path::new(SCRATCH).join(format!("results_duckdb_{nis}.csv"));
+    let duck = python(&[
+        shared_bench().join("duckdb_limit.py").to_str().unwrap(),
+        "--data", only.to_str().unwrap(), "--k", "10", "--runs", "5", "--out", duck_csv.to_str().unwrap(),
+    ]);
+    match duck {
+        None => println!("duckdb: unavailable (pip install duckdb); no ratio"),
+        Some(out) => {
+            print!("{out}");
+            let duck_ms: Option<f64> = out
+                .lines()
+                .find_map(|l| l.strip_prefix("median of 5 runs: "))
+                .and_then(|s| s.trim_end_matches(" ms").parse().ok());
+            if let Some(d) = duck_ms {
+                println!("RATIO regio/duckdb = {regio_ms:.3} / {d:.3} = {:.2} (goal <= 1.5)", regio_ms / d);
+            }
+            if let Some(c) = python(&[shared_bench().join("result_checksum.py").to_str().unwrap(), ours.to_str().unwrap(), duck_csv.to_str().unwrap()]) {
+                print!("{c}");
+            }
+        }
+    }
+
+    // All municipalities: one partial answer each, merged at a coordinator.
+    let schema = readings_schema();
+    let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
+    let mut merged: Option<PartialResult> = None;
+    for n in municipalities(&data) {
+        let chunks = load_readings(&data.join(format!("readings_{n}.ndjson")));
+        let consenting = load_consent(&data.join(format!("consent_{n}.ndjson")), "ResearchAndDevelopment", now);
+        let (_, part) = run(&chunks, &consenting);
+        let shipped: PartialResult = serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap();
+        match &mut merged {
+            None => merged = Some(shipped),
+            Some(m) => m.merge(shipped).unwrap(),
+        }
+    }
+    let merged = merged.unwrap();
+    let all = finalize(&plan, &merged).unwrap();
+    let all_csv = Path::new(SCRATCH).join("results_regio_all.csv");
+    std::fs::write(&all_csv, all.to_csv()).unwrap();
+    println!(
+        "merged: rows scanned {}, excluded by consent {}, groups suppressed {}, result rows {}",
+        merged.rows_scanned, merged.rows_excluded_by_consent, merged.groups_suppressed, all.rows.len()
+    );
+    if let Some(c) = python(&[shared_bench().join("result_checksum.py").to_str().unwrap(), all_csv.to_str().unwrap()]) {
+        print!("{c}");
+        println!("expected checksum 6b2659519e5a52ea0e2a714e0f41c01d: {}", if c.contains("6b2659519e5a52ea0e2a714e0f41c01d") { "MATCH" } else { "MISMATCH" });
+    }
+}

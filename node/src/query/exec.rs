@@ -1,0 +1,321 @@
+//! Execution at one node: scan chunks, filter by consent and `WHERE`, group and aggregate
+//! into partial states (or collect masked rows for raw plans), and suppress small groups.
+
+use std::collections::HashMap;
+
+use regio_policy::QueryKind;
+use serde::{Deserialize, Serialize};
+
+use super::agg::AggState;
+use super::filter::{apply, consent_mask};
+use super::output::sort_rows;
+use super::plan::{AggFunc, OutSource, Plan};
+use super::time::trunc;
+use crate::chunk::{Chunk, Column, NULL_CODE};
+use crate::schema::{FieldType, Value};
+
+/// What the policy decided for this execution.
+#[derive(Clone, Copy)]
+pub struct ExecOptions<'a> {
+    /// Consent filter: `true` when the subject currently consents to the query's purpose.
+    /// `None`: no consent filter (the dataset holds no personal rows).
+    pub consent: Option<&'a dyn Fn(&str) -> bool>,
+    /// Fields returned as NULL in raw results.
+    pub masked: &'a [String],
+    /// Minimum group size: groups with fewer counted rows are dropped at this node.
+    pub min_group_size: u64,
+}
+
+/// One group's partial aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialGroup {
+    /// Key values, one per grouping key (time buckets as `Ts`).
+    pub key: Vec<Value>,
+    /// Rows counted in the group (after consent and `WHERE`).
+    pub rows: u64,
+    /// One state per aggregate of the plan.
+    pub states: Vec<AggState>,
+}
+
+/// Groups (aggregate plans) or rows (raw plans).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PartialBody {
+    /// Partial aggregates per group.
+    Groups(Vec<PartialGroup>),
+    /// Output rows (masked, ordered and limited locally).
+    Rows(Vec<Vec<Value>>),
+}
+
+/// A node's answer to a plan, before merging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialResult {
+    /// Rows read from the chunks the time range did not skip.
+    pub rows_scanned: u64,
+    /// Rows left out because their subject does not consent.
+    pub rows_excluded_by_consent: u64,
+    /// Groups dropped for being smaller than the minimum group size.
+    pub groups_suppressed: u64,
+    /// The data.
+    pub body: PartialBody,
+}
+
+/// Why execution failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The store failed to produce a chunk.
+    #[error("reading chunks: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A chunk does not fit the dataset's schema.
+    #[error("chunk does not fit the schema of `{dataset}`: {msg}")]
+    Shape {
+        /// The dataset.
+        dataset: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// A hashable group key value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum HKey {
+    Null,
+    Str(String),
+    Int(i64),
+    Bits(u64),
+    Geo(u64, u64),
+}
+
+pub(crate) fn hkey(v: &Value) -> HKey {
+    match v {
+        Value::Null => HKey::Null,
+        Value::Str(s) => HKey::Str(s.clone()),
+        Value::Int(i) | Value::Ts(i) => HKey::Int(*i),
+        Value::Float(f) => HKey::Bits(f.to_bits()),
+        Value::Geo(a, b) => HKey::Geo(a.to_bits(), b.to_bits()),
+    }
+}
+
+fn type_fits(c: &Column, ty: FieldType) -> bool {
+    matches!(
+        (c, ty),
+        (Column::Str { .. }, FieldType::String)
+            | (Column::Int(_), FieldType::Integer)
+            | (Column::Float(_), FieldType::Float)
+            | (Column::Ts(_), FieldType::Timestamp)
+            | (Column::Geo(_), FieldType::GeoPoint)
+    )
+}
+
+/// Runs `plan` over `chunks` under `opts`.
+/// Chunks may be owned or borrowed (`Result<Chunk, E>` or `Result<&Chunk, E>`).
+pub fn execute<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>) -> Result<PartialResult, ExecError>
+where
+    C: std::borrow::Borrow<Chunk>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let schema = &plan.schema;
+    let (from, to) = plan.time_range;
+    let mut state = Groups::new(plan);
+    let mut out_rows: Vec<Vec<Value>> = Vec::new();
+    let (mut scanned, mut excluded) = (0u64, 0u64);
+    let masked: Vec<bool> = schema.fields.iter().map(|f| opts.masked.contains(&f.name)).collect();
+    let early_limit = if plan.order.is_empty() { plan.limit } else { None };
+    for chunk in chunks {
+        let chunk = chunk.map_err(|e| ExecError::Store(e.into()))?;
+        let chunk: &Chunk = std::borrow::Borrow::borrow(&chunk);
+        if !chunk.overlaps(from, to) {
+            continue;
+        }
+        let rows = chunk.rows as usize;
+        if chunk.columns.len() != schema.fields.len()
+            || chunk.columns.iter().zip(&schema.fields).any(|(c, f)| !type_fits(c, f.ty))
+        {
+            return Err(ExecError::Shape { dataset: schema.dataset.clone(), msg: "column count or types differ".into() });
+        }
+        scanned += rows as u64;
+        let mut sel = vec![true; rows];
+        if let (Some(consents), Some(si)) = (opts.consent, schema.subject_index()) {
+            excluded += consent_mask(&chunk.columns[si], consents, &mut sel);
+        }
+        if let Some(p) = &plan.filter {
+            apply(p, &chunk.columns, &mut sel);
+        }
+        match plan.kind {
+            QueryKind::Aggregate => state.add_chunk(plan, &chunk.columns, &sel),
+            QueryKind::Raw => {
+                for r in (0..rows).filter(|&r| sel[r]) {
+                    if early_limit.is_some_and(|l| out_rows.len() as u64 >= l) {
+                        break;
+                    }
+                    out_rows.push(
+                        plan.outputs
+                            .iter()
+                            .map(|o| match o.source {
+                                OutSource::Column(i) if !masked[i] => chunk.columns[i].get(r),
+                                _ => Value::Null,
+                            })
+                            .collect(),
+                    );
+                }
+                if early_limit.is_some_and(|l| out_rows.len() as u64 >= l) {
+                    break;
+                }
+            }
+        }
+    }
+    let (body, suppressed) = match plan.kind {
+        QueryKind::Aggregate => {
+            let (groups, suppressed) = state.finish(opts.min_group_size);
+            (PartialBody::Groups(groups), suppressed)
+        }
+        QueryKind::Raw => {
+            sort_rows(&mut out_rows, &plan.order);
+            if let Some(l) = plan.limit {
+                out_rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+            }
+            (PartialBody::Rows(out_rows), 0)
+        }
+    };
+    Ok(PartialResult { rows_scanned: scanned, rows_excluded_by_consent: excluded, groups_suppressed: suppressed, body })
+}
+
+/// Groups being aggregated at this node.
+struct Groups {
+    index: HashMap<Vec<HKey>, usize>,
+    groups: Vec<PartialGroup>,
+    empty: Vec<AggState>,
+}
+
+impl Groups {
+    fn new(plan: &Plan) -> Self {
+        let empty = plan
+            .aggs
+            .iter()
+            .map(|a| AggState::new(a.func, a.field.map(|f| plan.schema.fields[f].ty)))
+            .collect::<Vec<_>>();
+        let mut g = Groups { index: HashMap::new(), groups: Vec::new(), empty };
+        if plan.keys.is_empty() {
+            // A query without GROUP BY has one group, even over no rows.
+            g.index.insert(Vec::new(), 0);
+            g.groups.push(PartialGroup { key: Vec::new(), rows: 0, states: g.empty.clone() });
+        }
+        g
+    }
+
+    /// Assigns each selected row its group, then feeds the aggregates column by column.
+    fn add_chunk(&mut self, plan: &Plan, columns: &[Column], sel: &[bool]) {
+        let rows = sel.len();
+        let mut gid = vec![u32::MAX; rows];
+        let mut local: HashMap<Vec<u64>, u32> = HashMap::new();
+        let mut buf: Vec<u64> = Vec::with_capacity(plan.keys.len() * 2);
+        let mut last: Option<(Vec<u64>, u32)> = None;
+        for r in (0..rows).filter(|&r| sel[r]) {
+            buf.clear();
+            for k in &plan.keys {
+                let (null, bits) = match &columns[k.field] {
+                    Column::Str { codes, .. } => (codes[r] == NULL_CODE, u64::from(codes[r])),
+                    Column::Int(v) => (v[r].is_none(), v[r].unwrap_or(0) as u64),
+                    Column::Ts(v) => (v[r].is_none(), v[r].map_or(0, |t| k.trunc.map_or(t, |u| trunc(t, u))) as u64),
+                    Column::Float(v) => (v[r].is_none(), v[r].map_or(0, f64::to_bits)),
+                    Column::Geo(v) => (v[r].is_none(), v[r].map_or(0, |(a, b)| a.to_bits() ^ b.to_bits().rotate_left(32))),
+                };
+                buf.push(u64::from(null));
+                buf.push(bits);
+            }
+            let g = match &last {
+                Some((k, g)) if *k == buf => *g,
+                _ => {
+                    let g = match local.get(&buf) {
+                        Some(&g) => g,
+                        None => {
+                            let key: Vec<Value> = plan
+                                .keys
+                                .iter()
+                                .map(|k| match (columns[k.field].get(r), k.trunc) {
+                                    (Value::Ts(t), Some(u)) => Value::Ts(trunc(t, u)),
+                                    (v, _) => v,
+                                })
+                                .collect();
+                            let g = self.group_of(key);
+                            local.insert(buf.clone(), g);
+                            g
+                        }
+                    };
+                    last = Some((buf.clone(), g));
+                    g
+                }
+            };
+            gid[r] = g;
+            self.groups[g as usize].rows += 1;
+        }
+        for (a, spec) in plan.aggs.iter().enumerate() {
+            let selected = gid.iter().enumerate().filter(|(_, &g)| g != u32::MAX);
+            let Some(field) = spec.field else {
+                for (_, &g) in selected {
+                    self.groups[g as usize].states[a].push_num(0.0, Some(0));
+                }
+                continue;
+            };
+            let count_only = matches!(spec.func, AggFunc::Count);
+            match &columns[field] {
+                Column::Float(v) => {
+                    for (r, &g) in selected {
+                        if let Some(x) = v[r] {
+                            self.groups[g as usize].states[a].push_num(x, None);
+                        }
+                    }
+                }
+                Column::Int(v) => {
+                    for (r, &g) in selected {
+                        if let Some(x) = v[r] {
+                            self.groups[g as usize].states[a].push_num(x as f64, Some(x));
+                        }
+                    }
+                }
+                Column::Str { dict, codes } => {
+                    for (r, &g) in selected {
+                        if let Some(s) = dict.get(codes[r] as usize) {
+                            let st = &mut self.groups[g as usize].states[a];
+                            if count_only {
+                                st.push_num(0.0, Some(0));
+                            } else {
+                                st.push_value(&Value::Str(s.clone()));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    for (r, &g) in selected {
+                        let v = other.get(r);
+                        if !matches!(v, Value::Null) {
+                            self.groups[g as usize].states[a].push_value(&v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn group_of(&mut self, key: Vec<Value>) -> u32 {
+        let h: Vec<HKey> = key.iter().map(hkey).collect();
+        let next = self.groups.len();
+        let g = *self.index.entry(h).or_insert(next);
+        if g == next {
+            self.groups.push(PartialGroup { key, rows: 0, states: self.empty.clone() });
+        }
+        g as u32
+    }
+
+    fn finish(self, k: u64) -> (Vec<PartialGroup>, u64) {
+        let total = self.groups.len();
+        let mut kept: Vec<PartialGroup> = self.groups.into_iter().filter(|g| g.rows >= k).collect();
+        for g in &mut kept {
+            g.states.iter_mut().for_each(AggState::seal);
+        }
+        let suppressed = (total - kept.len()) as u64;
+        (kept, suppressed)
+    }
+}
