@@ -7,5 +7,9 @@
 
 pub use regio_policy as policy;
 
+pub mod audit;
 pub mod chunk;
+pub mod consent;
+pub mod ingest;
 pub mod schema;
+pub mod store;
