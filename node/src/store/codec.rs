@@ -76,8 +76,18 @@ pub fn encode_chunk(chunk: &Chunk) -> Vec<u8> {
     out
 }
 
-/// Reads a chunk header: (time bounds, rows, the encoded chunk).
-pub fn chunk_header(bytes: &[u8]) -> Result<(Option<(i64, i64)>, u32, &[u8]), StoreError> {
+/// A stored chunk's header, read without decoding its columns.
+pub struct ChunkHeader<'a> {
+    /// Time bounds.
+    pub bounds: Option<(i64, i64)>,
+    /// Rows in the chunk.
+    pub rows: u32,
+    /// The chunk's own encoding.
+    pub body: &'a [u8],
+}
+
+/// Reads a chunk header.
+pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
     const WHAT: &str = "chunk";
     match bytes.first() {
         Some(&V1) => {}
@@ -95,18 +105,22 @@ pub fn chunk_header(bytes: &[u8]) -> Result<(Option<(i64, i64)>, u32, &[u8]), St
     let bounds = (bytes[1] == 1).then(|| (int(2..10), int(10..18)));
     let mut rows = [0u8; 4];
     rows.copy_from_slice(&bytes[18..22]);
-    Ok((bounds, u32::from_be_bytes(rows), &bytes[CHUNK_HEADER..]))
+    Ok(ChunkHeader { bounds, rows: u32::from_be_bytes(rows), body: &bytes[CHUNK_HEADER..] })
 }
 
 /// Decodes a stored chunk if it overlaps `[from, to)`.
 pub fn chunk_if_overlapping(bytes: &[u8], from: Option<i64>, to: Option<i64>) -> Result<Option<Chunk>, StoreError> {
-    let (bounds, _, body) = chunk_header(bytes)?;
+    let ChunkHeader { bounds, rows, body } = chunk_header(bytes)?;
     if let Some((lo, hi)) = bounds {
         if from.is_some_and(|f| hi < f) || to.is_some_and(|t| lo >= t) {
             return Ok(None);
         }
     }
-    Ok(Some(Chunk::decode(body)?))
+    let chunk = Chunk::decode(body)?;
+    if chunk.rows != rows || chunk.time_bounds != bounds {
+        return Err(StoreError::Corrupt { what: "chunk", detail: "header does not match the chunk".into() });
+    }
+    Ok(Some(chunk))
 }
 
 /// An audit entry as stored (its JSON body as text: postcard cannot hold `serde_json::Value`).
