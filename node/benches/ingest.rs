@@ -136,11 +136,24 @@ fn consent_view(file: &Path) {
     let store = Store::open_sled(dir.path()).unwrap();
     let reopen = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let view = store.consent_view("readings", &purposes, now).unwrap();
+    let log = store.backend().consent_log().unwrap();
+    let read_log = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let rebuilt = regio_node::consent::ConsentIndex::from_entries(log);
+    let rebuild = t.elapsed().as_secs_f64();
+    assert_eq!(rebuilt.len(), 100_000);
+    let mut times = Vec::new();
+    let mut subjects = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        subjects = store.consent_view("readings", &purposes, now).unwrap().len();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
     println!(
-        "consent view from 100000 synthetic entries: {} subjects, built in {:.3} ms (durable put of all {put:.3} s; reopen + index rebuild {reopen:.3} s)",
-        view.len(),
-        t.elapsed().as_secs_f64() * 1e3
+        "consent view from 100000 synthetic entries: {subjects} subjects, built in {:.3} ms (first), {:.3} ms (best of 5); \
+         durable put of all {put:.3} s; reopen {reopen:.3} s, of which reading the log {read_log:.3} s and indexing {rebuild:.3} s (measured again after open)",
+        times[0],
+        times.iter().cloned().fold(f64::MAX, f64::min),
     );
 }
 

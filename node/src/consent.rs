@@ -8,6 +8,7 @@
 //! The store keeps it up to date on every write (see `store::Store`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,11 +56,27 @@ impl Entry {
 /// Key of the index: a dataset (`None` = entries covering all datasets) and a purpose.
 type IndexKey = (Option<String>, String);
 
+/// What the view needs of an entry, kept in each bucket it belongs to.
+#[derive(Debug, Clone)]
+struct Grant {
+    subject: Arc<str>,
+    given: bool,
+    given_at: i64,
+    withdrawn_at: Option<i64>,
+}
+
+impl Grant {
+    fn active_at(&self, now: i64) -> bool {
+        self.given && self.given_at <= now && self.withdrawn_at.is_none_or(|w| w > now)
+    }
+}
+
 /// The current consent entries, indexed for building [`ConsentView`]s.
 #[derive(Debug, Default, Clone)]
 pub struct ConsentIndex {
     current: HashMap<String, Entry>,
-    by_key: HashMap<IndexKey, HashSet<String>>,
+    /// (dataset or all, purpose) → consent id → what the view needs.
+    by_key: HashMap<IndexKey, HashMap<String, Grant>>,
 }
 
 impl ConsentIndex {
@@ -80,18 +97,21 @@ impl ConsentIndex {
 
     /// Applies one entry; returns whether it became the current entry of its id.
     pub fn apply(&mut self, e: Entry) -> bool {
-        if let Some(old) = self.current.get(&e.id) {
-            if !e.supersedes(old) {
-                return false;
-            }
-            for k in Self::keys(old) {
-                if let Some(set) = self.by_key.get_mut(&k) {
-                    set.remove(&old.id);
+        let subject: Arc<str> = match self.current.get(&e.id) {
+            Some(old) if !e.supersedes(old) => return false,
+            Some(old) => {
+                for k in Self::keys(old) {
+                    if let Some(bucket) = self.by_key.get_mut(&k) {
+                        bucket.remove(&old.id);
+                    }
                 }
+                Arc::from(e.subject.as_str())
             }
-        }
+            None => Arc::from(e.subject.as_str()),
+        };
+        let grant = Grant { subject, given: e.given, given_at: e.given_at, withdrawn_at: e.withdrawn_at };
         for k in Self::keys(&e) {
-            self.by_key.entry(k).or_default().insert(e.id.clone());
+            self.by_key.entry(k).or_default().insert(e.id.clone(), grant.clone());
         }
         self.current.insert(e.id.clone(), e);
         true
@@ -114,17 +134,15 @@ impl ConsentIndex {
 
     /// The subjects whose consent covers `dataset` and one of `purposes` at `now`.
     pub fn view(&self, dataset: &str, purposes: &[String], now: i64) -> ConsentView {
-        let mut allowed = HashSet::new();
-        for p in purposes {
-            for d in [Some(dataset.to_string()), None] {
-                let Some(ids) = self.by_key.get(&(d, p.clone())) else { continue };
-                for id in ids {
-                    if let Some(e) = self.current.get(id) {
-                        if e.active_at(now) {
-                            allowed.insert(e.subject.clone());
-                        }
-                    }
-                }
+        let buckets: Vec<&HashMap<String, Grant>> = purposes
+            .iter()
+            .flat_map(|p| [(Some(dataset.to_string()), p.clone()), (None, p.clone())])
+            .filter_map(|k| self.by_key.get(&k))
+            .collect();
+        let mut allowed = HashSet::with_capacity(buckets.iter().map(|b| b.len()).sum());
+        for grant in buckets.iter().flat_map(|b| b.values()) {
+            if grant.active_at(now) {
+                allowed.insert(grant.subject.clone());
             }
         }
         ConsentView { allowed }
@@ -134,7 +152,7 @@ impl ConsentIndex {
 /// The consenting subjects for one (dataset, purposes, instant): what the scan filters on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentView {
-    allowed: HashSet<String>,
+    allowed: HashSet<Arc<str>>,
 }
 
 impl ConsentView {
@@ -185,7 +203,7 @@ mod tests {
             Entry { given: false, ..entry("g", "s-refused", &["readings"], "Research", 10, None) },
         ]);
         let v = index.view("readings", &r, 100);
-        let mut allowed: Vec<_> = v.allowed.iter().cloned().collect();
+        let mut allowed: Vec<String> = v.allowed.iter().map(|s| s.to_string()).collect();
         allowed.sort();
         assert_eq!(allowed, vec!["s-all-datasets", "s-future-withdrawn"]);
         assert!(!v.allows("s-other-purpose") && !v.allows("s-other-dataset") && !v.allows("s-past-withdrawn"));

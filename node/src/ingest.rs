@@ -16,6 +16,7 @@
 //! a non-nullable string field); integers are accepted where floats are expected.
 
 mod consent_file;
+mod fast;
 mod ngsi;
 mod records;
 

@@ -38,7 +38,13 @@ pub(super) fn object_row(schema: &Schema, line: u64, map: &serde_json::Map<Strin
 
 /// Parses NDJSON records (one JSON object per line) against `schema`.
 pub fn parse_ndjson(schema: &Schema, input: &[u8], mode: Mode) -> Result<Parsed<Vec<Value>>, IngestError> {
-    collect(mode, ndjson_lines(input).map(|(n, text)| object_row(schema, n, &json_object(n, text)?)))
+    collect(
+        mode,
+        ndjson_lines(input).map(|(n, text)| match super::fast::row(schema, text) {
+            Some(row) => Ok(row),
+            None => object_row(schema, n, &json_object(n, text)?),
+        }),
+    )
 }
 
 /// A CSV reader over `input` and its header (line 1).

@@ -220,3 +220,47 @@ proptest! {
         prop_assert_eq!(&parse_csv(&schema(), &csv_bytes, Mode::AllOrNothing).unwrap().rows, &expected);
     }
 }
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        (-1e6f64..1e6).prop_map(serde_json::Value::from),
+        prop_oneof![Just("2024-01-01T00:00:00Z".to_string()), Just("2024-01-01 00:00:00+00".to_string()), "[a-z\\\\\"é]{0,6}"].prop_map(serde_json::Value::from),
+        Just(serde_json::json!({"lat": 51.0, "lon": 3.0})),
+        Just(serde_json::json!({"type": "Point", "coordinates": [3.0, 51.0]})),
+        Just(serde_json::json!({"lat": "x"})),
+        Just(serde_json::json!([1, [2], {"a": 3}])),
+    ]
+}
+
+proptest! {
+    /// The fast path accepts nothing the slow path rejects, and types it the same.
+    #[test]
+    fn fast_path_agrees_with_slow_path(pairs in proptest::collection::vec(
+        (prop_oneof![Just("id"), Just("subject"), Just("observed_at"), Just("no2"), Just("count"), Just("location"), Just("other")], arb_json()), 0..8)) {
+        let mut line = String::from("{");
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 { line.push(','); }
+            line.push_str(&format!("{}:{}", serde_json::Value::from(*k), v));
+        }
+        line.push('}');
+        let slow = records::json_object(1, line.as_bytes()).and_then(|m| records::object_row(&schema(), 1, &m));
+        if let Some(fast) = fast::row(&schema(), line.as_bytes()) {
+            prop_assert_eq!(Ok(fast), slow);
+        }
+    }
+}
+
+#[test]
+fn fast_path_takes_valid_rows() {
+    let line = br#"{"id":"a","observed_at":"2024-01-01T00:00:00Z","no2":1,"location":{"lat":51.0,"lon":3.5}}"#;
+    assert_eq!(
+        fast::row(&schema(), line),
+        Some(vec![Value::Str("a".into()), Value::Null, Value::Ts(T0), Value::Float(1.0), Value::Null, Value::Geo(51.0, 3.5)])
+    );
+    assert_eq!(fast::row(&schema(), br#"{"id":"a","id":"b","observed_at":"2024-01-01T00:00:00Z"}"#), None);
+    assert_eq!(fast::row(&schema(), br#"{"id":"a","observed_at":"2024-01-01T00:00:00Z"} x"#), None);
+}
