@@ -168,5 +168,8 @@ fn main() {
         ingest(&nd, lines);
     }
     ingest(&dir.join("readings_44021.csv"), 200_000);
+    let from_nd = ingest::parse_ndjson(&readings(), &std::fs::read(&nd).unwrap(), Mode::AllOrNothing).unwrap().rows;
+    let from_csv = ingest::parse_csv(&readings(), &std::fs::read(dir.join("readings_44021.csv")).unwrap(), Mode::AllOrNothing).unwrap().rows;
+    println!("NDJSON and CSV of the same readings parse to identical rows: {}", from_nd == from_csv);
     consent_view(&dir.join("consent_44021.ndjson"));
 }
