@@ -110,7 +110,8 @@ impl Store {
         let body = if ids.len() <= 16 { serde_json::json!({ "ids": ids }) } else { serde_json::json!({ "count": ids.len() }) };
         self.audited(at, audit::Kind::ConsentChanged, body, |a| {
             self.backend().put_consents(&entries, a)?;
-            let mut index = self.inner.consent.write().map_err(|_| StoreError::Poisoned)?;
+            // Committed: the index must follow even if a panicking reader poisoned it.
+            let mut index = self.inner.consent.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             for e in entries.iter().cloned() {
                 index.apply(e);
             }
