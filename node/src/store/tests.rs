@@ -236,3 +236,64 @@ fn sled_unknown_stored_version_is_a_typed_error() {
     backend.raw_insert("audit", &1u64.to_be_bytes(), &[2]);
     assert!(matches!(Store::open(backend), Err(StoreError::UnknownVersion { what: "audit entry", found: 2, supported: 1 })));
 }
+
+/// Child process of [`sled_keeps_acknowledged_writes_across_sigkill`]: appends batches
+/// and consents forever, printing `ack N` after each durable write.
+#[test]
+#[ignore = "run as a child process by sled_keeps_acknowledged_writes_across_sigkill"]
+fn sigkill_child() {
+    use std::io::Write;
+    let Ok(dir) = std::env::var("REGIO_SIGKILL_DIR") else { return };
+    let store = Store::open_sled(std::path::Path::new(&dir)).unwrap();
+    if store.dataset("readings").is_err() {
+        store.create_dataset(&schema("readings")).unwrap();
+    }
+    let mut n = store.dataset("readings").unwrap().records as i64;
+    loop {
+        store.append_rows("readings", rows(n..n + 1000)).unwrap();
+        n += 1000;
+        store.put_consents(vec![consent(&format!("c{n}"), "s", &[], "Research", n, None)], n).unwrap();
+        println!("ack {n}");
+        std::io::stdout().flush().unwrap();
+    }
+}
+
+#[test]
+fn sled_keeps_acknowledged_writes_across_sigkill() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    for cycle in 0..4 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--ignored", "--exact", "store::tests::sigkill_child", "--nocapture", "--test-threads=1"])
+            .env("REGIO_SIGKILL_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut acked = 0i64;
+        let mut seen = 0;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if let Some(n) = line.unwrap().strip_prefix("ack ") {
+                acked = n.parse().unwrap();
+                seen += 1;
+                if seen == 2 + cycle {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(cycle as u64 * 7));
+        child.kill().unwrap(); // SIGKILL, at a varying point of the next write
+        child.wait().unwrap();
+        assert!(acked > 0, "child acknowledged nothing");
+        let store = Store::open_sled(dir.path()).unwrap();
+        let info = store.dataset("readings").unwrap();
+        assert!(info.records as i64 >= acked, "cycle {cycle}: {} records stored, {acked} acknowledged", info.records);
+        assert_eq!(info.records % 1000, 0, "a batch was stored in part");
+        let scanned: u64 = store.scan("readings", None, None).unwrap().iter().map(|c| u64::from(c.rows)).sum();
+        assert_eq!(scanned, info.records);
+        assert!(store.consent(&format!("c{acked}")).unwrap().is_some(), "cycle {cycle}: consent c{acked} lost");
+        assert_eq!(store.verify_audit().unwrap(), Ok(()));
+    }
+}
