@@ -98,6 +98,56 @@ fn ingest(file: &Path, batch_lines: usize) {
     );
 }
 
+/// Small durable appends from several writers at once: sled coalesces their flushes.
+fn concurrent_small_appends(file: &Path) {
+    let text = std::fs::read(file).unwrap();
+    let rows = ingest::parse_ndjson(&readings(), &text, Mode::AllOrNothing).unwrap().rows;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sled(dir.path()).unwrap();
+    store.create_dataset(&readings()).unwrap();
+    for writers in [1usize, 4] {
+        let per_writer = 25;
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for w in 0..writers {
+                let store = store.clone();
+                let rows = &rows;
+                s.spawn(move || {
+                    for b in 0..per_writer {
+                        let at = (w * per_writer + b) * 1000;
+                        let chunks = ingest::into_chunks(&readings(), rows[at..at + 1000].to_vec()).unwrap();
+                        store.append_chunks("readings", &chunks).unwrap();
+                    }
+                });
+            }
+        });
+        let secs = start.elapsed().as_secs_f64();
+        let commits = writers * per_writer;
+        let start_nonces = Instant::now();
+        std::thread::scope(|s| {
+            for w in 0..writers {
+                let store = store.clone();
+                s.spawn(move || {
+                    for i in 0..200 {
+                        assert!(store.check_and_insert_nonce(&format!("{writers}-{w}-{i}"), i64::MAX, 0).unwrap());
+                    }
+                });
+            }
+        });
+        let nonce_secs = start_nonces.elapsed().as_secs_f64();
+        println!(
+            "{writers} writer(s) x 200 durable nonce inserts (one per query): {:.0} commits/s",
+            (writers * 200) as f64 / nonce_secs
+        );
+        println!(
+            "{writers} writer(s) x {per_writer} durable appends of 1000 rows: {:.0} commits/s, {:.0} records/s, {:.2} ms per commit per writer",
+            commits as f64 / secs,
+            commits as f64 * 1000.0 / secs,
+            secs * 1e3 / per_writer as f64
+        );
+    }
+}
+
 fn consent_view(file: &Path) {
     let text = std::fs::read(file).unwrap();
     let entries = ingest::parse_consent_ndjson(&text, Mode::AllOrNothing).unwrap().rows;
@@ -171,5 +221,6 @@ fn main() {
     let from_nd = ingest::parse_ndjson(&readings(), &std::fs::read(&nd).unwrap(), Mode::AllOrNothing).unwrap().rows;
     let from_csv = ingest::parse_csv(&readings(), &std::fs::read(dir.join("readings_44021.csv")).unwrap(), Mode::AllOrNothing).unwrap().rows;
     println!("NDJSON and CSV of the same readings parse to identical rows: {}", from_nd == from_csv);
+    concurrent_small_appends(&nd);
     consent_view(&dir.join("consent_44021.ndjson"));
 }
