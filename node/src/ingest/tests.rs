@@ -175,6 +175,18 @@ fn ngsi_ld_entities_become_rows() {
 }
 
 #[test]
+fn ngsi_ld_single_entity_and_ndjson_forms() {
+    let one = b"{\n \"id\": \"e1\", \"type\": \"T\",\n \"no2\": {\"type\": \"Property\", \"value\": 1, \"observedAt\": \"2024-01-01T00:00:00Z\"}\n}";
+    let parsed = parse_ngsi_ld(&schema(), one, Mode::AllOrNothing).unwrap();
+    assert_eq!(parsed.rows, vec![vec![Value::Str("e1".into()), Value::Null, Value::Ts(T0), Value::Float(1.0), Value::Null, Value::Null]]);
+    let lines = b"{\"id\":\"e1\",\"no2\":{\"type\":\"Property\",\"value\":1,\"observedAt\":\"2024-01-01T00:00:00Z\"}}\n{\"id\":\"e2\",\"no2\":{\"type\":\"Property\",\"value\":2}}\n";
+    assert_eq!(
+        parse_ngsi_ld(&schema(), lines, Mode::AllOrNothing),
+        Err(IngestError::Invalid(err(2, Some("observed_at"), "an RFC 3339 timestamp", "nothing (the field is missing)")))
+    );
+}
+
+#[test]
 fn chunks_are_cut_in_time_order() {
     let rows: Vec<Vec<Value>> = (0..5000i64)
         .rev()

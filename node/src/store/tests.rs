@@ -89,6 +89,18 @@ fn scan_prunes_by_time(store: &Store) {
     assert_eq!(all[0].columns[1].get(17), Value::Ts(17));
 }
 
+fn datasets_without_time_are_always_scanned(store: &Store) {
+    let untimed = Schema { time: None, ..schema("untimed") };
+    store.create_dataset(&untimed).unwrap();
+    store.create_dataset(&schema("readings")).unwrap();
+    store.append_rows("untimed", rows(0..5000)).unwrap();
+    store.append_rows("readings", rows(0..10)).unwrap();
+    let got = store.scan("untimed", Some(1_000_000), Some(2_000_000)).unwrap();
+    assert_eq!(got.iter().map(|c| (c.rows, c.time_bounds)).collect::<Vec<_>>(), vec![(4096, None), (904, None)]);
+    // Datasets do not see each other's chunks (names are key prefixes).
+    assert_eq!(store.scan("readings", None, None).unwrap().len(), 1);
+}
+
 fn consent_is_stored_indexed_and_audited(store: &Store) {
     let research = vec!["Research".to_string()];
     let a = store
@@ -195,6 +207,7 @@ suite!(
     datasets_are_created_listed_and_refused,
     append_is_all_or_nothing,
     scan_prunes_by_time,
+    datasets_without_time_are_always_scanned,
     consent_is_stored_indexed_and_audited,
     policy_chain_is_ordered,
     documents_by_hash,
