@@ -95,8 +95,10 @@ impl ConsentIndex {
         datasets.iter().flat_map(|d| e.purposes.iter().map(move |p| (d.clone(), p.clone()))).collect()
     }
 
-    /// Applies one entry; returns whether it became the current entry of its id.
-    pub fn apply(&mut self, e: Entry) -> bool {
+    /// Applies one entry; returns whether it became the current entry of its id. The
+    /// signed JSON (`raw`) is not kept in memory: read it from the stored history.
+    pub fn apply(&mut self, mut e: Entry) -> bool {
+        e.raw = None;
         let subject: Arc<str> = match self.current.get(&e.id) {
             Some(old) if !e.supersedes(old) => return false,
             Some(old) => {
@@ -117,7 +119,7 @@ impl ConsentIndex {
         true
     }
 
-    /// The current entry of `id`.
+    /// The current entry of `id` (without `raw`).
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.current.get(id)
     }

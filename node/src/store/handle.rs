@@ -124,7 +124,7 @@ impl Store {
         Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.view(dataset, purposes, now))
     }
 
-    /// The current entry of a consent id.
+    /// The current entry of a consent id (without its signed JSON: see the history).
     pub fn consent(&self, id: &str) -> Result<Option<consent::Entry>, StoreError> {
         Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.get(id).cloned())
     }

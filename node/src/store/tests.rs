@@ -127,7 +127,8 @@ fn consent_is_stored_indexed_and_audited(store: &Store) {
     let history = store.consent_history("all").unwrap();
     assert_eq!(history.iter().map(|e| e.withdrawn_at).collect::<Vec<_>>(), vec![None, Some(90)]);
     assert_eq!(history[0].raw.as_deref(), Some(b"{\"signed\":true}".as_slice()));
-    assert_eq!(store.consent("5").unwrap().and_then(|e| e.withdrawn_at), Some(90));
+    let current = store.consent("5").unwrap().unwrap();
+    assert_eq!((current.withdrawn_at, current.raw), (Some(90), None));
     assert!(store.consent_history("nobody").unwrap().is_empty());
     assert_eq!(store.audit_head().unwrap().map(|e| e.seq), Some(2));
 }
