@@ -7,6 +7,10 @@
 
 pub use regio_policy as policy;
 
+pub mod audit;
 pub mod chunk;
+pub mod consent;
+pub mod ingest;
 pub mod query;
 pub mod schema;
+pub mod store;

@@ -1,0 +1,193 @@
+//! [`Store`]: the one storage handle a node shares between its tasks (clone it freely).
+//! It adds to the backend what must be the same whatever the backend: the in-memory
+//! consent index (rebuilt from the consent log at open), and the audit chain (each entry
+//! computed from the head under a lock and committed with the change it records).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord, SledBackend, StoreError};
+use crate::audit::{self, AuditError};
+use crate::chunk::Chunk;
+use crate::consent::{self, ConsentIndex, ConsentView};
+use crate::schema::{Schema, Value};
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    consent: RwLock<ConsentIndex>,
+    /// The audit head; held while a change and its audit entry are committed.
+    audit_head: Mutex<Option<audit::Entry>>,
+}
+
+/// Shared handle over one backend.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A store over `backend`, loading the consent index and audit head.
+    pub fn open(backend: impl Backend) -> Result<Store, StoreError> {
+        let consent = ConsentIndex::from_entries(backend.consent_log()?);
+        let head = backend.audit_head()?;
+        Ok(Store { inner: Arc::new(Inner { backend: Box::new(backend), consent: RwLock::new(consent), audit_head: Mutex::new(head) }) })
+    }
+
+    /// A store on a sled database in `dir` (created if absent).
+    pub fn open_sled(dir: &Path) -> Result<Store, StoreError> {
+        Store::open(SledBackend::open(dir)?)
+    }
+
+    /// A store in memory.
+    pub fn memory() -> Store {
+        let inner = Inner { backend: Box::new(MemoryBackend::new()), consent: Default::default(), audit_head: Mutex::new(None) };
+        Store { inner: Arc::new(inner) }
+    }
+
+    /// The backend, for operations the handle only forwards.
+    pub fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
+    }
+
+    /// Creates a dataset.
+    pub fn create_dataset(&self, schema: &Schema) -> Result<(), StoreError> {
+        self.backend().create_dataset(schema)
+    }
+
+    /// All datasets with record counts.
+    pub fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        self.backend().datasets()
+    }
+
+    /// One dataset's schema and counts.
+    pub fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
+        self.backend().dataset(name)
+    }
+
+    /// Appends already built chunks (all or nothing, durable on return).
+    pub fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError> {
+        self.backend().append_chunks(dataset, chunks)
+    }
+
+    /// Cuts typed rows (schema order) into chunks ordered by time and appends them.
+    pub fn append_rows(&self, dataset: &str, rows: Vec<Vec<Value>>) -> Result<AppendReceipt, StoreError> {
+        let schema = self.dataset(dataset)?.schema;
+        let chunks = crate::ingest::into_chunks(&schema, rows)?;
+        self.append_chunks(dataset, &chunks)
+    }
+
+    /// Chunks overlapping `[from, to)`.
+    pub fn scan(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Chunk>, StoreError> {
+        self.backend().scan(dataset, from, to)
+    }
+
+    /// Runs `write` with the next audit entry while holding the audit lock; on success
+    /// the entry becomes the head.
+    fn audited<T>(
+        &self,
+        at: i64,
+        kind: audit::Kind,
+        body: serde_json::Value,
+        write: impl FnOnce(&audit::Entry) -> Result<T, StoreError>,
+    ) -> Result<audit::Entry, StoreError> {
+        let mut head = self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?;
+        let entry = audit::Entry::next(head.as_ref(), at, kind, body);
+        write(&entry)?;
+        *head = Some(entry.clone());
+        Ok(entry)
+    }
+
+    /// Stores consent entries (one audit entry for the batch); the next consent view
+    /// reflects them. `at` is now, in microseconds.
+    pub fn put_consents(&self, entries: Vec<consent::Entry>, at: i64) -> Result<audit::Entry, StoreError> {
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let body = if ids.len() <= 16 { serde_json::json!({ "ids": ids }) } else { serde_json::json!({ "count": ids.len() }) };
+        self.audited(at, audit::Kind::ConsentChanged, body, |a| {
+            self.backend().put_consents(&entries, a)?;
+            // Committed: the index must follow even if a panicking reader poisoned it.
+            let mut index = self.inner.consent.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for e in entries.iter().cloned() {
+                index.apply(e);
+            }
+            Ok(())
+        })
+    }
+
+    /// The subjects whose consent covers `dataset` and one of `purposes` at `now`.
+    pub fn consent_view(&self, dataset: &str, purposes: &[String], now: i64) -> Result<ConsentView, StoreError> {
+        Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.view(dataset, purposes, now))
+    }
+
+    /// The current entry of a consent id (without its signed JSON: see the history).
+    pub fn consent(&self, id: &str) -> Result<Option<consent::Entry>, StoreError> {
+        Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.get(id).cloned())
+    }
+
+    /// Every consent entry of a subject, oldest first.
+    pub fn consent_history(&self, subject: &str) -> Result<Vec<consent::Entry>, StoreError> {
+        self.backend().consent_history(subject)
+    }
+
+    /// Publishes the next version of the policy chain.
+    pub fn publish_policy(&self, record: PolicyRecord, at: i64) -> Result<audit::Entry, StoreError> {
+        let body = serde_json::json!({ "version": record.version, "hash": hex::encode(record.hash) });
+        self.audited(at, audit::Kind::PolicyPublished, body, |a| self.backend().put_policy(&record, a))
+    }
+
+    /// The policy chain, oldest first.
+    pub fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        self.backend().policies()
+    }
+
+    /// The policy chain head.
+    pub fn policy_head(&self) -> Result<Option<PolicyRecord>, StoreError> {
+        self.backend().policy_head()
+    }
+
+    /// Stores a certificate or revocation.
+    pub fn put_document(&self, kind: DocKind, record: DocRecord) -> Result<audit::Entry, StoreError> {
+        let body = serde_json::json!({ "hash": hex::encode(record.hash) });
+        self.audited(record.stored_at, kind.audit_kind(), body, |a| self.backend().put_document(kind, &record, a))
+    }
+
+    /// A certificate or revocation by hash.
+    pub fn document(&self, kind: DocKind, hash: &[u8; 32]) -> Result<Option<DocRecord>, StoreError> {
+        self.backend().document(kind, hash)
+    }
+
+    /// All certificates or revocations.
+    pub fn documents(&self, kind: DocKind) -> Result<Vec<DocRecord>, StoreError> {
+        self.backend().documents(kind)
+    }
+
+    /// `false` if `nonce` was seen and has not expired (a replay); records it otherwise.
+    pub fn check_and_insert_nonce(&self, nonce: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        self.backend().check_and_insert_nonce(nonce, expires_at, now)
+    }
+
+    /// Appends an audit entry (queries answered or refused).
+    pub fn audit(&self, kind: audit::Kind, at: i64, body: serde_json::Value) -> Result<audit::Entry, StoreError> {
+        self.audited(at, kind, body, |a| self.backend().append_audit(a))
+    }
+
+    /// Audit entries with `from <= seq < to`.
+    pub fn audit_range(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError> {
+        self.backend().audit_range(from, to)
+    }
+
+    /// The last audit entry.
+    pub fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
+        Ok(self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?.clone())
+    }
+
+    /// Verifies the whole stored audit log.
+    pub fn verify_audit(&self) -> Result<Result<(), AuditError>, StoreError> {
+        Ok(audit::verify(&self.audit_range(1, u64::MAX)?, None))
+    }
+}
