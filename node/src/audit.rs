@@ -36,6 +36,10 @@ pub enum Kind {
     CertificateStored,
     /// A revocation was stored.
     RevocationStored,
+    /// A signed charter was stored.
+    CharterStored,
+    /// A region manifest version was stored.
+    ManifestStored,
 }
 
 impl Kind {
@@ -48,6 +52,8 @@ impl Kind {
             Kind::ConsentChanged => "consent_changed",
             Kind::CertificateStored => "certificate_stored",
             Kind::RevocationStored => "revocation_stored",
+            Kind::CharterStored => "charter_stored",
+            Kind::ManifestStored => "manifest_stored",
         }
     }
 }

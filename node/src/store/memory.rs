@@ -21,6 +21,8 @@ struct State {
     policy: BTreeMap<u64, PolicyRecord>,
     certificates: BTreeMap<[u8; 32], DocRecord>,
     revocations: BTreeMap<[u8; 32], DocRecord>,
+    charters: BTreeMap<[u8; 32], DocRecord>,
+    manifests: BTreeMap<[u8; 32], DocRecord>,
     nonces: HashMap<String, i64>,
     audit: Vec<audit::Entry>,
 }
@@ -39,6 +41,8 @@ impl State {
         match kind {
             DocKind::Certificate => &mut self.certificates,
             DocKind::Revocation => &mut self.revocations,
+            DocKind::Charter => &mut self.charters,
+            DocKind::Manifest => &mut self.manifests,
         }
     }
 }

@@ -72,6 +72,10 @@ pub enum DocKind {
     Certificate,
     /// A revocation of a certificate.
     Revocation,
+    /// A signed inclusion charter.
+    Charter,
+    /// A version of a region manifest.
+    Manifest,
 }
 
 impl DocKind {
@@ -80,6 +84,8 @@ impl DocKind {
         match self {
             DocKind::Certificate => audit::Kind::CertificateStored,
             DocKind::Revocation => audit::Kind::RevocationStored,
+            DocKind::Charter => audit::Kind::CharterStored,
+            DocKind::Manifest => audit::Kind::ManifestStored,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Trees: `meta` (dataset schemas and counts, sequence counters), `chunks` (key: dataset,
 //! lower time bound, chunk number — a time-range scan is a key-range scan), `consent`
 //! (history by sequence number), `consent_subject` (subject index), `policy` (by version),
-//! `certificates` / `revocations` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq).
+//! `certificates` / `revocations` / `charters` / `manifests` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +33,8 @@ pub struct SledBackend {
     policy: Tree,
     certificates: Tree,
     revocations: Tree,
+    charters: Tree,
+    manifests: Tree,
     nonces: Tree,
     nonce_expiry: Tree,
     audit: Tree,
@@ -117,6 +119,8 @@ impl SledBackend {
             policy: tree("policy")?,
             certificates: tree("certificates")?,
             revocations: tree("revocations")?,
+            charters: tree("charters")?,
+            manifests: tree("manifests")?,
             nonces: tree("nonces")?,
             nonce_expiry: tree("nonce_expiry")?,
             audit: tree("audit")?,
@@ -149,6 +153,8 @@ impl SledBackend {
         match kind {
             DocKind::Certificate => &self.certificates,
             DocKind::Revocation => &self.revocations,
+            DocKind::Charter => &self.charters,
+            DocKind::Manifest => &self.manifests,
         }
     }
 

@@ -53,6 +53,8 @@ reasons! {
     PeerNotMember = "peer.not_member": "the peer that sent the query is not a member of the query's region",
     /// The query's origin is not a member of the region.
     OriginNotMember = "origin.not_member": "the query's `origin` is not a member of the query's region",
+    /// This node has published no policy yet.
+    PolicyMissing = "policy.missing": "this node has published no policy bundle, so it answers no query",
     /// The dataset is not published by this node.
     DatasetUnknown = "dataset.unknown": "this node's policy publishes no dataset of that name",
     /// casbin denies the action.

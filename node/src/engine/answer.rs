@@ -1,0 +1,194 @@
+//! Answering one signed query at this node: verify → plan → decide → execute with the
+//! obligations → sign the PartialAnswer → append the audit entry. A refusal writes nothing
+//! but its audit entry (the nonce is recorded only when the query is allowed; a replay of
+//! an allowed query is caught by the atomic nonce insert before any data is read).
+
+use std::convert::Infallible;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::Engine;
+use crate::audit;
+use crate::policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
+use crate::policy::doc::query::{Outcome, PartialAnswer, Query};
+use crate::policy::signed::SignDocError;
+use crate::policy::{Did, DocHash, Signed};
+use crate::query::{self, ExecOptions, PartialResult, Plan, PlanError};
+use crate::store::StoreError;
+
+/// This node's answer to one query.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The signed PartialAnswer (answered or refused).
+    pub signed: Signed<PartialAnswer>,
+    /// The plan, when the query could be planned (to merge and finalize results).
+    pub plan: Option<Plan>,
+    /// The partial result, when answered.
+    pub partial: Option<PartialResult>,
+}
+
+/// Why no signed answer could be produced at all (internal failures only: every policy
+/// outcome is an [`Answer`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The answer could not be signed.
+    #[error("signing the answer: {0}")]
+    Sign(#[from] SignDocError),
+    /// Execution failed (a damaged chunk).
+    #[error("executing: {0}")]
+    Exec(String),
+}
+
+struct Refused {
+    refusal: Refusal,
+    plan: Option<Plan>,
+    requester: Option<Did>,
+    policy_version: u64,
+}
+
+impl Engine {
+    /// Answers a signed query (the JSON as received). `sender` is the peer that forwarded
+    /// it (`None` for this node's own API).
+    pub fn answer(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<Answer, AnswerError> {
+        let query_hash = DocHash::of(&value);
+        let query_id = value.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+        let region = value.get("region").and_then(Value::as_str).unwrap_or("").to_owned();
+        match self.run(value, sender, now) {
+            Ok((query, plan, partial, o)) => {
+                let q = query.doc();
+                let outcome = Outcome::Answered {
+                    rows_scanned: partial.rows_scanned,
+                    rows_excluded_by_consent: partial.rows_excluded_by_consent,
+                    groups_suppressed: partial.groups_suppressed,
+                    result: serde_json::to_value(&partial).unwrap_or(Value::Null),
+                };
+                let signed = self.sign_answer(&query_id, query_hash, &q.region, o.policy_version, outcome, now)?;
+                self.store.audit(
+                    audit::Kind::QueryAnswered,
+                    now.timestamp_micros(),
+                    json!({
+                        "query": query_id, "queryHash": query_hash, "requester": query.signer(), "purpose": q.purpose,
+                        "region": q.region, "origin": q.origin, "sender": sender, "dataset": plan.schema.dataset,
+                        "policyVersion": o.policy_version, "rowsScanned": partial.rows_scanned,
+                        "rowsExcludedByConsent": partial.rows_excluded_by_consent, "groupsSuppressed": partial.groups_suppressed,
+                        "answer": signed.hash(),
+                    }),
+                )?;
+                Ok(Answer { signed, plan: Some(plan), partial: Some(partial) })
+            }
+            Err(Err(e)) => Err(e),
+            Err(Ok(r)) => {
+                let outcome = Outcome::Refused { reason: r.refusal.reason.code().to_owned(), message: r.refusal.message.clone() };
+                let signed = self.sign_answer(&query_id, query_hash, &region, r.policy_version, outcome, now)?;
+                self.store.audit(
+                    audit::Kind::QueryRefused,
+                    now.timestamp_micros(),
+                    json!({
+                        "query": query_id, "queryHash": query_hash, "requester": r.requester, "region": region,
+                        "sender": sender, "policyVersion": r.policy_version, "reason": r.refusal.reason.code(),
+                        "message": r.refusal.message, "answer": signed.hash(),
+                    }),
+                )?;
+                Ok(Answer { signed, plan: r.plan, partial: None })
+            }
+        }
+    }
+
+    fn sign_answer(&self, id: &str, hash: DocHash, region: &str, policy_version: u64, outcome: Outcome, now: DateTime<Utc>) -> Result<Signed<PartialAnswer>, SignDocError> {
+        let policy_hash = self.read().policy.as_ref().map(|(p, _)| p.hash());
+        let doc = PartialAnswer {
+            query: if id.is_empty() { "unknown".into() } else { id.to_owned() },
+            query_hash: hash,
+            region: region.to_owned(),
+            node: self.did().clone(),
+            policy_version,
+            policy_hash,
+            answered_at: now,
+            outcome,
+        };
+        Signed::sign(doc, &self.key, now)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Result<Refused, AnswerError>> {
+        let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Ok(Refused { refusal, plan, requester, policy_version }));
+        let query = match decision::verify_query(value) {
+            Ok(q) => q,
+            Err(r) => return refused(r, None, None, 0),
+        };
+        let requester = Some(query.signer().clone());
+        let q = query.doc();
+        // Everything the decision needs, cloned out of the state so no lock is held while executing.
+        let (policy, rules, region, charter, certificate, revocations, quota_used) = {
+            let state = self.read();
+            let Some((policy, rules)) = state.policy.clone() else {
+                return refused(Refusal::new(Reason::PolicyMissing, format!("{} has published no policy", self.did())), None, requester, 0);
+            };
+            let region = state.regions.get(&q.region).cloned();
+            let charter = region.as_ref().and_then(|r| state.charters.get(&r.doc().charter)).filter(|c| {
+                region.as_ref().is_some_and(|r| r.doc().members.iter().all(|m| c.signed_by(&m.did)))
+            });
+            let cert_hash = q.certificate;
+            let certificate = cert_hash.and_then(|h| state.certificates.get(&h).cloned());
+            let revocations = cert_hash.and_then(|h| state.revocations.get(&h).cloned()).unwrap_or_default();
+            let window = charter.map(|c| now.timestamp() / c.doc().clauses.quota.window_seconds.max(1) as i64).unwrap_or(0);
+            let used = state.quota.get(&(q.origin.clone(), window)).copied().unwrap_or(0);
+            (policy, rules, region, charter.cloned(), certificate, revocations, (window, used))
+        };
+        let version = policy.doc().version;
+        let store = &self.store;
+        let planned = query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
+        let (plan, shape) = match planned {
+            Ok(p) => p,
+            Err(PlanError::UnknownDataset { name, .. }) => return refused(Refusal::new(Reason::DatasetUnknown, format!("no dataset `{name}` at this node")), None, requester, version),
+            Err(e) => return refused(Refusal::new(Reason::QueryUnsupported, e.to_string()), None, requester, version),
+        };
+        let ctx = Context {
+            now,
+            policy: &policy,
+            rules: &rules,
+            region: region.as_ref(),
+            charter: charter.as_ref(),
+            certificate: certificate.as_ref(),
+            revocations: &revocations,
+            sender,
+            nonce_seen: false,
+            quota_used: quota_used.1,
+            limits: self.limits,
+        };
+        let obligations = match decision::decide(&query, &shape, &ctx) {
+            Decision::Allow(o) => *o,
+            Decision::Refuse(r) => return refused(r, Some(plan), requester, version),
+        };
+        match self.store.check_and_insert_nonce(&q.nonce, q.expires.timestamp_micros(), now.timestamp_micros()) {
+            Ok(true) => {}
+            Ok(false) => return refused(Refusal::new(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce)), Some(plan), requester, version),
+            Err(e) => return Err(Err(e.into())),
+        }
+        let partial = self.execute(&plan, &obligations, now).map_err(Err)?;
+        let mut state = self.write();
+        *state.quota.entry((q.origin.clone(), quota_used.0)).or_insert(0) += 1;
+        drop(state);
+        Ok((query, plan, partial, obligations))
+    }
+
+    fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>) -> Result<PartialResult, AnswerError> {
+        let chunks = self.store.scan(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
+        let view = match &o.consent {
+            Some(filter) => Some(self.store.consent_view(&plan.schema.dataset, &filter.purposes, now.timestamp_micros())?),
+            None => None,
+        };
+        let allows = |subject: &str| view.as_ref().is_some_and(|v| v.allows(subject));
+        let opts = ExecOptions {
+            consent: view.as_ref().map(|_| &allows as &dyn Fn(&str) -> bool),
+            masked: &o.masked,
+            min_group_size: u64::from(o.min_group_size),
+        };
+        query::execute(plan, chunks.into_iter().map(Ok::<_, Infallible>), &opts).map_err(|e| AnswerError::Exec(e.to_string()))
+    }
+}

@@ -1,0 +1,144 @@
+//! The engine (owner: lead): the policy-enforcing core of one node. It holds what the node
+//! has verified — its own policy chain head and compiled access rules, the regions it is
+//! in, their charters, ethics certificates and revocations — and it answers queries:
+//! verify → plan → decide → execute under the obligations → sign a PartialAnswer → audit.
+//!
+//! Every document is verified before it is stored; the store ([`Store`]) is the durable
+//! truth and the in-memory [`State`] is rebuilt from it at start. Transports (HTTP, libp2p)
+//! hand the engine signed JSON and get signed JSON back; they never decide anything.
+
+mod answer;
+mod docs;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use crate::policy::decision::access::Rules;
+use crate::policy::decision::Limits;
+use crate::policy::doc::bundle::PolicyBundle;
+use crate::policy::doc::cert::{EthicsCertificate, Revocation};
+use crate::policy::doc::charter::InclusionCharter;
+use crate::policy::doc::manifest::RegionManifest;
+use crate::policy::{Did, DocHash, Key, Signed};
+use crate::store::{DocKind, Store, StoreError};
+
+pub use answer::Answer;
+pub use docs::DocError;
+
+/// What the engine has verified, in memory.
+#[derive(Default)]
+pub(crate) struct State {
+    /// This node's current policy and its compiled rules.
+    pub policy: Option<(Signed<PolicyBundle>, Arc<Rules>)>,
+    /// Current manifest of each region.
+    pub regions: BTreeMap<String, Signed<RegionManifest>>,
+    /// Signed charters by hash.
+    pub charters: HashMap<DocHash, Signed<InclusionCharter>>,
+    /// Certificates by hash.
+    pub certificates: HashMap<DocHash, Signed<EthicsCertificate>>,
+    /// Revocations by the hash of the certificate they revoke.
+    pub revocations: HashMap<DocHash, Vec<Signed<Revocation>>>,
+    /// Queries served per (origin member, quota window index). In memory: a restart
+    /// starts a fresh window count.
+    pub quota: HashMap<(Did, i64), u32>,
+}
+
+/// One node's engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) key: Key,
+    pub(crate) clerks: HashSet<Did>,
+    pub(crate) limits: Limits,
+    pub(crate) state: RwLock<State>,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored document no longer verifies (the store was altered).
+    #[error("stored {what} {hash} does not verify: {reason}")]
+    Stored {
+        /// Kind of document.
+        what: &'static str,
+        /// Its hash.
+        hash: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Engine {
+    /// Opens the engine on a store and rebuilds its state from what is stored. `clerks` are
+    /// the DIDs allowed to register consent on behalf of citizens (the node's own key always is).
+    pub fn open(store: Store, key: Key, clerks: impl IntoIterator<Item = Did>, limits: Limits) -> Result<Engine, OpenError> {
+        let mut clerks: HashSet<Did> = clerks.into_iter().collect();
+        clerks.insert(key.did().clone());
+        let engine = Engine { store, key, clerks, limits, state: RwLock::new(State::default()) };
+        engine.reload()?;
+        Ok(engine)
+    }
+
+    /// This node's DID.
+    pub fn did(&self) -> &Did {
+        self.key.did()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reload(&self) -> Result<(), OpenError> {
+        let bad = |what: &'static str, hash: &[u8; 32], reason: String| OpenError::Stored { what, hash: DocHash(*hash).to_string(), reason };
+        let mut state = State::default();
+        if let Some(head) = self.store.policy_head()? {
+            let signed = Signed::<PolicyBundle>::from_json(&head.raw).map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
+            let rules = Rules::compile(&signed.doc().access).map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
+            state.policy = Some((signed, Arc::new(rules)));
+        }
+        for rec in self.store.documents(DocKind::Charter)? {
+            let c = Signed::<InclusionCharter>::from_json(&rec.raw).map_err(|e| bad("charter", &rec.hash, e.to_string()))?;
+            state.charters.insert(c.hash(), c);
+        }
+        let mut manifests: Vec<Signed<RegionManifest>> = Vec::new();
+        for rec in self.store.documents(DocKind::Manifest)? {
+            manifests.push(Signed::from_json(&rec.raw).map_err(|e| bad("manifest", &rec.hash, e.to_string()))?);
+        }
+        manifests.sort_by_key(|m| m.doc().version);
+        for m in manifests {
+            state.regions.insert(m.doc().region.clone(), m);
+        }
+        for rec in self.store.documents(DocKind::Certificate)? {
+            let c = Signed::<EthicsCertificate>::from_json(&rec.raw).map_err(|e| bad("certificate", &rec.hash, e.to_string()))?;
+            state.certificates.insert(c.hash(), c);
+        }
+        for rec in self.store.documents(DocKind::Revocation)? {
+            let r = Signed::<Revocation>::from_json(&rec.raw).map_err(|e| bad("revocation", &rec.hash, e.to_string()))?;
+            state.revocations.entry(r.doc().certificate).or_default().push(r);
+        }
+        *self.write() = state;
+        Ok(())
+    }
+
+    /// The current policy bundle, if one was published.
+    pub fn policy(&self) -> Option<Signed<PolicyBundle>> {
+        self.read().policy.as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// The current manifest of every region this node knows.
+    pub fn regions(&self) -> Vec<Signed<RegionManifest>> {
+        self.read().regions.values().cloned().collect()
+    }
+}
