@@ -44,6 +44,15 @@ pub enum AnswerError {
     Exec(String),
 }
 
+/// Why `run` stopped before producing an answer.
+#[allow(clippy::large_enum_variant)] // always boxed
+enum Stop {
+    /// A policy refusal (answered with a signed refusal).
+    Refused(Refused),
+    /// An internal failure.
+    Failed(AnswerError),
+}
+
 struct Refused {
     refusal: Refusal,
     plan: Option<Plan>,
@@ -81,8 +90,11 @@ impl Engine {
                 )?;
                 Ok(Answer { signed, plan: Some(plan), partial: Some(partial) })
             }
-            Err(Err(e)) => Err(e),
-            Err(Ok(r)) => {
+            Err(stop) => {
+                let r = match *stop {
+                    Stop::Failed(e) => return Err(e),
+                    Stop::Refused(r) => r,
+                };
                 let outcome = Outcome::Refused { reason: r.refusal.reason.code().to_owned(), message: r.refusal.message.clone() };
                 let signed = self.sign_answer(&query_id, query_hash, &region, r.policy_version, outcome, now)?;
                 self.store.audit(
@@ -115,8 +127,8 @@ impl Engine {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Result<Refused, AnswerError>> {
-        let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Ok(Refused { refusal, plan, requester, policy_version }));
+    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
+        let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Box::new(Stop::Refused(Refused { refusal, plan, requester, policy_version })));
         let query = match decision::verify_query(value) {
             Ok(q) => q,
             Err(r) => return refused(r, None, None, 0),
@@ -168,9 +180,9 @@ impl Engine {
         match self.store.check_and_insert_nonce(&q.nonce, q.expires.timestamp_micros(), now.timestamp_micros()) {
             Ok(true) => {}
             Ok(false) => return refused(Refusal::new(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce)), Some(plan), requester, version),
-            Err(e) => return Err(Err(e.into())),
+            Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
         }
-        let partial = self.execute(&plan, &obligations, now).map_err(Err)?;
+        let partial = self.execute(&plan, &obligations, now).map_err(|e| Box::new(Stop::Failed(e)))?;
         let mut state = self.write();
         *state.quota.entry((q.origin.clone(), quota_used.0)).or_insert(0) += 1;
         drop(state);

@@ -104,9 +104,9 @@ impl Engine {
         let signed: Signed<EthicsCertificate> = verify("ethics certificate", value)?;
         cert::check_issuer(&signed).map_err(invalid("ethics certificate"))?;
         let mut state = self.write();
-        if !state.certificates.contains_key(&signed.hash()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.certificates.entry(signed.hash()) {
             self.store.put_document(DocKind::Certificate, record(signed.hash(), signed.raw(), now))?;
-            state.certificates.insert(signed.hash(), signed.clone());
+            slot.insert(signed.clone());
         }
         Ok(signed)
     }
@@ -129,9 +129,9 @@ impl Engine {
     pub fn put_charter(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<InclusionCharter>, DocError> {
         let signed: Signed<InclusionCharter> = verify("inclusion charter", value)?;
         let mut state = self.write();
-        if !state.charters.contains_key(&signed.hash()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.charters.entry(signed.hash()) {
             self.store.put_document(DocKind::Charter, record(signed.hash(), signed.raw(), now))?;
-            state.charters.insert(signed.hash(), signed.clone());
+            slot.insert(signed.clone());
         }
         Ok(signed)
     }
