@@ -11,6 +11,7 @@ pub mod audit;
 pub mod chunk;
 pub mod consent;
 pub mod engine;
+pub mod federation;
 pub mod ingest;
 pub mod query;
 pub mod schema;

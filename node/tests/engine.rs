@@ -141,7 +141,7 @@ fn csv_of(engine: &Engine, value: Value) -> String {
     assert!(matches!(answer.signed.doc().outcome, Outcome::Answered { .. }), "{:?}", answer.signed.doc().outcome);
     assert!(answer.signed.signed_by(engine.did()));
     let partial: PartialResult = match &answer.signed.doc().outcome {
-        Outcome::Answered { result, .. } => serde_json::from_value(result.clone()).unwrap(),
+        Outcome::Answered { result, .. } => serde_json::from_value(result["partial"].clone()).unwrap(),
         Outcome::Refused { .. } => unreachable!(),
     };
     finalize(answer.plan.as_ref().unwrap(), &partial).unwrap().to_csv()

@@ -74,7 +74,7 @@ impl Engine {
                     rows_scanned: partial.rows_scanned,
                     rows_excluded_by_consent: partial.rows_excluded_by_consent,
                     groups_suppressed: partial.groups_suppressed,
-                    result: serde_json::to_value(&partial).unwrap_or(Value::Null),
+                    result: json!({ "schema": plan.schema, "partial": partial }),
                 };
                 let signed = self.sign_answer(&query_id, query_hash, &q.region, o.policy_version, outcome, now)?;
                 self.store.audit(

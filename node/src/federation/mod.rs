@@ -1,0 +1,261 @@
+//! The coordinator of a federated query (owner: lead). The node that receives a signed
+//! Query fans it out to every member of the query's region — itself included — over a
+//! [`Transport`] (libp2p request-response in a running node), collects the signed
+//! PartialAnswers until the deadline, verifies each one, merges the partial states and
+//! returns the result with its **provenance**: for every member, answered / refused (with
+//! the reason) / timed out / unreachable / invalid, the policy version it applied and what
+//! it filtered. A slow or partitioned member never delays the answer past the deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::Engine;
+use crate::policy::decision;
+use crate::policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
+use crate::policy::{Did, DocHash, Signed};
+use crate::query::{self, PartialResult, ResultSet};
+use crate::schema::Schema;
+
+/// Why a member's answer did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No answer within the deadline.
+    #[error("no answer within the deadline")]
+    Timeout,
+    /// The member could not be reached.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The member's network layer refused before answering (e.g. `peer.not_member`).
+    #[error("refused by the network layer: {0}")]
+    Refused(String),
+}
+
+/// Carries a signed query to a member and its signed answer back.
+pub trait Transport: Send + Sync {
+    /// Sends `query` (signed JSON bytes) to `member`; returns its signed answer bytes.
+    fn request(&self, member: &Did, query: Vec<u8>, deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>>;
+}
+
+/// What happened at one member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// It answered.
+    Answered,
+    /// It refused, with its reason code.
+    Refused {
+        /// Reason code.
+        reason: String,
+        /// Its message.
+        message: String,
+    },
+    /// No answer by the deadline.
+    TimedOut,
+    /// Not reachable.
+    Unreachable {
+        /// What the transport said.
+        error: String,
+    },
+    /// It answered something that does not verify or does not fit.
+    Invalid {
+        /// What is wrong.
+        error: String,
+    },
+}
+
+/// One member's line of the provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// The member.
+    pub member: Did,
+    /// Its name in the manifest.
+    pub name: String,
+    /// Its NIS code.
+    pub nis: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub status: Status,
+    /// Policy version it applied (answered or refused).
+    pub policy_version: Option<u64>,
+    /// Rows it scanned.
+    pub rows_scanned: u64,
+    /// Personal rows it left out for lack of consent.
+    pub rows_excluded_by_consent: u64,
+    /// Groups it suppressed under the minimum size.
+    pub groups_suppressed: u64,
+    /// Hash of its signed PartialAnswer.
+    pub answer: Option<DocHash>,
+}
+
+/// A federated result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedResult {
+    /// Query id.
+    pub query: String,
+    /// Hash of the signed query.
+    pub query_hash: DocHash,
+    /// Region.
+    pub region: String,
+    /// Column names and rows (JSON), when at least one member answered.
+    pub result: Option<Value>,
+    /// The same as CSV.
+    #[serde(skip)]
+    pub csv: Option<String>,
+    /// Members that answered / members in the region.
+    pub coverage: (usize, usize),
+    /// One line per member.
+    pub provenance: Vec<Provenance>,
+    /// Every signed PartialAnswer received (for auditors).
+    pub answers: Vec<Value>,
+}
+
+/// Why no federated result could be produced at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FederationError {
+    /// The query does not verify.
+    #[error("{0}")]
+    Query(decision::Refusal),
+    /// This node is not in the query's region.
+    #[error("this node is not a member of region `{0}`")]
+    NotMember(String),
+    /// The local engine failed.
+    #[error("local answer: {0}")]
+    Local(String),
+    /// Answers verified but could not be merged into one result.
+    #[error("merging: {0}")]
+    Merge(String),
+}
+
+enum Reply {
+    Bytes(Vec<u8>),
+    Failed(TransportError),
+}
+
+/// Runs a federated query from this node.
+pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
+    let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
+    let q = query.doc().clone();
+    let query_hash = query.hash();
+    let region = engine.regions().into_iter().find(|r| r.doc().region == q.region).ok_or_else(|| FederationError::NotMember(q.region.clone()))?;
+    let members = region.doc().members.clone();
+    if !members.iter().any(|m| &m.did == engine.did()) {
+        return Err(FederationError::NotMember(q.region.clone()));
+    }
+    let bytes = serde_json::to_vec(&query_value).unwrap_or_default();
+    let mut pending: FuturesUnordered<Pin<Box<dyn Future<Output = (usize, Reply)> + Send + '_>>> = FuturesUnordered::new();
+    for (i, m) in members.iter().enumerate() {
+        if &m.did == engine.did() {
+            let (engine, value) = (engine.clone(), query_value.clone());
+            pending.push(Box::pin(async move {
+                let local = tokio::task::spawn_blocking(move || engine.answer(value, None, now)).await;
+                match local {
+                    Ok(Ok(a)) => (i, Reply::Bytes(serde_json::to_vec(a.signed.raw()).unwrap_or_default())),
+                    Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+                    Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+                }
+            }));
+        } else {
+            let (did, bytes) = (m.did.clone(), bytes.clone());
+            pending.push(Box::pin(async move {
+                match transport.request(&did, bytes, deadline).await {
+                    Ok(b) => (i, Reply::Bytes(b)),
+                    Err(e) => (i, Reply::Failed(e)),
+                }
+            }));
+        }
+    }
+    let mut replies: Vec<Option<Reply>> = members.iter().map(|_| None).collect();
+    let collect = async {
+        while let Some((i, reply)) = pending.next().await {
+            replies[i] = Some(reply);
+        }
+    };
+    let _ = tokio::time::timeout(deadline, collect).await;
+
+    let mut provenance = Vec::with_capacity(members.len());
+    let mut answers = Vec::new();
+    let mut merged: Option<(Schema, PartialResult)> = None;
+    for (m, reply) in members.iter().zip(replies) {
+        let mut line = Provenance {
+            member: m.did.clone(),
+            name: m.name.clone(),
+            nis: m.nis.clone(),
+            status: Status::TimedOut,
+            policy_version: None,
+            rows_scanned: 0,
+            rows_excluded_by_consent: 0,
+            groups_suppressed: 0,
+            answer: None,
+        };
+        match reply {
+            None | Some(Reply::Failed(TransportError::Timeout)) => {}
+            Some(Reply::Failed(e)) => line.status = Status::Unreachable { error: e.to_string() },
+            Some(Reply::Bytes(b)) => match check_answer(&b, &m.did, query_hash) {
+                Err(error) => line.status = Status::Invalid { error },
+                Ok(signed) => {
+                    answers.push(signed.raw().clone());
+                    let doc = signed.doc();
+                    line.answer = Some(signed.hash());
+                    line.policy_version = Some(doc.policy_version);
+                    match &doc.outcome {
+                        Outcome::Refused { reason, message } => line.status = Status::Refused { reason: reason.clone(), message: message.clone() },
+                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, result } => {
+                            line.rows_scanned = *rows_scanned;
+                            line.rows_excluded_by_consent = *rows_excluded_by_consent;
+                            line.groups_suppressed = *groups_suppressed;
+                            match absorb(&mut merged, result) {
+                                Ok(()) => line.status = Status::Answered,
+                                Err(error) => line.status = Status::Invalid { error },
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        provenance.push(line);
+    }
+    let answered = provenance.iter().filter(|p| p.status == Status::Answered).count();
+    let (result, csv) = match merged {
+        None => (None, None),
+        Some((schema, partial)) => {
+            let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone())).map_err(|e| FederationError::Merge(e.to_string()))?;
+            let rs: ResultSet = query::finalize(&plan, &partial).map_err(|e| FederationError::Merge(e.to_string()))?;
+            (Some(rs.to_json()), Some(rs.to_csv()))
+        }
+    };
+    Ok(FederatedResult { query: q.id, query_hash, region: q.region, result, csv, coverage: (answered, members.len()), provenance, answers })
+}
+
+fn check_answer(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Signed<PartialAnswer>, String> {
+    let signed = Signed::<PartialAnswer>::from_json(bytes).map_err(|e| e.to_string())?;
+    qdoc::check_answer_signer(&signed).map_err(|e| e.to_string())?;
+    let doc = signed.doc();
+    if &doc.node != member {
+        return Err(format!("answer signed by {}, expected {}", doc.node, member));
+    }
+    if doc.query_hash != query_hash {
+        return Err(format!("answer is for query {}, not {}", doc.query_hash, query_hash));
+    }
+    Ok(signed)
+}
+
+fn absorb(merged: &mut Option<(Schema, PartialResult)>, result: &Value) -> Result<(), String> {
+    let schema: Schema = serde_json::from_value(result["schema"].clone()).map_err(|e| format!("result schema: {e}"))?;
+    let partial: PartialResult = serde_json::from_value(result["partial"].clone()).map_err(|e| format!("partial result: {e}"))?;
+    match merged {
+        None => *merged = Some((schema, partial)),
+        Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,
+    }
+    Ok(())
+}
