@@ -62,7 +62,7 @@ reasons! {
     /// Raw rows may not leave this node for this dataset.
     RawNotAllowed = "policy.raw_not_allowed": "the policy does not let raw rows of this dataset leave the node",
     /// The region's charter is not available to this node.
-    CharterUnavailable = "charter.unavailable": "this node does not hold the signed charter the region manifest names",
+    CharterUnavailable = "charter.unavailable": "this node does not hold the signed charter the region manifest names (or not every member signed it)",
     /// The charter does not allow the purpose.
     PurposeNotAllowed = "charter.purpose_not_allowed": "the region's charter does not allow this purpose",
     /// A protected attribute is used below its allowed granularity.
