@@ -10,6 +10,7 @@ pub use regio_policy as policy;
 pub mod audit;
 pub mod chunk;
 pub mod consent;
+pub mod demo;
 pub mod engine;
 pub mod federation;
 pub mod ingest;
