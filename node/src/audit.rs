@@ -40,6 +40,8 @@ pub enum Kind {
     CharterStored,
     /// A region manifest version was stored.
     ManifestStored,
+    /// A peer was caught signing two different policy bundles with one version.
+    EquivocationDetected,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
             Kind::RevocationStored => "revocation_stored",
             Kind::CharterStored => "charter_stored",
             Kind::ManifestStored => "manifest_stored",
+            Kind::EquivocationDetected => "equivocation_detected",
         }
     }
 }

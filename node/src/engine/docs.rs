@@ -99,6 +99,42 @@ impl Engine {
         Ok(signed)
     }
 
+    /// Takes note of another member's signed policy bundle (from gossip or a chain fetch).
+    /// Returns the evidence when it and a bundle seen before are two different bundles of
+    /// one issuer with one version; the evidence is also written to the audit log.
+    pub fn observe_peer_policy(&self, value: Value, now: DateTime<Utc>) -> Result<Option<bundle::Equivocation>, DocError> {
+        let signed: Signed<PolicyBundle> = verify("policy bundle", value)?;
+        bundle::check_signer(&signed).map_err(invalid("policy bundle"))?;
+        let doc = signed.doc();
+        let issuer = doc.municipality.did.clone();
+        let mut state = self.write();
+        let head = state.peer_heads.entry(issuer.clone()).or_insert((doc.version, signed.hash()));
+        if doc.version > head.0 {
+            *head = (doc.version, signed.hash());
+        }
+        let key = (issuer, doc.version);
+        let Some(seen) = state.peer_policies.get(&key) else {
+            state.peer_policies.insert(key, signed);
+            return Ok(None);
+        };
+        let Some(evidence) = bundle::equivocation(seen, &signed) else {
+            return Ok(None);
+        };
+        if state.equivocations.iter().any(|e| e.issuer == evidence.issuer && e.version == evidence.version) {
+            return Ok(Some(evidence));
+        }
+        self.store.audit(
+            crate::audit::Kind::EquivocationDetected,
+            now.timestamp_micros(),
+            serde_json::json!({
+                "issuer": evidence.issuer, "version": evidence.version,
+                "a": evidence.a.raw(), "b": evidence.b.raw(),
+            }),
+        )?;
+        state.equivocations.push(evidence.clone());
+        Ok(Some(evidence))
+    }
+
     /// Stores an ethics certificate (signed by its issuer).
     pub fn put_certificate(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<EthicsCertificate>, DocError> {
         let signed: Signed<EthicsCertificate> = verify("ethics certificate", value)?;

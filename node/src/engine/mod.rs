@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::policy::decision::access::Rules;
 use crate::policy::decision::Limits;
-use crate::policy::doc::bundle::PolicyBundle;
+use crate::policy::doc::bundle::{Equivocation, PolicyBundle};
 use crate::policy::doc::cert::{EthicsCertificate, Revocation};
 use crate::policy::doc::charter::InclusionCharter;
 use crate::policy::doc::manifest::RegionManifest;
@@ -41,6 +41,12 @@ pub(crate) struct State {
     /// Queries served per (origin member, quota window index). In memory: a restart
     /// starts a fresh window count.
     pub quota: HashMap<(Did, i64), u32>,
+    /// Policy bundles of other members seen (by issuer and version), for equivocation.
+    pub peer_policies: HashMap<(Did, u64), Signed<PolicyBundle>>,
+    /// Latest policy head seen per member.
+    pub peer_heads: BTreeMap<Did, (u64, DocHash)>,
+    /// Equivocations detected: evidence.
+    pub equivocations: Vec<Equivocation>,
 }
 
 /// One node's engine. Cheap to share behind an `Arc`.
@@ -135,6 +141,16 @@ impl Engine {
     /// The current policy bundle, if one was published.
     pub fn policy(&self) -> Option<Signed<PolicyBundle>> {
         self.read().policy.as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// Equivocations this node has detected (both signed bundles of each).
+    pub fn equivocations(&self) -> Vec<Equivocation> {
+        self.read().equivocations.clone()
+    }
+
+    /// The latest policy head (version, hash) seen from each other member.
+    pub fn peer_heads(&self) -> BTreeMap<Did, (u64, DocHash)> {
+        self.read().peer_heads.clone()
     }
 
     /// The current manifest of every region this node knows.

@@ -6,6 +6,8 @@
 //! the reason) / timed out / unreachable / invalid, the policy version it applied and what
 //! it filtered. A slow or partitioned member never delays the answer past the deadline.
 
+pub mod gossip;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -137,6 +139,9 @@ pub enum FederationError {
     Merge(String),
 }
 
+/// A member's reply on its way.
+type Pending<'a> = Pin<Box<dyn Future<Output = (usize, Reply)> + Send + 'a>>;
+
 enum Reply {
     Bytes(Vec<u8>),
     Failed(TransportError),
@@ -153,7 +158,7 @@ pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_va
         return Err(FederationError::NotMember(q.region.clone()));
     }
     let bytes = serde_json::to_vec(&query_value).unwrap_or_default();
-    let mut pending: FuturesUnordered<Pin<Box<dyn Future<Output = (usize, Reply)> + Send + '_>>> = FuturesUnordered::new();
+    let mut pending: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     for (i, m) in members.iter().enumerate() {
         if &m.did == engine.did() {
             let (engine, value) = (engine.clone(), query_value.clone());

@@ -1,0 +1,85 @@
+//! What nodes gossip on a region's topic: signed documents only, so every receiver
+//! verifies for itself — revocations (every node must refuse a revoked certificate),
+//! policy bundles (heads and equivocation evidence), manifest versions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::{DocError, Engine};
+
+/// One gossip message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Gossip {
+    /// A signed Revocation.
+    Revocation {
+        /// The document.
+        doc: Value,
+    },
+    /// A member's signed PolicyBundle (its new head).
+    Policy {
+        /// The document.
+        doc: Value,
+    },
+    /// A signed RegionManifest version.
+    Manifest {
+        /// The document.
+        doc: Value,
+    },
+}
+
+/// What applying a gossip message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Applied {
+    /// A revocation stored (or already known).
+    Revocation,
+    /// A peer's policy noted; `true` when it proved equivocation.
+    Policy(bool),
+    /// A manifest version taken in (or already current).
+    Manifest,
+}
+
+/// Why a gossip message was not applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GossipError {
+    /// Not a gossip message.
+    #[error("gossip message: {0}")]
+    Decode(String),
+    /// The document was refused.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+}
+
+impl Gossip {
+    /// Encodes for the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes and applies a message received from the region's topic.
+    pub fn apply(engine: &Engine, bytes: &[u8], now: DateTime<Utc>) -> Result<Applied, GossipError> {
+        let msg: Gossip = serde_json::from_slice(bytes).map_err(|e| GossipError::Decode(e.to_string()))?;
+        Ok(match msg {
+            Gossip::Revocation { doc } => {
+                engine.put_revocation(doc, now)?;
+                Applied::Revocation
+            }
+            Gossip::Policy { doc } => {
+                let own = doc.pointer("/municipality/did").and_then(Value::as_str) == Some(engine.did().as_str());
+                if own {
+                    Applied::Policy(false)
+                } else {
+                    Applied::Policy(engine.observe_peer_policy(doc, now)?.is_some())
+                }
+            }
+            Gossip::Manifest { doc } => {
+                engine.put_manifest(doc, now)?;
+                Applied::Manifest
+            }
+        })
+    }
+}
