@@ -190,7 +190,7 @@ impl Engine {
     }
 
     fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>) -> Result<PartialResult, AnswerError> {
-        let chunks = self.store.scan(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
+        let chunks = self.store.scan_shared(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
         let view = match &o.consent {
             Some(filter) => Some(self.store.consent_view(&plan.schema.dataset, &filter.purposes, now.timestamp_micros())?),
             None => None,

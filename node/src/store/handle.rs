@@ -12,8 +12,23 @@ use crate::chunk::Chunk;
 use crate::consent::{self, ConsentIndex, ConsentView};
 use crate::schema::{Schema, Value};
 
+/// Datasets whose decoded chunks are kept in memory, up to this many rows each.
+pub const CACHE_ROWS: u64 = 4_000_000;
+
+/// Every decoded chunk of one dataset, in key order.
+type SharedChunks = Arc<Vec<Arc<Chunk>>>;
+
+/// Decoded chunks of each dataset. Chunks are immutable once written, so an entry is valid
+/// until the dataset's next append, which bumps its generation.
+#[derive(Default)]
+struct ChunkCache {
+    generation: std::collections::HashMap<String, u64>,
+    entries: std::collections::HashMap<String, (u64, SharedChunks)>,
+}
+
 struct Inner {
     backend: Box<dyn Backend>,
+    chunks: Mutex<ChunkCache>,
     consent: RwLock<ConsentIndex>,
     /// The audit head; held while a change and its audit entry are committed.
     audit_head: Mutex<Option<audit::Entry>>,
@@ -36,7 +51,9 @@ impl Store {
     pub fn open(backend: impl Backend) -> Result<Store, StoreError> {
         let consent = ConsentIndex::from_entries(backend.consent_log()?);
         let head = backend.audit_head()?;
-        Ok(Store { inner: Arc::new(Inner { backend: Box::new(backend), consent: RwLock::new(consent), audit_head: Mutex::new(head) }) })
+        Ok(Store {
+            inner: Arc::new(Inner { backend: Box::new(backend), chunks: Mutex::default(), consent: RwLock::new(consent), audit_head: Mutex::new(head) }),
+        })
     }
 
     /// A store on a sled database in `dir` (created if absent).
@@ -46,7 +63,7 @@ impl Store {
 
     /// A store in memory.
     pub fn memory() -> Store {
-        let inner = Inner { backend: Box::new(MemoryBackend::new()), consent: Default::default(), audit_head: Mutex::new(None) };
+        let inner = Inner { backend: Box::new(MemoryBackend::new()), chunks: Mutex::default(), consent: Default::default(), audit_head: Mutex::new(None) };
         Store { inner: Arc::new(inner) }
     }
 
@@ -72,7 +89,11 @@ impl Store {
 
     /// Appends already built chunks (all or nothing, durable on return).
     pub fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError> {
-        self.backend().append_chunks(dataset, chunks)
+        let receipt = self.backend().append_chunks(dataset, chunks)?;
+        let mut cache = self.inner.chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *cache.generation.entry(dataset.to_owned()).or_default() += 1;
+        cache.entries.remove(dataset);
+        Ok(receipt)
     }
 
     /// Cuts typed rows (schema order) into chunks ordered by time and appends them.
@@ -80,6 +101,30 @@ impl Store {
         let schema = self.dataset(dataset)?.schema;
         let chunks = crate::ingest::into_chunks(&schema, rows)?;
         self.append_chunks(dataset, &chunks)
+    }
+
+    /// Chunks overlapping `[from, to)`, decoded once and shared: the query path. Datasets
+    /// up to [`CACHE_ROWS`] rows stay decoded in memory until their next append.
+    pub fn scan_shared(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Arc<Chunk>>, StoreError> {
+        let lock = || self.inner.chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (generation, cached) = {
+            let cache = lock();
+            let generation = cache.generation.get(dataset).copied().unwrap_or(0);
+            (generation, cache.entries.get(dataset).filter(|(g, _)| *g == generation).map(|(_, all)| all.clone()))
+        };
+        let all = match cached {
+            Some(all) => all,
+            None => {
+                let all: SharedChunks = Arc::new(self.backend().scan(dataset, None, None)?.into_iter().map(Arc::new).collect());
+                let rows: u64 = all.iter().map(|c| u64::from(c.rows)).sum();
+                let mut cache = lock();
+                if rows <= CACHE_ROWS && cache.generation.get(dataset).copied().unwrap_or(0) == generation {
+                    cache.entries.insert(dataset.to_owned(), (generation, all.clone()));
+                }
+                all
+            }
+        };
+        Ok(all.iter().filter(|c| c.overlaps(from, to)).cloned().collect())
     }
 
     /// Chunks overlapping `[from, to)`.
@@ -189,5 +234,30 @@ impl Store {
     /// Verifies the whole stored audit log.
     pub fn verify_audit(&self) -> Result<Result<(), AuditError>, StoreError> {
         Ok(audit::verify(&self.audit_range(1, u64::MAX)?, None))
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::schema::{Field, FieldType};
+
+    #[test]
+    fn shared_scan_sees_every_append() {
+        let store = Store::memory();
+        let schema = Schema {
+            dataset: "d".into(),
+            fields: vec![Field { name: "t".into(), ty: FieldType::Timestamp, nullable: false }],
+            subject: None,
+            time: Some("t".into()),
+        };
+        store.create_dataset(&schema).unwrap();
+        store.append_rows("d", vec![vec![Value::Ts(10)], vec![Value::Ts(20)]]).unwrap();
+        let rows = |from, to| store.scan_shared("d", from, to).unwrap().iter().map(|c| c.rows).sum::<u32>();
+        assert_eq!(rows(None, None), 2);
+        assert_eq!(rows(None, None), 2, "served from the cache");
+        store.append_rows("d", vec![vec![Value::Ts(30)]]).unwrap();
+        assert_eq!(rows(None, None), 3, "an append invalidates the cache");
+        assert_eq!(rows(Some(25), None), 1, "time pruning still applies");
     }
 }

@@ -109,7 +109,19 @@ fn subject_prefix(subject: &str) -> Vec<u8> {
 impl SledBackend {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<SledBackend, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(engine)?;
+        // sled's flusher thread may still hold the directory lock for a moment after the
+        // previous handle in this process was dropped: retry briefly before giving up.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(engine(e)),
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(engine);
         Ok(SledBackend {
             meta: tree("meta")?,
