@@ -7,10 +7,13 @@
 
 pub use regio_policy as policy;
 
+pub mod api;
 pub mod audit;
 pub mod chunk;
+pub mod config;
 pub mod consent;
 pub mod ingest;
 pub mod query;
 pub mod schema;
+pub mod server;
 pub mod store;
