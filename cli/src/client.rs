@@ -100,6 +100,12 @@ impl Client {
         self.finish(&url, req.call())
     }
 
+    /// Checks the admin token with a cheap admin call, so that a wrong token is reported
+    /// as such before a large body is sent.
+    pub fn check_admin(&self) -> Result<()> {
+        self.get("/v1/audit?from=1&limit=1", true).map(|_| ())
+    }
+
     /// POST `body` to `path` (admin), JSON response.
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);

@@ -19,6 +19,7 @@ pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: boo
             _ => bail!("cannot tell the format of {} from its extension: pass --format csv|ndjson", file.display()),
         },
     };
+    client.check_admin()?;
     let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let format = if csv { "csv" } else { "ndjson" };
     let path = format!("/v1/consent/import?format={format}&skip_invalid={skip_invalid}");

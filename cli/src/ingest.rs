@@ -199,6 +199,7 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     };
     let input = std::fs::read(o.file).with_context(|| format!("cannot read {}", o.file.display()))?;
     let started = Instant::now();
+    client.check_admin()?;
     let list = client.get("/v1/datasets", false)?;
     let schema_json = list
         .as_array()

@@ -42,6 +42,14 @@ fn init_run_ingest_list_restart() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let file = fixture("readings_44021.ndjson");
+    let wrong = std::process::Command::new(common::REGIO)
+        .args(["ingest", "--node", &url, "--dataset", "readings", file.to_str().unwrap()])
+        .env("REGIO_TOKEN", "0".repeat(64))
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong.stderr).contains("auth.bad_token"), "{}", text(&wrong.stderr));
+    assert_eq!(count(&url, "readings"), 0);
     let lines = std::fs::read_to_string(&file).unwrap().lines().filter(|l| !l.is_empty()).count() as u64;
     let out = regio(&["ingest", "--node", &url, "--dir", d, "--dataset", "readings", "--batch-rows", "250", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
