@@ -1,7 +1,9 @@
 //! `regio`: the command line of Regio.
 //!
-//! Today it holds the **offline** commands: keys, signing and verifying documents, policy
-//! chains, ethics certificates and charters. Every verification runs locally, without a node.
+//! Offline commands: keys, signing and verifying documents, policy chains, ethics
+//! certificates and charters; every verification runs locally, without a node. Node
+//! commands: `init` and `node run` (a node directory and its server), and `dataset`,
+//! `ingest`, `consent import`, which talk to a node's HTTP API.
 //!
 //! Exit codes: 0 ok, 1 a verification or policy failure (or an input that cannot be read),
 //! 2 usage (clap), 3 unreachable (reserved for the commands that talk to a node).
@@ -15,18 +17,27 @@ use regio_policy::Did;
 
 mod cert;
 mod charter;
+mod client;
+mod consent;
+mod dataset;
+mod ingest;
+mod init;
 mod io;
 mod key;
+mod node;
 mod policy;
 mod sign;
 mod typed;
 
 /// Exit code of a verification or policy failure.
 const EXIT_FAILED: u8 = 1;
+/// Exit code when the node cannot be reached.
+const EXIT_UNREACHABLE: u8 = 3;
 
 /// Regio: share municipal data across a region without pooling it.
 ///
-/// These commands work offline, on files: nothing here contacts a node.
+/// Offline commands work on files; `dataset`, `ingest` and `consent` talk to a node
+/// (--node URL or REGIO_NODE; admin token from --dir NODE_DIR or REGIO_TOKEN).
 #[derive(Debug, Parser)]
 #[command(name = "regio", version, propagate_version = true)]
 struct Cli {
@@ -36,6 +47,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a node directory: key, admin token and a commented config.toml
+    Init(InitArgs),
+    /// Run a node
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Create and list a node's datasets
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Load a records file (NDJSON, CSV, NGSI-LD) into a node's dataset, in batches
+    Ingest(IngestArgs),
+    /// Import consent files into a node
+    #[command(subcommand)]
+    Consent(ConsentCmd),
     /// Create a signing key (did:key) or show the DID of a key file
     #[command(subcommand)]
     Key(KeyCmd),
@@ -54,6 +78,98 @@ enum Command {
     Charter(CharterCmd),
     /// Print the table of reason codes a node uses when it refuses a query
     Reasons(ReasonsArgs),
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The node directory to create (must be new or empty).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// NIS code of the municipality.
+    #[arg(long, value_name = "CODE")]
+    nis: String,
+    /// Name of the municipality.
+    #[arg(long)]
+    name: String,
+    /// HTTP API address (default 127.0.0.1:7480).
+    #[arg(long, value_name = "ADDR")]
+    api: Option<String>,
+    /// libp2p listen multiaddress, repeatable (default /ip4/127.0.0.1/tcp/7481).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCmd {
+    /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`)
+    Run {
+        /// The node directory (see `regio init`).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Override the config's API address (e.g. 127.0.0.1:0 for any free port).
+        #[arg(long, value_name = "ADDR")]
+        api: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetCmd {
+    /// Create a dataset from a schema JSON file (admin)
+    Create {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The schema: {"dataset", "fields": [{"name","type","nullable"}], "subject", "time"}.
+        #[arg(value_name = "SCHEMA.json")]
+        schema: PathBuf,
+    },
+    /// List datasets with their record and chunk counts
+    List {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    node: client::NodeArgs,
+    /// The dataset to load into.
+    #[arg(long, value_name = "NAME")]
+    dataset: String,
+    /// The file to load.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Its format (default: from the extension: .ndjson/.jsonl, .csv, .json/.jsonld).
+    #[arg(long, value_enum)]
+    format: Option<ingest::Format>,
+    /// Store the valid lines and list every rejected one (exit 1 if any). Without it, a
+    /// bad line anywhere in the file stores nothing (the file is validated first).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Lines per request; each batch is stored atomically and durably.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    batch_rows: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsentCmd {
+    /// Import a consent file (subject,purpose,granted,given_at,withdrawn_at; CSV or NDJSON)
+    Import {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Its format (default: from the extension).
+        #[arg(long, value_parser = ["csv", "ndjson"])]
+        format: Option<String>,
+        /// Import the valid lines and list every rejected one (exit 1 if any).
+        #[arg(long)]
+        skip_invalid: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +345,17 @@ impl std::error::Error for Reported {}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Init(a) => init::init(&init::InitOptions { dir: &a.dir, nis: &a.nis, name: &a.name, api: a.api.as_deref(), listen: &a.listen }),
+        Command::Node(NodeCmd::Run { dir, api }) => node::run(&dir, api.as_deref()),
+        Command::Dataset(DatasetCmd::Create { node, schema }) => dataset::create(&client::Client::new(&node)?, &schema),
+        Command::Dataset(DatasetCmd::List { node, json }) => dataset::list(&client::Client::new(&node)?, json),
+        Command::Ingest(a) => ingest::run(
+            &client::Client::new(&a.node)?,
+            &ingest::IngestOptions { dataset: &a.dataset, file: &a.file, format: a.format, skip_invalid: a.skip_invalid, batch_rows: a.batch_rows },
+        ),
+        Command::Consent(ConsentCmd::Import { node, file, format, skip_invalid }) => {
+            consent::import(&client::Client::new(&node)?, &file, format.map(|f| f == "csv"), skip_invalid)
+        }
         Command::Key(KeyCmd::New { out, force }) => key::new(&out, force),
         Command::Key(KeyCmd::Show { file }) => key::show(&file),
         Command::Sign(a) => sign::sign(&a.key, &a.input, a.out.as_deref()),
@@ -271,6 +398,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<Reported>() => ExitCode::from(EXIT_FAILED),
+        Err(e) if e.is::<client::Unreachable>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
         Err(e) if e.is::<Failed>() => {
             eprintln!("FAILED: {e}");
             ExitCode::from(EXIT_FAILED)

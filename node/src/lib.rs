@@ -7,8 +7,10 @@
 
 pub use regio_policy as policy;
 
+pub mod api;
 pub mod audit;
 pub mod chunk;
+pub mod config;
 pub mod consent;
 pub mod demo;
 pub mod engine;
@@ -16,4 +18,5 @@ pub mod federation;
 pub mod ingest;
 pub mod query;
 pub mod schema;
+pub mod server;
 pub mod store;

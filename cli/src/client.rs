@@ -1,0 +1,139 @@
+//! The CLI's HTTP client for a node's API (blocking, ureq 3): admin token handling,
+//! JSON errors turned into [`ApiFailure`] (exit 1) and transport failures into
+//! [`Unreachable`] (exit 3).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+/// Largest response body read (rejected-line lists can be long).
+const MAX_RESPONSE: u64 = 1 << 30;
+
+/// The node could not be reached: exit 3.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Unreachable {}
+
+/// The node answered with an error: exit 1.
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// The stable error code.
+    pub code: String,
+    /// The node's message.
+    pub message: String,
+    /// Structured details.
+    pub details: serde_json::Value,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the node refused ({} {}): {}", self.status, self.code, self.message)
+    }
+}
+impl std::error::Error for ApiFailure {}
+
+/// Where the node is and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// The node's API URL.
+    #[arg(long, env = "REGIO_NODE", default_value = "http://127.0.0.1:7480", value_name = "URL")]
+    pub node: String,
+    /// The node directory, to read the admin token from DIR/admin.token (else REGIO_TOKEN).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// A client of one node.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+fn read_token(dir: &Path) -> Result<String> {
+    let path = dir.join(regio_node::config::TOKEN_FILE);
+    let t = std::fs::read_to_string(&path).with_context(|| format!("cannot read the admin token {}", path.display()))?;
+    Ok(t.trim().to_string())
+}
+
+impl Client {
+    /// A client for `args`; the token comes from `--dir` or `REGIO_TOKEN` (may be absent).
+    pub fn new(args: &NodeArgs) -> Result<Client> {
+        let token = match &args.dir {
+            Some(dir) => Some(read_token(dir)?),
+            None => std::env::var("REGIO_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(3600)))
+            .build()
+            .into();
+        Ok(Client { base: args.node.trim_end_matches('/').to_string(), token, agent })
+    }
+
+    /// The token or an error telling where to put it.
+    fn token(&self) -> Result<&str> {
+        match &self.token {
+            Some(t) => Ok(t),
+            None => bail!("this command needs the node's admin token: pass --dir NODE_DIR (reads NODE_DIR/admin.token) or set REGIO_TOKEN"),
+        }
+    }
+
+    /// GET `path`, JSON response.
+    pub fn get(&self, path: &str, admin: bool) -> Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        if admin {
+            req = req.header("Authorization", &format!("Bearer {}", self.token()?));
+        }
+        self.finish(&url, req.call())
+    }
+
+    /// Checks the admin token with a cheap admin call, so that a wrong token is reported
+    /// as such before a large body is sent.
+    pub fn check_admin(&self) -> Result<()> {
+        self.get("/v1/audit?from=1&limit=1", true).map(|_| ())
+    }
+
+    /// POST `body` to `path` (admin), JSON response.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let req = self.agent.post(&url).header("Authorization", &format!("Bearer {}", self.token()?)).content_type(content_type);
+        self.finish(&url, req.send(body))
+    }
+
+    fn finish(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<serde_json::Value> {
+        let mut resp = resp.map_err(|e| Unreachable(format!("cannot reach the node at {url}: {e} (is `regio node run` running there? check --node / REGIO_NODE)")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_string()
+            .map_err(|e| Unreachable(format!("the connection to {url} broke while reading the answer: {e}")))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{url} answered {status} with something that is not JSON: {}", text.chars().take(200).collect::<String>()))?;
+        if (200..300).contains(&status) {
+            return Ok(json);
+        }
+        let err = &json["error"];
+        Err(ApiFailure {
+            status,
+            code: err["code"].as_str().unwrap_or("unknown").to_string(),
+            message: err["message"].as_str().unwrap_or(&text).to_string(),
+            details: err["details"].clone(),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,49 @@
+//! `regio dataset create|list`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use comfy_table::Table;
+
+use crate::client::Client;
+
+/// `regio dataset create SCHEMA.json`.
+pub fn create(client: &Client, file: &Path) -> Result<()> {
+    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let schema: regio_node::schema::Schema =
+        serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON)", file.display()))?;
+    schema.validate().with_context(|| format!("invalid schema in {}", file.display()))?;
+    client.post("/v1/datasets", "application/json", &body)?;
+    println!("created dataset {} ({} fields)", schema.dataset, schema.fields.len());
+    Ok(())
+}
+
+/// `regio dataset list [--json]`.
+pub fn list(client: &Client, json: bool) -> Result<()> {
+    let list = client.get("/v1/datasets", false)?;
+    let items = list.as_array().cloned().unwrap_or_default();
+    if json {
+        let out: Vec<serde_json::Value> = items
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "dataset": d["schema"]["dataset"],
+                    "records": d["records"],
+                    "chunks": d["chunks"],
+                    "schema": d["schema"],
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(out));
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.set_header(vec!["dataset", "records", "chunks", "subject", "time"]);
+    for d in &items {
+        let s = &d["schema"];
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+        table.add_row(vec![text(&s["dataset"]), d["records"].to_string(), d["chunks"].to_string(), text(&s["subject"]), text(&s["time"])]);
+    }
+    println!("{table}");
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! [`ApiError`]: every error the HTTP API returns, as
+//! `{"error": {"code": "…", "message": "…", "details": …}}` with a stable `code` and the
+//! matching HTTP status (owner: HTTP). Engine errors map into it the same way: add a
+//! `From` impl beside the others.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::ingest::{IngestError, LineError};
+use crate::store::StoreError;
+
+/// An API error: status, stable code, human message, optional structured details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`auth.missing_token`, `dataset.unknown`, …).
+    pub code: &'static str,
+    /// What went wrong and what to do next.
+    pub message: String,
+    /// Structured details (e.g. the rejected line).
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// An error without details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// `400 request.bad_query`: a query-string parameter is invalid.
+    pub fn bad_query(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "request.bad_query", format!("invalid query parameters: {message}"))
+    }
+
+    /// `400 request.bad_json`: the body is not the JSON expected.
+    pub fn bad_json(what: &str, e: &serde_json::Error) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "request.bad_json", format!("the body is not a valid {what}: {e}"))
+            .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
+    }
+
+    /// `500 internal`: a bug or a failed background task.
+    pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let (Some(d), Some(obj)) = (self.details, error.as_object_mut()) {
+            obj.insert("details".into(), d);
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::DatasetExists(ref d) => {
+                ApiError::new(StatusCode::CONFLICT, "dataset.exists", format!("{e}; choose another name or ingest into it"))
+                    .with_details(serde_json::json!({ "dataset": d }))
+            }
+            StoreError::NoSuchDataset(ref d) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "dataset.unknown",
+                format!("{e}; create it first (`regio dataset create`) or list them (`regio dataset list`)"),
+            )
+            .with_details(serde_json::json!({ "dataset": d })),
+            StoreError::InvalidSchema(_) => ApiError::new(StatusCode::BAD_REQUEST, "dataset.invalid_schema", e.to_string()),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store.failed", format!("storage failed, nothing was changed: {other}")),
+        }
+    }
+}
+
+/// The JSON form of a rejected line.
+pub fn line_json(e: &LineError) -> serde_json::Value {
+    serde_json::json!({ "line": e.line, "field": e.field, "expected": e.expected, "found": e.found, "message": e.to_string() })
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> ApiError {
+        match e {
+            IngestError::Invalid(ref l) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ingest.invalid_line",
+                format!("{l}; nothing was stored (fix the line, or send with skip_invalid=true to store the valid lines)"),
+            )
+            .with_details(line_json(l)),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "ingest.invalid_batch", format!("{other}; nothing was stored")),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Prometheus metrics of the API (owner: HTTP), served as text at `GET /metrics`:
+//! `regio_ingest_records_total`, `regio_ingest_rejected_total`,
+//! `regio_consent_imported_total`, `regio_http_requests_total{route,method,status}`, and,
+//! computed from the store at each scrape, `regio_datasets` and
+//! `regio_dataset_records{dataset}`. The engine registers its own metrics on
+//! [`Metrics::registry`].
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use super::{ApiError, AppState};
+
+/// The API's metrics and their registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// The registry `/metrics` encodes; register further metrics here.
+    pub registry: Registry,
+    /// Records stored by ingest.
+    pub ingest_records: IntCounter,
+    /// Lines rejected by ingest (skip-invalid reports and all-or-nothing failures).
+    pub ingest_rejected: IntCounter,
+    /// Consent entries imported.
+    pub consent_imported: IntCounter,
+    /// Requests by route, method and status.
+    pub requests: IntCounterVec,
+    datasets: IntGauge,
+    records: IntGaugeVec,
+}
+
+/// Why the metrics could not be set up (a duplicate or invalid name: a bug).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics registry: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    /// Creates and registers the API's metrics.
+    pub fn new() -> Result<Metrics, MetricsError> {
+        let registry = Registry::new();
+        let ingest_records = IntCounter::new("regio_ingest_records_total", "Records stored by ingest")?;
+        let ingest_rejected = IntCounter::new("regio_ingest_rejected_total", "Ingest lines rejected")?;
+        let consent_imported = IntCounter::new("regio_consent_imported_total", "Consent entries imported")?;
+        let requests =
+            IntCounterVec::new(Opts::new("regio_http_requests_total", "HTTP requests by route, method and status"), &["route", "method", "status"])?;
+        let datasets = IntGauge::new("regio_datasets", "Datasets on this node")?;
+        let records = IntGaugeVec::new(Opts::new("regio_dataset_records", "Records stored per dataset"), &["dataset"])?;
+        registry.register(Box::new(ingest_records.clone()))?;
+        registry.register(Box::new(ingest_rejected.clone()))?;
+        registry.register(Box::new(consent_imported.clone()))?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(datasets.clone()))?;
+        registry.register(Box::new(records.clone()))?;
+        Ok(Metrics { registry, ingest_records, ingest_rejected, consent_imported, requests, datasets, records })
+    }
+}
+
+/// Middleware counting every request by matched route, method and status.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    state.metrics.requests.with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()]).inc();
+    response
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let infos = tokio::task::spawn_blocking(move || store.datasets()).await.map_err(ApiError::internal)??;
+    let m = &state.metrics;
+    m.datasets.set(i64::try_from(infos.len()).unwrap_or(i64::MAX));
+    for d in &infos {
+        m.records.with_label_values(&[d.schema.dataset.as_str()]).set(i64::try_from(d.records).unwrap_or(i64::MAX));
+    }
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&m.registry.gather(), &mut out).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
