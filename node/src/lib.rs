@@ -11,6 +11,7 @@ pub mod audit;
 pub mod chunk;
 pub mod consent;
 pub mod ingest;
+pub mod net;
 pub mod query;
 pub mod schema;
 pub mod store;
