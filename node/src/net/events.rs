@@ -25,20 +25,18 @@ impl<H: InboundHandler> Task<H> {
             SwarmEvent::Behaviour(BehaviourEvent::Query(ev)) => self.on_rpc(Protocol::Query, ev),
             SwarmEvent::Behaviour(BehaviourEvent::Chain(ev)) => self.on_rpc(Protocol::Chain, ev),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.on_gossip(ev),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                if self.allow.is_allowed(&peer_id) {
-                    for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                if self.allow.is_allowed(&peer_id) =>
+            {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(
                 kad::Event::RoutablePeer { peer, address } | kad::Event::PendingRoutablePeer { peer, address },
-            )) => {
+            )) if self.allow.is_allowed(&peer) => {
                 // Manual bucket inserts: only region members enter the routing table.
-                if self.allow.is_allowed(&peer) {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, address);
-                }
+                self.swarm.behaviour_mut().kad.add_address(&peer, address);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
