@@ -64,6 +64,25 @@ impl NetConfig {
     pub fn loopback() -> Self {
         NetConfig { listen: vec![tcp_loopback(0), quic_loopback(0)], ..NetConfig::default() }
     }
+
+    /// The same settings, listening on `listen` instead.
+    pub fn with_listen(mut self, listen: Vec<Multiaddr>) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// The same settings, with mDNS discovery switched on or off.
+    pub fn with_mdns(mut self, on: bool) -> Self {
+        self.mdns = on;
+        self
+    }
+
+    /// The same settings, with other request / response size caps.
+    pub fn with_max_sizes(mut self, request_bytes: u64, response_bytes: u64) -> Self {
+        self.max_request_bytes = request_bytes;
+        self.max_response_bytes = response_bytes;
+        self
+    }
 }
 
 fn tcp_any(port: u16) -> Multiaddr {

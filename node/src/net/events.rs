@@ -66,28 +66,33 @@ impl<H: InboundHandler> Task<H> {
                 self.on_inbound_request(protocol, peer, request_id, request, channel);
             }
             RpcEvent::Message { message: Message::Response { request_id, response }, .. } => {
-                if let Some((_, reply)) = self.pending_requests.remove(&(protocol, request_id)) {
-                    let _ = reply.send(match response {
+                if let Some(pending) = self.pending_requests.remove(&(protocol, request_id)) {
+                    let _ = pending.reply.send(match response {
                         WireResponse::Answer(body) => Ok(body.0),
                         WireResponse::Refused(Refusal { reason }) => Err(NetError::Refused { reason }),
                     });
                 }
             }
             RpcEvent::OutboundFailure { request_id, error, .. } => {
-                if let Some((did, reply)) = self.pending_requests.remove(&(protocol, request_id)) {
-                    let peer = did.to_string();
-                    let _ = reply.send(Err(match error {
-                        OutboundFailure::DialFailure => NetError::Unreachable { peer, detail: "dial failed".into() },
-                        OutboundFailure::ConnectionClosed => {
-                            NetError::Unreachable { peer, detail: "connection closed before the answer".into() }
-                        }
-                        OutboundFailure::Timeout => NetError::Timeout(self.max_request_timeout),
-                        OutboundFailure::UnsupportedProtocols => {
-                            NetError::Io(format!("{peer} does not speak {}", protocol.name()))
-                        }
-                        OutboundFailure::Io(e) => NetError::Io(e.to_string()),
-                    }));
+                let Some(mut pending) = self.pending_requests.remove(&(protocol, request_id)) else {
+                    return;
+                };
+                let lost = connection_lost(&error);
+                if lost && !pending.reply.is_closed() {
+                    if let Some(bytes) = pending.bytes.take() {
+                        return self.send_request(protocol, pending, bytes);
+                    }
                 }
+                let peer = pending.peer.to_string();
+                let _ = pending.reply.send(Err(match error {
+                    _ if lost => NetError::Unreachable { peer, detail: format!("connection lost: {error}") },
+                    OutboundFailure::DialFailure => NetError::Unreachable { peer, detail: "dial failed".into() },
+                    OutboundFailure::Timeout => NetError::Timeout(self.max_request_timeout),
+                    OutboundFailure::UnsupportedProtocols => {
+                        NetError::Io(format!("{peer} does not speak {}", protocol.name()))
+                    }
+                    other => NetError::Io(other.to_string()),
+                }));
             }
             RpcEvent::InboundFailure { .. } => Counters::bump(&self.counters.inbound_failures),
             RpcEvent::ResponseSent { .. } => {}
@@ -153,5 +158,18 @@ impl<H: InboundHandler> Task<H> {
             }
             None => Counters::bump(&self.counters.gossip_rejected),
         }
+    }
+}
+
+/// Whether an outbound failure means the connection went away under the request (as opposed
+/// to the peer being undialable, slow, or resetting this one stream).
+fn connection_lost(error: &OutboundFailure) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        OutboundFailure::ConnectionClosed => true,
+        OutboundFailure::Io(e) => {
+            matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe)
+        }
+        _ => false,
     }
 }

@@ -31,7 +31,19 @@ pub(crate) struct Reply {
     pub(crate) response: WireResponse,
 }
 
+/// Pending outbound requests are pruned of abandoned ones when there are this many.
+const PRUNE_AT: usize = 256;
+
 type RequestReply = oneshot::Sender<Result<Vec<u8>, NetError>>;
+
+/// An outbound request awaiting its answer. The bytes are kept for one retry: when the
+/// connection the request went out on is lost (e.g. the loser of two racing dials, closed by
+/// the other side), it is sent once more, on whatever connection is alive or a new one.
+pub(crate) struct Pending {
+    pub(crate) peer: Did,
+    pub(crate) bytes: Option<Vec<u8>>,
+    pub(crate) reply: RequestReply,
+}
 
 /// State of the network task.
 pub(crate) struct Task<H> {
@@ -44,7 +56,7 @@ pub(crate) struct Task<H> {
     pub(crate) inbound_limit: Arc<Semaphore>,
     pub(crate) replies_tx: mpsc::UnboundedSender<Reply>,
     pub(crate) pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
-    pub(crate) pending_requests: HashMap<(Protocol, OutboundRequestId), (Did, RequestReply)>,
+    pub(crate) pending_requests: HashMap<(Protocol, OutboundRequestId), Pending>,
     pub(crate) max_request_timeout: Duration,
     pub(crate) listeners: Vec<ListenerId>,
 }
@@ -200,10 +212,20 @@ impl<H: InboundHandler> Task<H> {
             });
             return;
         }
-        let peer_id = peer_id_of(&peer);
+        if self.pending_requests.len() >= PRUNE_AT {
+            // Callers whose deadline passed have dropped their receiver; libp2p would only
+            // tell us at `max_request_timeout`.
+            self.pending_requests.retain(|_, p| !p.reply.is_closed());
+        }
+        self.send_request(protocol, Pending { peer, bytes: Some(bytes.clone()), reply }, bytes);
+    }
+
+    /// Sends (or re-sends) a request and records it as pending.
+    pub(crate) fn send_request(&mut self, protocol: Protocol, pending: Pending, bytes: Vec<u8>) {
+        let peer_id = peer_id_of(&pending.peer);
         let addrs = self.allow.addrs(&peer_id);
         let request = WireRequest { body: Payload(bytes) };
         let id = self.rpc(protocol).send_request_with_addresses(&peer_id, request, addrs);
-        self.pending_requests.insert((protocol, id), (peer, reply));
+        self.pending_requests.insert((protocol, id), pending);
     }
 }
