@@ -5,7 +5,7 @@
 //! command channel with oneshot replies, and answers peers through an [`InboundHandler`].
 //!
 //! - **Identity**: the libp2p key *is* the node's document-signing key ([`identity`]), so a
-//!   [`PeerId`](libp2p::PeerId) and a `did:key` convert both ways without a lookup.
+//!   [`PeerId`] and a `did:key` convert both ways without a lookup.
 //! - **Transports**: TCP (Noise, Yamux) and QUIC, DNS; connection limits; idle timeout.
 //! - **Protocols**: identify; Kademlia (server mode, private protocol name, routing table
 //!   restricted to region members); gossipsub with signed messages, strict validation and a
@@ -28,12 +28,9 @@
 //! mDNS is compiled in but `Toggle`d off unless [`NetConfig::mdns`] is set.
 
 mod behaviour;
-mod config;
-mod error;
 mod events;
 mod handle;
 pub mod identity;
-mod members;
 mod protocol;
 mod task;
 
@@ -48,12 +45,10 @@ use regio_policy::Key;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
-pub use config::{quic_loopback, tcp_loopback, NetConfig};
-pub use error::NetError;
-pub use handle::{Handle, InboundHandler, NetStats};
-pub use identity::{did_of, keypair_of, peer_id_of};
+pub use behaviour::{quic_loopback, tcp_loopback, NetConfig};
+pub use handle::{Handle, InboundHandler, NetError, NetStats};
+pub use identity::{did_of, keypair_of, members_of, peer_id_of, MemberAddr};
 pub use libp2p::{Multiaddr, PeerId};
-pub use members::{members_of, MemberAddr};
 pub use protocol::{region_topic, Protocol, Refusal, CHAIN_PROTOCOL, QUERY_PROTOCOL};
 
 use handle::Counters;
@@ -115,7 +110,7 @@ pub async fn start<H: InboundHandler>(
         swarm,
         handler: Arc::new(inbound),
         local_did: key.did().clone(),
-        allow: members::AllowList::default(),
+        allow: identity::AllowList::default(),
         topics: HashMap::new(),
         counters,
         inbound_limit: Arc::new(Semaphore::new(config.max_inbound_concurrency.max(1))),

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::behaviour::{Behaviour, Rpc};
 use super::handle::{Command, Counters};
 use super::identity::{did_of, peer_id_of};
-use super::members::AllowList;
+use super::identity::AllowList;
 use super::protocol::{region_topic, Payload, Protocol, WireRequest, WireResponse};
 use super::{InboundHandler, NetError};
 
