@@ -266,3 +266,31 @@ async fn net_member_removed_from_region_is_refused_from_then_on() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_tcp_only_and_quic_only_regions_work_and_a_dead_tcp_member_fails_fast() {
+    for listen in [net::tcp_loopback(0), net::quic_loopback(0)] {
+        let config = || NetConfig::loopback().with_listen(vec![listen.clone()]);
+        let (a, b) = (node("a", config()).await, node("b", config()).await);
+        assert_eq!(a.addrs.len(), 1);
+        form_region(&[&a, &b]).await;
+        let answer = a.handle.request(b.did(), Protocol::Query, b"t".to_vec(), Duration::from_secs(10)).await;
+        assert_eq!(answer.unwrap(), format!("b answers t to {}", a.did()).into_bytes(), "over {listen}");
+        gossip_reaches(&b, &[&a], Duration::from_secs(15)).await;
+
+        let b_did = b.did().clone();
+        b.shutdown().await;
+        let deadline = Duration::from_secs(3);
+        let started = Instant::now();
+        let err = a.handle.request(&b_did, Protocol::Query, b"t".to_vec(), deadline).await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, NetError::Unreachable { .. } | NetError::Timeout(_)), "{err:?}");
+        assert!(elapsed <= deadline + Duration::from_millis(250), "{elapsed:?}");
+        if listen.to_string().contains("/tcp/") {
+            // A closed TCP port answers at once: the coordinator learns it long before the deadline.
+            assert!(matches!(err, NetError::Unreachable { .. }), "{err:?}");
+            assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+        }
+        a.shutdown().await;
+    }
+}
