@@ -135,7 +135,7 @@ impl<H: InboundHandler> Task<H> {
 
     /// Gossip is accepted only when its author is a member of the topic's region and the peer
     /// that forwarded it is a member of some region of ours; everything else is rejected
-    /// (which also lowers the forwarder's gossipsub score).
+    /// (a rejected message is neither delivered nor forwarded; peer scoring is not enabled).
     fn on_gossip(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;

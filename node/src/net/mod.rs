@@ -23,7 +23,7 @@
 //! peer (it would see a bare disconnect), and would fight identify and Kademlia during the
 //! moment a new member is admitted but not yet on our list. Their cost is bounded by the
 //! connection limits (256 total, 8 per peer by default); they never enter our Kademlia routing
-//! table and their gossip is rejected, which also lowers their gossipsub score.
+//! table and their gossip is rejected (never delivered, never forwarded).
 //!
 //! mDNS is compiled in but `Toggle`d off unless [`NetConfig::mdns`] is set.
 
