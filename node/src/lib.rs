@@ -16,6 +16,7 @@ pub mod demo;
 pub mod engine;
 pub mod federation;
 pub mod ingest;
+pub mod net;
 pub mod query;
 pub mod schema;
 pub mod server;

@@ -1,0 +1,175 @@
+//! How the network task reacts to swarm events: membership gating of inbound requests and
+//! gossip, completion of outbound requests and dials, and feeding Kademlia with members'
+//! addresses only.
+
+use std::sync::Arc;
+
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::request_response::{self, InboundRequestId, Message, OutboundFailure};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, kad, mdns, PeerId};
+use regio_policy::decision::Reason;
+
+use super::behaviour::BehaviourEvent;
+use super::handle::Counters;
+use super::identity::did_of;
+use super::protocol::{Payload, Protocol, Refusal, WireRequest, WireResponse};
+use super::task::{Reply, Task};
+use super::{InboundHandler, NetError};
+
+type RpcEvent = request_response::Event<WireRequest, WireResponse>;
+
+impl<H: InboundHandler> Task<H> {
+    pub(crate) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Query(ev)) => self.on_rpc(Protocol::Query, ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Chain(ev)) => self.on_rpc(Protocol::Chain, ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.on_gossip(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                if self.allow.is_allowed(&peer_id) =>
+            {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(
+                kad::Event::RoutablePeer { peer, address } | kad::Event::PendingRoutablePeer { peer, address },
+            )) if self.allow.is_allowed(&peer) => {
+                // Manual bucket inserts: only region members enter the routing table.
+                self.swarm.behaviour_mut().kad.add_address(&peer, address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if self.allow.is_allowed(&peer) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+                if let Some(reply) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                if let Some(reply) = self.pending_dials.remove(&connection_id) {
+                    let peer = peer_id.map(|p| p.to_string()).unwrap_or_else(|| "(address)".into());
+                    let _ = reply.send(Err(NetError::Unreachable { peer, detail: error.to_string() }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rpc(&mut self, protocol: Protocol, event: RpcEvent) {
+        match event {
+            RpcEvent::Message { peer, message: Message::Request { request, channel, request_id }, .. } => {
+                self.on_inbound_request(protocol, peer, request_id, request, channel);
+            }
+            RpcEvent::Message { message: Message::Response { request_id, response }, .. } => {
+                if let Some(pending) = self.pending_requests.remove(&(protocol, request_id)) {
+                    let _ = pending.reply.send(match response {
+                        WireResponse::Answer(body) => Ok(body.0),
+                        WireResponse::Refused(Refusal { reason }) => Err(NetError::Refused { reason }),
+                    });
+                }
+            }
+            RpcEvent::OutboundFailure { request_id, error, .. } => {
+                let Some(mut pending) = self.pending_requests.remove(&(protocol, request_id)) else {
+                    return;
+                };
+                let lost = connection_lost(&error);
+                if lost && !pending.reply.is_closed() {
+                    if let Some(bytes) = pending.bytes.take() {
+                        return self.send_request(protocol, pending, bytes);
+                    }
+                }
+                let peer = pending.peer.to_string();
+                let _ = pending.reply.send(Err(match error {
+                    _ if lost => NetError::Unreachable { peer, detail: format!("connection lost: {error}") },
+                    OutboundFailure::DialFailure => NetError::Unreachable { peer, detail: "dial failed".into() },
+                    OutboundFailure::Timeout => NetError::Timeout(self.max_request_timeout),
+                    OutboundFailure::UnsupportedProtocols => {
+                        NetError::Io(format!("{peer} does not speak {}", protocol.name()))
+                    }
+                    other => NetError::Io(other.to_string()),
+                }));
+            }
+            RpcEvent::InboundFailure { .. } => Counters::bump(&self.counters.inbound_failures),
+            RpcEvent::ResponseSent { .. } => {}
+        }
+    }
+
+    /// The gate: a peer that shares no region with us gets `peer.not_member` at once and the
+    /// handler never sees its request.
+    fn on_inbound_request(
+        &mut self,
+        protocol: Protocol,
+        peer: PeerId,
+        _id: InboundRequestId,
+        request: WireRequest,
+        channel: request_response::ResponseChannel<WireResponse>,
+    ) {
+        let from = match did_of(&peer) {
+            Some(did) if self.allow.is_allowed(&peer) => did,
+            _ => {
+                Counters::bump(&self.counters.requests_refused);
+                let refusal = WireResponse::Refused(Refusal { reason: Reason::PeerNotMember.code().to_owned() });
+                self.send_reply(Reply { protocol, channel, response: refusal });
+                return;
+            }
+        };
+        Counters::bump(&self.counters.requests_handled);
+        let handler = Arc::clone(&self.handler);
+        let limit = Arc::clone(&self.inbound_limit);
+        let replies = self.replies_tx.clone();
+        tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let bytes = request.body.0;
+            let out = match protocol {
+                Protocol::Query => handler.on_query(from, bytes).await,
+                Protocol::Chain => handler.on_chain(from, bytes).await,
+            };
+            let _ = replies.send(Reply { protocol, channel, response: WireResponse::Answer(Payload(out)) });
+        });
+    }
+
+    /// Gossip is accepted only when its author is a member of the topic's region and the peer
+    /// that forwarded it is a member of some region of ours; everything else is rejected
+    /// (a rejected message is neither delivered nor forwarded; peer scoring is not enabled).
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
+            return;
+        };
+        let region = self.topics.get(&message.topic).cloned();
+        let author = message.source.and_then(|p| did_of(&p).map(|d| (p, d)));
+        let accepted = match (&region, &author) {
+            (Some(region), Some((author_peer, author_did))) => {
+                (self.allow.is_member(region, author_peer) && self.allow.is_allowed(&propagation_source))
+                    .then(|| (region.clone(), author_did.clone()))
+            }
+            _ => None,
+        };
+        let acceptance = if accepted.is_some() { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, acceptance);
+        match accepted {
+            Some((region, from)) => {
+                Counters::bump(&self.counters.gossip_accepted);
+                self.handler.on_gossip(&region, from, message.data);
+            }
+            None => Counters::bump(&self.counters.gossip_rejected),
+        }
+    }
+}
+
+/// Whether an outbound failure means the connection went away under the request (as opposed
+/// to the peer being undialable, slow, or resetting this one stream).
+fn connection_lost(error: &OutboundFailure) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        OutboundFailure::ConnectionClosed => true,
+        OutboundFailure::Io(e) => {
+            matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,231 @@
+//! The network task: the one owner of the swarm. It serves commands from [`super::Handle`]s,
+//! polls the swarm, and sends back responses that handler tasks finished — all in one
+//! `select!` loop that never waits on the node's handler.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{PublishError, SubscriptionError, TopicHash};
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::core::transport::ListenerId;
+use libp2p::swarm::ConnectionId;
+use libp2p::{PeerId, Swarm};
+use regio_policy::Did;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::behaviour::{Behaviour, Rpc};
+use super::handle::{Command, Counters};
+use super::identity::{did_of, peer_id_of};
+use super::identity::AllowList;
+use super::protocol::{region_topic, Payload, Protocol, WireRequest, WireResponse};
+use super::{InboundHandler, NetError};
+
+/// A finished inbound request, on its way back to the swarm.
+pub(crate) struct Reply {
+    pub(crate) protocol: Protocol,
+    pub(crate) channel: ResponseChannel<WireResponse>,
+    pub(crate) response: WireResponse,
+}
+
+/// Pending outbound requests are pruned of abandoned ones when there are this many.
+const PRUNE_AT: usize = 256;
+
+type RequestReply = oneshot::Sender<Result<Vec<u8>, NetError>>;
+
+/// An outbound request awaiting its answer. The bytes are kept for one retry: when the
+/// connection the request went out on is lost (e.g. the loser of two racing dials, closed by
+/// the other side), it is sent once more, on whatever connection is alive or a new one.
+pub(crate) struct Pending {
+    pub(crate) peer: Did,
+    pub(crate) bytes: Option<Vec<u8>>,
+    pub(crate) reply: RequestReply,
+}
+
+/// State of the network task.
+pub(crate) struct Task<H> {
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) handler: Arc<H>,
+    pub(crate) local_did: Did,
+    pub(crate) allow: AllowList,
+    pub(crate) topics: HashMap<TopicHash, String>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) inbound_limit: Arc<Semaphore>,
+    pub(crate) replies_tx: mpsc::UnboundedSender<Reply>,
+    pub(crate) pending_dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
+    pub(crate) pending_requests: HashMap<(Protocol, OutboundRequestId), Pending>,
+    pub(crate) max_request_timeout: Duration,
+    pub(crate) listeners: Vec<ListenerId>,
+}
+
+impl<H: InboundHandler> Task<H> {
+    /// Runs until `shutdown` resolves, then tears down in order: stop taking commands, fail
+    /// what is pending, close listeners, close connections (bounded wait), drop the swarm.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut replies: mpsc::UnboundedReceiver<Reply>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(reply) = replies.recv() => self.send_reply(reply),
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    // Every handle is gone; keep serving peers until shutdown.
+                    None => commands_open = false,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+            }
+        }
+        commands.close();
+        while let Ok(cmd) = commands.try_recv() {
+            drop(cmd); // dropping the reply sender answers the caller with `Shutdown`
+        }
+        self.teardown().await;
+    }
+
+    async fn teardown(mut self) {
+        self.pending_dials.clear();
+        self.pending_requests.clear();
+        for id in std::mem::take(&mut self.listeners) {
+            self.swarm.remove_listener(id);
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        // Let the close frames go out so peers see the connection end at once rather than
+        // after their idle timeout (matters for QUIC).
+        let drain = async {
+            while self.swarm.connected_peers().next().is_some() {
+                let _ = self.swarm.select_next_some().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    }
+
+    fn rpc(&mut self, protocol: Protocol) -> &mut Rpc {
+        match protocol {
+            Protocol::Query => &mut self.swarm.behaviour_mut().query,
+            Protocol::Chain => &mut self.swarm.behaviour_mut().chain,
+        }
+    }
+
+    pub(crate) fn send_reply(&mut self, reply: Reply) {
+        // Fails only when the requester went away or the connection closed: nothing to do.
+        let _ = self.rpc(reply.protocol).send_response(reply.channel, reply.response);
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Dial { addr, reply } => {
+                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.pending_dials.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Unreachable { peer: addr.to_string(), detail: e.to_string() }));
+                    }
+                }
+            }
+            Command::SetMembers { region, members, reply } => {
+                self.set_members(&region, members);
+                let _ = reply.send(());
+            }
+            Command::Request { peer, protocol, bytes, reply } => self.request(peer, protocol, bytes, reply),
+            Command::Publish { region, bytes, reply } => {
+                let size = bytes.len();
+                let result = self.swarm.behaviour_mut().gossipsub.publish(region_topic(&region), bytes);
+                let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
+                    PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_) => NetError::NoPeers(region),
+                    PublishError::MessageTooLarge => NetError::TooLarge { size, max: 0 },
+                    other => NetError::Io(other.to_string()),
+                }));
+            }
+            Command::Subscribe { region, reply } => {
+                let topic = region_topic(&region);
+                let result = self.swarm.behaviour_mut().gossipsub.subscribe(&topic);
+                self.topics.insert(topic.hash(), region);
+                let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
+                    SubscriptionError::PublishError(p) => NetError::Io(p.to_string()),
+                    other => NetError::Io(format!("{other:?}")),
+                }));
+            }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().filter_map(did_of).collect());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+        }
+    }
+
+    fn set_members(&mut self, region: &str, members: Vec<(Did, Vec<libp2p::Multiaddr>)>) {
+        self.allow.set(region, members);
+        let local = *self.swarm.local_peer_id();
+        let mut to_dial = Vec::new();
+        let mut any_addr = false;
+        for (peer, member) in self.allow.all() {
+            if *peer == local {
+                continue;
+            }
+            for addr in &member.addrs {
+                self.swarm.behaviour_mut().kad.add_address(peer, addr.clone());
+                any_addr = true;
+            }
+            if !member.addrs.is_empty() && !self.swarm.is_connected(peer) {
+                to_dial.push((*peer, member.addrs.clone()));
+            }
+        }
+        for (peer, addrs) in to_dial {
+            let opts = DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::DisconnectedAndNotDialing).build();
+            let _ = self.swarm.dial(opts); // failures surface as events; a member may be down
+        }
+        if any_addr {
+            let _ = self.swarm.behaviour_mut().kad.bootstrap(); // errs only with no known peers
+        }
+    }
+
+    fn request(&mut self, peer: Did, protocol: Protocol, bytes: Vec<u8>, reply: RequestReply) {
+        if peer == self.local_did {
+            // Loopback: the coordinator asks itself like any member, without the network.
+            Counters::bump(&self.counters.requests_handled);
+            let handler = Arc::clone(&self.handler);
+            let limit = Arc::clone(&self.inbound_limit);
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let out = match protocol {
+                    Protocol::Query => handler.on_query(peer, bytes).await,
+                    Protocol::Chain => handler.on_chain(peer, bytes).await,
+                };
+                let _ = reply.send(Ok(out));
+            });
+            return;
+        }
+        if self.pending_requests.len() >= PRUNE_AT {
+            // Callers whose deadline passed have dropped their receiver; libp2p would only
+            // tell us at `max_request_timeout`.
+            self.pending_requests.retain(|_, p| !p.reply.is_closed());
+        }
+        self.send_request(protocol, Pending { peer, bytes: Some(bytes.clone()), reply }, bytes);
+    }
+
+    /// Sends (or re-sends) a request and records it as pending.
+    pub(crate) fn send_request(&mut self, protocol: Protocol, pending: Pending, bytes: Vec<u8>) {
+        let peer_id = peer_id_of(&pending.peer);
+        let addrs = self.allow.addrs(&peer_id);
+        let request = WireRequest { body: Payload(bytes) };
+        let id = self.rpc(protocol).send_request_with_addresses(&peer_id, request, addrs);
+        self.pending_requests.insert((protocol, id), pending);
+    }
+}
