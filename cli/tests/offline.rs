@@ -434,8 +434,8 @@ fn reasons_and_help() {
     assert!(v.as_array().unwrap().iter().any(|r| r["code"] == "signature.invalid"));
 
     let help = regio(["--help"]);
-    help.expect(0).says(&["key", "sign", "verify", "policy", "cert", "charter", "reasons"]);
-    for absent in ["demo", "init", "node"] {
+    help.expect(0).says(&["key", "sign", "verify", "policy", "cert", "charter", "reasons", "init", "node", "ingest", "dataset", "consent"]);
+    for absent in ["demo"] {
         assert!(!help.stdout.lines().any(|l| l.trim_start().starts_with(absent)), "no placeholder `{absent}`");
     }
     regio(["frobnicate"]).expect(2);
