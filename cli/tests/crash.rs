@@ -37,7 +37,7 @@ fn batch_body(batch_no: u64) -> String {
     let mut s = String::new();
     for i in 0..BATCH {
         let n = batch_no * BATCH + i;
-        let subject = if n % 3 == 0 { format!("\"subj-{}\"", n % 50) } else { "null".into() };
+        let subject = if n.is_multiple_of(3) { format!("\"subj-{}\"", n % 50) } else { "null".into() };
         s.push_str(&format!(
             "{{\"id\":\"r{n}\",\"municipality\":\"44021\",\"sensor_id\":\"s{}\",\"subject\":{subject},\"observed_at\":\"2024-01-{:02}T{:02}:{:02}:00Z\",\"no2\":{}.5,\"pm25\":1.0,\"pm10\":2.0,\"lat\":51.0,\"lon\":3.7}}\n",
             n % 7,
@@ -74,7 +74,7 @@ fn writer(url: String, token: String, first_batch: u64, acked: Arc<Mutex<Acked>>
             return;
         }
         acked.lock().unwrap().batches += 1;
-        if batch_no % 3 == 0 {
+        if batch_no.is_multiple_of(3) {
             let (body, ids) = consent_body(batch_no);
             let ok = agent
                 .post(&format!("{url}/v1/consent/import?format=ndjson"))

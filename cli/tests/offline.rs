@@ -434,7 +434,7 @@ fn reasons_and_help() {
     assert!(v.as_array().unwrap().iter().any(|r| r["code"] == "signature.invalid"));
 
     let help = regio(["--help"]);
-    help.expect(0).says(&["key", "sign", "verify", "policy", "cert", "charter", "reasons"]);
+    help.expect(0).says(&["key", "sign", "verify", "policy", "cert", "charter", "reasons", "init", "node", "ingest", "dataset", "consent"]);
     assert!(!help.stdout.lines().any(|l| l.trim_start().starts_with("demo")), "no placeholder `demo`");
     regio(["frobnicate"]).expect(2);
 }
