@@ -7,6 +7,7 @@
 //! it filtered. A slow or partitioned member never delays the answer past the deadline.
 
 pub mod gossip;
+pub mod p2p;
 
 use std::future::Future;
 use std::pin::Pin;

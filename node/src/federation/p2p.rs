@@ -1,0 +1,95 @@
+//! Federation over libp2p (owner: lead): the engine answers peers' queries and takes in
+//! their gossip; the coordinator's [`Transport`] is the network [`Handle`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::gossip::Gossip;
+use super::{Transport, TransportError};
+use crate::engine::Engine;
+use crate::net::{members_of, Handle, InboundHandler, NetError, Protocol};
+use crate::policy::Did;
+
+/// The coordinator's transport over libp2p request-response (`/regio/query/1`).
+pub struct NetTransport(pub Handle);
+
+impl Transport for NetTransport {
+    fn request(&self, member: &Did, query: Vec<u8>, deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
+        let member = member.clone();
+        Box::pin(async move {
+            self.0.request(&member, Protocol::Query, query, deadline).await.map_err(|e| match e {
+                NetError::Timeout(_) => TransportError::Timeout,
+                NetError::Refused { reason } => TransportError::Refused(reason),
+                other => TransportError::Unreachable(other.to_string()),
+            })
+        })
+    }
+}
+
+/// Answers peers with the engine. Gossip is queued to [`apply_gossip`].
+pub struct EngineInbound {
+    engine: Arc<Engine>,
+    gossip: mpsc::Sender<Vec<u8>>,
+}
+
+impl EngineInbound {
+    /// The handler and the receiving end of its gossip queue (bounded: when it is full,
+    /// gossip is dropped — signed documents are re-published and can be fetched again).
+    pub fn new(engine: Arc<Engine>) -> (EngineInbound, mpsc::Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel(1024);
+        (EngineInbound { engine, gossip: tx }, rx)
+    }
+}
+
+impl InboundHandler for EngineInbound {
+    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
+        let engine = self.engine.clone();
+        // Not JSON at all: the engine answers a signed `signature.invalid` refusal.
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match tokio::task::spawn_blocking(move || engine.answer(value, Some(&from), Utc::now())).await {
+            Ok(Ok(answer)) => serde_json::to_vec(answer.signed.raw()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn on_chain(&self, _from: Did, _bytes: Vec<u8>) -> Vec<u8> {
+        // The one fetch defined so far: this node's whole policy chain, oldest first.
+        let policies = self.engine.store().policies().unwrap_or_default();
+        let docs: Vec<Value> = policies.iter().filter_map(|p| serde_json::from_slice(&p.raw).ok()).collect();
+        serde_json::to_vec(&docs).unwrap_or_default()
+    }
+
+    fn on_gossip(&self, _region: &str, _from: Did, bytes: Vec<u8>) {
+        let _ = self.gossip.try_send(bytes);
+    }
+}
+
+/// Applies queued gossip to the engine until the queue closes.
+pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(bytes) = rx.recv().await {
+        let engine = engine.clone();
+        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &bytes, Utc::now())).await;
+    }
+}
+
+/// Tells the network about every region the engine is in: members (the allow-list and
+/// whom to dial) and the region's gossip topic.
+pub async fn join_regions(engine: &Engine, net: &Handle) -> Result<(), NetError> {
+    for region in engine.regions() {
+        let (members, _unparsed) = members_of(region.doc());
+        net.set_members(&region.doc().region, members).await?;
+        net.subscribe(&region.doc().region).await?;
+    }
+    Ok(())
+}
+
+/// Publishes a gossip message on `region`'s topic.
+pub async fn publish(net: &Handle, region: &str, msg: &Gossip) -> Result<(), NetError> {
+    net.publish(region, msg.to_bytes()).await
+}

@@ -1,0 +1,140 @@
+//! Federated queries across three real nodes in one process, over libp2p on loopback:
+//! merged result with provenance, refusal everywhere of an uncertified application, a
+//! revocation gossiped from one node and honoured by all, and a stopped member that leaves
+//! the answer on time with its coverage stated.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use regio_node::demo::data::{self, MUNICIPALITIES};
+use regio_node::demo::region::{self, Actors};
+use regio_node::engine::Engine;
+use regio_node::federation::gossip::Gossip;
+use regio_node::federation::p2p::{self, EngineInbound, NetTransport};
+use regio_node::federation::{coordinate, FederatedResult, Status};
+use regio_node::net::{self, NetConfig};
+use regio_node::policy::decision::Limits;
+use regio_node::policy::doc::cert::Revocation;
+use regio_node::policy::Signed;
+use regio_node::schema::Value as Cell;
+use regio_node::store::Store;
+use tokio::sync::oneshot;
+
+const N: usize = 3;
+const DAYS: usize = 3;
+const SENSORS: usize = 20;
+const SQL: &str = "SELECT count(*) AS n FROM readings";
+
+struct Node {
+    engine: Arc<Engine>,
+    net: net::Handle,
+    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// Rows that count for ResearchAndDevelopment: city sensors, and citizens who consent now.
+fn expected_count(i: usize) -> i64 {
+    let d = data::municipality(i, DAYS, SENSORS);
+    let now = Utc::now().timestamp_micros();
+    let consenting: std::collections::HashSet<String> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.clone()).collect();
+    d.rows.iter().filter(|r| match &r[3] { Cell::Str(s) => consenting.contains(s), _ => true }).count() as i64
+}
+
+async fn region() -> (Actors, Vec<Node>, region::Documents) {
+    let actors = Actors::new(N);
+    let mut nodes = Vec::new();
+    for k in &actors.nodes {
+        let engine = Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap());
+        let (inbound, gossip) = EngineInbound::new(engine.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (handle, _task) = net::start(NetConfig::loopback(), k, inbound, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+        tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
+        nodes.push(Node { engine, net: handle, stop: std::sync::Mutex::new(Some(stop)) });
+    }
+    let mut addresses = Vec::new();
+    for n in &nodes {
+        addresses.push(n.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    }
+    let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        region::load(&n.engine, i, &docs, DAYS, SENSORS, Utc::now()).unwrap();
+        p2p::join_regions(&n.engine, &n.net).await.unwrap();
+    }
+    (actors, nodes, docs)
+}
+
+async fn ask(nodes: &[Node], at: usize, app: &regio_node::policy::Key, cert: bool, docs: &region::Documents, deadline: Duration) -> FederatedResult {
+    let q = region::query(app, nodes[at].engine.did(), "ResearchAndDevelopment", SQL, cert.then(|| docs.certificate.hash()), Utc::now()).unwrap();
+    let transport = NetTransport(nodes[at].net.clone());
+    coordinate(nodes[at].engine.clone(), &transport, q, deadline, Utc::now()).await.unwrap()
+}
+
+fn count(r: &FederatedResult) -> i64 {
+    r.result.as_ref().unwrap()["rows"][0][0].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_answers_together_and_refuses_together() {
+    let (actors, nodes, docs) = region().await;
+
+    // 1. A certified query from any member: every member answers; counts add up exactly.
+    let r = ask(&nodes, 1, &actors.app, true, &docs, Duration::from_secs(5)).await;
+    assert_eq!(r.coverage, (N, N), "{:#?}", r.provenance);
+    let expected: i64 = (0..N).map(expected_count).sum();
+    assert_eq!(count(&r), expected);
+    for (i, p) in r.provenance.iter().enumerate() {
+        assert_eq!(p.status, Status::Answered);
+        assert_eq!(p.name, MUNICIPALITIES[i].1);
+        assert_eq!(p.policy_version, Some(1));
+        assert!(p.rows_excluded_by_consent > 0);
+    }
+    assert_eq!(r.answers.len(), N);
+
+    // 2. An application without a certificate is refused by every member, for the same reason.
+    let r = ask(&nodes, 0, &actors.uncertified, false, &docs, Duration::from_secs(5)).await;
+    assert_eq!(r.coverage, (0, N));
+    assert!(r.result.is_none());
+    for p in &r.provenance {
+        assert!(matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.missing"), "{p:?}");
+    }
+
+    // 3. The certifier revokes at one node; gossip carries it; every node refuses.
+    let rev = Revocation {
+        certificate: docs.certificate.hash(),
+        certificate_id: docs.certificate.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: "the algorithm changed without review".into(),
+        revoked_at: Utc::now(),
+    };
+    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    nodes[2].engine.put_revocation(rev.raw().clone(), Utc::now()).unwrap();
+    let msg = Gossip::Revocation { doc: rev.raw().clone() };
+    let started = Instant::now();
+    loop {
+        // The mesh may still be forming: publish again until every node has it.
+        let _ = p2p::publish(&nodes[2].net, region::REGION, &msg).await;
+        let r = ask(&nodes, 0, &actors.app, true, &docs, Duration::from_secs(5)).await;
+        let revoked = r.provenance.iter().filter(|p| matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked")).count();
+        if revoked == N {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "revocation did not reach every node: {:#?}", r.provenance);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 4. A stopped member: the answer comes by the deadline, its coverage says so.
+    nodes[2].stop.lock().unwrap().take().map(|s| s.send(()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    let r = ask(&nodes, 0, &actors.uncertified, false, &docs, Duration::from_millis(1500)).await;
+    assert!(t.elapsed() < Duration::from_millis(2500), "took {:?}", t.elapsed());
+    assert!(matches!(r.provenance[2].status, Status::TimedOut | Status::Unreachable { .. }), "{:?}", r.provenance[2]);
+    assert!(r.provenance[..2].iter().all(|p| matches!(p.status, Status::Refused { .. })));
+    for n in &nodes {
+        n.stop.lock().unwrap().take().map(|s| s.send(()));
+    }
+}
