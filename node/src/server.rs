@@ -66,6 +66,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("the API server failed: {0}")]
     Serve(std::io::Error),
+    /// The engine could not start.
+    #[error("cannot start the engine: {0}")]
+    Engine(#[from] crate::engine::OpenError),
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] api::metrics::MetricsError),
@@ -94,8 +97,10 @@ impl Node {
         let token = AdminToken::parse(&read(&token_path)?).map_err(|source| ServerError::Token { path: token_path, source })?;
         let data = config.data_path(dir);
         let store = Store::open_sled(&data).map_err(|source| ServerError::Store { path: data, source })?;
+        let engine = crate::engine::Engine::open(store.clone(), key.clone(), [], crate::policy::decision::Limits::default())?;
         let state = AppState {
             store,
+            engine: Arc::new(engine),
             key: Arc::new(key),
             config: Arc::new(config),
             token: Arc::new(token),

@@ -11,6 +11,8 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use regio_node::api::{self, AdminToken, AppState, Metrics};
 use regio_node::config::Config;
+use regio_node::engine::Engine;
+use regio_node::policy::decision::Limits;
 use regio_node::policy::Key;
 use regio_node::store::Store;
 use tower::ServiceExt;
@@ -23,9 +25,12 @@ fn app_with(max_body: usize) -> (Router, Store) {
     let store = Store::memory();
     let mut config = Config::new("44021", "Gent");
     config.max_body_bytes = max_body;
+    let key = Key::generate().unwrap();
+    let engine = Engine::open(store.clone(), key.clone(), [], Limits::default()).unwrap();
     let state = AppState {
         store: store.clone(),
-        key: Arc::new(Key::generate().unwrap()),
+        engine: Arc::new(engine),
+        key: Arc::new(key),
         config: Arc::new(config),
         token: Arc::new(AdminToken::parse(TOKEN).unwrap()),
         metrics: Arc::new(Metrics::new().unwrap()),

@@ -11,6 +11,11 @@
 //! | `POST /v1/consent/import?format=csv\|ndjson&skip_invalid=bool` | admin | import a consent file |
 //! | `GET /v1/audit?from=SEQ&limit=N` | admin | audit entries |
 //! | `GET /v1/audit/verify` | anyone | verify the whole audit chain |
+//! | `POST /v1/policy` | admin | publish the next signed PolicyBundle |
+//! | `GET /v1/policy`, `GET /v1/policy/history` | anyone | current bundle, every bundle |
+//! | `POST /v1/certificates`, `/v1/revocations`, `/v1/charters`, `/v1/regions` | admin | store a signed document |
+//! | `POST /v1/consent` | admin | one signed ConsentRecord |
+//! | `POST /v1/query` | anyone (signed query) | 200 answer + result, 403 signed refusal |
 //!
 //! Errors are [`ApiError`] JSON with stable codes. Admin handlers take [`auth::Admin`] as
 //! their first argument. Every store call runs on `spawn_blocking`; a write is answered
@@ -26,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod consent;
 pub mod datasets;
+pub mod engine;
 pub mod error;
 pub mod metrics;
 
@@ -57,7 +63,8 @@ pub struct AppState {
     pub token: Arc<AdminToken>,
     /// The API's metrics.
     pub metrics: Arc<Metrics>,
-    // ---- engine (lead): add `pub engine: Arc<crate::engine::Engine>,` here ----
+    /// The policy engine.
+    pub engine: Arc<crate::engine::Engine>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -87,11 +94,14 @@ pub fn router(state: AppState) -> Router {
 /// The engine's routes (lead): policy, certificates, revocations, signed consent, query.
 fn engine_routes() -> Router<AppState> {
     Router::new()
-    // .route("/v1/policy", get(engine::policy_show).post(engine::policy_publish))
-    // .route("/v1/certificates", post(engine::certificate))
-    // .route("/v1/revocations", post(engine::revocation))
-    // .route("/v1/consent", post(engine::consent))
-    // .route("/v1/query", post(engine::query))
+        .route("/v1/policy", get(engine::policy_show).post(engine::policy_publish))
+        .route("/v1/policy/history", get(engine::policy_history))
+        .route("/v1/certificates", post(engine::certificate))
+        .route("/v1/revocations", post(engine::revocation))
+        .route("/v1/charters", post(engine::charter))
+        .route("/v1/regions", post(engine::region))
+        .route("/v1/consent", post(engine::consent))
+        .route("/v1/query", post(engine::query))
 }
 
 async fn unknown_route(req: Request) -> ApiError {

@@ -1,0 +1,139 @@
+//! The engine's routes (owner: lead): signed documents in (policy, certificates,
+//! revocations, charters, region manifests, consent records) and signed queries answered.
+//! Every handler hands the engine the signed JSON and returns what the engine decided.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::Admin;
+use super::{blocking, ApiError, AppState, RawBody};
+use crate::engine::DocError;
+use crate::policy::doc::query::Outcome;
+use crate::policy::Signed;
+use crate::query;
+
+impl From<DocError> for ApiError {
+    fn from(e: DocError) -> ApiError {
+        match e {
+            DocError::Store(s) => s.into(),
+            DocError::Chain(_) => ApiError::new(StatusCode::BAD_REQUEST, "policy.chain", e.to_string()),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "document.invalid", other.to_string()),
+        }
+    }
+}
+
+fn parse(body: &[u8], what: &str) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_json(what, &e))
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// What a stored document reply holds.
+fn stored<T: crate::policy::signed::Document>(kind: &str, s: &Signed<T>) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(json!({ "stored": kind, "hash": s.hash() })))
+}
+
+/// `POST /v1/policy` (admin): publish the next signed PolicyBundle of this node.
+pub async fn policy_publish(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed PolicyBundle")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.publish_policy(value, now())?)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "version": signed.doc().version, "hash": signed.hash() }))))
+}
+
+/// `GET /v1/policy`: the current signed bundle.
+pub async fn policy_show(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match s.engine.policy() {
+        Some(p) => Ok(Json(p.raw().clone())),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "policy.missing", "this node has published no policy yet (`regio policy publish`)")),
+    }
+}
+
+/// `GET /v1/policy/history`: every stored bundle, oldest first.
+pub async fn policy_history(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = s.store.clone();
+    let list = blocking(move || {
+        let mut recs = store.policies()?;
+        recs.sort_by_key(|r| r.version);
+        recs.into_iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.raw).map_err(ApiError::internal))
+            .collect::<Result<Vec<Value>, ApiError>>()
+    })
+    .await?;
+    Ok(Json(Value::Array(list)))
+}
+
+/// `POST /v1/certificates` (admin).
+pub async fn certificate(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed EthicsCertificate")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.put_certificate(value, now())?)).await?;
+    Ok(stored("certificate", &signed))
+}
+
+/// `POST /v1/revocations` (admin).
+pub async fn revocation(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed Revocation")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.put_revocation(value, now())?)).await?;
+    Ok(stored("revocation", &signed))
+}
+
+/// `POST /v1/charters` (admin).
+pub async fn charter(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed InclusionCharter")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.put_charter(value, now())?)).await?;
+    Ok(stored("charter", &signed))
+}
+
+/// `POST /v1/regions` (admin): a region manifest version.
+pub async fn region(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed RegionManifest")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.put_manifest(value, now())?)).await?;
+    Ok(stored("manifest", &signed))
+}
+
+/// `POST /v1/consent` (admin): one signed ConsentRecord.
+pub async fn consent(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed ConsentRecord")?;
+    let engine = s.engine.clone();
+    let signed = blocking(move || Ok(engine.record_consent(value, now())?)).await?;
+    Ok(stored("consent", &signed))
+}
+
+/// `POST /v1/query`: a signed query (it carries its own signature; no admin token).
+/// 200 with the signed answer and the finalized result, or 403 with the signed refusal.
+pub async fn query(State(s): State<AppState>, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value = parse(&body, "signed Query")?;
+    let engine = s.engine.clone();
+    let answer = blocking(move || engine.answer(value, None, now()).map_err(ApiError::internal)).await?;
+    match &answer.signed.doc().outcome {
+        Outcome::Answered { .. } => {
+            let result = match (&answer.plan, &answer.partial) {
+                (Some(plan), Some(partial)) => Some(query::finalize(plan, partial).map_err(ApiError::internal)?),
+                _ => None,
+            };
+            Ok((
+                StatusCode::OK,
+                Json(json!({
+                    "answer": answer.signed.raw(),
+                    "result": result.as_ref().map(|r| r.to_json()),
+                    "csv": result.as_ref().map(|r| r.to_csv()),
+                })),
+            ))
+        }
+        Outcome::Refused { reason, message } => Ok((
+            StatusCode::FORBIDDEN,
+            Json(json!({
+                "error": { "code": reason, "message": message },
+                "answer": answer.signed.raw(),
+            })),
+        )),
+    }
+}
