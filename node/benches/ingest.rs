@@ -13,31 +13,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use regio_node::consent::Entry;
 use regio_node::ingest::{self, Mode};
-use regio_node::schema::{Field, FieldType, Schema};
 use regio_node::store::Store;
 
-fn readings() -> Schema {
-    let f = |name: &str, ty, nullable| Field { name: name.into(), ty, nullable };
-    Schema {
-        dataset: "readings".into(),
-        fields: vec![
-            f("id", FieldType::String, false),
-            f("municipality", FieldType::String, false),
-            f("sensor_id", FieldType::String, false),
-            f("subject", FieldType::String, true),
-            f("observed_at", FieldType::Timestamp, false),
-            f("no2", FieldType::Float, true),
-            f("pm25", FieldType::Float, true),
-            f("pm10", FieldType::Float, true),
-            f("lat", FieldType::Float, true),
-            f("lon", FieldType::Float, true),
-        ],
-        subject: Some("subject".into()),
-        time: Some("observed_at".into()),
-    }
-}
 
 /// Cuts `text` into pieces of about `lines` lines, at line ends; CSV pieces repeat the header.
 fn batches(text: &[u8], lines: usize, csv: bool) -> Vec<Vec<u8>> {
@@ -69,17 +51,17 @@ fn ingest(file: &Path, batch_lines: usize) {
     let csv = file.extension().is_some_and(|e| e == "csv");
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sled(dir.path()).unwrap();
-    store.create_dataset(&readings()).unwrap();
+    store.create_dataset(&support::readings_schema()).unwrap();
     let pieces = batches(&text, batch_lines, csv);
     let start = Instant::now();
     let (mut parse, mut chunk, mut append) = (0.0, 0.0, 0.0);
     let mut records = 0;
     for piece in &pieces {
         let t = Instant::now();
-        let parsed = if csv { ingest::parse_csv(&readings(), piece, Mode::AllOrNothing) } else { ingest::parse_ndjson(&readings(), piece, Mode::AllOrNothing) }.unwrap();
+        let parsed = if csv { ingest::parse_csv(&support::readings_schema(), piece, Mode::AllOrNothing) } else { ingest::parse_ndjson(&support::readings_schema(), piece, Mode::AllOrNothing) }.unwrap();
         parse += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let chunks = ingest::into_chunks(&readings(), parsed.rows).unwrap();
+        let chunks = ingest::into_chunks(&support::readings_schema(), parsed.rows).unwrap();
         chunk += t.elapsed().as_secs_f64();
         let t = Instant::now();
         records += store.append_chunks("readings", &chunks).unwrap().records;
@@ -101,10 +83,10 @@ fn ingest(file: &Path, batch_lines: usize) {
 /// Small durable appends from several writers at once: sled coalesces their flushes.
 fn concurrent_small_appends(file: &Path) {
     let text = std::fs::read(file).unwrap();
-    let rows = ingest::parse_ndjson(&readings(), &text, Mode::AllOrNothing).unwrap().rows;
+    let rows = ingest::parse_ndjson(&support::readings_schema(), &text, Mode::AllOrNothing).unwrap().rows;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sled(dir.path()).unwrap();
-    store.create_dataset(&readings()).unwrap();
+    store.create_dataset(&support::readings_schema()).unwrap();
     for writers in [1usize, 4] {
         let per_writer = 25;
         let start = Instant::now();
@@ -115,7 +97,7 @@ fn concurrent_small_appends(file: &Path) {
                 s.spawn(move || {
                     for b in 0..per_writer {
                         let at = (w * per_writer + b) * 1000;
-                        let chunks = ingest::into_chunks(&readings(), rows[at..at + 1000].to_vec()).unwrap();
+                        let chunks = ingest::into_chunks(&support::readings_schema(), rows[at..at + 1000].to_vec()).unwrap();
                         store.append_chunks("readings", &chunks).unwrap();
                     }
                 });
@@ -218,8 +200,8 @@ fn main() {
         ingest(&nd, lines);
     }
     ingest(&dir.join("readings_44021.csv"), 200_000);
-    let from_nd = ingest::parse_ndjson(&readings(), &std::fs::read(&nd).unwrap(), Mode::AllOrNothing).unwrap().rows;
-    let from_csv = ingest::parse_csv(&readings(), &std::fs::read(dir.join("readings_44021.csv")).unwrap(), Mode::AllOrNothing).unwrap().rows;
+    let from_nd = ingest::parse_ndjson(&support::readings_schema(), &std::fs::read(&nd).unwrap(), Mode::AllOrNothing).unwrap().rows;
+    let from_csv = ingest::parse_csv(&support::readings_schema(), &std::fs::read(dir.join("readings_44021.csv")).unwrap(), Mode::AllOrNothing).unwrap().rows;
     println!("NDJSON and CSV of the same readings parse to identical rows: {}", from_nd == from_csv);
     concurrent_small_appends(&nd);
     consent_view(&dir.join("consent_44021.ndjson"));
