@@ -53,8 +53,17 @@ pub struct ResultSet {
 }
 
 impl PartialResult {
-    /// Merges another node's partial result of the same plan into this one.
+    /// Merges another node's partial result of the same plan into this one. All or
+    /// nothing: on error `self` is left as it was (a coordinator marks that member invalid
+    /// and keeps the others' totals exact).
     pub fn merge(&mut self, other: PartialResult) -> Result<(), MergeError> {
+        let mut next = self.clone();
+        next.merge_in_place(other)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn merge_in_place(&mut self, other: PartialResult) -> Result<(), MergeError> {
         self.rows_scanned += other.rows_scanned;
         self.rows_excluded_by_consent += other.rows_excluded_by_consent;
         self.groups_suppressed += other.groups_suppressed;
@@ -245,5 +254,32 @@ impl ResultSet {
             })
             .collect();
         serde_json::json!({ "columns": self.columns, "rows": rows })
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::query::{AggState, PartialBody, PartialGroup};
+    use crate::schema::Value;
+
+    fn part(rows: u64, states: Vec<AggState>) -> PartialResult {
+        PartialResult {
+            rows_scanned: rows,
+            rows_excluded_by_consent: 1,
+            groups_suppressed: 1,
+            body: PartialBody::Groups(vec![PartialGroup { key: vec![Value::Str("44021".into())], rows, states }]),
+        }
+    }
+
+    #[test]
+    fn a_failed_merge_leaves_the_result_unchanged() {
+        let mut merged = part(10, vec![AggState::Count(10)]);
+        let before = merged.clone();
+        let bad = part(7, vec![AggState::Count(7), AggState::Count(7)]);
+        assert!(merged.merge(bad).is_err());
+        assert_eq!(merged, before);
+        merged.merge(part(5, vec![AggState::Count(5)])).unwrap();
+        assert_eq!((merged.rows_scanned, merged.rows_excluded_by_consent), (15, 2));
     }
 }
