@@ -36,6 +36,13 @@ echo "== image $tag"
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 cp "$bin" "$ctx/regio"
+# The release profile keeps line tables (for backtraces): 150 MB. The image takes the
+# stripped binary (about 21 MB); the unstripped one stays in target/ for debugging.
+if command -v strip >/dev/null 2>&1; then
+  strip "$ctx/regio"
+else
+  echo "build-image.sh: strip not found (binutils): the image gets the unstripped binary" >&2
+fi
 mkdir "$ctx/data"
 cp deploy/Dockerfile "$ctx/Dockerfile"
 # The classic builder: BuildKit could try to pull a frontend; this needs nothing.

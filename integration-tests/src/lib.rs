@@ -1,2 +1,5 @@
 //! Shared helpers for Regio's multi-node and end-to-end tests.
 #![deny(missing_docs)]
+
+#[cfg(unix)]
+pub mod containers;

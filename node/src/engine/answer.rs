@@ -16,6 +16,7 @@ use crate::policy::signed::SignDocError;
 use crate::policy::{Did, DocHash, Signed};
 use crate::query::{self, ExecOptions, PartialResult, Plan, PlanError};
 use crate::store::StoreError;
+use crate::telemetry;
 
 /// This node's answer to one query.
 #[derive(Debug, Clone)]
@@ -62,8 +63,16 @@ struct Refused {
 
 impl Engine {
     /// Answers a signed query (the JSON as received). `sender` is the peer that forwarded
-    /// it (`None` for this node's own API).
+    /// it (`None` for this node's own API). Traced as a `regio.answer` span (see
+    /// [`crate::telemetry`]).
     pub fn answer(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<Answer, AnswerError> {
+        let span = telemetry::answer_span(self.did(), &value);
+        let answer = span.in_scope(|| self.answer_untraced(value, sender, now));
+        telemetry::record_answer(&span, &answer);
+        answer
+    }
+
+    fn answer_untraced(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<Answer, AnswerError> {
         let query_hash = DocHash::of(&value);
         let query_id = value.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
         let region = value.get("region").and_then(Value::as_str).unwrap_or("").to_owned();

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::engine::Engine;
 use crate::policy::decision;
@@ -25,6 +26,7 @@ use crate::policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
 use crate::policy::{Did, DocHash, Signed};
 use crate::query::{self, PartialResult, ResultSet};
 use crate::schema::Schema;
+use crate::telemetry;
 
 /// Why a member's answer did not arrive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,8 +150,26 @@ enum Reply {
     Failed(TransportError),
 }
 
-/// Runs a federated query from this node.
+/// Records how a member's reply came on its `regio.member_request` span (the current one).
+fn traced(reply: (usize, Reply)) -> (usize, Reply) {
+    let what = match &reply.1 {
+        Reply::Bytes(_) => "answer".to_owned(),
+        Reply::Failed(e) => e.to_string(),
+    };
+    tracing::Span::current().record("member.reply", what.as_str());
+    reply
+}
+
+/// Runs a federated query from this node. Traced as a `regio.coordinate` span with one
+/// `regio.member_request` child per member (see [`crate::telemetry`]).
 pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
+    let span = telemetry::coordinate_span(engine.did(), &query_value);
+    let result = coordinate_untraced(engine, transport, query_value, deadline, now).instrument(span.clone()).await;
+    telemetry::record_coordinate(&span, &result);
+    result
+}
+
+async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
     let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
     let q = query.doc().clone();
     let query_hash = query.hash();
@@ -161,24 +181,32 @@ pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_va
     let bytes = serde_json::to_vec(&query_value).unwrap_or_default();
     let mut pending: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     for (i, m) in members.iter().enumerate() {
+        let span = telemetry::member_span(&m.did, &m.name);
         if &m.did == engine.did() {
             let (engine, value) = (engine.clone(), query_value.clone());
-            pending.push(Box::pin(async move {
-                let local = tokio::task::spawn_blocking(move || engine.answer(value, None, now)).await;
-                match local {
-                    Ok(Ok(a)) => (i, Reply::Bytes(serde_json::to_vec(a.signed.raw()).unwrap_or_default())),
-                    Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
-                    Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+            pending.push(Box::pin(
+                async move {
+                    let span = tracing::Span::current();
+                    let local = tokio::task::spawn_blocking(move || span.in_scope(|| engine.answer(value, None, now))).await;
+                    traced(match local {
+                        Ok(Ok(a)) => (i, Reply::Bytes(serde_json::to_vec(a.signed.raw()).unwrap_or_default())),
+                        Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+                        Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+                    })
                 }
-            }));
+                .instrument(span),
+            ));
         } else {
             let (did, bytes) = (m.did.clone(), bytes.clone());
-            pending.push(Box::pin(async move {
-                match transport.request(&did, bytes, deadline).await {
-                    Ok(b) => (i, Reply::Bytes(b)),
-                    Err(e) => (i, Reply::Failed(e)),
+            pending.push(Box::pin(
+                async move {
+                    traced(match transport.request(&did, bytes, deadline).await {
+                        Ok(b) => (i, Reply::Bytes(b)),
+                        Err(e) => (i, Reply::Failed(e)),
+                    })
                 }
-            }));
+                .instrument(span),
+            ));
         }
     }
     let mut replies: Vec<Option<Reply>> = members.iter().map(|_| None).collect();

@@ -1,0 +1,320 @@
+//! Container test support (owner: deploy): Regio nodes in Docker containers of the image
+//! `regio:dev` (`deploy/build-image.sh`; `REGIO_IMAGE` names another), driven with
+//! testcontainers.
+//!
+//! - [`require_docker`]: the gate. Without a reachable Docker engine or without the image,
+//!   a test **fails** when the `CI` environment variable is set and is **skipped** (with the
+//!   reason printed) otherwise.
+//! - **Engine API version.** testcontainers 0.28 speaks Docker Engine API 1.53 and does not
+//!   negotiate; an older engine (Debian 12's Docker 20.10 answers 1.41 at most) refuses
+//!   every such request. When the engine is older, [`require_docker`] starts a small
+//!   in-process relay (127.0.0.1, a thread of its own) that forwards to the engine's unix
+//!   socket and rewrites the version prefix `/v1.53/` of each request path to the engine's
+//!   own (same length, so no framing changes), and points `DOCKER_HOST` at it. Responses
+//!   pass unchanged. Nothing is relayed when the engine is recent enough.
+//! - [`NodeContainer`]: one node — `regio init` as a one-shot container on a named volume
+//!   (the image has no shell), then `regio node run`; its key and token copied out of the
+//!   volume; SIGKILL and restart on the same volume; the API reached through the port
+//!   Docker publishes on 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use regio_node::policy::Key;
+use testcontainers::bollard;
+use testcontainers::core::wait::ExitWaitStrategy;
+use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+/// The node's API port inside the container.
+pub const API_PORT: u16 = 7480;
+/// The node's libp2p port inside the container.
+pub const P2P_PORT: u16 = 7481;
+const SOCKET: &str = "/var/run/docker.sock";
+
+/// The image under test: `REGIO_IMAGE` or `regio:dev`, as (name, tag).
+pub fn image() -> (String, String) {
+    let full = std::env::var("REGIO_IMAGE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "regio:dev".into());
+    match full.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
+        _ => (full, "latest".into()),
+    }
+}
+
+/// One HTTP/1.0 GET on the engine's unix socket: (status, body).
+fn engine_get(path: &str) -> Result<(u16, String), String> {
+    let mut s = std::os::unix::net::UnixStream::connect(SOCKET).map_err(|e| format!("no Docker engine at {SOCKET}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Checks the engine and the image; sets up the API relay when needed. `Err` is the reason.
+fn check() -> Result<(), String> {
+    if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.starts_with("unix://")) {
+        return Ok(()); // the user's own engine: used as it is
+    }
+    let (_, body) = engine_get("/version")?;
+    let version: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("Docker engine /version: {e}: {body}"))?;
+    let engine = version["ApiVersion"].as_str().ok_or_else(|| format!("Docker engine /version has no ApiVersion: {body}"))?.to_owned();
+    let (name, tag) = image();
+    let (status, _) = engine_get(&format!("/v{engine}/images/{name}:{tag}/json"))?;
+    if status != 200 {
+        return Err(format!("image {name}:{tag} not found: build it with deploy/build-image.sh"));
+    }
+    let client = bollard::API_DEFAULT_VERSION;
+    let client = format!("{}.{}", client.major_version, client.minor_version);
+    let parse = |v: &str| v.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    if parse(&engine) >= parse(&client) {
+        return Ok(());
+    }
+    if engine.len() != client.len() {
+        return Err(format!("Docker engine API {engine} is older than testcontainers' {client} and cannot be relayed"));
+    }
+    let port = relay(format!("/v{client}/").into_bytes(), format!("/v{engine}/").into_bytes())?;
+    // Before any testcontainers client exists (this runs once, first).
+    std::env::set_var("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"));
+    Ok(())
+}
+
+/// Whether container tests can run here. `None`: the reason why not was printed and the
+/// test should return (not in CI: there it panics instead).
+pub fn require_docker(test: &str) -> Option<()> {
+    static STATE: OnceLock<Result<(), String>> = OnceLock::new();
+    match STATE.get_or_init(check) {
+        Ok(()) => Some(()),
+        Err(reason) if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
+            panic!("{test}: container tests cannot run: {reason} (CI is set, so this is a failure)")
+        }
+        Err(reason) => {
+            eprintln!("skipping {test}: {reason}");
+            None
+        }
+    }
+}
+
+/// Starts the version-rewriting relay; returns its TCP port.
+fn relay(from: Vec<u8>, to: Vec<u8>) -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("relay: {e}"))?;
+    let port = listener.local_addr().map_err(|e| format!("relay: {e}"))?.port();
+    listener.set_nonblocking(true).map_err(|e| format!("relay: {e}"))?;
+    std::thread::Builder::new()
+        .name("docker-api-relay".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                while let Ok((client, _)) = listener.accept().await {
+                    let (from, to) = (from.clone(), to.clone());
+                    tokio::spawn(async move {
+                        let Ok(engine) = tokio::net::UnixStream::connect(SOCKET).await else { return };
+                        let (mut cr, mut cw) = client.into_split();
+                        let (mut er, mut ew) = engine.into_split();
+                        let up = rewrite(&mut cr, &mut ew, &from, &to);
+                        let down = tokio::io::copy(&mut er, &mut cw);
+                        let _ = tokio::join!(up, down);
+                    });
+                }
+            });
+        })
+        .map_err(|e| format!("relay: {e}"))?;
+    Ok(port)
+}
+
+/// Copies `r` to `w`, replacing `from` by `to` (same length). A tail that could begin
+/// `from` is held back until more bytes come, or 20 ms pass.
+async fn rewrite<R, W>(r: &mut R, w: &mut W, from: &[u8], to: &[u8]) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let read = if pending.is_empty() {
+            r.read(&mut buf).await
+        } else {
+            match tokio::time::timeout(Duration::from_millis(20), r.read(&mut buf)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    w.write_all(&std::mem::take(&mut pending)).await?;
+                    continue;
+                }
+            }
+        };
+        let n = read?;
+        if n == 0 {
+            w.write_all(&pending).await?;
+            return w.shutdown().await;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        let mut i = 0;
+        while i + from.len() <= pending.len() {
+            if &pending[i..i + from.len()] == from {
+                pending[i..i + from.len()].copy_from_slice(to);
+                i += from.len();
+            } else {
+                i += 1;
+            }
+        }
+        // Hold back the longest tail that is a proper prefix of `from`.
+        let keep = (1..from.len()).rev().find(|&k| k <= pending.len() && pending.ends_with(&from[..k])).unwrap_or(0);
+        let send: Vec<u8> = pending.drain(..pending.len() - keep).collect();
+        w.write_all(&send).await?;
+    }
+}
+
+/// A name unique to this test run: `regio-test-PID-NANOS-what`.
+pub fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("regio-test-{}-{nanos:09}-{what}", std::process::id())
+}
+
+/// What `regio init` made on a node's volume.
+#[derive(Clone)]
+pub struct NodeFiles {
+    /// The node's key (its did:key and libp2p identity).
+    pub key: Key,
+    /// The admin token.
+    pub token: String,
+}
+
+/// One node in a container: its volume, network and published API.
+pub struct NodeContainer {
+    /// The container (removed on drop; the volume is not).
+    pub container: ContainerAsync<GenericImage>,
+    /// The container's name (its host name on the network).
+    pub name: String,
+    /// The named volume holding the node directory.
+    pub volume: String,
+    /// Key and token.
+    pub files: NodeFiles,
+}
+
+fn regio_image() -> GenericImage {
+    let (name, tag) = image();
+    GenericImage::new(name, tag)
+}
+
+impl NodeContainer {
+    /// Runs `regio init` on the named volume `volume` (created if missing) in a one-shot
+    /// container, then starts `regio node run` on it in the container `name` on `network`,
+    /// and waits until it listens.
+    pub async fn start(name: &str, network: &str, volume: &str, nis: &str, municipality: &str) -> NodeContainer {
+        let init = regio_image()
+            .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)))
+            .with_cmd([
+                "init", "--dir", "/data", "--nis", nis, "--name", municipality, "--api", "0.0.0.0:7480", "--listen", "/ip4/0.0.0.0/tcp/7481",
+            ])
+            .with_mount(Mount::volume_mount(volume, "/data"))
+            .with_container_name(format!("{name}-init"))
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("regio init in a container for {name}: {e}"));
+        let key = init.copy_file_from("/data/node.key", Vec::<u8>::new()).await.expect("copy node.key out of the volume");
+        let token = init.copy_file_from("/data/admin.token", Vec::<u8>::new()).await.expect("copy admin.token out of the volume");
+        drop(init);
+        let key = Key::from_file_json(&String::from_utf8_lossy(&key)).expect("node.key");
+        let token = String::from_utf8_lossy(&token).trim().to_owned();
+        let container = regio_image()
+            .with_exposed_port(API_PORT.tcp())
+            .with_wait_for(WaitFor::message_on_stdout("listening on http://"))
+            .with_network(network)
+            .with_mount(Mount::volume_mount(volume, "/data"))
+            .with_container_name(name)
+            .with_startup_timeout(Duration::from_secs(60))
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("regio node run in container {name}: {e}"));
+        NodeContainer { container, name: name.to_owned(), volume: volume.to_owned(), files: NodeFiles { key, token } }
+    }
+
+    /// The API's URL on the host (the published port can change on restart).
+    pub async fn url(&self) -> String {
+        let port = self.container.get_host_port_ipv4(API_PORT).await.expect("published API port");
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Kills the node with SIGKILL (no shutdown at all).
+    pub async fn kill(&self) {
+        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
+        let opts = bollard::query_parameters::KillContainerOptionsBuilder::default().signal("SIGKILL").build();
+        docker.kill_container(self.container.id(), Some(opts)).await.expect("kill the container");
+        let started = Instant::now();
+        while self.container.is_running().await.unwrap_or(false) {
+            assert!(started.elapsed() < Duration::from_secs(20), "{} still runs 20 s after SIGKILL", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts the stopped container again (same volume) and waits until `/health` answers.
+    pub async fn restart(&self) -> String {
+        self.container.start().await.expect("restart the container");
+        let url = self.url().await;
+        wait_healthy(&url, Duration::from_secs(30)).await;
+        url
+    }
+}
+
+/// Removes named volumes (after their containers are gone).
+pub async fn remove_volumes(names: &[String]) {
+    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else { return };
+    for n in names {
+        let opts = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_volume(n, Some(opts)).await;
+    }
+}
+
+/// Polls `GET url/health` until it answers 200, or panics after `within`.
+pub async fn wait_healthy(url: &str, within: Duration) {
+    let started = Instant::now();
+    loop {
+        if let Ok((200, _)) = http("GET", &format!("{url}/health"), None, Vec::new()).await {
+            return;
+        }
+        assert!(started.elapsed() < within, "{url} not healthy after {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One HTTP request (on a blocking thread): (status, body). `token` is sent as bearer.
+pub async fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> Result<(u16, String), String> {
+    let (method, url, token) = (method.to_owned(), url.to_owned(), token.map(str::to_owned));
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).http_status_as_error(false).build().into();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = if method == "GET" {
+            let mut r = agent.get(&url);
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            r.call()
+        } else {
+            let mut r = agent.post(&url).header("Content-Type", "application/json");
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            r.send(&body[..])
+        };
+        let mut response = response.map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| format!("{method} {url}: body: {e}"))?;
+        Ok((status, text))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// [`http`] that must answer 2xx with JSON.
+pub async fn ok_json(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> serde_json::Value {
+    let (status, text) = http(method, url, token, body).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!((200..300).contains(&status), "{method} {url}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}"))
+}
