@@ -30,6 +30,8 @@ pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/7481";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Default query deadline, milliseconds.
 pub const DEFAULT_QUERY_DEADLINE_MS: u64 = 5000;
+/// Default anti-entropy interval (republishing signed documents to the region), milliseconds.
+pub const DEFAULT_GOSSIP_INTERVAL_MS: u64 = 5000;
 
 /// A node's configuration (`DIR/config.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,10 @@ pub struct Config {
     /// (no export).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// Anti-entropy: every this many milliseconds the node republishes its policy head, the
+    /// region manifests, certificates and revocations it knows to its regions. Default 5000.
+    #[serde(default = "default_gossip_interval")]
+    pub gossip_interval_ms: u64,
 }
 
 fn default_api() -> String {
@@ -77,6 +83,9 @@ fn default_max_body() -> usize {
 }
 fn default_deadline() -> u64 {
     DEFAULT_QUERY_DEADLINE_MS
+}
+fn default_gossip_interval() -> u64 {
+    DEFAULT_GOSSIP_INTERVAL_MS
 }
 
 /// Why a config file could not be loaded.
@@ -128,6 +137,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             query_deadline_ms: DEFAULT_QUERY_DEADLINE_MS,
             otlp_endpoint: None,
+            gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
         }
     }
 
@@ -165,6 +175,9 @@ impl Config {
         }
         if self.query_deadline_ms == 0 {
             return invalid("query_deadline_ms", "must be at least 1");
+        }
+        if self.gossip_interval_ms < 50 {
+            return invalid("gossip_interval_ms", "must be at least 50");
         }
         Ok(())
     }
@@ -205,7 +218,10 @@ impl Config {
              # Deadline of a query in milliseconds (default {DEFAULT_QUERY_DEADLINE_MS}).\n\
              query_deadline_ms = {}\n\
              # OTLP endpoint for traces and metrics (default: none, nothing is exported).\n\
-             {otlp}",
+             {otlp}\
+             # Anti-entropy: republish policy head, manifests, certificates and revocations to the\n\
+             # region every this many milliseconds (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
+             gossip_interval_ms = {}\n",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -214,6 +230,7 @@ impl Config {
             q(&self.data_dir.to_string_lossy()),
             self.max_body_bytes,
             self.query_deadline_ms,
+            self.gossip_interval_ms,
         )
     }
 }
