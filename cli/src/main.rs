@@ -26,6 +26,7 @@ mod io;
 mod key;
 mod node;
 mod policy;
+mod region;
 mod sign;
 mod typed;
 
@@ -78,6 +79,101 @@ enum Command {
     Charter(CharterCmd),
     /// Print the table of reason codes a node uses when it refuses a query
     Reasons(ReasonsArgs),
+    /// Form a region: create, co-sign and extend manifests, hand them to nodes, list members
+    #[command(subcommand)]
+    Region(RegionCmd),
+}
+
+/// Members of a manifest version (each `--member-node` is asked for its `/health`).
+#[derive(Debug, Args)]
+struct MemberArgs {
+    /// A member node's API URL; its DID, NIS, name and p2p addresses are read from /health. Repeatable.
+    #[arg(long = "member-node", value_name = "URL")]
+    member_node: Vec<String>,
+    /// A member given by hand: DID,NIS,NAME[,MULTIADDR…]. Repeatable.
+    #[arg(long, value_name = "DID,NIS,NAME,MULTIADDR")]
+    member: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegionCmd {
+    /// Build version 1 of a region manifest and sign it as a founder (every founder must sign)
+    Create {
+        /// Region id ([a-z0-9-]+).
+        #[arg(long)]
+        id: String,
+        /// Human name of the region.
+        #[arg(long)]
+        name: String,
+        /// The inclusion charter, signed by the members.
+        #[arg(long, value_name = "SIGNED_CHARTER.json")]
+        charter: PathBuf,
+        /// A certifier (ethics board) the region trusts, did:key. Repeatable.
+        #[arg(long = "certifier", value_name = "DID", value_parser = parse_did)]
+        certifiers: Vec<Did>,
+        /// Signatures of current members a later version needs.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        threshold: u32,
+        #[command(flatten)]
+        members: MemberArgs,
+        /// The founder's key file (a founding node's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the signed manifest.
+        #[arg(short = 'o', long = "out", value_name = "MANIFEST.json")]
+        out: PathBuf,
+    },
+    /// Co-sign a manifest version; prints how many of the required signatures it has
+    Approve {
+        /// The manifest.
+        #[arg(value_name = "MANIFEST.json")]
+        file: PathBuf,
+        /// Your key file (a member node's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The version in effect now, to count against its members and threshold (versions > 1).
+        #[arg(long, value_name = "CURRENT.json")]
+        current: Option<PathBuf>,
+        /// Where to write the co-signed manifest (may be the input).
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Propose the next version: admit members (and/or --remove one), signed by you
+    Invite {
+        /// The version in effect now.
+        #[arg(long, value_name = "MANIFEST.json")]
+        current: PathBuf,
+        #[command(flatten)]
+        members: MemberArgs,
+        /// A member who leaves, did:key. Repeatable.
+        #[arg(long, value_name = "DID", value_parser = parse_did)]
+        remove: Vec<Did>,
+        /// Your key file (a current member's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the proposed version.
+        #[arg(short = 'o', long = "out", value_name = "NEXT.json")]
+        out: PathBuf,
+    },
+    /// Hand a manifest version to a node (admin); refused unless enough members signed it
+    Join {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The signed manifest.
+        #[arg(value_name = "MANIFEST.json")]
+        file: PathBuf,
+    },
+    /// List a region's members as a node sees them: reachable, policy head, equivocation
+    Members {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Only this region.
+        #[arg(long, value_name = "ID")]
+        region: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +197,7 @@ struct InitArgs {
 
 #[derive(Debug, Subcommand)]
 enum NodeCmd {
-    /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`)
+    /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`, then one `p2p MULTIADDR/p2p/PEERID` line per libp2p address)
     Run {
         /// The node directory (see `regio init`).
         #[arg(long, value_name = "DIR")]
@@ -109,6 +205,9 @@ enum NodeCmd {
         /// Override the config's API address (e.g. 127.0.0.1:0 for any free port).
         #[arg(long, value_name = "ADDR")]
         api: Option<String>,
+        /// Override the config's libp2p listen addresses, repeatable (e.g. /ip4/127.0.0.1/tcp/0).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
     },
 }
 
@@ -346,7 +445,7 @@ impl std::error::Error for Reported {}
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(a) => init::init(&init::InitOptions { dir: &a.dir, nis: &a.nis, name: &a.name, api: a.api.as_deref(), listen: &a.listen }),
-        Command::Node(NodeCmd::Run { dir, api }) => node::run(&dir, api.as_deref()),
+        Command::Node(NodeCmd::Run { dir, api, listen }) => node::run(&dir, api.as_deref(), &listen),
         Command::Dataset(DatasetCmd::Create { node, schema }) => dataset::create(&client::Client::new(&node)?, &schema),
         Command::Dataset(DatasetCmd::List { node, json }) => dataset::list(&client::Client::new(&node)?, json),
         Command::Ingest(a) => ingest::run(
@@ -373,10 +472,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCmd::Revoke { key, cert, reason, out }) => cert::revoke(&key, &cert, &reason, out.as_deref()),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Region(cmd) => region_cmd(cmd),
         Command::Reasons(a) => {
             reasons(a.json);
             Ok(())
         }
+    }
+}
+
+fn region_cmd(cmd: RegionCmd) -> anyhow::Result<()> {
+    let sources = |m: MemberArgs| region::MemberSources { nodes: m.member_node, manual: m.member };
+    match cmd {
+        RegionCmd::Create { id, name, charter, certifiers, threshold, members, key, out } => {
+            region::create(&region::CreateOptions { id, name, charter, certifiers, threshold, members: sources(members), key, out })
+        }
+        RegionCmd::Approve { file, key, current, out } => region::approve(&file, &key, &out, current.as_deref()),
+        RegionCmd::Invite { current, members, remove, key, out } => region::invite(&current, &sources(members), &remove, &key, &out),
+        RegionCmd::Join { node, file } => region::join(&node, &file),
+        RegionCmd::Members { node, region, json } => region::members_cmd(&node, region.as_deref(), json),
     }
 }
 
