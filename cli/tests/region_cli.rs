@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use regio_node::demo::data::{self, MUNICIPALITIES};
 use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::{EthicsCertificate, Revocation};
+use regio_node::policy::doc::cert::EthicsCertificate;
 use regio_node::policy::{Key, Signed};
 use regio_node::schema::Value as Cell;
 use regio_node::store::Store;
@@ -222,16 +222,17 @@ fn a_region_formed_with_the_cli_answers_revokes_and_survives_a_killed_member() {
     }
     assert_eq!(table.lines().filter(|l| l.contains(" yes ")).count(), 2, "{table}");
     assert_eq!(table.lines().filter(|l| l.contains(" self ")).count(), 1, "{table}");
+    let metrics = agent_text(&format!("{}/metrics", nodes[0].url));
+    assert!(metrics.contains("regio_p2p_connected_peers 2") && metrics.contains("regio_equivocations_detected 0"), "{metrics}");
 
-    // A revocation POSTed at C: A and B refuse (every provenance line says so).
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    post_doc(&nodes[2], "/v1/revocations", Signed::sign(rev, &actors.certifier, Utc::now()).unwrap().raw());
+    // The board revokes with the CLI; the revocation POSTed at C: A and B refuse (every
+    // provenance line says so).
+    let (board, cert, rev) = (tmp.path().join("board.key"), tmp.path().join("cert.json"), tmp.path().join("revocation.json"));
+    std::fs::write(&board, actors.certifier.to_file_json()).unwrap();
+    std::fs::write(&cert, docs.certificate.to_json_pretty()).unwrap();
+    let out = regio(&["cert", "revoke", "--key", board.to_str().unwrap(), cert.to_str().unwrap(), "--reason", "changed without review", "-o", rev.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    post_doc(&nodes[2], "/v1/revocations", &serde_json::from_str(&std::fs::read_to_string(&rev).unwrap()).unwrap());
     for at in [0, 1] {
         let v = poll(20, "certificate.revoked everywhere", || {
             let (st, v) = ask(&nodes[at], &actors, &docs.certificate, 5000);
@@ -261,4 +262,29 @@ fn a_region_formed_with_the_cli_answers_revokes_and_survives_a_killed_member() {
     assert_eq!(&s[..2], ["answered", "answered"], "{v}");
     assert!(s[2] == "timed_out" || s[2] == "unreachable", "{v}");
     assert!(c_dir.exists());
+
+    // Version 2 admits a fourth member: signed by A alone it is below the threshold (2);
+    // approved by B it takes effect at A, and gossip carries it to B.
+    let next = tmp.path().join("v2.json");
+    let n = next.to_str().unwrap();
+    let newcomer = Key::generate().unwrap();
+    let member = format!("{},24062,Leuven,/ip4/127.0.0.1/tcp/9", newcomer.did().as_str());
+    let out = regio(&["region", "invite", "--current", m, "--member", &member, "--key", &key(0), "-o", n]);
+    assert!(text(&out.stderr).contains("version 2") && text(&out.stderr).contains("1 of 2 required signatures"), "{}", text(&out.stderr));
+    let out = regio(&["region", "join", "--node", &nodes[0].url, "--dir", dirs[0].to_str().unwrap(), n]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("refused region vlaanderen-demo version 2"), "{}", text(&out.stderr));
+    let out = regio(&["region", "approve", n, "--current", m, "--key", &key(1), "-o", n]);
+    assert!(text(&out.stderr).contains("2 of 2 required signatures"), "{}", text(&out.stderr));
+    let out = regio(&["region", "join", "--node", &nodes[0].url, "--dir", dirs[0].to_str().unwrap(), n]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    poll(20, "version 2 at B by gossip", || {
+        let (_, v) = http("GET", &format!("{}/v1/regions/{}", nodes[1].url, region::REGION), None, None);
+        if v["version"] == 2 && v["members"].as_array().map(Vec::len) == Some(4) { Ok(()) } else { Err(v.to_string()) }
+    });
+}
+
+fn agent_text(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    agent.get(url).call().unwrap().body_mut().read_to_string().unwrap()
 }

@@ -103,14 +103,7 @@ async fn a_region_answers_together_and_refuses_together() {
     }
 
     // 3. The certifier revokes at one node; gossip carries it; every node refuses.
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    let rev = revocation(&actors, &docs);
     nodes[2].engine.put_revocation(rev.raw().clone(), Utc::now()).unwrap();
     let msg = Gossip::Revocation { doc: rev.raw().clone() };
     let started = Instant::now();
@@ -137,6 +130,18 @@ async fn a_region_answers_together_and_refuses_together() {
     for n in &nodes {
         n.stop.lock().unwrap().take().map(|s| s.send(()));
     }
+}
+
+/// The certifier's signed revocation of the region's certificate.
+fn revocation(actors: &Actors, docs: &region::Documents) -> Signed<Revocation> {
+    let rev = Revocation {
+        certificate: docs.certificate.hash(),
+        certificate_id: docs.certificate.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: "the algorithm changed without review".into(),
+        revoked_at: Utc::now(),
+    };
+    Signed::sign(rev, &actors.certifier, Utc::now()).unwrap()
 }
 
 fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String {
@@ -172,14 +177,7 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
         p2p::join_regions(&engines[i], &r.net).await.unwrap();
     }
 
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "withdrawn by the board".into(),
-        revoked_at: Utc::now(),
-    };
-    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    let rev = revocation(&actors, &docs);
     engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
     let started = Instant::now();
     while outcome(&engines[1], &actors, &docs) != "certificate.revoked" {
