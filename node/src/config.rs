@@ -61,6 +61,10 @@ pub struct Config {
     /// (no export).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
+    /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
+    #[serde(default)]
+    pub clerks: Vec<crate::policy::Did>,
 }
 
 fn default_api() -> String {
@@ -128,6 +132,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             query_deadline_ms: DEFAULT_QUERY_DEADLINE_MS,
             otlp_endpoint: None,
+            clerks: Vec::new(),
         }
     }
 
@@ -182,6 +187,7 @@ impl Config {
     pub fn render(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let listen: Vec<String> = self.listen.iter().map(|l| q(l)).collect();
+        let clerks: Vec<String> = self.clerks.iter().map(|d| q(d.as_str())).collect();
         let otlp = match &self.otlp_endpoint {
             Some(e) => format!("otlp_endpoint = {}\n", q(e)),
             None => "# otlp_endpoint = \"http://127.0.0.1:4317\"\n".into(),
@@ -205,7 +211,10 @@ impl Config {
              # Deadline of a query in milliseconds (default {DEFAULT_QUERY_DEADLINE_MS}).\n\
              query_deadline_ms = {}\n\
              # OTLP endpoint for traces and metrics (default: none, nothing is exported).\n\
-             {otlp}",
+             {otlp}\
+             # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
+             # (default none; `regio init --clerk DID`).\n\
+             clerks = [{}]\n",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -214,6 +223,7 @@ impl Config {
             q(&self.data_dir.to_string_lossy()),
             self.max_body_bytes,
             self.query_deadline_ms,
+            clerks.join(", "),
         )
     }
 }
@@ -237,6 +247,16 @@ mod tests {
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+        let mut c = Config::new("11002", "Antwerpen");
+        c.clerks = vec![crate::policy::Key::from_secret([7; 32]).did().clone(), crate::policy::Key::from_secret([8; 32]).did().clone()];
+        assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+    }
+
+    #[test]
+    fn clerks_default_empty_and_bad_did_named() {
+        assert!(Config::parse("nis = \"1\"\nname = \"x\"\n", Path::new("c.toml")).unwrap().clerks.is_empty());
+        let e = Config::parse("nis = \"1\"\nname = \"x\"\nclerks = [\"did:web:x\"]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:3:") && e.contains("clerks"), "{e}");
     }
 
     #[test]
