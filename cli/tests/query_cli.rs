@@ -63,6 +63,13 @@ struct Setup {
     cert: PathBuf,
 }
 
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = self.node.child.kill();
+        let _ = self.node.child.wait();
+    }
+}
+
 fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, contents).unwrap();
@@ -226,7 +233,7 @@ fn bad_input_is_named_and_changes_nothing() {
     let out = st.query(&["--cert", s(&st.cert), "--region", region::REGION, "--format", "csv"], "SELECT count(*) FROM readings JOIN sensors ON true");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("refused: query.unsupported") && err.contains("at 1:31") && err.contains("JOIN"), "{err}");
+    assert!(err.contains("refused: query.unsupported") && err.contains("unsupported at 1:36: JOIN (queries read one dataset)") && err.contains("JOIN"), "{err}");
 
     let out = regio(&["cert", "submit", "--node", &st.node.url, "--dir", s(&st.dir), s(&bad_cert)]);
     assert_eq!(out.status.code(), Some(1));
