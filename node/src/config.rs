@@ -67,6 +67,10 @@ pub struct Config {
     /// region manifests, certificates and revocations it knows to its regions. Default 5000.
     #[serde(default = "default_gossip_interval")]
     pub gossip_interval_ms: u64,
+    /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
+    /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
+    #[serde(default)]
+    pub clerks: Vec<crate::policy::Did>,
 }
 
 fn default_api() -> String {
@@ -138,6 +142,7 @@ impl Config {
             query_deadline_ms: DEFAULT_QUERY_DEADLINE_MS,
             otlp_endpoint: None,
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
+            clerks: Vec::new(),
         }
     }
 
@@ -195,6 +200,7 @@ impl Config {
     pub fn render(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let listen: Vec<String> = self.listen.iter().map(|l| q(l)).collect();
+        let clerks: Vec<String> = self.clerks.iter().map(|d| q(d.as_str())).collect();
         let otlp = match &self.otlp_endpoint {
             Some(e) => format!("otlp_endpoint = {}\n", q(e)),
             None => "# otlp_endpoint = \"http://127.0.0.1:4317\"\n".into(),
@@ -221,7 +227,10 @@ impl Config {
              {otlp}\
              # Anti-entropy: republish policy head, manifests, certificates and revocations to the\n\
              # region every this many milliseconds (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
-             gossip_interval_ms = {}\n",
+             gossip_interval_ms = {}\n\
+             # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
+             # (default none; `regio init --clerk DID`).\n\
+             clerks = [{}]\n",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -231,6 +240,7 @@ impl Config {
             self.max_body_bytes,
             self.query_deadline_ms,
             self.gossip_interval_ms,
+            clerks.join(", "),
         )
     }
 }
@@ -254,6 +264,16 @@ mod tests {
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+        let mut c = Config::new("11002", "Antwerpen");
+        c.clerks = vec![crate::policy::Key::from_secret([7; 32]).did().clone(), crate::policy::Key::from_secret([8; 32]).did().clone()];
+        assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+    }
+
+    #[test]
+    fn clerks_default_empty_and_bad_did_named() {
+        assert!(Config::parse("nis = \"1\"\nname = \"x\"\n", Path::new("c.toml")).unwrap().clerks.is_empty());
+        let e = Config::parse("nis = \"1\"\nname = \"x\"\nclerks = [\"did:web:x\"]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:3:") && e.contains("clerks"), "{e}");
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Node {
         let token = AdminToken::parse(&read(&token_path)?).map_err(|source| ServerError::Token { path: token_path, source })?;
         let data = config.data_path(dir);
         let store = Store::open_sled(&data).map_err(|source| ServerError::Store { path: data, source })?;
-        let engine = crate::engine::Engine::open(store.clone(), key.clone(), [], crate::policy::decision::Limits::default())?;
+        let engine = crate::engine::Engine::open(store.clone(), key.clone(), config.clerks.clone(), crate::policy::decision::Limits::default())?;
         let state = AppState {
             store,
             engine: Arc::new(engine),
