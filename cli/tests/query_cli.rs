@@ -139,18 +139,16 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
     let url = st.node.url.clone();
     assert_eq!(st.count(), format!("n\n{EXPECTED}\n"));
 
-    // Without --region: the node's only region, or (before GET /v1/regions exists) a clear hint.
-    let out = st.query(&["--cert", s(&st.cert), "--format", "csv"], COUNT);
-    if out.status.success() {
-        assert_eq!(text(&out.stdout), format!("n\n{EXPECTED}\n"));
-    } else {
-        assert_eq!(out.status.code(), Some(1));
-        assert!(text(&out.stderr).contains("pass --region"), "{}", text(&out.stderr));
-    }
+    // Without --region: the node's only region (from GET /v1/regions).
+    let out = ok(&st.query(&["--cert", s(&st.cert), "--format", "csv"], COUNT));
+    assert_eq!(out, format!("n\n{EXPECTED}\n"));
 
     let out = ok(&st.query(&["--cert", s(&st.cert), "--region", region::REGION, "--format", "json"], COUNT));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["result"]["rows"][0][0], EXPECTED, "{v}");
+    assert_eq!(v["coverage"], serde_json::json!([1, 1]), "{v}");
+    assert_eq!(v["provenance"][0]["status"], "answered", "{v}");
+    assert_eq!(v["answers"].as_array().map(Vec::len), Some(1), "{v}");
 
     let out = ok(&st.query(&["--cert", s(&st.cert), "--region", region::REGION], COUNT));
     println!("{out}");

@@ -97,7 +97,7 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
         .map(|p| {
             let what = match &p.status {
                 Status::Answered => "answered".to_string(),
-                Status::Refused { reason, .. } => format!("refused ({reason})"),
+                Status::Refused { reason, message } => format!("refused ({reason}: {message})"),
                 Status::TimedOut => "timed out".to_string(),
                 Status::Unreachable { .. } => "unreachable".to_string(),
                 Status::Invalid { .. } => "invalid answer".to_string(),
@@ -105,9 +105,20 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
             format!("{}: {what}", p.name)
         })
         .collect();
-    body["error"] = json!({
-        "code": common.map_or("query.no_answer", |c| *c),
-        "message": format!("no member of region `{}` answered: {}", r.region, summary.join("; ")),
-    });
+    // Every member refused for the same reason with the same words: say it once.
+    let messages: Vec<&str> = r
+        .provenance
+        .iter()
+        .filter_map(|p| match &p.status {
+            Status::Refused { message, .. } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    let unanimous = reasons.len() == r.provenance.len() && common.is_some() && messages.windows(2).all(|w| w[0] == w[1]);
+    let message = match (unanimous, messages.first()) {
+        (true, Some(m)) => format!("{m} (refused by every member of region `{}`)", r.region),
+        _ => format!("no member of region `{}` answered: {}", r.region, summary.join("; ")),
+    };
+    body["error"] = json!({ "code": common.map_or("query.no_answer", |c| *c), "message": message });
     (StatusCode::FORBIDDEN, Json(body))
 }
