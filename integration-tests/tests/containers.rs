@@ -148,13 +148,14 @@ async fn records(url: &str) -> u64 {
     d["records"].as_u64().unwrap_or_else(|| panic!("no record count in {d}"))
 }
 
-/// A signed count query of the certified application at the node; (count, rows excluded).
+/// A signed count query of the certified application, coordinated by the node in its
+/// one-member region; (count, rows excluded by consent).
 async fn count(url: &str, actors: &Actors, docs: &region::Documents) -> (u64, u64) {
     let q = region::query(&actors.app, actors.nodes[0].did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
     let v = ok_json("POST", &format!("{url}/v1/query"), None, serde_json::to_vec(&q).unwrap()).await;
+    assert_eq!(v["coverage"], json!([1, 1]), "{v}");
     let n = v["result"]["rows"][0][0].as_u64().unwrap_or_else(|| panic!("no count in {v}"));
-    let answer = &v["answer"]["outcome"];
-    (n, answer["rowsExcludedByConsent"].as_u64().unwrap_or_else(|| panic!("no rowsExcludedByConsent in {v}")))
+    (n, v["provenance"][0]["rowsExcludedByConsent"].as_u64().unwrap_or_else(|| panic!("no rowsExcludedByConsent in {v}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
