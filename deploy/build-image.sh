@@ -37,7 +37,7 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 cp "$bin" "$ctx/regio"
 # The release profile keeps line tables (for backtraces): 150 MB. The image takes the
-# stripped binary (about 21 MB); the unstripped one stays in target/ for debugging.
+# stripped binary (about 35 MB); the unstripped one stays in target/ for debugging.
 if command -v strip >/dev/null 2>&1; then
   strip "$ctx/regio"
 else
