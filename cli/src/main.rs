@@ -20,6 +20,7 @@ mod charter;
 mod client;
 mod consent;
 mod dataset;
+mod demo;
 mod ingest;
 mod init;
 mod io;
@@ -78,6 +79,8 @@ enum Command {
     Charter(CharterCmd),
     /// Print the table of reason codes a node uses when it refuses a query
     Reasons(ReasonsArgs),
+    /// Run a demo region of five municipalities in this process and check each step
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCmd::Revoke { key, cert, reason, out }) => cert::revoke(&key, &cert, &reason, out.as_deref()),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Demo(a) => demo::run(&a),
         Command::Reasons(a) => {
             reasons(a.json);
             Ok(())
