@@ -36,7 +36,7 @@ pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoErro
     let allowed = d.region.docs.charter.doc().clauses.allowed_purposes.join(", ");
     d.say(format!(
         "5. A purpose the charter forbids.\n   The application asks the same question \"for marketing\". The region's inclusion charter, signed\n   \
-         by all five municipalities, allows only: {allowed}. Each member applies the charter itself."
+         by every municipality, allows only: {allowed}.\n   Each member applies the charter itself."
     ))?;
     let app = d.region.actors.app.clone();
     let t = Instant::now();
@@ -61,11 +61,13 @@ pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoErro
 pub(super) async fn small_group(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let (days, sensors, n) = (d.opts.days, d.opts.sensors, d.region.nodes.len());
     let exp = Daily::new(n, days, sensors, &d.withdrawn, MIN_GROUP, Utc::now());
-    let hidden = exp.hidden.iter().map(|((nis, day), c)| format!("{nis} on {day}: {c} readings")).collect::<Vec<_>>().join(", ");
+    let name = |nis: &str| super::data::MUNICIPALITIES.iter().find(|m| m.0 == nis).map_or(nis.to_owned(), |m| m.1.to_owned());
+    let hidden = exp.hidden.iter().map(|((nis, day), c)| format!("{} on {day}: {c} readings", name(nis))).collect::<Vec<_>>().join(", ");
     d.say(format!(
-        "6. A small group is suppressed.\n   The application asks the daily question again. Since the withdrawal, some day of some municipality\n   \
-         has fewer than {MIN_GROUP} usable readings ({hidden}). The charter's minimum group size is {MIN_GROUP}: that\n   \
-         figure could single out a few people, so the municipality keeps it at home and says so in the provenance."
+        "6. A small group is suppressed.\n   The application asks the daily question again. Since the withdrawal, one day of one municipality\n   \
+         has fewer than {MIN_GROUP} usable readings ({hidden}). The charter's minimum group size is {MIN_GROUP}:\n   \
+         so small a figure could single out a few people, so the municipality keeps it at home and says so\n   \
+         in the provenance."
     ))?;
     let app = d.region.actors.app.clone();
     let t = Instant::now();
