@@ -11,7 +11,7 @@ use regio_node::demo::cluster::{LiveNode, LiveRegion};
 use regio_node::demo::region::{self, Actors};
 use regio_node::engine::Engine;
 use regio_node::federation::gossip::Gossip;
-use regio_node::federation::{p2p, FederatedResult, Status};
+use regio_node::federation::{p2p, FederatedResult};
 use regio_node::policy::{Key, Signed};
 use regio_node::store::Store;
 use serde_json::Value;
@@ -101,17 +101,6 @@ pub fn query_entries(engine: &Engine) -> Vec<Entry> {
 /// The audit entries of one kind.
 pub fn audit_entries(engine: &Engine, kind: Kind) -> Vec<Entry> {
     engine.store().audit_range(1, u64::MAX).expect("audit log").into_iter().filter(|e| e.kind == kind).collect()
-}
-
-/// Each member's refusal reason (empty for a member that did not refuse).
-pub fn reasons(r: &FederatedResult) -> Vec<String> {
-    r.provenance
-        .iter()
-        .map(|p| match &p.status {
-            Status::Refused { reason, .. } => reason.clone(),
-            _ => String::new(),
-        })
-        .collect()
 }
 
 /// Runs `attempt` until it returns `Some`, at most `limit`; panics naming `what` otherwise.

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use regio_integration_tests::fixture::{self, outsider, poll, query_entries, reasons, Region, COUNT_SQL, DEADLINE};
+use regio_integration_tests::fixture::{self, outsider, poll, query_entries, Region, COUNT_SQL, DEADLINE};
+use regio_node::demo::table::reasons;
 use regio_node::audit::Kind;
 use regio_node::demo::region::{self, Actors};
 use regio_node::federation::gossip::Gossip;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::expect::Daily;
 use super::region;
 use super::run::{Demo, DemoError, Step, QUERY_DEADLINE};
-use super::steps::{check_daily, finish, refused_everywhere, DAILY_SQL, MIN_GROUP, PURPOSE};
+use super::steps::{check_daily, finish, measured, refused_everywhere, DAILY_SQL, MIN_GROUP, PURPOSE};
 use super::table;
 use crate::audit::Kind;
 use crate::federation::Status;
@@ -50,11 +50,7 @@ pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoErro
     let code = "charter.purpose_not_allowed";
     let (ok, seen) = refused_everywhere(&r, code);
     let n = r.provenance.len();
-    let mut step = finish(d, 5, "a purpose the charter forbids is refused everywhere", ok, format!("{code} from {n}; coverage 0/{n}"), seen)?;
-    step.coverage = Some(r.coverage);
-    step.reasons = table::reasons(&r);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 5, "a purpose the charter forbids is refused everywhere", ok, format!("{code} from {n}; coverage 0/{n}"), seen)?, &r, true, took))
 }
 
 /// Step 6: a group under the minimum size never leaves its node.
@@ -77,10 +73,7 @@ pub(super) async fn small_group(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let (ok, expected, seen) = check_daily(&r, &exp);
     let some = exp.suppressed.iter().sum::<u64>() > 0;
     let expected = if some { format!("{expected}; absent: {hidden}") } else { "at least one group under the minimum (none in this data: use more sensors or days)".into() };
-    let mut step = finish(d, 6, "a group under the minimum size is suppressed at its node", ok && some, expected, seen)?;
-    step.coverage = Some(r.coverage);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 6, "a group under the minimum size is suppressed at its node", ok && some, expected, seen)?, &r, false, took))
 }
 
 /// Step 7: a stopped member; the answer comes by the deadline with the coverage stated.
@@ -106,10 +99,7 @@ pub(super) async fn stopped_member(d: &mut Demo<'_>) -> Result<Step, DemoError> 
     let ok = r.coverage == (n - 1, n) && matches!(missing.as_str(), "timed_out" | "unreachable") && others && on_time;
     let expected = format!("coverage {}/{n}, {} timed_out or unreachable, within {} ms", n - 1, d.name(stop), deadline.as_millis());
     let seen = format!("coverage {}/{}, {} {missing}, after {} ms", r.coverage.0, r.coverage.1, d.name(stop), took.as_millis());
-    let mut step = finish(d, 7, "a stopped member: the answer arrives by the deadline with coverage stated", ok, expected, seen)?;
-    step.coverage = Some(r.coverage);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 7, "a stopped member: the answer arrives by the deadline with coverage stated", ok, expected, seen)?, &r, false, took))
 }
 
 /// What the auditor found at one member.

@@ -9,4 +9,4 @@ pub mod expect;
 pub mod region;
 pub mod run;
 mod steps;
-mod table;
+pub mod table;

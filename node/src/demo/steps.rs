@@ -33,6 +33,16 @@ pub(super) fn finish(d: &mut Demo<'_>, number: u8, title: &str, ok: bool, expect
     Ok(Step { number, title: title.into(), ok, expected, seen, coverage: None, reasons: Vec::new(), took: Duration::ZERO })
 }
 
+/// `step` with the coverage of `r`, its refusal reasons when `refusals`, and the time taken.
+pub(super) fn measured(mut step: Step, r: &FederatedResult, refusals: bool, took: Duration) -> Step {
+    step.coverage = Some(r.coverage);
+    if refusals {
+        step.reasons = table::reasons(r);
+    }
+    step.took = took;
+    step
+}
+
 /// The (municipality, day) → readings of a daily result.
 fn daily_rows(r: &FederatedResult) -> BTreeMap<(String, String), u64> {
     let rows = r.result.as_ref().and_then(|v| v["rows"].as_array().cloned()).unwrap_or_default();
@@ -144,10 +154,7 @@ pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError
     let a = after.get(nis).copied().unwrap_or(0);
     let expected = format!("{name}: {b} - {rows} = {} readings, the other municipalities unchanged", b.saturating_sub(rows));
     let seen = format!("{name}: {a} readings (change {}), the others {}", a as i64 - b as i64, if after.iter().filter(|(k, _)| *k != nis).all(|(k, v)| before.get(k) == Some(v)) { "unchanged" } else { "changed" });
-    let mut step = finish(d, 2, "a withdrawal at the desk removes exactly that citizen's readings", ok, expected, seen)?;
-    step.coverage = Some(r.coverage);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 2, "a withdrawal at the desk removes exactly that citizen's readings", ok, expected, seen)?, &r, false, took))
 }
 
 /// Step 3: an application without a certificate is refused by every member.
@@ -163,11 +170,7 @@ pub(super) async fn uncertified(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     d.say(table::provenance(&r))?;
     let (ok, seen) = refused_everywhere(&r, "certificate.missing");
     let n = r.provenance.len();
-    let mut step = finish(d, 3, "an uncertified application is refused everywhere", ok, format!("certificate.missing from {n}; coverage 0/{n}"), seen)?;
-    step.coverage = Some(r.coverage);
-    step.reasons = table::reasons(&r);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 3, "an uncertified application is refused everywhere", ok, format!("certificate.missing from {n}; coverage 0/{n}"), seen)?, &r, true, took))
 }
 
 /// Step 4: the certificate is revoked at one node, gossiped, and refused everywhere.
@@ -209,9 +212,5 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     d.say(format!("{}\n   Every member knew of the revocation {} ms after the board filed it at {}.", table::provenance(&r), took.as_millis(), d.name(at)))?;
     let (ok, seen) = refused_everywhere(&r, "certificate.revoked");
     let n = r.provenance.len();
-    let mut step = finish(d, 4, "a revocation filed at one node is gossiped and honoured everywhere", ok, format!("certificate.revoked from {n} within {} s", limit.as_secs()), format!("{seen}, after {} ms", took.as_millis()))?;
-    step.coverage = Some(r.coverage);
-    step.reasons = table::reasons(&r);
-    step.took = took;
-    Ok(step)
+    Ok(measured(finish(d, 4, "a revocation filed at one node is gossiped and honoured everywhere", ok, format!("certificate.revoked from {n} within {} s", limit.as_secs()), format!("{seen}, after {} ms", took.as_millis()))?, &r, true, took))
 }
