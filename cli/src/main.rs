@@ -21,6 +21,7 @@ mod charter;
 mod client;
 mod consent;
 mod dataset;
+mod demo;
 mod ingest;
 mod init;
 mod io;
@@ -178,6 +179,8 @@ enum RegionCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a demo region of five municipalities in this process and check each step
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -590,6 +593,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
         Command::Region(cmd) => region_cmd(cmd),
+        Command::Demo(a) => demo::run(&a),
         Command::Reasons(a) => {
             reasons(a.json);
             Ok(())

@@ -3,3 +3,4 @@
 
 #[cfg(unix)]
 pub mod containers;
+pub mod fixture;

@@ -7,70 +7,39 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_node::demo::data::{self, MUNICIPALITIES};
+use regio_node::demo::cluster::{LiveNode, LiveRegion};
+use regio_node::demo::data::MUNICIPALITIES;
+use regio_node::demo::expect;
 use regio_node::demo::region::{self, Actors};
-use regio_node::engine::Engine;
 use regio_node::federation::gossip::Gossip;
-use regio_node::federation::p2p::{self, EngineInbound, NetTransport};
-use regio_node::federation::{coordinate, run, FederatedResult, Status};
-use regio_node::net::{self, NetConfig};
+use regio_node::engine::Engine;
+use regio_node::federation::p2p;
+use regio_node::federation::{run, FederatedResult, Status};
+use regio_node::net::NetConfig;
 use regio_node::policy::decision::Limits;
 use regio_node::policy::doc::cert::Revocation;
 use regio_node::policy::Signed;
-use regio_node::schema::Value as Cell;
 use regio_node::store::Store;
-use tokio::sync::oneshot;
 
 const N: usize = 3;
 const DAYS: usize = 3;
 const SENSORS: usize = 20;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
-struct Node {
-    engine: Arc<Engine>,
-    net: net::Handle,
-    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
-}
-
 /// Rows that count for ResearchAndDevelopment: city sensors, and citizens who consent now.
 fn expected_count(i: usize) -> i64 {
-    let d = data::municipality(i, DAYS, SENSORS);
-    let now = Utc::now().timestamp_micros();
-    let consenting: std::collections::HashSet<String> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.clone()).collect();
-    d.rows.iter().filter(|r| match &r[3] { Cell::Str(s) => consenting.contains(s), _ => true }).count() as i64
+    expect::daily_counts(i, DAYS, SENSORS, &[], Utc::now()).values().sum::<u64>() as i64
 }
 
-async fn region() -> (Actors, Vec<Node>, region::Documents) {
-    let actors = Actors::new(N);
-    let mut nodes = Vec::new();
-    for k in &actors.nodes {
-        let engine = Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap());
-        let (inbound, gossip) = EngineInbound::new(engine.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (handle, _task) = net::start(NetConfig::loopback(), k, inbound, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-        tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
-        nodes.push(Node { engine, net: handle, stop: std::sync::Mutex::new(Some(stop)) });
-    }
-    let mut addresses = Vec::new();
-    for n in &nodes {
-        addresses.push(n.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
-    }
-    let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
-    for (i, n) in nodes.iter().enumerate() {
-        region::load(&n.engine, i, &docs, DAYS, SENSORS, Utc::now()).unwrap();
-        p2p::join_regions(&n.engine, &n.net).await.unwrap();
-    }
-    (actors, nodes, docs)
+async fn region() -> (Actors, Vec<LiveNode>, region::Documents) {
+    let stores = (0..N).map(|_| Store::memory()).collect();
+    let live = LiveRegion::start(Actors::new(N), stores, DAYS, SENSORS, Utc::now()).await.unwrap();
+    (live.actors, live.nodes, live.docs)
 }
 
-async fn ask(nodes: &[Node], at: usize, app: &regio_node::policy::Key, cert: bool, docs: &region::Documents, deadline: Duration) -> FederatedResult {
+async fn ask(nodes: &[LiveNode], at: usize, app: &regio_node::policy::Key, cert: bool, docs: &region::Documents, deadline: Duration) -> FederatedResult {
     let q = region::query(app, nodes[at].engine.did(), "ResearchAndDevelopment", SQL, cert.then(|| docs.certificate.hash()), Utc::now()).unwrap();
-    let transport = NetTransport(nodes[at].net.clone());
-    coordinate(nodes[at].engine.clone(), &transport, q, deadline, Utc::now()).await.unwrap()
+    nodes[at].coordinate(q, deadline).await.unwrap()
 }
 
 fn count(r: &FederatedResult) -> i64 {
@@ -120,15 +89,14 @@ async fn a_region_answers_together_and_refuses_together() {
     }
 
     // 4. A stopped member: the answer comes by the deadline, its coverage says so.
-    nodes[2].stop.lock().unwrap().take().map(|s| s.send(()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    nodes[2].stop().await;
     let t = Instant::now();
     let r = ask(&nodes, 0, &actors.uncertified, false, &docs, Duration::from_millis(1500)).await;
     assert!(t.elapsed() < Duration::from_millis(2500), "took {:?}", t.elapsed());
     assert!(matches!(r.provenance[2].status, Status::TimedOut | Status::Unreachable { .. }), "{:?}", r.provenance[2]);
     assert!(r.provenance[..2].iter().all(|p| matches!(p.status, Status::Refused { .. })));
     for n in &nodes {
-        n.stop.lock().unwrap().take().map(|s| s.send(()));
+        n.stop().await;
     }
 }
 

@@ -14,6 +14,7 @@ use crate::policy::doc::charter::InclusionCharter;
 use crate::policy::doc::manifest::{Member, RegionManifest};
 use crate::policy::doc::query::Query;
 use crate::policy::signed::{decode_body, DocumentError, SignDocError};
+use crate::policy::key::KeyError;
 use crate::policy::{Did, DocHash, Key, Signed};
 use crate::store::StoreError;
 
@@ -47,6 +48,17 @@ impl Actors {
             uncertified: Key::from_secret([102; 32]),
             clerk: Key::from_secret([103; 32]),
         }
+    }
+
+    /// Fresh random keys for `n` nodes and every other actor (nothing reproducible).
+    pub fn random(n: usize) -> Result<Actors, KeyError> {
+        Ok(Actors {
+            nodes: (0..n).map(|_| Key::generate()).collect::<Result<_, _>>()?,
+            certifier: Key::generate()?,
+            app: Key::generate()?,
+            uncertified: Key::generate()?,
+            clerk: Key::generate()?,
+        })
     }
 }
 
@@ -87,6 +99,11 @@ fn line(v: &[&str]) -> Vec<String> {
 /// Node `i`'s policy bundle: any registered researcher app may aggregate `readings` for any
 /// purpose the charter allows, with a certificate from a region-trusted certifier.
 pub fn policy(i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
+    policy_in(REGION, i, actors, now)
+}
+
+/// [`policy`] for the region `region`.
+pub fn policy_in(region: &str, i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
     let (nis, name) = MUNICIPALITIES[i % MUNICIPALITIES.len()];
     PolicyBundle {
         municipality: Municipality { nis: nis.into(), name: name.into(), did: actors.nodes[i].did().clone() },
@@ -103,9 +120,9 @@ pub fn policy(i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
         access: Access {
             model: None,
             policy: vec![
-                line(&["p", "researcher", REGION, "readings", "aggregate", "*"]),
-                line(&["g", actors.app.did().as_str(), "researcher", REGION]),
-                line(&["g", actors.uncertified.did().as_str(), "researcher", REGION]),
+                line(&["p", "researcher", region, "readings", "aggregate", "*"]),
+                line(&["g", actors.app.did().as_str(), "researcher", region]),
+                line(&["g", actors.uncertified.did().as_str(), "researcher", region]),
             ],
         },
         certification: vec![CertRequirement { dataset: "readings".into(), purpose: "*".into(), certifiers: vec![] }],
@@ -116,6 +133,11 @@ pub fn policy(i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
 
 /// Signs every document of the region. `addresses[i]` are node `i`'s multiaddresses.
 pub fn documents(actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>) -> Result<Documents, BuildError> {
+    documents_in(REGION, actors, addresses, now)
+}
+
+/// [`documents`] for a region with id `region`.
+pub fn documents_in(region: &str, actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>) -> Result<Documents, BuildError> {
     let charter_body = decode_body::<InclusionCharter>(&serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null))?;
     let mut charter = Signed::sign(charter_body, &actors.nodes[0], now)?;
     for k in &actors.nodes[1..] {
@@ -133,8 +155,8 @@ pub fn documents(actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>)
         })
         .collect();
     let manifest = RegionManifest {
-        region: REGION.into(),
-        name: "Vlaanderen demo region".into(),
+        region: region.into(),
+        name: if region == REGION { "Vlaanderen demo region".into() } else { format!("demo region {region}") },
         version: 1,
         previous: None,
         issued: now,
@@ -147,9 +169,17 @@ pub fn documents(actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>)
     for k in &actors.nodes[1..] {
         manifest = manifest.cosign(k, now)?;
     }
-    let policies = (0..actors.nodes.len()).map(|i| Signed::sign(policy(i, actors, now), &actors.nodes[i], now)).collect::<Result<Vec<_>, _>>()?;
+    let policies = (0..actors.nodes.len()).map(|i| Signed::sign(policy_in(region, i, actors, now), &actors.nodes[i], now)).collect::<Result<Vec<_>, _>>()?;
+    let certificate = certificate(actors, 1, now)?;
+    Ok(Documents { charter, manifest, policies, certificate })
+}
+
+/// The ethics board's certificate number `serial` for the research application: the daily
+/// NO2 algorithm, for `ResearchAndDevelopment` on `readings`, valid from a day before `now`
+/// for a year.
+pub fn certificate(actors: &Actors, serial: u32, now: DateTime<Utc>) -> Result<Signed<EthicsCertificate>, SignDocError> {
     let cert = EthicsCertificate {
-        id: "urn:uuid:0b9c1d3e-7a52-4d1e-9f00-000000000001".into(),
+        id: format!("urn:uuid:0b9c1d3e-7a52-4d1e-9f00-{serial:012}"),
         issuer: actors.certifier.did().clone(),
         valid_from: now - Duration::days(1),
         valid_until: now + Duration::days(365),
@@ -174,8 +204,7 @@ pub fn documents(actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>)
             register: Register { goal: Some("Evidence for low-emission-zone policy.".into()), ..Register::default() },
         },
     };
-    let certificate = Signed::sign(cert, &actors.certifier, now)?;
-    Ok(Documents { charter, manifest, policies, certificate })
+    Signed::sign(cert, &actors.certifier, now)
 }
 
 /// Loads node `i`: its dataset and synthetic data, consent, its policy, the charter, the
