@@ -87,6 +87,8 @@ enum Command {
     /// Form a region: create, co-sign and extend manifests, hand them to nodes, list members
     #[command(subcommand)]
     Region(RegionCmd),
+    /// Run a demo region of five municipalities in this process and check each step
+    Demo(demo::DemoArgs),
 }
 
 /// Members of a manifest version (each `--member-node` is asked for its `/health`).
@@ -179,8 +181,6 @@ enum RegionCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run a demo region of five municipalities in this process and check each step
-    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
