@@ -123,6 +123,7 @@ impl Node {
         }
         let app = api::router(self.state.clone());
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve)?;
+        let _ = self.state.store.checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
         drop(self.state);
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! Execution at one node: scan chunks, filter by consent and `WHERE`, group and aggregate
 //! into partial states (or collect masked rows for raw plans), and suppress small groups.
+//! [`execute_counting`] also collects the subjects whose personal rows counted (for the
+//! citizen's query history; owner of that part: audit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regio_policy::QueryKind;
 use serde::{Deserialize, Serialize};
@@ -116,6 +118,49 @@ where
     C: std::borrow::Borrow<Chunk>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    run(plan, chunks, opts, None)
+}
+
+/// [`execute`], adding to `subjects` every subject with at least one personal row that
+/// passed the consent filter and `WHERE` (only when `opts.consent` is set: a dataset without
+/// a consent filter names no subjects).
+pub fn execute_counting<C, E>(
+    plan: &Plan,
+    chunks: impl IntoIterator<Item = Result<C, E>>,
+    opts: &ExecOptions<'_>,
+    subjects: &mut HashSet<String>,
+) -> Result<PartialResult, ExecError>
+where
+    C: std::borrow::Borrow<Chunk>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    run(plan, chunks, opts, Some(subjects))
+}
+
+/// Adds the subjects of the selected rows: one pass over the codes, then one lookup per
+/// distinct dictionary entry.
+fn collect_subjects(column: &Column, sel: &[bool], out: &mut HashSet<String>) {
+    let Column::Str { dict, codes } = column else { return };
+    let mut seen = vec![false; dict.len()];
+    for (&s, &c) in sel.iter().zip(codes) {
+        if s {
+            if let Some(x) = seen.get_mut(c as usize) {
+                *x = true;
+            }
+        }
+    }
+    for (name, _) in dict.iter().zip(&seen).filter(|(_, &s)| s) {
+        if !out.contains(name.as_str()) {
+            out.insert(name.clone());
+        }
+    }
+}
+
+fn run<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>, mut subjects: Option<&mut HashSet<String>>) -> Result<PartialResult, ExecError>
+where
+    C: std::borrow::Borrow<Chunk>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let schema = &plan.schema;
     let (from, to) = plan.time_range;
     let mut state = Groups::new(plan);
@@ -142,6 +187,9 @@ where
         }
         if let Some(p) = &plan.filter {
             apply(p, &chunk.columns, &mut sel);
+        }
+        if let (Some(out), Some(_), Some(si)) = (subjects.as_deref_mut(), opts.consent, schema.subject_index()) {
+            collect_subjects(&chunk.columns[si], &sel, out);
         }
         match plan.kind {
             QueryKind::Aggregate => state.add_chunk(plan, &chunk.columns, &sel),
