@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use regio_policy::Did;
 
+mod audit;
 mod cert;
 mod charter;
+mod citizen;
 mod client;
 mod consent;
 mod dataset;
@@ -78,6 +80,9 @@ enum Command {
     Charter(CharterCmd),
     /// Print the table of reason codes a node uses when it refuses a query
     Reasons(ReasonsArgs),
+    /// Export a node's audit trail and verify it offline: policies, log, answers, decisions
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +174,28 @@ enum ConsentCmd {
         /// Import the valid lines and list every rejected one (exit 1 if any).
         #[arg(long)]
         skip_invalid: bool,
+    },
+    /// Citizen desk: the queries that counted a subject's rows, and the subject's consent changes (admin)
+    History {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The subject (pseudonym, as in the datasets).
+        #[arg(long, value_name = "ID")]
+        subject: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Citizen desk: the subject's current consent as a Kantara Consent Receipt v1.1 JSON (admin)
+    Receipt {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The subject.
+        #[arg(long, value_name = "ID")]
+        subject: String,
+        /// Where to write the receipt (default: stdout).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -356,6 +383,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consent(ConsentCmd::Import { node, file, format, skip_invalid }) => {
             consent::import(&client::Client::new(&node)?, &file, format.map(|f| f == "csv"), skip_invalid)
         }
+        Command::Consent(ConsentCmd::History { node, subject, json }) => citizen::history(&client::Client::new(&node)?, &subject, json),
+        Command::Consent(ConsentCmd::Receipt { node, subject, out }) => citizen::receipt(&client::Client::new(&node)?, &subject, out.as_deref()),
         Command::Key(KeyCmd::New { out, force }) => key::new(&out, force),
         Command::Key(KeyCmd::Show { file }) => key::show(&file),
         Command::Sign(a) => sign::sign(&a.key, &a.input, a.out.as_deref()),
@@ -373,6 +402,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCmd::Revoke { key, cert, reason, out }) => cert::revoke(&key, &cert, &reason, out.as_deref()),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Audit(c) => audit::run(c),
         Command::Reasons(a) => {
             reasons(a.json);
             Ok(())
