@@ -171,7 +171,7 @@ impl Store {
         let entry = audit::Entry::next(head.as_ref(), at, kind, body);
         write(&entry)?;
         *head = Some(entry.clone());
-        if entry.seq % CHECKPOINT_EVERY == 0 {
+        if entry.seq.is_multiple_of(CHECKPOINT_EVERY) {
             // The change is committed: a checkpoint that cannot be written now is not its
             // failure. The next one (every CHECKPOINT_EVERY entries, shutdown, export) covers it.
             let _ = self.write_checkpoint(&entry, at);
