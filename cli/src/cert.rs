@@ -1,4 +1,5 @@
-//! `regio cert issue|verify|revoke`.
+//! `regio cert issue|verify|revoke` (offline; `revoke --node` also submits the revocation)
+//! and `regio cert submit` (stores a certificate at a node).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use regio_policy::time::format as ts;
 use regio_policy::Signed;
 use serde_json::{json, Value};
 
+use crate::client::Client;
 use crate::{io, sign, Failed, Reported};
 
 /// What `cert issue` was asked.
@@ -90,7 +92,8 @@ pub fn issue(o: &IssueOptions) -> Result<()> {
     Ok(())
 }
 
-fn load(file: &Path) -> std::result::Result<Signed<EthicsCertificate>, String> {
+/// Reads and verifies a signed certificate file (signature and issuer); errors name the file.
+pub(crate) fn load(file: &Path) -> std::result::Result<Signed<EthicsCertificate>, String> {
     let value = io::read_json(file).map_err(|e| format!("{e:#}"))?;
     let shown = io::show(file);
     let signed = Signed::<EthicsCertificate>::verify(value).map_err(|e| format!("{shown}: not a valid signed EthicsCertificate: {e}"))?;
@@ -160,8 +163,18 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
     }
 }
 
-/// `regio cert revoke --key K CERT --reason TEXT [-o OUT]`.
-pub fn revoke(key: &Path, cert_file: &Path, reason: &str, out: Option<&Path>) -> Result<()> {
+/// `regio cert submit --node URL CERT`: verifies the certificate here, then stores it at the node.
+pub fn submit(client: &Client, file: &Path) -> Result<()> {
+    let signed = load(file).map_err(Failed)?;
+    let reply = client.post("/v1/certificates", "application/json", signed.raw().to_string().as_bytes())?;
+    let d = signed.doc();
+    println!("stored certificate {} for {} ({}): {}", d.id, d.credential_subject.name, d.credential_subject.id, reply["hash"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// `regio cert revoke --key K CERT --reason TEXT [-o OUT] [--node URL]`; with a client,
+/// the signed revocation is also submitted to that node (`/v1/revocations`).
+pub fn revoke(key: &Path, cert_file: &Path, reason: &str, out: Option<&Path>, submit_to: Option<&Client>) -> Result<()> {
     let key_path = key;
     let key = io::read_key(key)?;
     let signed = load(cert_file).map_err(Failed)?;
@@ -186,5 +199,9 @@ pub fn revoke(key: &Path, cert_file: &Path, reason: &str, out: Option<&Path>) ->
     let signed_rev = Signed::sign(rev, &key, now).context("cannot sign the revocation")?;
     io::write_output(out, &signed_rev.to_json_pretty())?;
     eprintln!("revoked {} ({}) as of {}", d.id, signed.hash(), ts(&now));
+    if let Some(client) = submit_to {
+        let reply = client.post("/v1/revocations", "application/json", signed_rev.raw().to_string().as_bytes())?;
+        eprintln!("submitted the revocation to the node: {}", reply["hash"].as_str().unwrap_or_default());
+    }
     Ok(())
 }

@@ -113,7 +113,32 @@ impl Client {
         self.finish(&url, req.send(body))
     }
 
-    fn finish(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<serde_json::Value> {
+    /// POST a JSON `body` to `path` without the admin token (a signed document carries its
+    /// own signature) and return the status with the JSON answer, whatever the status:
+    /// the caller reads refusals that carry a body (e.g. a query's 403).
+    pub fn post_public(&self, path: &str, body: &[u8]) -> Result<(u16, serde_json::Value)> {
+        let url = format!("{}{path}", self.base);
+        let req = self.agent.post(&url).content_type("application/json");
+        let (status, text) = self.read(&url, req.send(body))?;
+        match serde_json::from_str(&text) {
+            Ok(json) => Ok((status, json)),
+            Err(_) => Err(failure(status, serde_json::Value::Null, &text).into()),
+        }
+    }
+
+    /// The node's `/health`: `{status, did, nis, name, version}`.
+    pub fn health(&self) -> Result<serde_json::Value> {
+        self.get("/health", false)
+    }
+
+    /// The node's DID, from `/health`.
+    pub fn did(&self) -> Result<regio_policy::Did> {
+        let h = self.health()?;
+        let did = h["did"].as_str().unwrap_or_default();
+        regio_policy::Did::parse(did).with_context(|| format!("{}/health names no valid did:key (got {:?})", self.base, h["did"]))
+    }
+
+    fn read(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(u16, String)> {
         let mut resp = resp.map_err(|e| Unreachable(format!("cannot reach the node at {url}: {e} (is `regio node run` running there? check --node / REGIO_NODE)")))?;
         let status = resp.status().as_u16();
         let text = resp
@@ -122,18 +147,29 @@ impl Client {
             .limit(MAX_RESPONSE)
             .read_to_string()
             .map_err(|e| Unreachable(format!("the connection to {url} broke while reading the answer: {e}")))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{url} answered {status} with something that is not JSON: {}", text.chars().take(200).collect::<String>()))?;
+        Ok((status, text))
+    }
+
+    fn finish(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<serde_json::Value> {
+        let (status, text) = self.read(url, resp)?;
+        let json: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(j) => j,
+            // An error status without a JSON body (e.g. 405 from a route that exists for another method).
+            Err(_) if !(200..300).contains(&status) => return Err(failure(status, serde_json::Value::Null, &text).into()),
+            Err(_) => bail!("{url} answered {status} with something that is not JSON: {}", text.chars().take(200).collect::<String>()),
+        };
         if (200..300).contains(&status) {
             return Ok(json);
         }
-        let err = &json["error"];
-        Err(ApiFailure {
-            status,
-            code: err["code"].as_str().unwrap_or("unknown").to_string(),
-            message: err["message"].as_str().unwrap_or(&text).to_string(),
-            details: err["details"].clone(),
-        }
-        .into())
+        Err(failure(status, json, &text).into())
     }
+}
+
+/// The [`ApiFailure`] of an error answer: `{"error":{"code","message","details"}}`, or
+/// `http.STATUS` and the text when the body is not that.
+fn failure(status: u16, json: serde_json::Value, text: &str) -> ApiFailure {
+    let err = &json["error"];
+    let code = err["code"].as_str().map_or_else(|| format!("http.{status}"), str::to_string);
+    let message = err["message"].as_str().map_or_else(|| text.chars().take(200).collect(), str::to_string);
+    ApiFailure { status, code, message, details: err["details"].clone() }
 }

@@ -1,13 +1,19 @@
 //! `regio consent import`: sends a consent file (the generator's
 //! `subject,purpose,granted,given_at,withdrawn_at`, CSV or NDJSON) to a node, in one
 //! request: the whole file is imported, or (without --skip-invalid) nothing.
+//! `regio consent grant|withdraw`: signs ConsentRecords (subject's or clerk's key) and
+//! posts them to `/v1/consent`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use chrono::{SubsecRound, Utc};
+use regio_policy::doc::consent::{Channel, ConsentRecord, Status};
+use regio_policy::Signed;
+use serde_json::{json, Value};
 
 use crate::client::Client;
-use crate::Reported;
+use crate::{io, Reported};
 
 /// `regio consent import FILE [--skip-invalid]`.
 pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: bool) -> Result<()> {
@@ -45,4 +51,98 @@ pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: boo
     } else {
         Err(Reported.into())
     }
+}
+
+/// Who signs a consent record.
+pub enum Signer {
+    /// The subject's own key.
+    Subject(PathBuf),
+    /// A clerk's key (the node must list the clerk in its config's `clerks`).
+    Clerk(PathBuf),
+}
+
+/// What `regio consent grant|withdraw` was asked.
+pub struct RecordOptions<'a> {
+    /// Withdraw (else grant).
+    pub withdraw: bool,
+    /// The subject's pseudonym.
+    pub subject: &'a str,
+    /// Datasets (`*` for all).
+    pub datasets: &'a [String],
+    /// DPV purposes.
+    pub purposes: &'a [String],
+    /// Who signs.
+    pub signer: Signer,
+    /// The channel (default: app for the subject's key, desk for a clerk).
+    pub channel: Option<Channel>,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// `regio consent grant|withdraw`: one signed ConsentRecord per purpose, id
+/// `SUBJECT/PURPOSE` (the id `consent import` uses), so a record replaces the subject's
+/// earlier decision for that purpose. Every record is built and signed before any is sent.
+pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
+    let (key_path, by_clerk) = match &o.signer {
+        Signer::Subject(p) => (p, false),
+        Signer::Clerk(p) => (p, true),
+    };
+    let key = io::read_key(key_path)?;
+    let channel = o.channel.unwrap_or(if by_clerk { Channel::Desk } else { Channel::App });
+    let controller = client.did()?;
+    client.check_admin()?;
+    let now = Utc::now().trunc_subsecs(0);
+    let mut signed = Vec::new();
+    for purpose in o.purposes {
+        let rec = ConsentRecord {
+            id: format!("{}/{purpose}", o.subject),
+            subject: o.subject.to_owned(),
+            subject_did: (!by_clerk).then(|| key.did().clone()),
+            controller: controller.clone(),
+            datasets: o.datasets.to_vec(),
+            purposes: vec![purpose.clone()],
+            status: if o.withdraw { Status::Withdrawn } else { Status::Given },
+            given_at: now,
+            withdrawn_at: o.withdraw.then_some(now),
+            channel,
+            clerk: by_clerk.then(|| key.did().clone()),
+            notice: None,
+            language: None,
+        };
+        let s = Signed::sign(rec, &key, now).map_err(|e| anyhow::anyhow!("not a valid consent record: {e}"))?;
+        signed.push(s);
+    }
+    let mut stored = Vec::new();
+    for s in &signed {
+        let reply = match client.post("/v1/consent", "application/json", s.raw().to_string().as_bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                if !stored.is_empty() {
+                    let ids: Vec<&str> = stored.iter().map(|(id, _): &(String, String)| id.as_str()).collect();
+                    eprintln!("stored before the refusal: {}", ids.join(", "));
+                }
+                return Err(e);
+            }
+        };
+        stored.push((s.doc().id.clone(), reply["hash"].as_str().unwrap_or_default().to_owned()));
+    }
+    let status = if o.withdraw { "withdrawn" } else { "given" };
+    if o.json {
+        let rows: Vec<Value> = stored.iter().map(|(id, hash)| json!({"id": id, "status": status, "hash": hash})).collect();
+        println!("{}", Value::Array(rows));
+    } else {
+        for (id, hash) in &stored {
+            println!("stored consent {id} ({status}, channel {}, signed by {}): {hash}", channel_name(channel), key.did());
+        }
+    }
+    Ok(())
+}
+
+fn channel_name(c: Channel) -> String {
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Parses `--channel` (`desk`, `paper`, `phone`, `kiosk`, `app`, `web`).
+pub fn parse_channel(s: &str) -> std::result::Result<Channel, String> {
+    serde_json::from_value(Value::String(s.to_owned())).map_err(|_| format!("unknown channel {s:?}: one of desk, paper, phone, kiosk, app, web"))
 }

@@ -19,6 +19,8 @@ pub struct InitOptions<'a> {
     pub api: Option<&'a str>,
     /// libp2p listen addresses (empty: the default).
     pub listen: &'a [String],
+    /// Clerks whose signature the node accepts on consent records.
+    pub clerks: &'a [regio_policy::Did],
 }
 
 /// Writes `contents` to a new file (never overwriting), mode `mode` from creation.
@@ -36,7 +38,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     f.write_all(contents).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `regio init --dir DIR --nis CODE --name NAME [--api ADDR] [--listen MULTIADDR]…`.
+/// `regio init --dir DIR --nis CODE --name NAME [--api ADDR] [--listen MULTIADDR]… [--clerk DID]…`.
 pub fn init(o: &InitOptions<'_>) -> Result<()> {
     if o.dir.exists() {
         let mut entries = std::fs::read_dir(o.dir).with_context(|| format!("{} exists and is not a readable directory", o.dir.display()))?;
@@ -52,6 +54,7 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     if !o.listen.is_empty() {
         config.listen = o.listen.to_vec();
     }
+    config.clerks = o.clerks.to_vec();
     let text = config.render();
     Config::parse(&text, &o.dir.join(CONFIG_FILE)).context("invalid option")?;
 

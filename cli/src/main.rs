@@ -3,7 +3,8 @@
 //! Offline commands: keys, signing and verifying documents, policy chains, ethics
 //! certificates and charters; every verification runs locally, without a node. Node
 //! commands: `init` and `node run` (a node directory and its server), and `dataset`,
-//! `ingest`, `consent import`, which talk to a node's HTTP API.
+//! `ingest`, `consent`, `policy publish|show|history`, `cert submit` and `query`, which
+//! talk to a node's HTTP API.
 //!
 //! Exit codes: 0 ok, 1 a verification or policy failure (or an input that cannot be read),
 //! 2 usage (clap), 3 unreachable (reserved for the commands that talk to a node).
@@ -28,6 +29,8 @@ mod io;
 mod key;
 mod node;
 mod policy;
+mod query;
+mod region;
 mod sign;
 mod typed;
 
@@ -59,9 +62,11 @@ enum Command {
     Dataset(DatasetCmd),
     /// Load a records file (NDJSON, CSV, NGSI-LD) into a node's dataset, in batches
     Ingest(IngestArgs),
-    /// Import consent files into a node
+    /// Record consent at a node: import files, or grant / withdraw one subject's consent
     #[command(subcommand)]
     Consent(ConsentCmd),
+    /// Sign a query with your application's key, send it to a node and print the result
+    Query(QueryArgs),
     /// Create a signing key (did:key) or show the DID of a key file
     #[command(subcommand)]
     Key(KeyCmd),
@@ -69,10 +74,10 @@ enum Command {
     Sign(SignArgs),
     /// Verify every proof of a signed document (and, for Regio types, its content and signer)
     Verify(VerifyArgs),
-    /// Verify a municipality's chain of signed policy bundles
+    /// Verify policy chains offline; publish, show and list a node's policy
     #[command(subcommand)]
     Policy(PolicyCmd),
-    /// Issue, verify and revoke ethics certificates
+    /// Issue, verify, revoke and submit ethics certificates
     #[command(subcommand)]
     Cert(CertCmd),
     /// Co-sign an inclusion charter and check that every member signed it
@@ -83,6 +88,101 @@ enum Command {
     /// Export a node's audit trail and verify it offline: policies, log, answers, decisions
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Form a region: create, co-sign and extend manifests, hand them to nodes, list members
+    #[command(subcommand)]
+    Region(RegionCmd),
+}
+
+/// Members of a manifest version (each `--member-node` is asked for its `/health`).
+#[derive(Debug, Args)]
+struct MemberArgs {
+    /// A member node's API URL; its DID, NIS, name and p2p addresses are read from /health. Repeatable.
+    #[arg(long = "member-node", value_name = "URL")]
+    member_node: Vec<String>,
+    /// A member given by hand: DID,NIS,NAME[,MULTIADDR…]. Repeatable.
+    #[arg(long, value_name = "DID,NIS,NAME,MULTIADDR")]
+    member: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegionCmd {
+    /// Build version 1 of a region manifest and sign it as a founder (every founder must sign)
+    Create {
+        /// Region id ([a-z0-9-]+).
+        #[arg(long)]
+        id: String,
+        /// Human name of the region.
+        #[arg(long)]
+        name: String,
+        /// The inclusion charter, signed by the members.
+        #[arg(long, value_name = "SIGNED_CHARTER.json")]
+        charter: PathBuf,
+        /// A certifier (ethics board) the region trusts, did:key. Repeatable.
+        #[arg(long = "certifier", value_name = "DID", value_parser = parse_did)]
+        certifiers: Vec<Did>,
+        /// Signatures of current members a later version needs.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        threshold: u32,
+        #[command(flatten)]
+        members: MemberArgs,
+        /// The founder's key file (a founding node's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the signed manifest.
+        #[arg(short = 'o', long = "out", value_name = "MANIFEST.json")]
+        out: PathBuf,
+    },
+    /// Co-sign a manifest version; prints how many of the required signatures it has
+    Approve {
+        /// The manifest.
+        #[arg(value_name = "MANIFEST.json")]
+        file: PathBuf,
+        /// Your key file (a member node's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The version in effect now, to count against its members and threshold (versions > 1).
+        #[arg(long, value_name = "CURRENT.json")]
+        current: Option<PathBuf>,
+        /// Where to write the co-signed manifest (may be the input).
+        #[arg(short = 'o', long = "out", value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Propose the next version: admit members (and/or --remove one), signed by you
+    Invite {
+        /// The version in effect now.
+        #[arg(long, value_name = "MANIFEST.json")]
+        current: PathBuf,
+        #[command(flatten)]
+        members: MemberArgs,
+        /// A member who leaves, did:key. Repeatable.
+        #[arg(long, value_name = "DID", value_parser = parse_did)]
+        remove: Vec<Did>,
+        /// Your key file (a current member's node.key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the proposed version.
+        #[arg(short = 'o', long = "out", value_name = "NEXT.json")]
+        out: PathBuf,
+    },
+    /// Hand a manifest version to a node (admin); refused unless enough members signed it
+    Join {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The signed manifest.
+        #[arg(value_name = "MANIFEST.json")]
+        file: PathBuf,
+    },
+    /// List a region's members as a node sees them: reachable, policy head, equivocation
+    Members {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Only this region.
+        #[arg(long, value_name = "ID")]
+        region: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,11 +202,14 @@ struct InitArgs {
     /// libp2p listen multiaddress, repeatable (default /ip4/127.0.0.1/tcp/7481).
     #[arg(long, value_name = "MULTIADDR")]
     listen: Vec<String>,
+    /// A clerk (did:key) whose signature the node accepts on consent records; repeatable.
+    #[arg(long, value_name = "DID", value_parser = parse_did)]
+    clerk: Vec<Did>,
 }
 
 #[derive(Debug, Subcommand)]
 enum NodeCmd {
-    /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`)
+    /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`, then one `p2p MULTIADDR/p2p/PEERID` line per libp2p address)
     Run {
         /// The node directory (see `regio init`).
         #[arg(long, value_name = "DIR")]
@@ -114,6 +217,9 @@ enum NodeCmd {
         /// Override the config's API address (e.g. 127.0.0.1:0 for any free port).
         #[arg(long, value_name = "ADDR")]
         api: Option<String>,
+        /// Override the config's libp2p listen addresses, repeatable (e.g. /ip4/127.0.0.1/tcp/0).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
     },
 }
 
@@ -197,6 +303,65 @@ enum ConsentCmd {
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Sign and store a subject's consent (one record per purpose, id SUBJECT/PURPOSE)
+    Grant(ConsentArgs),
+    /// Sign and store the withdrawal of a subject's consent (replaces SUBJECT/PURPOSE)
+    Withdraw(ConsentArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "clerk_key"])))]
+struct ConsentArgs {
+    #[command(flatten)]
+    node: client::NodeArgs,
+    /// The data subject's pseudonym (as in the datasets' subject field).
+    #[arg(long, value_name = "ID")]
+    subject: String,
+    /// Datasets covered (`*` for all); repeatable.
+    #[arg(long, value_name = "D", required = true, num_args = 1..)]
+    dataset: Vec<String>,
+    /// DPV purposes; repeatable.
+    #[arg(long, value_name = "P", required = true, num_args = 1..)]
+    purpose: Vec<String>,
+    /// The subject's own key file (channel app by default).
+    #[arg(long, value_name = "SUBJECT.key")]
+    key: Option<PathBuf>,
+    /// A clerk's key file (the node must list the clerk: `regio init --clerk`); channel desk by default.
+    #[arg(long, value_name = "CLERK.key")]
+    clerk_key: Option<PathBuf>,
+    /// How the consent was given: desk, paper, phone, kiosk, app, web.
+    #[arg(long, value_parser = consent::parse_channel)]
+    channel: Option<regio_policy::doc::consent::Channel>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    node: client::NodeArgs,
+    /// The application's key file (signs the query).
+    #[arg(long, value_name = "APP.key")]
+    key: PathBuf,
+    /// The signed ethics certificate the application relies on.
+    #[arg(long, value_name = "CERT.json")]
+    cert: Option<PathBuf>,
+    /// DPV purpose of the query.
+    #[arg(long, value_name = "P")]
+    purpose: String,
+    /// Region id (default: the node's only region).
+    #[arg(long, value_name = "ID")]
+    region: Option<String>,
+    /// Deadline for the members' answers, milliseconds (default: the node's).
+    #[arg(long, value_name = "N")]
+    deadline_ms: Option<u64>,
+    /// Output: tables with provenance, the whole JSON answer, or the result as CSV.
+    #[arg(long, value_enum, default_value_t = query::Format::Table)]
+    format: query::Format,
+    /// The SQL text (Regio's read-only subset).
+    #[arg(value_name = "SQL")]
+    sql: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +416,30 @@ enum PolicyCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Publish a signed PolicyBundle as the node's next policy version (admin)
+    Publish {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The signed bundle.
+        #[arg(value_name = "BUNDLE.json")]
+        file: PathBuf,
+    },
+    /// Show the node's current policy
+    Show {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Print the signed bundle.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the node's policy versions and verify them as one chain
+    History {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Print one JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,6 +471,20 @@ enum CertCmd {
         /// Where to write the signed revocation (default: stdout).
         #[arg(short = 'o', long = "out", value_name = "OUT")]
         out: Option<PathBuf>,
+        /// Also submit the signed revocation to this node (admin; token from --dir or REGIO_TOKEN).
+        #[arg(long, value_name = "URL")]
+        node: Option<String>,
+        /// The node directory holding the admin token (with --node).
+        #[arg(long, value_name = "DIR", requires = "node")]
+        dir: Option<PathBuf>,
+    },
+    /// Store a signed certificate at a node (admin)
+    Submit {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The signed certificate.
+        #[arg(value_name = "CERT.json")]
+        file: PathBuf,
     },
 }
 
@@ -372,8 +575,8 @@ impl std::error::Error for Reported {}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init(a) => init::init(&init::InitOptions { dir: &a.dir, nis: &a.nis, name: &a.name, api: a.api.as_deref(), listen: &a.listen }),
-        Command::Node(NodeCmd::Run { dir, api }) => node::run(&dir, api.as_deref()),
+        Command::Init(a) => init::init(&init::InitOptions { dir: &a.dir, nis: &a.nis, name: &a.name, api: a.api.as_deref(), listen: &a.listen, clerks: &a.clerk }),
+        Command::Node(NodeCmd::Run { dir, api, listen }) => node::run(&dir, api.as_deref(), &listen),
         Command::Dataset(DatasetCmd::Create { node, schema }) => dataset::create(&client::Client::new(&node)?, &schema),
         Command::Dataset(DatasetCmd::List { node, json }) => dataset::list(&client::Client::new(&node)?, json),
         Command::Ingest(a) => ingest::run(
@@ -385,11 +588,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Consent(ConsentCmd::History { node, subject, json }) => citizen::history(&client::Client::new(&node)?, &subject, json),
         Command::Consent(ConsentCmd::Receipt { node, subject, out }) => citizen::receipt(&client::Client::new(&node)?, &subject, out.as_deref()),
+        Command::Consent(ConsentCmd::Grant(a)) => consent_record(a, false),
+        Command::Consent(ConsentCmd::Withdraw(a)) => consent_record(a, true),
+        Command::Query(a) => query::run(
+            &client::Client::new(&a.node)?,
+            &query::QueryOptions { key: &a.key, cert: a.cert.as_deref(), purpose: &a.purpose, region: a.region.as_deref(), deadline_ms: a.deadline_ms, format: a.format, sql: &a.sql },
+        ),
         Command::Key(KeyCmd::New { out, force }) => key::new(&out, force),
         Command::Key(KeyCmd::Show { file }) => key::show(&file),
         Command::Sign(a) => sign::sign(&a.key, &a.input, a.out.as_deref()),
         Command::Verify(a) => sign::verify(&a.input, a.json),
         Command::Policy(PolicyCmd::VerifyChain { files, json }) => policy::verify_chain(&files, json),
+        Command::Policy(PolicyCmd::Publish { node, file }) => policy::publish(&client::Client::new(&node)?, &file),
+        Command::Policy(PolicyCmd::Show { node, json }) => policy::show(&client::Client::new(&node)?, json),
+        Command::Policy(PolicyCmd::History { node, json }) => policy::history(&client::Client::new(&node)?, json),
         Command::Cert(CertCmd::Issue(a)) => cert::issue(&cert::IssueOptions {
             key: a.key,
             template: a.template,
@@ -399,15 +611,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             valid_days: a.valid_days,
         }),
         Command::Cert(CertCmd::Verify { file, at, json }) => cert::verify(&file, at, json),
-        Command::Cert(CertCmd::Revoke { key, cert, reason, out }) => cert::revoke(&key, &cert, &reason, out.as_deref()),
+        Command::Cert(CertCmd::Revoke { key, cert, reason, out, node, dir }) => {
+            let client = node.map(|node| client::Client::new(&client::NodeArgs { node, dir })).transpose()?;
+            cert::revoke(&key, &cert, &reason, out.as_deref(), client.as_ref())
+        }
+        Command::Cert(CertCmd::Submit { node, file }) => cert::submit(&client::Client::new(&node)?, &file),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
         Command::Audit(c) => audit::run(c),
+        Command::Region(cmd) => region_cmd(cmd),
         Command::Reasons(a) => {
             reasons(a.json);
             Ok(())
         }
     }
+}
+
+fn region_cmd(cmd: RegionCmd) -> anyhow::Result<()> {
+    let sources = |m: MemberArgs| region::MemberSources { nodes: m.member_node, manual: m.member };
+    match cmd {
+        RegionCmd::Create { id, name, charter, certifiers, threshold, members, key, out } => {
+            region::create(&region::CreateOptions { id, name, charter, certifiers, threshold, members: sources(members), key, out })
+        }
+        RegionCmd::Approve { file, key, current, out } => region::approve(&file, &key, &out, current.as_deref()),
+        RegionCmd::Invite { current, members, remove, key, out } => region::invite(&current, &sources(members), &remove, &key, &out),
+        RegionCmd::Join { node, file } => region::join(&node, &file),
+        RegionCmd::Members { node, region, json } => region::members_cmd(&node, region.as_deref(), json),
+    }
+}
+
+fn consent_record(a: ConsentArgs, withdraw: bool) -> anyhow::Result<()> {
+    let signer = match (a.key, a.clerk_key) {
+        (Some(k), _) => consent::Signer::Subject(k),
+        (None, Some(c)) => consent::Signer::Clerk(c),
+        (None, None) => anyhow::bail!("pass --key SUBJECT.key or --clerk-key CLERK.key"),
+    };
+    let o = consent::RecordOptions { withdraw, subject: &a.subject, datasets: &a.dataset, purposes: &a.purpose, signer, channel: a.channel, json: a.json };
+    consent::record(&client::Client::new(&a.node)?, &o)
 }
 
 fn reasons(json: bool) {

@@ -1,6 +1,7 @@
-//! `regio policy verify-chain`.
+//! `regio policy verify-chain` (offline) and `regio policy publish|show|history` (a node's
+//! `/v1/policy` routes; what a node returns is verified here too).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -8,6 +9,7 @@ use regio_policy::doc::bundle::{verify_chain as verify_bundles, ChainError, Poli
 use regio_policy::{DocHash, Signed};
 use serde_json::{json, Value};
 
+use crate::client::Client;
 use crate::{io, Failed, Reported};
 
 /// One bundle and where it came from (`file` or `file[2]`).
@@ -103,7 +105,12 @@ fn rows_json(loaded: &[Loaded]) -> Value {
 
 /// `regio policy verify-chain FILE... [--json]`.
 pub fn verify_chain(files: &[PathBuf], json_out: bool) -> Result<()> {
-    let loaded = match load(files) {
+    report(load(files), json_out)
+}
+
+/// Prints the table (or JSON) of `loaded` and whether they form one valid chain.
+fn report(loaded: std::result::Result<Vec<Loaded>, String>, json_out: bool) -> Result<()> {
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) if json_out => {
             println!("{}", json!({"ok": false, "error": e}));
@@ -146,4 +153,55 @@ pub fn verify_chain(files: &[PathBuf], json_out: bool) -> Result<()> {
         }
         Err(e) => Err(Failed(explain(&e, &loaded)).into()),
     }
+}
+
+/// `regio policy publish --node URL BUNDLE.json`: verifies the signed bundle here, then
+/// publishes it as the node's next policy version.
+pub fn publish(client: &Client, file: &Path) -> Result<()> {
+    let shown = io::show(file);
+    let value = io::read_json(file)?;
+    let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| Failed(format!("{shown}: not a valid signed PolicyBundle: {e}")))?;
+    let reply = client.post("/v1/policy", "application/json", bundle.raw().to_string().as_bytes())?;
+    println!("published policy version {} of {} ({}): {}", reply["version"], bundle.doc().municipality.name, bundle.doc().municipality.nis, reply["hash"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// `regio policy show --node URL [--json]`: the node's current bundle.
+pub fn show(client: &Client, json_out: bool) -> Result<()> {
+    let value = client.get("/v1/policy", false)?;
+    if json_out {
+        println!("{}", io::pretty(&value));
+        return Ok(());
+    }
+    let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| Failed(format!("the node's policy is not a valid signed PolicyBundle: {e}")))?;
+    let d = bundle.doc();
+    println!("municipality  {} ({}) {}", d.municipality.name, d.municipality.nis, d.municipality.did);
+    println!("version       {} issued {}", d.version, regio_policy::time::format(&d.issued));
+    println!("hash          {}", bundle.hash());
+    println!("previous      {}", d.previous.map_or_else(|| "—".into(), |h| h.to_string()));
+    let datasets: Vec<String> = d.datasets.iter().map(|x| format!("{} ({})", x.name, format!("{:?}", x.classification).to_lowercase())).collect();
+    println!("datasets      {}", datasets.join(", "));
+    println!("min group     {}", d.disclosure.min_group_size);
+    println!("signed by     {} (signature verified)", bundle.signer());
+    Ok(())
+}
+
+/// `regio policy history --node URL [--json]`: every stored version, verified as one chain.
+pub fn history(client: &Client, json_out: bool) -> Result<()> {
+    let list = client.get("/v1/policy/history", false)?;
+    let loaded = list
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let origin = format!("history[{i}]");
+            Signed::<PolicyBundle>::verify(v).map(|bundle| Loaded { origin: origin.clone(), bundle }).map_err(|e| format!("{origin}: not a valid signed PolicyBundle: {e}"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>();
+    if matches!(&loaded, Ok(l) if l.is_empty()) {
+        return Err(Failed("the node has no policy yet (`regio policy publish`)".into()).into());
+    }
+    report(loaded, json_out)
 }

@@ -80,7 +80,7 @@ fn auditor_and_citizen_desk_on_a_real_node() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (status, second) = ask(true);
     assert_eq!(status, 200, "{second}");
-    let hash = |v: &Value| regio_node::policy::DocHash::of(&v["answer"]).to_string();
+    let hash = |v: &Value| regio_node::policy::DocHash::of(&v["answers"][0]).to_string();
 
     // The citizen's history: exactly the queries that counted their rows, nothing else.
     let history = |subject: &str| json_of(&["consent", "history", "--node", &url, "--dir", d, "--subject", subject, "--json"]);

@@ -30,6 +30,8 @@ pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/7481";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Default query deadline, milliseconds.
 pub const DEFAULT_QUERY_DEADLINE_MS: u64 = 5000;
+/// Default anti-entropy interval (republishing signed documents to the region), milliseconds.
+pub const DEFAULT_GOSSIP_INTERVAL_MS: u64 = 5000;
 
 /// A node's configuration (`DIR/config.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,14 @@ pub struct Config {
     /// (no export).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// Anti-entropy: every this many milliseconds the node republishes its policy head, the
+    /// region manifests, certificates and revocations it knows to its regions. Default 5000.
+    #[serde(default = "default_gossip_interval")]
+    pub gossip_interval_ms: u64,
+    /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
+    /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
+    #[serde(default)]
+    pub clerks: Vec<crate::policy::Did>,
 }
 
 fn default_api() -> String {
@@ -77,6 +87,9 @@ fn default_max_body() -> usize {
 }
 fn default_deadline() -> u64 {
     DEFAULT_QUERY_DEADLINE_MS
+}
+fn default_gossip_interval() -> u64 {
+    DEFAULT_GOSSIP_INTERVAL_MS
 }
 
 /// Why a config file could not be loaded.
@@ -128,6 +141,8 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             query_deadline_ms: DEFAULT_QUERY_DEADLINE_MS,
             otlp_endpoint: None,
+            gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
+            clerks: Vec::new(),
         }
     }
 
@@ -166,6 +181,9 @@ impl Config {
         if self.query_deadline_ms == 0 {
             return invalid("query_deadline_ms", "must be at least 1");
         }
+        if self.gossip_interval_ms < 50 {
+            return invalid("gossip_interval_ms", "must be at least 50");
+        }
         Ok(())
     }
 
@@ -182,6 +200,7 @@ impl Config {
     pub fn render(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_string()).to_string();
         let listen: Vec<String> = self.listen.iter().map(|l| q(l)).collect();
+        let clerks: Vec<String> = self.clerks.iter().map(|d| q(d.as_str())).collect();
         let otlp = match &self.otlp_endpoint {
             Some(e) => format!("otlp_endpoint = {}\n", q(e)),
             None => "# otlp_endpoint = \"http://127.0.0.1:4317\"\n".into(),
@@ -205,7 +224,13 @@ impl Config {
              # Deadline of a query in milliseconds (default {DEFAULT_QUERY_DEADLINE_MS}).\n\
              query_deadline_ms = {}\n\
              # OTLP endpoint for traces and metrics (default: none, nothing is exported).\n\
-             {otlp}",
+             {otlp}\
+             # Anti-entropy: republish policy head, manifests, certificates and revocations to the\n\
+             # region every this many milliseconds (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
+             gossip_interval_ms = {}\n\
+             # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
+             # (default none; `regio init --clerk DID`).\n\
+             clerks = [{}]\n",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -214,6 +239,8 @@ impl Config {
             q(&self.data_dir.to_string_lossy()),
             self.max_body_bytes,
             self.query_deadline_ms,
+            self.gossip_interval_ms,
+            clerks.join(", "),
         )
     }
 }
@@ -237,6 +264,16 @@ mod tests {
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+        let mut c = Config::new("11002", "Antwerpen");
+        c.clerks = vec![crate::policy::Key::from_secret([7; 32]).did().clone(), crate::policy::Key::from_secret([8; 32]).did().clone()];
+        assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+    }
+
+    #[test]
+    fn clerks_default_empty_and_bad_did_named() {
+        assert!(Config::parse("nis = \"1\"\nname = \"x\"\n", Path::new("c.toml")).unwrap().clerks.is_empty());
+        let e = Config::parse("nis = \"1\"\nname = \"x\"\nclerks = [\"did:web:x\"]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:3:") && e.contains("clerks"), "{e}");
     }
 
     #[test]

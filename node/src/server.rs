@@ -1,8 +1,11 @@
 //! Node startup and shutdown (owner: HTTP/operations), after mini-redis's `server.rs`:
 //! [`Node::open`] loads a node directory (config, key, token) and opens the store;
-//! [`Node::serve`] binds the API, prints `listening on http://ADDR did=DID` on stdout,
-//! serves until the `shutdown` future resolves, lets in-flight requests finish, then
-//! drops the store (every acknowledged write is already durable) and returns.
+//! [`Node::serve`] starts the network (libp2p on the config's `listen` addresses; joins the
+//! regions the node is in; applies gossip; anti-entropy every `gossip_interval_ms`), binds
+//! the API, prints `listening on http://ADDR did=DID` and then one `p2p MULTIADDR/p2p/PEERID`
+//! line per listen address on stdout, serves until the `shutdown` future resolves, and then
+//! stops in order: the API (in-flight requests finish), the network task (awaited), and
+//! last the store (every acknowledged write is already durable).
 //! [`shutdown_signal`] resolves on SIGINT or SIGTERM.
 
 use std::future::Future;
@@ -69,6 +72,9 @@ pub enum ServerError {
     /// The engine could not start.
     #[error("cannot start the engine: {0}")]
     Engine(#[from] crate::engine::OpenError),
+    /// The network could not start (a `listen` address that is not a multiaddr, or in use).
+    #[error("cannot start the network: {0} (check `listen` in config.toml)")]
+    Net(String),
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] api::metrics::MetricsError),
@@ -97,7 +103,7 @@ impl Node {
         let token = AdminToken::parse(&read(&token_path)?).map_err(|source| ServerError::Token { path: token_path, source })?;
         let data = config.data_path(dir);
         let store = Store::open_sled(&data).map_err(|source| ServerError::Store { path: data, source })?;
-        let engine = crate::engine::Engine::open(store.clone(), key.clone(), [], crate::policy::decision::Limits::default())?;
+        let engine = crate::engine::Engine::open(store.clone(), key.clone(), config.clerks.clone(), crate::policy::decision::Limits::default())?;
         let state = AppState {
             store,
             engine: Arc::new(engine),
@@ -105,27 +111,48 @@ impl Node {
             config: Arc::new(config),
             token: Arc::new(token),
             metrics: Arc::new(Metrics::new()?),
+            net: None,
         };
         Ok(Node { dir: dir.to_path_buf(), state })
     }
 
-    /// Serves the API on `api` (default: the config's) until `shutdown` resolves.
-    pub async fn serve(self, api: Option<&str>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    /// Starts the network, then serves the API on `api` (default: the config's) until
+    /// `shutdown` resolves; then stops the API, the network, and drops the store.
+    pub async fn serve(mut self, api: Option<&str>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let addr = api.unwrap_or(&self.state.config.api).to_string();
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
         let bound: SocketAddr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+        let running = self.start_net().await?;
+        self.state.net = Some(running.net.clone());
         let did = self.state.key.did().as_str().to_string();
+        let p2p = running.net.listen_addrs().await.unwrap_or_default();
         {
             let mut out = std::io::stdout().lock();
             // A closed stdout must not stop the node.
             let _ = writeln!(out, "listening on http://{bound} did={did} dir={}", self.dir.display());
+            for a in &p2p {
+                let _ = writeln!(out, "p2p {a}/p2p/{}", running.net.peer_id());
+            }
             let _ = out.flush();
         }
         let app = api::router(self.state.clone());
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve)?;
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
+        running.stop().await;
         let _ = self.state.store.checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
         drop(self.state);
-        Ok(())
+        served
+    }
+
+    async fn start_net(&self) -> Result<crate::federation::run::Running, ServerError> {
+        let c = &self.state.config;
+        let listen = c
+            .listen
+            .iter()
+            .map(|l| l.parse::<crate::net::Multiaddr>().map_err(|e| ServerError::Net(format!("listen address `{l}`: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let net_config = crate::net::NetConfig::default().with_listen(listen).with_mdns(c.mdns);
+        let interval = std::time::Duration::from_millis(c.gossip_interval_ms);
+        crate::federation::run::start(self.state.engine.clone(), &self.state.key, net_config, interval).await.map_err(|e| ServerError::Net(e.to_string()))
     }
 }
 

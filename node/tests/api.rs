@@ -34,6 +34,7 @@ fn app_with(max_body: usize) -> (Router, Store) {
         config: Arc::new(config),
         token: Arc::new(AdminToken::parse(TOKEN).unwrap()),
         metrics: Arc::new(Metrics::new().unwrap()),
+        net: None,
     };
     (api::router(state), store)
 }

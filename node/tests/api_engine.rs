@@ -1,5 +1,7 @@
 //! The engine's HTTP routes on one node, in process: documents published over HTTP, then
-//! signed queries answered (200, exact count) or refused (403 with the signed refusal).
+//! signed queries coordinated over the region (here: this node alone, no network) and
+//! answered (200, exact count, coverage, provenance) or refused (403 with the reason code
+//! and the signed refusal among the answers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -66,6 +68,7 @@ fn node() -> Setup {
         config: Arc::new(Config::new("44021", "Gent")),
         token: Arc::new(AdminToken::parse(TOKEN).unwrap()),
         metrics: Arc::new(Metrics::new().unwrap()),
+        net: None,
     };
     Setup { app: api::router(state), actors, docs, expected }
 }
@@ -93,7 +96,14 @@ async fn a_published_node_answers_with_the_exact_count() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["result"]["rows"][0][0], s.expected, "{v}");
     assert_eq!(v["csv"], format!("n\n{}\n", s.expected));
-    assert!(v["answer"].is_object(), "{v}");
+    assert_eq!(v["coverage"], serde_json::json!([1, 1]), "{v}");
+    assert_eq!(v["region"], region::REGION);
+    let line = &v["provenance"][0];
+    assert_eq!((line["status"].as_str(), line["name"].as_str(), line["policyVersion"].as_u64()), (Some("answered"), Some("Gent"), Some(1)), "{v}");
+    assert_eq!(v["answers"].as_array().map(Vec::len), Some(1), "{v}");
+    let signed = regio_node::policy::Signed::<regio_node::policy::doc::query::PartialAnswer>::from_json(v["answers"][0].to_string().as_bytes()).unwrap();
+    assert_eq!(line["answer"], serde_json::json!(signed.hash()));
+    assert!(v.get("error").is_none(), "{v}");
     let (st, v) = call(&s.app, "GET", "/v1/policy", None, Body::empty()).await;
     assert_eq!((st, &v["version"]), (StatusCode::OK, &Value::from(1)));
     let (st, v) = call(&s.app, "GET", "/v1/policy/history", None, Body::empty()).await;
@@ -107,7 +117,63 @@ async fn a_query_without_certificate_is_refused_with_a_signed_refusal() {
     let (st, v) = call(&s.app, "POST", "/v1/query", None, query(&s, "SELECT count(*) AS n FROM readings", false)).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["error"]["code"], "certificate.missing");
-    assert!(v["answer"]["proof"].is_object() || v["answer"]["proof"].is_array(), "{v}");
+    assert_eq!(v["coverage"], serde_json::json!([0, 1]), "{v}");
+    assert_eq!((v["result"].clone(), v["csv"].clone()), (Value::Null, Value::Null));
+    assert_eq!(v["provenance"][0]["status"], "refused", "{v}");
+    assert_eq!(v["provenance"][0]["reason"], "certificate.missing", "{v}");
+    let answer = &v["answers"][0];
+    assert!(answer["proof"].is_object() || answer["proof"].is_array(), "{v}");
+}
+
+#[tokio::test]
+async fn a_forged_query_or_a_foreign_region_is_403_with_only_the_reason() {
+    let s = node();
+    publish(&s).await;
+    let mut forged: Value = serde_json::from_str(&query(&s, "SELECT count(*) AS n FROM readings", true)).unwrap();
+    forged["sql"] = "SELECT count(*) AS m FROM readings".into();
+    let (st, v) = call(&s.app, "POST", "/v1/query", None, forged.to_string()).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("signature.invalid")), "{v}");
+    assert!(v.get("provenance").is_none() && v.get("answers").is_none(), "{v}");
+
+    let q = regio_node::policy::doc::query::Query {
+        id: "urn:uuid:elsewhere".into(),
+        region: "elders-region".into(),
+        origin: s.actors.nodes[0].did().clone(),
+        purpose: "ResearchAndDevelopment".into(),
+        sql: "SELECT count(*) AS n FROM readings".into(),
+        certificate: None,
+        issued: Utc::now(),
+        expires: Utc::now() + Duration::seconds(60),
+        nonce: "00ff".repeat(8),
+        traceparent: None,
+    };
+    let q = regio_node::policy::Signed::sign(q, &s.actors.app, Utc::now()).unwrap();
+    let (st, v) = call(&s.app, "POST", "/v1/query", None, q.raw().to_string()).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("region.unknown")), "{v}");
+    assert!(v.get("provenance").is_none(), "{v}");
+
+    let (st, v) = call(&s.app, "POST", "/v1/query?deadline_ms=60001", None, query(&s, "SELECT count(*) AS n FROM readings", true)).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("request.bad_query")), "{v}");
+    let (st, v) = call(&s.app, "POST", "/v1/query?deadline_ms=2000", None, query(&s, "SELECT count(*) AS n FROM readings", true)).await;
+    assert_eq!((st, v["coverage"].clone()), (StatusCode::OK, serde_json::json!([1, 1])), "{v}");
+}
+
+#[tokio::test]
+async fn regions_list_this_node_with_its_policy_head() {
+    let s = node();
+    let (st, v) = call(&s.app, "GET", "/v1/regions", None, Body::empty()).await;
+    assert_eq!((st, v), (StatusCode::OK, serde_json::json!([])));
+    publish(&s).await;
+    let (st, v) = call(&s.app, "GET", &format!("/v1/regions/{}", region::REGION), None, Body::empty()).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((v["id"].as_str(), v["version"].as_u64(), v["threshold"].as_u64()), (Some(region::REGION), Some(1), Some(1)), "{v}");
+    assert_eq!(v["charter"], serde_json::json!(s.docs.charter.hash()));
+    let m = &v["members"][0];
+    assert_eq!((m["self"].as_bool(), m["connected"].as_bool(), m["name"].as_str()), (Some(true), Some(true), Some("Gent")), "{v}");
+    assert_eq!(m["policyHead"], serde_json::json!({"version": 1, "hash": s.docs.policies[0].hash()}));
+    assert_eq!(m["equivocation"], serde_json::json!([]));
+    let (st, v) = call(&s.app, "GET", "/v1/regions/nowhere", None, Body::empty()).await;
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("region.unknown")), "{v}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use regio_node::demo::region::{self, Actors};
 use regio_node::engine::Engine;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p::{self, EngineInbound, NetTransport};
-use regio_node::federation::{coordinate, FederatedResult, Status};
+use regio_node::federation::{coordinate, run, FederatedResult, Status};
 use regio_node::net::{self, NetConfig};
 use regio_node::policy::decision::Limits;
 use regio_node::policy::doc::cert::Revocation;
@@ -103,14 +103,7 @@ async fn a_region_answers_together_and_refuses_together() {
     }
 
     // 3. The certifier revokes at one node; gossip carries it; every node refuses.
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    let rev = revocation(&actors, &docs);
     nodes[2].engine.put_revocation(rev.raw().clone(), Utc::now()).unwrap();
     let msg = Gossip::Revocation { doc: rev.raw().clone() };
     let started = Instant::now();
@@ -136,5 +129,76 @@ async fn a_region_answers_together_and_refuses_together() {
     assert!(r.provenance[..2].iter().all(|p| matches!(p.status, Status::Refused { .. })));
     for n in &nodes {
         n.stop.lock().unwrap().take().map(|s| s.send(()));
+    }
+}
+
+/// The certifier's signed revocation of the region's certificate.
+fn revocation(actors: &Actors, docs: &region::Documents) -> Signed<Revocation> {
+    let rev = Revocation {
+        certificate: docs.certificate.hash(),
+        certificate_id: docs.certificate.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: "the algorithm changed without review".into(),
+        revoked_at: Utc::now(),
+    };
+    Signed::sign(rev, &actors.certifier, Utc::now()).unwrap()
+}
+
+fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String {
+    let q = region::query(&actors.app, engine.did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
+    match &engine.answer(q, None, Utc::now()).unwrap().signed.doc().outcome {
+        regio_node::policy::doc::query::Outcome::Answered { .. } => "answered".into(),
+        regio_node::policy::doc::query::Outcome::Refused { reason, .. } => reason.clone(),
+    }
+}
+
+/// Gossipsub does not replay history: a node that starts after a revocation was gossiped
+/// learns it from the others' anti-entropy republishing, and refuses the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_brings_a_late_node_up_to_date() {
+    let actors = Actors::new(N);
+    let engines: Vec<Arc<Engine>> =
+        actors.nodes.iter().map(|k| Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap())).collect();
+    let interval = Duration::from_millis(200);
+    let mut running = Vec::new();
+    for (engine, key) in engines.iter().zip(&actors.nodes).take(2) {
+        running.push(run::start(engine.clone(), key, NetConfig::loopback(), interval).await.unwrap());
+    }
+    let mut addresses = Vec::new();
+    for r in &running {
+        addresses.push(r.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    }
+    addresses.push(Vec::new()); // the late node dials the others
+    let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
+    for (i, e) in engines.iter().enumerate() {
+        region::load(e, i, &docs, 1, 5, Utc::now()).unwrap();
+    }
+    for (i, r) in running.iter().enumerate() {
+        p2p::join_regions(&engines[i], &r.net).await.unwrap();
+    }
+
+    let rev = revocation(&actors, &docs);
+    engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
+    let started = Instant::now();
+    while outcome(&engines[1], &actors, &docs) != "certificate.revoked" {
+        assert!(started.elapsed() < Duration::from_secs(20), "node 1 never learnt the revocation");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(outcome(&engines[2], &actors, &docs), "answered", "the late node has not heard of it yet");
+
+    running.push(run::start(engines[2].clone(), &actors.nodes[2], NetConfig::loopback(), interval).await.unwrap());
+    let started = Instant::now();
+    while outcome(&engines[2], &actors, &docs) != "certificate.revoked" {
+        assert!(started.elapsed() < Duration::from_secs(20), "anti-entropy did not bring the late node up to date");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It also learns the others' policy heads.
+    let want: std::collections::BTreeMap<_, _> = (0..2).map(|i| (actors.nodes[i].did().clone(), (1, docs.policies[i].hash()))).collect();
+    while engines[2].peer_heads() != want {
+        assert!(started.elapsed() < Duration::from_secs(20), "policy heads: {:?}", engines[2].peer_heads());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for r in running {
+        r.stop().await;
     }
 }

@@ -57,7 +57,7 @@ impl RunningNode {
     /// Starts `regio node run --dir DIR --api 127.0.0.1:0` and waits for its address.
     pub fn start(dir: &Path) -> RunningNode {
         let mut child = Command::new(REGIO)
-            .args(["node", "run", "--dir", dir.to_str().unwrap(), "--api", "127.0.0.1:0"])
+            .args(["node", "run", "--dir", dir.to_str().unwrap(), "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,6 +1,9 @@
 //! The engine's routes (owner: lead): signed documents in (policy, certificates,
 //! revocations, charters, region manifests, consent records) and signed queries answered.
 //! Every handler hands the engine the signed JSON and returns what the engine decided.
+//! A document the engine took in is then gossiped to every region this node is in (when the
+//! node runs a network): policy heads, certificates, revocations, manifest versions — and a
+//! new manifest version re-joins the regions (new members allowed and dialled).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,15 +13,16 @@ use serde_json::{json, Value};
 use super::auth::Admin;
 use super::{blocking, ApiError, AppState, RawBody};
 use crate::engine::DocError;
-use crate::policy::doc::query::Outcome;
+use crate::federation::gossip::Gossip;
+use crate::federation::{p2p, run};
 use crate::policy::Signed;
-use crate::query;
 
 impl From<DocError> for ApiError {
     fn from(e: DocError) -> ApiError {
         match e {
             DocError::Store(s) => s.into(),
             DocError::Chain(_) => ApiError::new(StatusCode::BAD_REQUEST, "policy.chain", e.to_string()),
+            DocError::Manifest(_) => ApiError::new(StatusCode::BAD_REQUEST, "manifest.refused", e.to_string()),
             other => ApiError::new(StatusCode::BAD_REQUEST, "document.invalid", other.to_string()),
         }
     }
@@ -32,6 +36,13 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
+/// Gossips `msg` to every region of this node (nothing without a network).
+async fn spread(s: &AppState, msg: Gossip) {
+    if let Some(net) = &s.net {
+        run::broadcast(&s.engine, net, &msg).await;
+    }
+}
+
 /// What a stored document reply holds.
 fn stored<T: crate::policy::signed::Document>(kind: &str, s: &Signed<T>) -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(json!({ "stored": kind, "hash": s.hash() })))
@@ -42,6 +53,7 @@ pub async fn policy_publish(State(s): State<AppState>, _: Admin, RawBody(body): 
     let value = parse(&body, "signed PolicyBundle")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.publish_policy(value, now())?)).await?;
+    spread(&s, Gossip::Policy { doc: signed.raw().clone() }).await;
     Ok((StatusCode::CREATED, Json(json!({ "version": signed.doc().version, "hash": signed.hash() }))))
 }
 
@@ -72,6 +84,7 @@ pub async fn certificate(State(s): State<AppState>, _: Admin, RawBody(body): Raw
     let value = parse(&body, "signed EthicsCertificate")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_certificate(value, now())?)).await?;
+    spread(&s, Gossip::Certificate { doc: signed.raw().clone() }).await;
     Ok(stored("certificate", &signed))
 }
 
@@ -80,6 +93,7 @@ pub async fn revocation(State(s): State<AppState>, _: Admin, RawBody(body): RawB
     let value = parse(&body, "signed Revocation")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_revocation(value, now())?)).await?;
+    spread(&s, Gossip::Revocation { doc: signed.raw().clone() }).await;
     Ok(stored("revocation", &signed))
 }
 
@@ -91,11 +105,16 @@ pub async fn charter(State(s): State<AppState>, _: Admin, RawBody(body): RawBody
     Ok(stored("charter", &signed))
 }
 
-/// `POST /v1/regions` (admin): a region manifest version.
+/// `POST /v1/regions` (admin): a region manifest version. Once it takes effect the node
+/// joins the region (allow-list, dials, topic) and gossips the version to the members.
 pub async fn region(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed RegionManifest")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_manifest(value, now())?)).await?;
+    if let Some(net) = &s.net {
+        p2p::join_regions(&s.engine, net).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "net.unavailable", format!("the manifest is stored but the network could not join the region: {e}")))?;
+    }
+    spread(&s, Gossip::Manifest { doc: signed.raw().clone() }).await;
     Ok(stored("manifest", &signed))
 }
 
@@ -105,35 +124,4 @@ pub async fn consent(State(s): State<AppState>, _: Admin, RawBody(body): RawBody
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.record_consent(value, now())?)).await?;
     Ok(stored("consent", &signed))
-}
-
-/// `POST /v1/query`: a signed query (it carries its own signature; no admin token).
-/// 200 with the signed answer and the finalized result, or 403 with the signed refusal.
-pub async fn query(State(s): State<AppState>, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let value = parse(&body, "signed Query")?;
-    let engine = s.engine.clone();
-    let answer = blocking(move || engine.answer(value, None, now()).map_err(ApiError::internal)).await?;
-    match &answer.signed.doc().outcome {
-        Outcome::Answered { .. } => {
-            let result = match (&answer.plan, &answer.partial) {
-                (Some(plan), Some(partial)) => Some(query::finalize(plan, partial).map_err(ApiError::internal)?),
-                _ => None,
-            };
-            Ok((
-                StatusCode::OK,
-                Json(json!({
-                    "answer": answer.signed.raw(),
-                    "result": result.as_ref().map(|r| r.to_json()),
-                    "csv": result.as_ref().map(|r| r.to_csv()),
-                })),
-            ))
-        }
-        Outcome::Refused { reason, message } => Ok((
-            StatusCode::FORBIDDEN,
-            Json(json!({
-                "error": { "code": reason, "message": message },
-                "answer": answer.signed.raw(),
-            })),
-        )),
-    }
 }

@@ -2,8 +2,9 @@
 //! `regio_ingest_records_total`, `regio_ingest_rejected_total`,
 //! `regio_consent_imported_total`, `regio_http_requests_total{route,method,status}`, and,
 //! computed from the store at each scrape, `regio_datasets` and
-//! `regio_dataset_records{dataset}`. The engine registers its own metrics on
-//! [`Metrics::registry`].
+//! `regio_dataset_records{dataset}`, and from the network and the engine
+//! `regio_p2p_connected_peers` and `regio_equivocations_detected`. The engine registers its
+//! own metrics on [`Metrics::registry`].
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -28,6 +29,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     datasets: IntGauge,
     records: IntGaugeVec,
+    peers: IntGauge,
+    equivocations: IntGauge,
 }
 
 /// Why the metrics could not be set up (a duplicate or invalid name: a bug).
@@ -52,7 +55,11 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(datasets.clone()))?;
         registry.register(Box::new(records.clone()))?;
-        Ok(Metrics { registry, ingest_records, ingest_rejected, consent_imported, requests, datasets, records })
+        let peers = IntGauge::new("regio_p2p_connected_peers", "Peers with a live libp2p connection")?;
+        let equivocations = IntGauge::new("regio_equivocations_detected", "Members caught signing two policy bundles of one version")?;
+        registry.register(Box::new(peers.clone()))?;
+        registry.register(Box::new(equivocations.clone()))?;
+        Ok(Metrics { registry, ingest_records, ingest_rejected, consent_imported, requests, datasets, records, peers, equivocations })
     }
 }
 
@@ -74,6 +81,12 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     for d in &infos {
         m.records.with_label_values(&[d.schema.dataset.as_str()]).set(i64::try_from(d.records).unwrap_or(i64::MAX));
     }
+    let peers = match &state.net {
+        Some(net) => net.connected_peers().await.map(|p| p.len()).unwrap_or(0),
+        None => 0,
+    };
+    m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
+    m.equivocations.set(i64::try_from(state.engine.equivocations().len()).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     TextEncoder::new().encode(&m.registry.gather(), &mut out).map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())

@@ -3,7 +3,7 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `GET /health` | anyone | ok, DID, version |
+//! | `GET /health` | anyone | ok, DID, NIS, name, version, p2p `peerId` and `listen` multiaddrs |
 //! | `GET /metrics` | anyone | Prometheus text |
 //! | `GET /v1/datasets` | anyone | schemas with record and chunk counts |
 //! | `POST /v1/datasets` | admin | create a dataset from a `Schema` JSON |
@@ -17,7 +17,8 @@
 //! | `GET /v1/policy`, `GET /v1/policy/history` | anyone | current bundle, every bundle |
 //! | `POST /v1/certificates`, `/v1/revocations`, `/v1/charters`, `/v1/regions` | admin | store a signed document |
 //! | `POST /v1/consent` | admin | one signed ConsentRecord |
-//! | `POST /v1/query` | anyone (signed query) | 200 answer + result, 403 signed refusal |
+//! | `POST /v1/query?deadline_ms=N` | anyone (signed query) | federated: 200 merged result + provenance, 403 when no member answered ([`federated`]) |
+//! | `GET /v1/regions`, `GET /v1/regions/{id}` | anyone | the regions this node is in, members' reachability, policy heads, equivocation ([`region`]) |
 //!
 //! Errors are [`ApiError`] JSON with stable codes. Admin handlers take [`auth::Admin`] as
 //! their first argument. Every store call runs on `spawn_blocking`; a write is answered
@@ -36,7 +37,9 @@ pub mod consent;
 pub mod datasets;
 pub mod engine;
 pub mod error;
+pub mod federated;
 pub mod metrics;
+pub mod region;
 
 use std::sync::Arc;
 
@@ -68,6 +71,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The policy engine.
     pub engine: Arc<crate::engine::Engine>,
+    /// The network (libp2p), when the node federates; `None` in a node without one (every
+    /// other member is then unreachable and nothing is gossiped).
+    pub net: Option<crate::net::Handle>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -103,9 +109,10 @@ fn engine_routes() -> Router<AppState> {
         .route("/v1/certificates", post(engine::certificate))
         .route("/v1/revocations", post(engine::revocation))
         .route("/v1/charters", post(engine::charter))
-        .route("/v1/regions", post(engine::region))
+        .route("/v1/regions", post(engine::region).get(region::list))
+        .route("/v1/regions/{id}", get(region::show))
         .route("/v1/consent", post(engine::consent))
-        .route("/v1/query", post(engine::query))
+        .route("/v1/query", post(federated::query))
 }
 
 async fn unknown_route(req: Request) -> ApiError {
@@ -113,12 +120,18 @@ async fn unknown_route(req: Request) -> ApiError {
 }
 
 async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let (peer_id, listen) = match &s.net {
+        Some(net) => (Some(net.peer_id().to_string()), net.listen_addrs().await.unwrap_or_default().iter().map(|a| a.to_string()).collect()),
+        None => (None, Vec::new()),
+    };
     Json(serde_json::json!({
         "status": "ok",
         "did": s.key.did().as_str(),
         "nis": s.config.nis,
         "name": s.config.name,
         "version": env!("CARGO_PKG_VERSION"),
+        "peerId": peer_id,
+        "listen": listen,
     }))
 }
 

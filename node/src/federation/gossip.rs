@@ -1,6 +1,7 @@
 //! What nodes gossip on a region's topic: signed documents only, so every receiver
 //! verifies for itself — revocations (every node must refuse a revoked certificate),
-//! policy bundles (heads and equivocation evidence), manifest versions.
+//! policy bundles (heads and equivocation evidence), manifest versions, ethics certificates
+//! (a certifier registers one at any node; every member learns it).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,11 @@ pub enum Gossip {
         /// The document.
         doc: Value,
     },
+    /// A signed EthicsCertificate.
+    Certificate {
+        /// The document.
+        doc: Value,
+    },
 }
 
 /// What applying a gossip message did.
@@ -40,6 +46,8 @@ pub enum Applied {
     Policy(bool),
     /// A manifest version taken in (or already current).
     Manifest,
+    /// A certificate stored (or already known).
+    Certificate,
 }
 
 /// Why a gossip message was not applied.
@@ -79,6 +87,10 @@ impl Gossip {
             Gossip::Manifest { doc } => {
                 engine.put_manifest(doc, now)?;
                 Applied::Manifest
+            }
+            Gossip::Certificate { doc } => {
+                engine.put_certificate(doc, now)?;
+                Applied::Certificate
             }
         })
     }

@@ -8,6 +8,7 @@
 
 pub mod gossip;
 pub mod p2p;
+pub mod run;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -77,12 +77,16 @@ impl<H: InboundHandler> Task<H> {
                 let Some(mut pending) = self.pending_requests.remove(&(protocol, request_id)) else {
                     return;
                 };
-                let lost = connection_lost(&error);
-                if lost && !pending.reply.is_closed() {
+                // Retry once only when the request never left this node (the dial failed,
+                // e.g. the loser of two racing dials): a request lost with its connection may
+                // have been delivered, and sending it again would make the member see a
+                // replay (`query.replayed`) instead of the query.
+                if matches!(error, OutboundFailure::DialFailure) && !pending.reply.is_closed() {
                     if let Some(bytes) = pending.bytes.take() {
                         return self.send_request(protocol, pending, bytes);
                     }
                 }
+                let lost = connection_lost(&error);
                 let peer = pending.peer.to_string();
                 let _ = pending.reply.send(Err(match error {
                     _ if lost => NetError::Unreachable { peer, detail: format!("connection lost: {error}") },

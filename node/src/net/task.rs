@@ -36,9 +36,10 @@ const PRUNE_AT: usize = 256;
 
 type RequestReply = oneshot::Sender<Result<Vec<u8>, NetError>>;
 
-/// An outbound request awaiting its answer. The bytes are kept for one retry: when the
-/// connection the request went out on is lost (e.g. the loser of two racing dials, closed by
-/// the other side), it is sent once more, on whatever connection is alive or a new one.
+/// An outbound request awaiting its answer. The bytes are kept for one retry, used only
+/// when the request was never sent (the dial failed): it is sent once more, on whatever
+/// connection is alive by then or a new one. A request whose connection dropped after it was
+/// sent is not retried (the member may have received it; a second delivery is a replay).
 pub(crate) struct Pending {
     pub(crate) peer: Did,
     pub(crate) bytes: Option<Vec<u8>>,

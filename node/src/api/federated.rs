@@ -1,0 +1,124 @@
+//! `POST /v1/query` (owner: federation): a signed query, coordinated across the members of
+//! its region — this node included — and answered with the merged result and its provenance.
+//!
+//! ```text
+//! 200 | 403  {"query", "queryHash", "region", "result": {"columns","rows"} | null, "csv": str | null,
+//!             "coverage": [answered, members], "provenance": [...], "answers": [signed PartialAnswer…],
+//!             "error"?: {"code","message"}}
+//! ```
+//!
+//! 200 when at least one member answered; 403 with `error` when none did (the code is the
+//! members' common refusal reason when every refusal agrees, else `query.no_answer`). A query
+//! that does not verify, or whose region this node is not in, is `403` with only the
+//! `error` (`signature.invalid`, `region.unknown`). The deadline is the config's
+//! `query_deadline_ms`, or `?deadline_ms=N` (1..=60000).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState, RawBody};
+use crate::federation::p2p::NetTransport;
+use crate::federation::{coordinate, FederatedResult, FederationError, Status, Transport, TransportError};
+use crate::policy::decision::Reason;
+use crate::policy::Did;
+
+/// Largest deadline a request may ask for, milliseconds.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
+
+/// Query-string parameters of `POST /v1/query`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryParams {
+    /// The deadline in milliseconds (default: the config's `query_deadline_ms`).
+    pub deadline_ms: Option<u64>,
+}
+
+/// The transport of a node without a network: every other member is unreachable.
+struct Offline;
+
+impl Transport for Offline {
+    fn request(&self, _member: &Did, _query: Vec<u8>, _deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
+        Box::pin(async { Err(TransportError::Unreachable("this node runs without a network".into())) })
+    }
+}
+
+/// `POST /v1/query`: see the module documentation.
+pub async fn query(State(s): State<AppState>, params: Result<Query<QueryParams>, QueryRejection>, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(p) = params.map_err(ApiError::bad_query)?;
+    let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
+    if ms == 0 || ms > MAX_DEADLINE_MS {
+        return Err(ApiError::bad_query(format!("deadline_ms must be 1..={MAX_DEADLINE_MS}, not {ms}")));
+    }
+    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("signed Query", &e))?;
+    let deadline = Duration::from_millis(ms);
+    let now = chrono::Utc::now();
+    let result = match &s.net {
+        Some(net) => coordinate(s.engine.clone(), &NetTransport(net.clone()), value, deadline, now).await,
+        None => coordinate(s.engine.clone(), &Offline, value, deadline, now).await,
+    };
+    let r = match result {
+        Ok(r) => r,
+        Err(FederationError::Query(refusal)) => return Err(ApiError::new(StatusCode::FORBIDDEN, refusal.reason.code(), refusal.message)),
+        Err(FederationError::NotMember(region)) => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, Reason::RegionUnknown.code(), format!("this node is not a member of region `{region}`")))
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    Ok(response(&r))
+}
+
+/// The response of a federated result: 200, or 403 with `error` when no member answered.
+pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
+    let mut body = serde_json::to_value(r).unwrap_or_else(|_| json!({}));
+    body["csv"] = r.csv.clone().map_or(Value::Null, Value::String);
+    if r.coverage.0 > 0 {
+        return (StatusCode::OK, Json(body));
+    }
+    let reasons: Vec<&str> = r
+        .provenance
+        .iter()
+        .filter_map(|p| match &p.status {
+            Status::Refused { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    let common = reasons.first().filter(|first| reasons.iter().all(|r| r == *first));
+    let summary: Vec<String> = r
+        .provenance
+        .iter()
+        .map(|p| {
+            let what = match &p.status {
+                Status::Answered => "answered".to_string(),
+                Status::Refused { reason, message } => format!("refused ({reason}: {message})"),
+                Status::TimedOut => "timed out".to_string(),
+                Status::Unreachable { .. } => "unreachable".to_string(),
+                Status::Invalid { .. } => "invalid answer".to_string(),
+            };
+            format!("{}: {what}", p.name)
+        })
+        .collect();
+    // Every member refused for the same reason with the same words: say it once.
+    let messages: Vec<&str> = r
+        .provenance
+        .iter()
+        .filter_map(|p| match &p.status {
+            Status::Refused { message, .. } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    let unanimous = reasons.len() == r.provenance.len() && common.is_some() && messages.windows(2).all(|w| w[0] == w[1]);
+    let message = match (unanimous, messages.first()) {
+        (true, Some(m)) => format!("{m} (refused by every member of region `{}`)", r.region),
+        _ => format!("no member of region `{}` answered: {}", r.region, summary.join("; ")),
+    };
+    body["error"] = json!({ "code": common.map_or("query.no_answer", |c| *c), "message": message });
+    (StatusCode::FORBIDDEN, Json(body))
+}
