@@ -137,21 +137,30 @@ where
     run(plan, chunks, opts, Some(subjects))
 }
 
-/// Adds the subjects of the selected rows: one pass over the codes, then one lookup per
-/// distinct dictionary entry.
-fn collect_subjects(column: &Column, sel: &[bool], out: &mut HashSet<String>) {
+/// Adds the subjects of the selected rows. Only dictionary entries that consent and are
+/// not collected yet are looked for, and the pass over the rows stops once all of them are
+/// found: after the first chunks, most chunks cost one lookup per dictionary entry.
+fn collect_subjects(column: &Column, sel: &[bool], consents: &dyn Fn(&str) -> bool, out: &mut HashSet<String>) {
     let Column::Str { dict, codes } = column else { return };
-    let mut seen = vec![false; dict.len()];
-    for (&s, &c) in sel.iter().zip(codes) {
-        if s {
-            if let Some(x) = seen.get_mut(c as usize) {
-                *x = true;
-            }
-        }
+    let mut wanted: Vec<bool> = dict.iter().map(|s| !out.contains(s.as_str()) && consents(s)).collect();
+    let mut left = wanted.iter().filter(|&&w| w).count();
+    if left == 0 {
+        return;
     }
-    for (name, _) in dict.iter().zip(&seen).filter(|(_, &s)| s) {
-        if !out.contains(name.as_str()) {
-            out.insert(name.clone());
+    for (&s, &c) in sel.iter().zip(codes) {
+        if !s {
+            continue;
+        }
+        let i = c as usize;
+        if wanted.get(i).copied().unwrap_or(false) {
+            wanted[i] = false;
+            if let Some(name) = dict.get(i) {
+                out.insert(name.clone());
+            }
+            left -= 1;
+            if left == 0 {
+                break;
+            }
         }
     }
 }
@@ -188,8 +197,8 @@ where
         if let Some(p) = &plan.filter {
             apply(p, &chunk.columns, &mut sel);
         }
-        if let (Some(out), Some(_), Some(si)) = (subjects.as_deref_mut(), opts.consent, schema.subject_index()) {
-            collect_subjects(&chunk.columns[si], &sel, out);
+        if let (Some(out), Some(consents), Some(si)) = (subjects.as_deref_mut(), opts.consent, schema.subject_index()) {
+            collect_subjects(&chunk.columns[si], &sel, consents, out);
         }
         match plan.kind {
             QueryKind::Aggregate => state.add_chunk(plan, &chunk.columns, &sel),
