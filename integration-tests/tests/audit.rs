@@ -198,12 +198,13 @@ fn a_citizen_sees_exactly_the_queries_that_counted_their_rows() {
     region::load(&engine, 0, &docs, 3, 20, Utc::now()).unwrap();
     let nis = MUNICIPALITIES[0].0;
     let (kept, withdrawn, never) = (data::subject(nis, 0), data::subject(nis, 1), data::subject(nis, 2));
-    let ask = || {
-        let q = region::query(&actors.app, engine.did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
+    let ask_sql = |sql: &str| {
+        let q = region::query(&actors.app, engine.did(), "ResearchAndDevelopment", sql, Some(docs.certificate.hash()), Utc::now()).unwrap();
         let a = engine.answer(q, None, Utc::now()).unwrap();
         assert!(a.partial.is_some(), "{:?}", a.signed.doc().outcome);
         a.signed.hash().to_string()
     };
+    let ask = || ask_sql(SQL);
     let first = ask();
     // `withdrawn` withdraws: the next query must not count their rows.
     let mut entry = engine.store().consent(&format!("{withdrawn}/ResearchAndDevelopment")).unwrap().unwrap();
@@ -213,9 +214,13 @@ fn a_citizen_sees_exactly_the_queries_that_counted_their_rows() {
     // A refused query counts nobody.
     let q = region::query(&actors.uncertified, engine.did(), "ResearchAndDevelopment", SQL, None, Utc::now()).unwrap();
     assert!(engine.answer(q, None, Utc::now()).unwrap().partial.is_none());
+    // Rows left out by WHERE do not count: subject 0 owns sensor s000.
+    let third = ask_sql(&format!("SELECT count(*) AS n FROM readings WHERE sensor_id <> '{nis}-s000'"));
 
     let history = |s: &str| engine.store().subject_queries(s).unwrap().iter().map(|e| (e.kind, e.body["answer"].as_str().unwrap().to_string())).collect::<Vec<_>>();
     assert_eq!(history(&kept), vec![(Kind::QueryAnswered, first.clone()), (Kind::QueryAnswered, second.clone())]);
+    let other = data::subject(nis, 3);
+    assert_eq!(history(&other), vec![(Kind::QueryAnswered, first.clone()), (Kind::QueryAnswered, second.clone()), (Kind::QueryAnswered, third)]);
     assert_eq!(history(&withdrawn), vec![(Kind::QueryAnswered, first)]);
     assert_eq!(history(&never), vec![], "subject 2 never consented (two in three do)");
     assert_eq!(history("subj-00000-000"), vec![]);
