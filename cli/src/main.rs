@@ -16,8 +16,10 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use regio_policy::Did;
 
+mod audit;
 mod cert;
 mod charter;
+mod citizen;
 mod client;
 mod consent;
 mod dataset;
@@ -84,6 +86,9 @@ enum Command {
     Charter(CharterCmd),
     /// Print the table of reason codes a node uses when it refuses a query
     Reasons(ReasonsArgs),
+    /// Export a node's audit trail and verify it offline: policies, log, answers, decisions
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Form a region: create, co-sign and extend manifests, hand them to nodes, list members
     #[command(subcommand)]
     Region(RegionCmd),
@@ -278,6 +283,28 @@ enum ConsentCmd {
         /// Import the valid lines and list every rejected one (exit 1 if any).
         #[arg(long)]
         skip_invalid: bool,
+    },
+    /// Citizen desk: the queries that counted a subject's rows, and the subject's consent changes (admin)
+    History {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The subject (pseudonym, as in the datasets).
+        #[arg(long, value_name = "ID")]
+        subject: String,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Citizen desk: the subject's current consent as a Kantara Consent Receipt v1.1 JSON (admin)
+    Receipt {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The subject.
+        #[arg(long, value_name = "ID")]
+        subject: String,
+        /// Where to write the receipt (default: stdout).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Sign and store a subject's consent (one record per purpose, id SUBJECT/PURPOSE)
     Grant(ConsentArgs),
@@ -562,6 +589,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consent(ConsentCmd::Import { node, file, format, skip_invalid }) => {
             consent::import(&client::Client::new(&node)?, &file, format.map(|f| f == "csv"), skip_invalid)
         }
+        Command::Consent(ConsentCmd::History { node, subject, json }) => citizen::history(&client::Client::new(&node)?, &subject, json),
+        Command::Consent(ConsentCmd::Receipt { node, subject, out }) => citizen::receipt(&client::Client::new(&node)?, &subject, out.as_deref()),
         Command::Consent(ConsentCmd::Grant(a)) => consent_record(a, false),
         Command::Consent(ConsentCmd::Withdraw(a)) => consent_record(a, true),
         Command::Query(a) => query::run(
@@ -592,6 +621,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCmd::Submit { node, file }) => cert::submit(&client::Client::new(&node)?, &file),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Audit(c) => audit::run(c),
         Command::Region(cmd) => region_cmd(cmd),
         Command::Demo(a) => demo::run(&a),
         Command::Reasons(a) => {

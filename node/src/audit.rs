@@ -7,11 +7,27 @@
 //!
 //! Hash of an entry: `SHA-256(b"regio-audit-v1\0" || prev || JCS({seq, at, kind, body}))`,
 //! JCS being RFC 8785 canonical JSON. The first entry has `seq` 1 and `prev` all zeroes.
+//!
+//! Signed checkpoints (`AuditCheckpoint`, signed with the node key) cover the head every
+//! `store::CHECKPOINT_EVERY` entries, on clean shutdown and at export; [`verify_log`] checks
+//! a log against them, so that a node cannot rewrite entries it has signed a head over.
 
+pub mod decide;
+pub mod export;
+pub mod files;
+pub mod verify;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::policy::doc::checkpoint::AuditCheckpoint;
 use crate::policy::proof::canonical;
+use crate::policy::signed::SignDocError;
+use crate::policy::{Did, Key, Signed};
+use crate::store::Checkpointer;
 
 /// Domain separator of the entry hash.
 pub const DOMAIN: &[u8] = b"regio-audit-v1\0";
@@ -148,14 +164,116 @@ pub fn verify(entries: &[Entry], anchor: Option<(u64, [u8; 32])>) -> Result<(), 
     Ok(())
 }
 
-/// Hook for the signed checkpoints of a later issue: the head a checkpoint covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Sequence number of the head entry.
-    pub seq: u64,
-    /// Its hash.
-    #[serde(with = "hex32")]
-    pub hash: [u8; 32],
+/// Signs the checkpoint of a log whose head is `head`.
+pub fn sign_checkpoint(key: &Key, head: &Entry, at: DateTime<Utc>) -> Result<Signed<AuditCheckpoint>, SignDocError> {
+    let doc = AuditCheckpoint { node: key.did().clone(), seq: head.seq, head: hex::encode(head.hash), entries: head.seq, at };
+    Signed::sign(doc, key, at)
+}
+
+/// The store's checkpoint signer for this node key (see `store::Store::set_checkpointer`).
+pub fn checkpointer(key: Key) -> Checkpointer {
+    Arc::new(move |head: &Entry, at: i64| {
+        let at = DateTime::<Utc>::from_timestamp_micros(at).unwrap_or_else(Utc::now);
+        let signed = sign_checkpoint(&key, head, at).map_err(|e| e.to_string())?;
+        serde_json::to_vec(signed.raw()).map_err(|e| e.to_string())
+    })
+}
+
+/// Why a checkpoint does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Not a validly signed AuditCheckpoint.
+    #[error("checkpoint {index}: {reason}")]
+    Document {
+        /// Position in the list of checkpoints (from 0).
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Signed by another node than the log's.
+    #[error("checkpoint of entry {seq} is signed by {signer}, not by the node {node}")]
+    Signer {
+        /// The seq it covers.
+        seq: u64,
+        /// Who signed.
+        signer: String,
+        /// The log's node.
+        node: String,
+    },
+    /// The log does not hold the entry it covers.
+    #[error("checkpoint of entry {seq}: the log ends at entry {len}")]
+    Missing {
+        /// The seq it covers.
+        seq: u64,
+        /// Entries in the log.
+        len: u64,
+    },
+    /// The log's entry has another hash than the one the node signed.
+    #[error("checkpoint of entry {seq}: the node signed hash {signed}, the log's entry {seq} has {found}")]
+    HeadMismatch {
+        /// The seq it covers.
+        seq: u64,
+        /// Hash in the checkpoint.
+        signed: String,
+        /// Hash in the log.
+        found: String,
+    },
+}
+
+/// What a verified log and its checkpoints establish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    /// Entries in the log.
+    pub entries: u64,
+    /// Hash of the last entry (hex).
+    pub head: Option<String>,
+    /// Seqs covered by valid checkpoints, ascending.
+    pub checkpoints: Vec<u64>,
+    /// Entries after the last checkpoint (not covered by any node signature).
+    pub uncovered: u64,
+}
+
+/// Why a log with its checkpoints does not verify: the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The hash chain is broken (the first broken entry).
+    #[error(transparent)]
+    Chain(#[from] AuditError),
+    /// A checkpoint does not hold.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Verifies a whole log (from entry 1) and every checkpoint signed by `node` over it.
+pub fn verify_log(entries: &[Entry], checkpoints: &[serde_json::Value], node: &Did) -> Result<LogReport, LogError> {
+    verify(entries, None)?;
+    let mut covered = Vec::new();
+    for (index, raw) in checkpoints.iter().enumerate() {
+        let signed = Signed::<AuditCheckpoint>::verify(raw.clone()).map_err(|e| CheckpointError::Document { index, reason: e.to_string() })?;
+        let c = signed.doc();
+        if &c.node != node || !signed.signed_by(node) {
+            return Err(CheckpointError::Signer { seq: c.seq, signer: signed.signer().to_string(), node: node.to_string() }.into());
+        }
+        let Some(entry) = usize::try_from(c.seq - 1).ok().and_then(|i| entries.get(i)) else {
+            return Err(CheckpointError::Missing { seq: c.seq, len: entries.len() as u64 }.into());
+        };
+        let found = hex::encode(entry.hash);
+        if found != c.head {
+            return Err(CheckpointError::HeadMismatch { seq: c.seq, signed: c.head.clone(), found }.into());
+        }
+        covered.push(c.seq);
+    }
+    covered.sort_unstable();
+    covered.dedup();
+    let last = covered.last().copied().unwrap_or(0);
+    Ok(LogReport {
+        entries: entries.len() as u64,
+        head: entries.last().map(|e| hex::encode(e.hash)),
+        uncovered: (entries.len() as u64).saturating_sub(last),
+        checkpoints: covered,
+    })
 }
 
 mod hex32 {
@@ -216,6 +334,28 @@ mod tests {
         c[1].body = json!("forged");
         c[1].hash = entry_hash(c[1].seq, c[1].at, c[1].kind, &c[1].body, &c[1].prev);
         assert_eq!(verify(&c, None), Err(AuditError::BrokenLink { seq: 3, fault: Fault::PrevMismatch }));
+    }
+
+    #[test]
+    fn checkpoints_cover_the_log() {
+        let key = Key::from_secret([1; 32]);
+        let c = chain(6);
+        let cp = |i: usize| sign_checkpoint(&key, &c[i], Utc::now()).unwrap().raw().clone();
+        let report = verify_log(&c, &[cp(2), cp(5)], key.did()).unwrap();
+        assert_eq!((report.entries, report.checkpoints.clone(), report.uncovered), (6, vec![3, 6], 0));
+        // Truncating the log below a checkpoint, or rewriting the chain under it, is caught.
+        assert_eq!(verify_log(&c[..4], &[cp(5)], key.did()), Err(LogError::Checkpoint(CheckpointError::Missing { seq: 6, len: 4 })));
+        let mut forged = chain(6);
+        forged[5].body = json!("rewritten");
+        forged[5].hash = entry_hash(forged[5].seq, forged[5].at, forged[5].kind, &forged[5].body, &forged[5].prev);
+        assert!(matches!(verify_log(&forged, &[cp(5)], key.did()), Err(LogError::Checkpoint(CheckpointError::HeadMismatch { seq: 6, .. }))));
+        // A checkpoint by another key, or altered, is named.
+        let other = Key::from_secret([2; 32]);
+        assert!(matches!(verify_log(&c, &[cp(2)], other.did()), Err(LogError::Checkpoint(CheckpointError::Signer { seq: 3, .. }))));
+        let mut bad = cp(2);
+        bad["seq"] = 2.into();
+        bad["entries"] = 2.into();
+        assert!(matches!(verify_log(&c, &[bad], key.did()), Err(LogError::Checkpoint(CheckpointError::Document { index: 0, .. }))));
     }
 
     #[test]

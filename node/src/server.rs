@@ -138,6 +138,7 @@ impl Node {
         let app = api::router(self.state.clone());
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
         running.stop().await;
+        let _ = self.state.store.checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
         drop(self.state);
         served
     }

@@ -1,5 +1,5 @@
 //! Audit routes (owner: HTTP): read a range of the hash-chained log (admin) and verify the
-//! whole chain.
+//! whole chain; export everything an auditor needs (admin, owner: audit).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -64,4 +64,19 @@ pub async fn verify(State(s): State<AppState>) -> Result<Json<serde_json::Value>
         "head": head,
         "error": result.err().map(|e| e.to_string()),
     })))
+}
+
+/// The audit routes added by the auditor's work (export), merged into [`super::router`].
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/v1/audit/export", axum::routing::get(export))
+}
+
+/// `GET /v1/audit/export` (admin): the whole [`crate::audit::export::Export`] of this node —
+/// log, checkpoints (a fresh one covering the head), policy chain, peer heads, equivocation
+/// evidence, certificates, revocations, charters, manifests, queries, dataset schemas.
+pub async fn export(State(s): State<AppState>, _: Admin) -> Result<Json<crate::audit::export::Export>, ApiError> {
+    let engine = s.engine.clone();
+    let config = s.config.clone();
+    let export = blocking(move || Ok(crate::audit::export::Export::build(&engine, &config.nis, &config.name, chrono::Utc::now())?)).await?;
+    Ok(Json(export))
 }

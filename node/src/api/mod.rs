@@ -11,6 +11,8 @@
 //! | `POST /v1/consent/import?format=csv\|ndjson&skip_invalid=bool` | admin | import a consent file |
 //! | `GET /v1/audit?from=SEQ&limit=N` | admin | audit entries |
 //! | `GET /v1/audit/verify` | anyone | verify the whole audit chain |
+//! | `GET /v1/audit/export` | admin | everything an auditor checks, as one JSON document |
+//! | `GET /v1/consent/history?subject=ID`, `GET /v1/consent/receipt?subject=ID` | admin (desk) | a citizen's queries and consent; Kantara receipt |
 //! | `POST /v1/policy` | admin | publish the next signed PolicyBundle |
 //! | `GET /v1/policy`, `GET /v1/policy/history` | anyone | current bundle, every bundle |
 //! | `POST /v1/certificates`, `/v1/revocations`, `/v1/charters`, `/v1/regions` | admin | store a signed document |
@@ -30,6 +32,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod citizen;
 pub mod consent;
 pub mod datasets;
 pub mod engine;
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::entries))
         .route("/v1/audit/verify", get(audit::verify))
         .merge(engine_routes())
+        .merge(audit::routes()).merge(citizen::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limit))

@@ -3,6 +3,7 @@
 //! but its audit entry (the nonce is recorded only when the query is allowed; a replay of
 //! an allowed query is caught by the atomic nonce insert before any data is read).
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use crate::policy::doc::query::{Outcome, PartialAnswer, Query};
 use crate::policy::signed::SignDocError;
 use crate::policy::{Did, DocHash, Signed};
 use crate::query::{self, ExecOptions, PartialResult, Plan, PlanError};
-use crate::store::StoreError;
+use crate::store::{QueryRecord, StoreError};
 use crate::telemetry;
 
 /// This node's answer to one query.
@@ -54,6 +55,14 @@ enum Stop {
     Failed(AnswerError),
 }
 
+/// What the audit entry records besides the outcome: the inputs of the decision (so that
+/// an auditor can re-run it, `regio audit decide`) and the subjects whose rows counted.
+#[derive(Default)]
+struct Trail {
+    inputs: serde_json::Map<String, Value>,
+    subjects: HashSet<String>,
+}
+
 struct Refused {
     refusal: Refusal,
     plan: Option<Plan>,
@@ -76,7 +85,12 @@ impl Engine {
         let query_hash = DocHash::of(&value);
         let query_id = value.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
         let region = value.get("region").and_then(Value::as_str).unwrap_or("").to_owned();
-        match self.run(value, sender, now) {
+        let record = QueryRecord { hash: query_hash.0, raw: serde_json::to_vec(&value).unwrap_or_default() };
+        let mut trail = Trail::default();
+        trail.inputs.insert("at".into(), json!(crate::policy::time::format(&now)));
+        trail.inputs.insert("sender".into(), json!(sender));
+        trail.inputs.insert("limits".into(), json!({ "maxQueryLifetimeSeconds": self.limits.max_query_lifetime.num_seconds(), "clockSkewSeconds": self.limits.clock_skew.num_seconds() }));
+        match self.run(value, sender, now, &mut trail) {
             Ok((query, plan, partial, o)) => {
                 let q = query.doc();
                 let outcome = Outcome::Answered {
@@ -86,7 +100,9 @@ impl Engine {
                     result: json!({ "schema": plan.schema, "partial": partial }),
                 };
                 let signed = self.sign_answer(&query_id, query_hash, &q.region, o.policy_version, outcome, now)?;
-                self.store.audit(
+                let mut subjects: Vec<String> = trail.subjects.into_iter().collect();
+                subjects.sort_unstable();
+                self.store.audit_query(
                     audit::Kind::QueryAnswered,
                     now.timestamp_micros(),
                     json!({
@@ -94,8 +110,10 @@ impl Engine {
                         "region": q.region, "origin": q.origin, "sender": sender, "dataset": plan.schema.dataset,
                         "policyVersion": o.policy_version, "rowsScanned": partial.rows_scanned,
                         "rowsExcludedByConsent": partial.rows_excluded_by_consent, "groupsSuppressed": partial.groups_suppressed,
-                        "answer": signed.hash(),
+                        "subjectsCounted": subjects.len(), "answer": signed.hash(), "decision": trail.inputs,
                     }),
+                    record,
+                    &subjects,
                 )?;
                 Ok(Answer { signed, plan: Some(plan), partial: Some(partial) })
             }
@@ -106,14 +124,16 @@ impl Engine {
                 };
                 let outcome = Outcome::Refused { reason: r.refusal.reason.code().to_owned(), message: r.refusal.message.clone() };
                 let signed = self.sign_answer(&query_id, query_hash, &region, r.policy_version, outcome, now)?;
-                self.store.audit(
+                self.store.audit_query(
                     audit::Kind::QueryRefused,
                     now.timestamp_micros(),
                     json!({
                         "query": query_id, "queryHash": query_hash, "requester": r.requester, "region": region,
                         "sender": sender, "policyVersion": r.policy_version, "reason": r.refusal.reason.code(),
-                        "message": r.refusal.message, "answer": signed.hash(),
+                        "message": r.refusal.message, "answer": signed.hash(), "decision": trail.inputs,
                     }),
+                    record,
+                    &[],
                 )?;
                 Ok(Answer { signed, plan: r.plan, partial: None })
             }
@@ -136,7 +156,7 @@ impl Engine {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
+    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>, trail: &mut Trail) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
         let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Box::new(Stop::Refused(Refused { refusal, plan, requester, policy_version })));
         let query = match decision::verify_query(value) {
             Ok(q) => q,
@@ -162,6 +182,14 @@ impl Engine {
             (policy, rules, region, charter.cloned(), certificate, revocations, (window, used))
         };
         let version = policy.doc().version;
+        let inputs = &mut trail.inputs;
+        inputs.insert("policyVersion".into(), json!(version));
+        inputs.insert("policyHash".into(), json!(policy.hash()));
+        inputs.insert("manifest".into(), json!(region.as_ref().map(|m| json!({ "version": m.doc().version, "hash": m.hash() }))));
+        inputs.insert("charter".into(), json!(charter.as_ref().map(|c| c.hash())));
+        inputs.insert("certificate".into(), json!(certificate.as_ref().map(|c| c.hash())));
+        inputs.insert("revocations".into(), json!(revocations.iter().map(|r| r.hash()).collect::<Vec<_>>()));
+        inputs.insert("quotaUsed".into(), json!(quota_used.1));
         let store = &self.store;
         let planned = query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
         let (plan, shape) = match planned {
@@ -191,14 +219,14 @@ impl Engine {
             Ok(false) => return refused(Refusal::new(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce)), Some(plan), requester, version),
             Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
         }
-        let partial = self.execute(&plan, &obligations, now).map_err(|e| Box::new(Stop::Failed(e)))?;
+        let partial = self.execute(&plan, &obligations, now, &mut trail.subjects).map_err(|e| Box::new(Stop::Failed(e)))?;
         let mut state = self.write();
         *state.quota.entry((q.origin.clone(), quota_used.0)).or_insert(0) += 1;
         drop(state);
         Ok((query, plan, partial, obligations))
     }
 
-    fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>) -> Result<PartialResult, AnswerError> {
+    fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>, subjects: &mut HashSet<String>) -> Result<PartialResult, AnswerError> {
         let chunks = self.store.scan_shared(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
         let view = match &o.consent {
             Some(filter) => Some(self.store.consent_view(&plan.schema.dataset, &filter.purposes, now.timestamp_micros())?),
@@ -210,6 +238,6 @@ impl Engine {
             masked: &o.masked,
             min_group_size: u64::from(o.min_group_size),
         };
-        query::execute(plan, chunks.into_iter().map(Ok::<_, Infallible>), &opts).map_err(|e| AnswerError::Exec(e.to_string()))
+        query::execute_counting(plan, chunks.into_iter().map(Ok::<_, Infallible>), &opts, subjects).map_err(|e| AnswerError::Exec(e.to_string()))
     }
 }

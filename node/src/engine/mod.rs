@@ -83,6 +83,7 @@ impl Engine {
     pub fn open(store: Store, key: Key, clerks: impl IntoIterator<Item = Did>, limits: Limits) -> Result<Engine, OpenError> {
         let mut clerks: HashSet<Did> = clerks.into_iter().collect();
         clerks.insert(key.did().clone());
+        store.set_checkpointer(crate::audit::checkpointer(key.clone()));
         let engine = Engine { store, key, clerks, limits, state: RwLock::new(State::default()) };
         engine.reload()?;
         Ok(engine)

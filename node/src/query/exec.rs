@@ -1,7 +1,9 @@
 //! Execution at one node: scan chunks, filter by consent and `WHERE`, group and aggregate
 //! into partial states (or collect masked rows for raw plans), and suppress small groups.
+//! [`execute_counting`] also collects the subjects whose personal rows counted (for the
+//! citizen's query history; owner of that part: audit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regio_policy::QueryKind;
 use serde::{Deserialize, Serialize};
@@ -116,6 +118,58 @@ where
     C: std::borrow::Borrow<Chunk>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    run(plan, chunks, opts, None)
+}
+
+/// [`execute`], adding to `subjects` every subject with at least one personal row that
+/// passed the consent filter and `WHERE` (only when `opts.consent` is set: a dataset without
+/// a consent filter names no subjects).
+pub fn execute_counting<C, E>(
+    plan: &Plan,
+    chunks: impl IntoIterator<Item = Result<C, E>>,
+    opts: &ExecOptions<'_>,
+    subjects: &mut HashSet<String>,
+) -> Result<PartialResult, ExecError>
+where
+    C: std::borrow::Borrow<Chunk>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    run(plan, chunks, opts, Some(subjects))
+}
+
+/// Adds the subjects of the selected rows. Only dictionary entries that consent and are
+/// not collected yet are looked for, and the pass over the rows stops once all of them are
+/// found: after the first chunks, most chunks cost one lookup per dictionary entry.
+fn collect_subjects(column: &Column, sel: &[bool], consents: &dyn Fn(&str) -> bool, out: &mut HashSet<String>) {
+    let Column::Str { dict, codes } = column else { return };
+    let mut wanted: Vec<bool> = dict.iter().map(|s| !out.contains(s.as_str()) && consents(s)).collect();
+    let mut left = wanted.iter().filter(|&&w| w).count();
+    if left == 0 {
+        return;
+    }
+    for (&s, &c) in sel.iter().zip(codes) {
+        if !s {
+            continue;
+        }
+        let i = c as usize;
+        if wanted.get(i).copied().unwrap_or(false) {
+            wanted[i] = false;
+            if let Some(name) = dict.get(i) {
+                out.insert(name.clone());
+            }
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+}
+
+fn run<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>, mut subjects: Option<&mut HashSet<String>>) -> Result<PartialResult, ExecError>
+where
+    C: std::borrow::Borrow<Chunk>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let schema = &plan.schema;
     let (from, to) = plan.time_range;
     let mut state = Groups::new(plan);
@@ -142,6 +196,9 @@ where
         }
         if let Some(p) = &plan.filter {
             apply(p, &chunk.columns, &mut sel);
+        }
+        if let (Some(out), Some(consents), Some(si)) = (subjects.as_deref_mut(), opts.consent, schema.subject_index()) {
+            collect_subjects(&chunk.columns[si], &sel, consents, out);
         }
         match plan.kind {
             QueryKind::Aggregate => state.add_chunk(plan, &chunk.columns, &sel),

@@ -34,7 +34,7 @@ mod tests_plan;
 
 
 pub use agg::{AggState, Digest, Distinct, MergeError, DIGEST_SIZE};
-pub use exec::{execute, ExecError, ExecOptions, PartialBody, PartialGroup, PartialResult};
+pub use exec::{execute, execute_counting, ExecError, ExecOptions, PartialBody, PartialGroup, PartialResult};
 pub use output::{columns, finalize, OutColumn, OutType, ResultSet};
 pub use plan::{AggFunc, AggSpec, CmpOp, KeyExpr, OrderKey, OutSource, OutputColumn, Plan, Predicate};
 pub use sql::{plan, PlanError, Pos};

@@ -1,12 +1,16 @@
 //! [`Store`]: the one storage handle a node shares between its tasks (clone it freely).
 //! It adds to the backend what must be the same whatever the backend: the in-memory
 //! consent index (rebuilt from the consent log at open), and the audit chain (each entry
-//! computed from the head under a lock and committed with the change it records).
+//! computed from the head under a lock and committed with the change it records), and
+//! the signed audit checkpoints: with a [`Checkpointer`] installed (the engine installs
+//! one signing with the node key), every [`CHECKPOINT_EVERY`]th entry is followed by a
+//! signed checkpoint of the head; [`Store::checkpoint_now`] signs one on demand (clean
+//! shutdown, export).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord, SledBackend, StoreError};
+use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord, QueryRecord, SledBackend, StoreError};
 use crate::audit::{self, AuditError};
 use crate::chunk::Chunk;
 use crate::consent::{self, ConsentIndex, ConsentView};
@@ -14,6 +18,14 @@ use crate::schema::{Schema, Value};
 
 /// Datasets whose decoded chunks are kept in memory, up to this many rows each.
 pub const CACHE_ROWS: u64 = 4_000_000;
+
+/// A signed audit checkpoint is written after every entry whose seq is a multiple of this
+/// (and on clean shutdown and export, see [`Store::checkpoint_now`]).
+pub const CHECKPOINT_EVERY: u64 = 32;
+
+/// Signs a checkpoint of the log whose head is the given entry, at the given instant
+/// (microseconds since the epoch): returns the signed AuditCheckpoint JSON.
+pub type Checkpointer = Arc<dyn Fn(&audit::Entry, i64) -> Result<Vec<u8>, String> + Send + Sync>;
 
 /// Every decoded chunk of one dataset, in key order.
 type SharedChunks = Arc<Vec<Arc<Chunk>>>;
@@ -32,6 +44,8 @@ struct Inner {
     consent: RwLock<ConsentIndex>,
     /// The audit head; held while a change and its audit entry are committed.
     audit_head: Mutex<Option<audit::Entry>>,
+    /// Signs audit checkpoints, once installed.
+    checkpointer: OnceLock<Checkpointer>,
 }
 
 /// Shared handle over one backend.
@@ -52,7 +66,13 @@ impl Store {
         let consent = ConsentIndex::from_entries(backend.consent_log()?);
         let head = backend.audit_head()?;
         Ok(Store {
-            inner: Arc::new(Inner { backend: Box::new(backend), chunks: Mutex::default(), consent: RwLock::new(consent), audit_head: Mutex::new(head) }),
+            inner: Arc::new(Inner {
+                backend: Box::new(backend),
+                chunks: Mutex::default(),
+                consent: RwLock::new(consent),
+                audit_head: Mutex::new(head),
+                checkpointer: OnceLock::new(),
+            }),
         })
     }
 
@@ -63,7 +83,13 @@ impl Store {
 
     /// A store in memory.
     pub fn memory() -> Store {
-        let inner = Inner { backend: Box::new(MemoryBackend::new()), chunks: Mutex::default(), consent: Default::default(), audit_head: Mutex::new(None) };
+        let inner = Inner {
+            backend: Box::new(MemoryBackend::new()),
+            chunks: Mutex::default(),
+            consent: Default::default(),
+            audit_head: Mutex::new(None),
+            checkpointer: OnceLock::new(),
+        };
         Store { inner: Arc::new(inner) }
     }
 
@@ -145,7 +171,68 @@ impl Store {
         let entry = audit::Entry::next(head.as_ref(), at, kind, body);
         write(&entry)?;
         *head = Some(entry.clone());
+        if entry.seq.is_multiple_of(CHECKPOINT_EVERY) {
+            // The change is committed: a checkpoint that cannot be written now is not its
+            // failure. The next one (every CHECKPOINT_EVERY entries, shutdown, export) covers it.
+            let _ = self.write_checkpoint(&entry, at);
+        }
         Ok(entry)
+    }
+
+    /// Installs the checkpoint signer (once; later calls are ignored).
+    pub fn set_checkpointer(&self, signer: Checkpointer) {
+        let _ = self.inner.checkpointer.set(signer);
+    }
+
+    fn write_checkpoint(&self, head: &audit::Entry, at: i64) -> Result<Option<u64>, StoreError> {
+        let Some(sign) = self.inner.checkpointer.get() else { return Ok(None) };
+        let raw = sign(head, at).map_err(StoreError::Checkpoint)?;
+        self.backend().put_checkpoint(head.seq, &raw)?;
+        Ok(Some(head.seq))
+    }
+
+    /// Signs a checkpoint of the current head unless one covers it already. Returns the seq
+    /// covered (`None`: empty log or no checkpointer installed).
+    pub fn checkpoint_now(&self, at: i64) -> Result<Option<u64>, StoreError> {
+        let head = self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?;
+        let Some(entry) = head.as_ref() else { return Ok(None) };
+        if self.backend().checkpoints()?.last().is_some_and(|(seq, _)| *seq == entry.seq) {
+            return Ok(Some(entry.seq));
+        }
+        self.write_checkpoint(entry, at)
+    }
+
+    /// Every stored checkpoint `(seq, signed JSON)`, by seq.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.backend().checkpoints()
+    }
+
+    /// Appends the audit entry of an answered or refused query, keeping the query JSON by
+    /// hash and indexing the entry under each subject whose rows it counted.
+    pub fn audit_query(&self, kind: audit::Kind, at: i64, body: serde_json::Value, query: QueryRecord, subjects: &[String]) -> Result<audit::Entry, StoreError> {
+        self.audited(at, kind, body, |a| self.backend().put_query_audit(a, &query, subjects))
+    }
+
+    /// A kept query by hash.
+    pub fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError> {
+        self.backend().signed_query(hash)
+    }
+
+    /// Every kept query.
+    pub fn signed_queries(&self) -> Result<Vec<QueryRecord>, StoreError> {
+        self.backend().signed_queries()
+    }
+
+    /// The audit entries of the queries that counted `subject`'s rows, oldest first.
+    pub fn subject_queries(&self, subject: &str) -> Result<Vec<audit::Entry>, StoreError> {
+        let mut out = Vec::new();
+        for seq in self.backend().subject_queries(subject)? {
+            match self.backend().audit_range(seq, seq + 1)?.pop() {
+                Some(e) => out.push(e),
+                None => return Err(StoreError::Corrupt { what: "subject index", detail: format!("entry {seq} is not in the audit log") }),
+            }
+        }
+        Ok(out)
     }
 
     /// Stores consent entries (one audit entry for the batch); the next consent view

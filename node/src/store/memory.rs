@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::codec;
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, StoreError};
+use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError};
 use crate::audit;
 use crate::chunk::Chunk;
 use crate::consent;
@@ -25,6 +25,9 @@ struct State {
     manifests: BTreeMap<[u8; 32], DocRecord>,
     nonces: HashMap<String, i64>,
     audit: Vec<audit::Entry>,
+    queries: BTreeMap<[u8; 32], QueryRecord>,
+    subject_queries: BTreeMap<(String, u64), ()>,
+    checkpoints: BTreeMap<u64, Vec<u8>>,
 }
 
 impl State {
@@ -194,5 +197,39 @@ impl Backend for MemoryBackend {
 
     fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
         Ok(self.lock()?.audit.last().cloned())
+    }
+
+    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError> {
+        let mut s = self.lock()?;
+        s.check_audit(entry)?;
+        s.audit.push(entry.clone());
+        s.queries.insert(query.hash, query.clone());
+        for subject in subjects {
+            s.subject_queries.insert((subject.clone(), entry.seq), ());
+        }
+        Ok(())
+    }
+
+    fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError> {
+        Ok(self.lock()?.queries.get(hash).cloned())
+    }
+
+    fn signed_queries(&self) -> Result<Vec<QueryRecord>, StoreError> {
+        Ok(self.lock()?.queries.values().cloned().collect())
+    }
+
+    fn subject_queries(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        let s = self.lock()?;
+        let start = (subject.to_string(), 0);
+        Ok(s.subject_queries.range(start..).take_while(|((sub, _), _)| sub == subject).map(|((_, seq), _)| *seq).collect())
+    }
+
+    fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
+        self.lock()?.checkpoints.insert(seq, raw.to_vec());
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.lock()?.checkpoints.iter().map(|(k, v)| (*k, v.clone())).collect())
     }
 }

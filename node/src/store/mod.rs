@@ -24,7 +24,7 @@ mod sled;
 #[cfg(test)]
 mod tests;
 
-pub use self::handle::Store;
+pub use self::handle::{Checkpointer, Store, CHECKPOINT_EVERY};
 pub use self::memory::MemoryBackend;
 pub use self::sled::SledBackend;
 
@@ -101,6 +101,16 @@ pub struct DocRecord {
     pub stored_at: i64,
 }
 
+/// A query as received (the signed JSON, even when it did not verify), kept by hash so
+/// that an auditor can re-run the decision logged for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueryRecord {
+    /// Hash of the query JSON (`DocHash`).
+    pub hash: [u8; 32],
+    /// The JSON.
+    pub raw: Vec<u8>,
+}
+
 /// Why a storage operation failed. Nothing was changed when an error is returned.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -161,6 +171,9 @@ pub enum StoreError {
         /// Sequence number offered.
         got: u64,
     },
+    /// An audit checkpoint could not be signed.
+    #[error("signing the audit checkpoint: {0}")]
+    Checkpoint(String),
     /// The storage engine failed (I/O, a full disk …).
     #[error("storage engine: {0}")]
     Engine(String),
@@ -215,4 +228,20 @@ pub trait Backend: Send + Sync + 'static {
     fn audit_range(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError>;
     /// The last audit entry.
     fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError>;
+
+    /// Appends the audit entry of an answered or refused query (seq: head + 1) and, in the
+    /// same commit, keeps the signed query by hash and indexes the entry under each subject
+    /// whose rows the query counted.
+    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError>;
+    /// A signed query by hash.
+    fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError>;
+    /// Every signed query kept, by hash.
+    fn signed_queries(&self) -> Result<Vec<QueryRecord>, StoreError>;
+    /// Sequence numbers of the audit entries of the queries that counted `subject`'s rows, in order.
+    fn subject_queries(&self, subject: &str) -> Result<Vec<u64>, StoreError>;
+
+    /// Stores a signed audit checkpoint covering the log up to `seq` (same seq: replaced).
+    fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError>;
+    /// Every stored checkpoint `(seq, signed JSON)`, by seq.
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }

@@ -5,7 +5,8 @@
 //! Trees: `meta` (dataset schemas and counts, sequence counters), `chunks` (key: dataset,
 //! lower time bound, chunk number — a time-range scan is a key-range scan), `consent`
 //! (history by sequence number), `consent_subject` (subject index), `policy` (by version),
-//! `certificates` / `revocations` / `charters` / `manifests` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq).
+//! `certificates` / `revocations` / `charters` / `manifests` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq),
+//! `queries` (signed queries by hash), `subject_queries` (subject, audit seq), `checkpoints` (by seq).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 
 use super::codec::{self, be_u64, decode, encode};
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, StoreError};
+use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError};
 use crate::audit;
 use crate::chunk::Chunk;
 use crate::consent;
@@ -38,6 +39,9 @@ pub struct SledBackend {
     nonces: Tree,
     nonce_expiry: Tree,
     audit: Tree,
+    queries: Tree,
+    subject_queries: Tree,
+    checkpoints: Tree,
     commits: Arc<GroupCommit>,
 }
 
@@ -136,6 +140,9 @@ impl SledBackend {
             nonces: tree("nonces")?,
             nonce_expiry: tree("nonce_expiry")?,
             audit: tree("audit")?,
+            queries: tree("queries")?,
+            subject_queries: tree("subject_queries")?,
+            checkpoints: tree("checkpoints")?,
             commits: Arc::default(),
             db,
         })
@@ -372,5 +379,53 @@ impl Backend for SledBackend {
 
     fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
         self.audit.last().map_err(engine)?.map(|(_, v)| codec::decode_audit(&v)).transpose()
+    }
+
+    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError> {
+        let audit_bytes = codec::encode_audit(entry)?;
+        let value = encode("signed query", query)?;
+        let keys: Vec<Vec<u8>> = subjects.iter().map(|s| [subject_prefix(s).as_slice(), &entry.seq.to_be_bytes()].concat()).collect();
+        (&self.meta, &self.audit, &self.queries, &self.subject_queries)
+            .transaction(|(meta, audit_tree, queries, by_subject)| {
+                tx_audit(meta, audit_tree, entry, &audit_bytes)?;
+                queries.insert(&query.hash, value.as_slice())?;
+                for k in &keys {
+                    by_subject.insert(k.as_slice(), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        self.flush()
+    }
+
+    fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError> {
+        self.queries.get(hash).map_err(engine)?.map(|v| decode("signed query", &v)).transpose()
+    }
+
+    fn signed_queries(&self) -> Result<Vec<QueryRecord>, StoreError> {
+        self.queries.iter().map(|kv| decode("signed query", &kv.map_err(engine)?.1)).collect()
+    }
+
+    fn subject_queries(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = subject_prefix(subject);
+        self.subject_queries
+            .scan_prefix(&prefix)
+            .map(|kv| be_u64("subject index", kv.map_err(engine)?.0.get(prefix.len()..).unwrap_or_default()))
+            .collect()
+    }
+
+    fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
+        self.checkpoints.insert(seq.to_be_bytes(), encode("checkpoint", &raw.to_vec())?).map_err(engine)?;
+        self.flush()
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.checkpoints
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(engine)?;
+                Ok((be_u64("checkpoint key", &k)?, decode("checkpoint", &v)?))
+            })
+            .collect()
     }
 }

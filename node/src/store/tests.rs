@@ -190,6 +190,45 @@ fn audit_chain_appends_and_verifies(store: &Store) {
     assert!(matches!(store.backend().append_audit(&stray), Err(StoreError::AuditConflict { expected: 7, got: 4 })));
 }
 
+fn query_audit_keeps_queries_subjects_and_checkpoints(store: &Store) {
+    let signed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = signed.clone();
+    store.set_checkpointer(std::sync::Arc::new(move |head: &audit::Entry, at: i64| -> Result<Vec<u8>, String> {
+        seen.lock().unwrap().push((head.seq, at));
+        Ok(format!("{{\"seq\":{}}}", head.seq).into_bytes())
+    }));
+    assert_eq!(store.checkpoint_now(5).unwrap(), None, "empty log: nothing to cover");
+    let q = |n: u8| QueryRecord { hash: [n; 32], raw: format!("{{\"query\":{n}}}").into_bytes() };
+    let subjects = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let a = store.audit_query(Kind::QueryAnswered, 10, json!({ "query": 1 }), q(1), &subjects(&["s1", "s2"])).unwrap();
+    let b = store.audit_query(Kind::QueryRefused, 11, json!({ "query": 2 }), q(2), &[]).unwrap();
+    let c = store.audit_query(Kind::QueryAnswered, 12, json!({ "query": 3 }), q(3), &subjects(&["s2", "s10"])).unwrap();
+    assert_eq!((a.seq, b.seq, c.seq), (1, 2, 3));
+    assert_eq!(store.subject_queries("s1").unwrap(), vec![a.clone()]);
+    assert_eq!(store.subject_queries("s2").unwrap(), vec![a.clone(), c.clone()]);
+    assert_eq!(store.subject_queries("s10").unwrap(), vec![c.clone()], "s1 is not a prefix match of s10");
+    assert!(store.subject_queries("s").unwrap().is_empty());
+    assert_eq!(store.signed_query(&[2; 32]).unwrap(), Some(q(2)));
+    assert_eq!(store.signed_query(&[9; 32]).unwrap(), None);
+    assert_eq!(store.signed_queries().unwrap(), vec![q(1), q(2), q(3)]);
+    assert_eq!(store.verify_audit().unwrap(), Ok(()));
+    // A stray entry is refused and stores none of its parts.
+    let stray = audit::Entry::next(Some(&a), 1, Kind::QueryAnswered, json!(null));
+    assert!(matches!(store.backend().put_query_audit(&stray, &q(7), &subjects(&["s7"])), Err(StoreError::AuditConflict { expected: 4, got: 2 })));
+    assert_eq!((store.signed_query(&[7; 32]).unwrap(), store.subject_queries("s7").unwrap()), (None, vec![]));
+    // Checkpoints: every CHECKPOINT_EVERY entries, and on demand (once per head).
+    for i in 4..=CHECKPOINT_EVERY {
+        store.audit(Kind::QueryAnswered, 100 + i as i64, json!({ "query": i })).unwrap();
+    }
+    assert_eq!(*signed.lock().unwrap(), vec![(CHECKPOINT_EVERY, 100 + CHECKPOINT_EVERY as i64)]);
+    assert_eq!(store.checkpoint_now(999).unwrap(), Some(CHECKPOINT_EVERY), "already covered: not signed again");
+    store.audit(Kind::QueryRefused, 1000, json!({})).unwrap();
+    assert_eq!(store.checkpoint_now(1001).unwrap(), Some(CHECKPOINT_EVERY + 1));
+    let stored: Vec<u64> = store.checkpoints().unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(stored, vec![CHECKPOINT_EVERY, CHECKPOINT_EVERY + 1]);
+    assert_eq!(store.checkpoints().unwrap()[1].1, format!("{{\"seq\":{}}}", CHECKPOINT_EVERY + 1).into_bytes());
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory_backend {
@@ -214,6 +253,7 @@ suite!(
     documents_by_hash,
     nonce_replay_is_detected,
     audit_chain_appends_and_verifies,
+    query_audit_keeps_queries_subjects_and_checkpoints,
 );
 
 #[test]

@@ -10,10 +10,12 @@
 //! | RegionManifest | the founders, then a threshold of current members | [`manifest`] |
 //! | Query | the requesting application | [`query`] |
 //! | PartialAnswer | the answering node | [`query`] |
+//! | AuditCheckpoint | the node whose audit log it covers | [`checkpoint`] |
 
 pub mod bundle;
 pub mod cert;
 pub mod charter;
+pub mod checkpoint;
 pub mod consent;
 pub mod manifest;
 pub mod query;
