@@ -318,3 +318,142 @@ pub async fn ok_json(method: &str, url: &str, token: Option<&str>, body: Vec<u8>
     assert!((200..300).contains(&status), "{method} {url}: {status} {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}"))
 }
+
+/// Creates the user-defined bridge network `name` with a /24 subnet of its own in
+/// 10.128.0.0/9 (tried until Docker accepts one), so that a container can be reconnected
+/// with the IP it had; returns the subnet. Remove it with [`remove_network`].
+pub async fn create_network(name: &str) -> String {
+    use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+    let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) ^ std::process::id();
+    let mut last = String::new();
+    for k in 0..16u32 {
+        let n = seed.wrapping_add(k.wrapping_mul(2_654_435_761)) % (128 * 256);
+        let subnet = format!("10.{}.{}.0/24", 128 + n / 256, n % 256);
+        let ipam = Ipam { config: Some(vec![IpamConfig { subnet: Some(subnet.clone()), ..Default::default() }]), ..Default::default() };
+        let request = NetworkCreateRequest { name: name.to_owned(), driver: Some("bridge".into()), ipam: Some(ipam), ..Default::default() };
+        match docker.create_network(request).await {
+            Ok(_) => return subnet,
+            Err(e) => last = e.to_string(),
+        }
+    }
+    panic!("network {name}: no free subnet in 10.128.0.0/9 after 16 tries; last: {last}")
+}
+
+/// Removes the network `name`, waiting (at most 30 s) until its containers are gone —
+/// testcontainers removes dropped containers in the background.
+pub async fn remove_network(name: &str) {
+    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else { return };
+    let started = Instant::now();
+    loop {
+        match docker.remove_network(name).await {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return,
+            Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                eprintln!("network {name} not removed: {e}");
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+impl NodeContainer {
+    /// The container's IPv4 address on `network`.
+    pub async fn ip(&self, network: &str) -> String {
+        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
+        let info = docker.inspect_container(self.container.id(), None).await.expect("inspect the container");
+        let networks = info.network_settings.and_then(|s| s.networks).unwrap_or_default();
+        let ip = networks.get(network).and_then(|e| e.ip_address.clone()).filter(|ip| !ip.is_empty());
+        ip.unwrap_or_else(|| panic!("{} has no address on {network}: {:?}", self.name, networks.keys().collect::<Vec<_>>()))
+    }
+
+    /// Cuts the container off `network` (a partition: its peers' connections break).
+    pub async fn disconnect(&self, network: &str) {
+        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
+        let request = bollard::models::NetworkDisconnectRequest { container: self.container.id().to_owned(), force: Some(true) };
+        docker.disconnect_network(network, request).await.unwrap_or_else(|e| panic!("disconnect {} from {network}: {e}", self.name));
+    }
+
+    /// Connects the container to `network` again with the address `ip` (the one its region
+    /// manifest names).
+    pub async fn connect(&self, network: &str, ip: &str) {
+        use bollard::models::{EndpointIpamConfig, EndpointSettings, NetworkConnectRequest};
+        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
+        let endpoint = EndpointSettings { ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_owned()), ..Default::default() }), ..Default::default() };
+        let request = NetworkConnectRequest { container: self.container.id().to_owned(), endpoint_config: Some(endpoint) };
+        docker.connect_network(network, request).await.unwrap_or_else(|e| panic!("connect {} to {network} as {ip}: {e}", self.name));
+    }
+
+    /// Rewrites the node's `config.toml` with `edit` and restarts the node on it: the
+    /// container is stopped (SIGTERM), a one-shot container writes the edited file into the
+    /// volume (the image has no shell), and the node starts again. Returns the API's URL.
+    pub async fn edit_config(&self, edit: impl FnOnce(&str) -> String) -> String {
+        self.container.stop().await.expect("stop the container");
+        let text = self.container.copy_file_from("/data/config.toml", Vec::<u8>::new()).await.expect("copy config.toml out of the volume");
+        let text = edit(&String::from_utf8_lossy(&text));
+        let writer = regio_image()
+            .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)))
+            .with_cmd(["--version"])
+            .with_mount(Mount::volume_mount(&self.volume, "/data"))
+            .with_copy_to("/data/config.toml", text.into_bytes())
+            .with_container_name(format!("{}-config", self.name))
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("write config.toml for {}: {e}", self.name));
+        drop(writer);
+        self.restart().await
+    }
+}
+
+/// Municipality `i`'s demo rows (`regio_node::demo::data`, `days` × `sensors`) as the
+/// NDJSON `POST /v1/datasets/readings/records?format=ndjson` takes.
+pub fn demo_rows_ndjson(i: usize, days: usize, sensors: usize) -> String {
+    use regio_node::schema::Value as Cell;
+    use serde_json::{json, Value};
+    let ts = |micros: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let schema = regio_node::demo::data::readings_schema();
+    let mut out = String::new();
+    for row in regio_node::demo::data::municipality(i, days, sensors).rows {
+        let obj: serde_json::Map<String, Value> = schema
+            .fields
+            .iter()
+            .zip(row)
+            .map(|(f, v)| {
+                let v = match v {
+                    Cell::Str(s) => Value::String(s),
+                    Cell::Float(x) => json!(x),
+                    Cell::Int(n) => json!(n),
+                    Cell::Ts(t) => json!(ts(t)),
+                    _ => Value::Null,
+                };
+                (f.name.clone(), v)
+            })
+            .collect();
+        out.push_str(&Value::Object(obj).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Municipality `i`'s demo consent as the NDJSON `POST /v1/consent/import?format=ndjson` takes.
+pub fn demo_consent_ndjson(i: usize, days: usize, sensors: usize) -> String {
+    let ts = |micros: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    regio_node::demo::data::municipality(i, days, sensors)
+        .consent
+        .iter()
+        .map(|c| {
+            let line = serde_json::json!({"subject": c.subject, "purpose": c.purposes.first(), "granted": c.given, "given_at": ts(c.given_at), "withdrawn_at": c.withdrawn_at.and_then(ts)});
+            line.to_string() + "\n"
+        })
+        .collect()
+}
+
+/// How many of municipality `i`'s demo rows count for `ResearchAndDevelopment` now: city
+/// sensors, and citizens whose consent is in force.
+pub fn demo_expected_count(i: usize, days: usize, sensors: usize) -> u64 {
+    use regio_node::schema::Value as Cell;
+    let d = regio_node::demo::data::municipality(i, days, sensors);
+    let now = chrono::Utc::now().timestamp_micros();
+    let consenting: std::collections::HashSet<&str> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.as_str()).collect();
+    d.rows.iter().filter(|r| !matches!(&r[3], Cell::Str(s) if !consenting.contains(s.as_str()))).count() as u64
+}
