@@ -134,15 +134,17 @@ pub fn init(regio: &Path, dir: &Path, nis: &str, name: &str, config: &[(&str, &s
     Ok(())
 }
 
-/// Starts `regio node run --dir DIR` and reads its `listening on` and `p2p` lines.
+/// Starts `regio node run --dir DIR` and reads its `listening on` and `p2p` lines; the
+/// node's stderr goes to `DIR/node.log`.
 pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
+    let log = std::fs::File::create(dir.join("node.log")).with_context(|| format!("cannot create {}/node.log", dir.display()))?;
     let mut child = Command::new(regio)
         .args(["node", "run", "--dir"])
         .arg(dir)
         .env_remove("REGIO_TOKEN")
         .env_remove("REGIO_NODE")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .with_context(|| format!("cannot start {} node run", regio.display()))?;
     if let Ok(mut pids) = PIDS.lock() {
@@ -162,7 +164,10 @@ pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
         .and_then(|r| r.split_whitespace().next())
         .ok_or_else(|| anyhow!("{}: unexpected first line `{first}`", dir.display()))?
         .to_string();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+    // The p2p lines follow at once; wait longer only for the first.
+    let mut wait = Duration::from_secs(2);
+    while let Ok(line) = rx.recv_timeout(wait) {
+        wait = Duration::from_millis(200);
         match line.strip_prefix("p2p ") {
             Some(a) => node.p2p.push(a.to_string()),
             None => break,
