@@ -1,6 +1,7 @@
 //! Shared helpers for Regio's multi-node and end-to-end tests.
 #![deny(missing_docs)]
 
+pub mod bench;
 #[cfg(unix)]
 pub mod containers;
 pub mod fixture;

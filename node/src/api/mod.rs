@@ -19,6 +19,7 @@
 //! | `POST /v1/consent` | admin | one signed ConsentRecord |
 //! | `POST /v1/query?deadline_ms=N` | anyone (signed query) | federated: 200 merged result + provenance, 403 when no member answered ([`federated`]) |
 //! | `GET /v1/regions`, `GET /v1/regions/{id}` | anyone | the regions this node is in, members' reachability, policy heads, equivocation ([`region`]) |
+//! | `GET /v1/certificates/{hash}`, `GET /v1/revocations/{hash}` | anyone | a stored document by hash, 404 if not here ([`lookup`]) |
 //!
 //! Errors are [`ApiError`] JSON with stable codes. Admin handlers take [`auth::Admin`] as
 //! their first argument. Every store call runs on `spawn_blocking`; a write is answered
@@ -38,6 +39,7 @@ pub mod datasets;
 pub mod engine;
 pub mod error;
 pub mod federated;
+pub mod lookup;
 pub mod metrics;
 pub mod region;
 
@@ -113,6 +115,8 @@ fn engine_routes() -> Router<AppState> {
         .route("/v1/regions/{id}", get(region::show))
         .route("/v1/consent", post(engine::consent))
         .route("/v1/query", post(federated::query))
+        .route("/v1/certificates/{hash}", get(lookup::certificate))
+        .route("/v1/revocations/{hash}", get(lookup::revocation))
 }
 
 async fn unknown_route(req: Request) -> ApiError {

@@ -1,0 +1,230 @@
+//! Benchmark support (owner: bench): real `regio node run` processes on loopback, driven over
+//! HTTP, for `src/bin/reference-bench.rs` and `src/bin/revocation-bench.rs`.
+//!
+//! [`regio_binary`] builds (or takes) the release `regio`; [`Cluster::start`] runs `regio init`
+//! and `regio node run` per node (API `127.0.0.1:0`, libp2p `/ip4/127.0.0.1/tcp/0`) and reads
+//! each node's `listening on` and `p2p` lines; every node is stopped (SIGTERM, then SIGKILL
+//! after 5 s) when its [`Node`] drops — on success, on error and on panic — and on SIGINT or
+//! SIGTERM of the benchmark ([`stop_nodes_on_signal`]).
+
+pub mod http;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use regio_node::policy::Key;
+
+pub use self::http::Http;
+
+/// Process ids of the running nodes, for the signal handler.
+static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/bench` next to the workspace.
+pub fn shared_bench() -> PathBuf {
+    workspace().join("../shared/bench")
+}
+
+/// The `regio` binary: `explicit` if given, else `cargo build --release -p regio-cli --bin
+/// regio` in the workspace (a no-op when it is up to date) and its `target/release/regio`.
+pub fn regio_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let ws = workspace();
+    eprintln!("building the release `regio` (cargo build --release -p regio-cli --bin regio)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "regio-cli", "--bin", "regio"])
+        .current_dir(&ws)
+        .status()
+        .context("cannot run cargo to build the release `regio`")?;
+    if !status.success() {
+        bail!("cargo build --release -p regio-cli failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.join("target"));
+    Ok(target.join("release").join("regio"))
+}
+
+/// One running `regio node run` process.
+pub struct Node {
+    child: Child,
+    /// The node directory.
+    pub dir: PathBuf,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The node's p2p multiaddresses (with `/p2p/PEERID`).
+    pub p2p: Vec<String>,
+    /// The node's key (read from `node.key`).
+    pub key: Key,
+    /// The admin token.
+    pub token: String,
+}
+
+impl Node {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size (VmRSS of `/proc/PID/status`), KiB.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).context("cannot read /proc/PID/status")?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS in /proc/{}/status", self.pid()))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(mut pids) = PIDS.lock() {
+            pids.retain(|p| *p != pid);
+        }
+    }
+}
+
+/// Runs `regio init` for a node with free ports; `config` lines (`key = value`) replace
+/// the generated lines with the same key, or are appended.
+pub fn init(regio: &Path, dir: &Path, nis: &str, name: &str, config: &[(&str, &str)]) -> Result<()> {
+    let d = dir.to_str().ok_or_else(|| anyhow!("node directory {} is not UTF-8", dir.display()))?;
+    let out = Command::new(regio)
+        .args(["init", "--dir", d, "--nis", nis, "--name", name, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .env_remove("REGIO_TOKEN")
+        .env_remove("REGIO_NODE")
+        .output()
+        .with_context(|| format!("cannot run {}", regio.display()))?;
+    if !out.status.success() {
+        bail!("regio init --dir {d}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    if !config.is_empty() {
+        let path = dir.join("config.toml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        for (k, v) in config {
+            let line = format!("{k} = {v}");
+            match lines.iter_mut().find(|l| l.split('=').next().map(str::trim) == Some(*k)) {
+                Some(l) => *l = line,
+                None => lines.push(line),
+            }
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Starts `regio node run --dir DIR` and reads its `listening on` and `p2p` lines; the
+/// node's stderr goes to `DIR/node.log`.
+pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
+    let log = std::fs::File::create(dir.join("node.log")).with_context(|| format!("cannot create {}/node.log", dir.display()))?;
+    let mut child = Command::new(regio)
+        .args(["node", "run", "--dir"])
+        .arg(dir)
+        .env_remove("REGIO_TOKEN")
+        .env_remove("REGIO_NODE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("cannot start {} node run", regio.display()))?;
+    if let Ok(mut pids) = PIDS.lock() {
+        pids.push(child.id());
+    }
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout of regio node run"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut node = Node { child, dir: dir.to_path_buf(), url: String::new(), p2p: Vec::new(), key: Key::from_secret([0; 32]), token: String::new() };
+    let first = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| anyhow!("{}: no `listening on` line within 60 s", dir.display()))?;
+    node.url = first
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .ok_or_else(|| anyhow!("{}: unexpected first line `{first}`", dir.display()))?
+        .to_string();
+    // The p2p lines follow at once; wait longer only for the first.
+    let mut wait = Duration::from_secs(2);
+    while let Ok(line) = rx.recv_timeout(wait) {
+        wait = Duration::from_millis(200);
+        match line.strip_prefix("p2p ") {
+            Some(a) => node.p2p.push(a.to_string()),
+            None => break,
+        }
+    }
+    let key_file = dir.join("node.key");
+    let text = std::fs::read_to_string(&key_file).with_context(|| format!("cannot read {}", key_file.display()))?;
+    node.key = Key::from_file_json(&text).map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
+    let token_file = dir.join("admin.token");
+    node.token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?.trim().to_string();
+    Ok(node)
+}
+
+/// On SIGINT or SIGTERM: SIGTERM to every running node, then exit 130.
+pub fn stop_nodes_on_signal() {
+    std::thread::spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(regio_node::server::shutdown_signal());
+        let pids = PIDS.lock().map(|p| p.clone()).unwrap_or_default();
+        eprintln!("interrupted: stopping {} node(s)", pids.len());
+        for pid in pids {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        std::process::exit(130);
+    });
+}
+
+/// Polls `f` every `every` until it returns `Ok`, at most `limit`; the error names `what`
+/// and the last answer.
+pub fn poll<T>(limit: Duration, every: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(t) => return Ok(t),
+            Err(last) if start.elapsed() > limit => bail!("{what}: not within {limit:?}; last: {last}"),
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
+/// The median of `v` (upper median for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    percentile(v, 50.0)
+}
+
+/// Nearest-rank percentile `p` (0–100) of `v`; 0 for an empty `v`.
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+/// `ms` values with three decimals, space-separated.
+pub fn list(ms: &[f64]) -> String {
+    ms.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,43 @@
+//! Read-only lookups of stored certificates and revocations by document hash (owner: bench).
+//! Cheap enough to poll: the 50-node revocation benchmark
+//! (`integration-tests/src/bin/revocation-bench.rs`) asks every node, many times a second,
+//! whether a revocation has arrived. The engine stores a document and enters it into its
+//! in-memory state under one lock, so "stored here" means "refused here".
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /v1/certificates/{hash}` | 200 `{"hash", "storedAt", "document"}`, 404 `document.unknown` |
+//! | `GET /v1/revocations/{hash}` | the same for a revocation |
+//!
+//! `{hash}` is `sha256:<64 hex digits>` (the `hash` a `POST` answered); anything else is
+//! 400 `request.bad_hash`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{blocking, ApiError, AppState};
+use crate::policy::DocHash;
+use crate::store::DocKind;
+
+/// `GET /v1/certificates/{hash}`.
+pub async fn certificate(State(s): State<AppState>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+    lookup(s, DocKind::Certificate, &hash).await
+}
+
+/// `GET /v1/revocations/{hash}`.
+pub async fn revocation(State(s): State<AppState>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+    lookup(s, DocKind::Revocation, &hash).await
+}
+
+async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<Value>, ApiError> {
+    let h: DocHash = hash.parse().map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, "request.bad_hash", e))?;
+    let store = s.store.clone();
+    let record = blocking(move || Ok(store.document(kind, &h.0)?)).await?;
+    let Some(r) = record else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "document.unknown", format!("no {kind:?} {h} at this node")));
+    };
+    let document: Value = serde_json::from_slice(&r.raw).map_err(ApiError::internal)?;
+    Ok(Json(json!({ "hash": h, "storedAt": r.stored_at, "document": document })))
+}
