@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::{DocError, Engine};
+use crate::policy::DocHash;
+use crate::store::{DocKind, StoreError};
+
+/// Whether the store already holds this exact document.
+fn known(engine: &Engine, kind: DocKind, doc: &Value) -> Result<bool, GossipError> {
+    Ok(engine.store().document(kind, &DocHash::of(doc).0)?.is_some())
+}
 
 /// One gossip message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +67,9 @@ pub enum GossipError {
     /// The document was refused.
     #[error(transparent)]
     Doc(#[from] DocError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Gossip {
@@ -72,24 +82,35 @@ impl Gossip {
     pub fn apply(engine: &Engine, bytes: &[u8], now: DateTime<Utc>) -> Result<Applied, GossipError> {
         let msg: Gossip = serde_json::from_slice(bytes).map_err(|e| GossipError::Decode(e.to_string()))?;
         Ok(match msg {
+            // Anti-entropy republishes what every member already holds: a document whose
+            // hash is stored is not verified again (its signatures were checked when stored).
             Gossip::Revocation { doc } => {
-                engine.put_revocation(doc, now)?;
+                if !known(engine, DocKind::Revocation, &doc)? {
+                    engine.put_revocation(doc, now)?;
+                }
                 Applied::Revocation
             }
             Gossip::Policy { doc } => {
                 let own = doc.pointer("/municipality/did").and_then(Value::as_str) == Some(engine.did().as_str());
-                if own {
+                let seen = doc.pointer("/municipality/did").and_then(Value::as_str).and_then(|d| {
+                    engine.peer_heads().into_iter().find(|(did, _)| did.as_str() == d).map(|(_, (_, hash))| hash)
+                });
+                if own || seen == Some(DocHash::of(&doc)) {
                     Applied::Policy(false)
                 } else {
                     Applied::Policy(engine.observe_peer_policy(doc, now)?.is_some())
                 }
             }
             Gossip::Manifest { doc } => {
-                engine.put_manifest(doc, now)?;
+                if !known(engine, DocKind::Manifest, &doc)? {
+                    engine.put_manifest(doc, now)?;
+                }
                 Applied::Manifest
             }
             Gossip::Certificate { doc } => {
-                engine.put_certificate(doc, now)?;
+                if !known(engine, DocKind::Certificate, &doc)? {
+                    engine.put_certificate(doc, now)?;
+                }
                 Applied::Certificate
             }
         })

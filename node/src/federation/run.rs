@@ -127,12 +127,37 @@ pub async fn republish(engine: &Engine, net: &Handle) {
     }
 }
 
-/// Republishes every `interval` until aborted.
+/// Republishes every `interval` (each wait drawn uniformly from 0.5–1.5 × `interval`, so
+/// that the nodes of a region do not all republish at the same moment) until aborted.
 pub async fn anti_entropy(engine: Arc<Engine>, net: Handle, interval: Duration) {
-    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(50)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let interval = interval.max(Duration::from_millis(50));
     loop {
-        tick.tick().await;
+        tokio::time::sleep(jittered(interval)).await;
         republish(&engine, &net).await;
+    }
+}
+
+/// A duration drawn uniformly from `[interval / 2, 3 * interval / 2)`.
+fn jittered(interval: Duration) -> Duration {
+    let mut b = [0u8; 8];
+    let r = match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => 0,
+    };
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(ms / 2 + r % ms)
+}
+
+#[cfg(test)]
+mod jitter_tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_one_and_a_half_intervals() {
+        let i = Duration::from_millis(1000);
+        for _ in 0..1000 {
+            let d = jittered(i);
+            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500), "{d:?}");
+        }
     }
 }
