@@ -82,15 +82,16 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
     if r.coverage.0 > 0 {
         return (StatusCode::OK, Json(body));
     }
-    let reasons: Vec<&str> = r
+    // (reason, message) of every refusal.
+    let refusals: Vec<(&str, &str)> = r
         .provenance
         .iter()
         .filter_map(|p| match &p.status {
-            Status::Refused { reason, .. } => Some(reason.as_str()),
+            Status::Refused { reason, message } => Some((reason.as_str(), message.as_str())),
             _ => None,
         })
         .collect();
-    let common = reasons.first().filter(|first| reasons.iter().all(|r| r == *first));
+    let common = refusals.first().map(|(reason, _)| *reason).filter(|first| refusals.iter().all(|(r, _)| r == first));
     let summary: Vec<String> = r
         .provenance
         .iter()
@@ -106,19 +107,11 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
         })
         .collect();
     // Every member refused for the same reason with the same words: say it once.
-    let messages: Vec<&str> = r
-        .provenance
-        .iter()
-        .filter_map(|p| match &p.status {
-            Status::Refused { message, .. } => Some(message.as_str()),
-            _ => None,
-        })
-        .collect();
-    let unanimous = reasons.len() == r.provenance.len() && common.is_some() && messages.windows(2).all(|w| w[0] == w[1]);
-    let message = match (unanimous, messages.first()) {
-        (true, Some(m)) => format!("{m} (refused by every member of region `{}`)", r.region),
+    let unanimous = refusals.len() == r.provenance.len() && common.is_some() && refusals.windows(2).all(|w| w[0].1 == w[1].1);
+    let message = match (unanimous, refusals.first()) {
+        (true, Some((_, m))) => format!("{m} (refused by every member of region `{}`)", r.region),
         _ => format!("no member of region `{}` answered: {}", r.region, summary.join("; ")),
     };
-    body["error"] = json!({ "code": common.map_or("query.no_answer", |c| *c), "message": message });
+    body["error"] = json!({ "code": common.unwrap_or("query.no_answer"), "message": message });
     (StatusCode::FORBIDDEN, Json(body))
 }
