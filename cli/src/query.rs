@@ -52,13 +52,6 @@ pub struct QueryOptions<'a> {
     pub sql: &'a str,
 }
 
-/// A fresh W3C `traceparent`: version 00, random trace and span ids, sampled.
-fn traceparent() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("cannot draw random bytes: {e}"))?;
-    Ok(format!("00-{}-{}-01", hex::encode(&bytes[..16]), hex::encode(&bytes[16..])))
-}
-
 /// Region ids out of a `GET /v1/regions` answer (an array, or `{"regions": [...]}`, of ids,
 /// `{region|id}` objects or signed manifests).
 fn region_ids(v: &Value) -> Vec<String> {
@@ -97,7 +90,7 @@ pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
     };
     let origin = client.did()?;
     let region = region(client, o.region)?;
-    let trace = traceparent()?;
+    let trace = regio_node::telemetry::new_traceparent();
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("cannot draw random bytes: {e}"))?;
     let now = Utc::now().trunc_subsecs(0);
