@@ -30,7 +30,7 @@ pub const DEFAULT_LISTEN: &str = "/ip4/127.0.0.1/tcp/7481";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Default query deadline, milliseconds.
 pub const DEFAULT_QUERY_DEADLINE_MS: u64 = 5000;
-/// Default anti-entropy interval (republishing signed documents to the region), milliseconds.
+/// Default anti-entropy interval (a digest of the region's documents to the region), milliseconds.
 pub const DEFAULT_GOSSIP_INTERVAL_MS: u64 = 5000;
 
 /// A node's configuration (`DIR/config.toml`).
@@ -63,8 +63,10 @@ pub struct Config {
     /// (no export).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
-    /// Anti-entropy: every this many milliseconds the node republishes its policy head, the
-    /// region manifests, certificates and revocations it knows to its regions. Default 5000.
+    /// Anti-entropy: every this many milliseconds (jittered 0.5–1.5×) the node publishes a
+    /// digest of the region's documents it holds (manifest, charter, policy heads,
+    /// certificates, revocations); a member whose digest differs pulls what it lacks.
+    /// Default 5000.
     #[serde(default = "default_gossip_interval")]
     pub gossip_interval_ms: u64,
     /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
@@ -225,8 +227,8 @@ impl Config {
              query_deadline_ms = {}\n\
              # OTLP endpoint for traces and metrics (default: none, nothing is exported).\n\
              {otlp}\
-             # Anti-entropy: republish policy head, manifests, certificates and revocations to the\n\
-             # region every this many milliseconds (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
+             # Anti-entropy: publish a digest of the region's documents every this many\n\
+             # milliseconds; a member that lacks some pulls them (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
              gossip_interval_ms = {}\n\
              # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
              # (default none; `regio init --clerk DID`).\n\

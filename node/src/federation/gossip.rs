@@ -1,7 +1,8 @@
-//! What nodes gossip on a region's topic: signed documents only, so every receiver
-//! verifies for itself — revocations (every node must refuse a revoked certificate),
-//! policy bundles (heads and equivocation evidence), manifest versions, ethics certificates
-//! (a certifier registers one at any node; every member learns it).
+//! What nodes gossip on a region's topic: signed documents, so every receiver verifies for
+//! itself — revocations (every node must refuse a revoked certificate), policy bundles
+//! (heads and equivocation evidence), manifest versions, ethics certificates (a certifier
+//! registers one at any node; every member learns it), charters — and digests of what a
+//! node holds, which start a sync when they differ ([`super::sync`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,21 @@ pub enum Gossip {
         /// The document.
         doc: Value,
     },
+    /// A region's signed InclusionCharter (sent in answer to a sync, see [`super::sync`]).
+    Charter {
+        /// The document.
+        doc: Value,
+    },
+    /// What the sender holds of the region's documents (see [`super::sync`]): not a
+    /// document; a receiver whose own digest differs asks the sender for what it lacks.
+    Digest {
+        /// The region.
+        region: String,
+        /// SHA-256 (hex) over the sorted hashes of the documents held.
+        summary: String,
+        /// How many documents.
+        count: usize,
+    },
 }
 
 /// What applying a gossip message did.
@@ -55,6 +71,10 @@ pub enum Applied {
     Manifest,
     /// A certificate stored (or already known).
     Certificate,
+    /// A charter stored (or already known).
+    Charter,
+    /// A digest: nothing to store (the sync task compares it).
+    Digest,
 }
 
 /// Why a gossip message was not applied.
@@ -73,6 +93,19 @@ pub enum GossipError {
 }
 
 impl Gossip {
+    /// The signed document a message carries (`None` for a digest).
+    pub fn document(&self) -> Option<&Value> {
+        match self {
+            Gossip::Revocation { doc } | Gossip::Policy { doc } | Gossip::Manifest { doc } | Gossip::Certificate { doc } | Gossip::Charter { doc } => Some(doc),
+            Gossip::Digest { .. } => None,
+        }
+    }
+
+    /// Decodes a message from the wire.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Gossip, GossipError> {
+        serde_json::from_slice(bytes).map_err(|e| GossipError::Decode(e.to_string()))
+    }
+
     /// Encodes for the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
@@ -80,10 +113,15 @@ impl Gossip {
 
     /// Decodes and applies a message received from the region's topic.
     pub fn apply(engine: &Engine, bytes: &[u8], now: DateTime<Utc>) -> Result<Applied, GossipError> {
-        let msg: Gossip = serde_json::from_slice(bytes).map_err(|e| GossipError::Decode(e.to_string()))?;
-        Ok(match msg {
-            // Anti-entropy republishes what every member already holds: a document whose
-            // hash is stored is not verified again (its signatures were checked when stored).
+        Gossip::from_bytes(bytes)?.apply_to(engine, now)
+    }
+
+    /// Applies a decoded message: documents are verified and stored (a document whose hash
+    /// is already stored is not verified again); a digest changes nothing.
+    pub fn apply_to(self, engine: &Engine, now: DateTime<Utc>) -> Result<Applied, GossipError> {
+        Ok(match self {
+            // A sync or a second publisher may send what this node already holds: a document
+            // whose hash is stored is not verified again (its signatures were checked then).
             Gossip::Revocation { doc } => {
                 if !known(engine, DocKind::Revocation, &doc)? {
                     engine.put_revocation(doc, now)?;
@@ -113,6 +151,13 @@ impl Gossip {
                 }
                 Applied::Certificate
             }
+            Gossip::Charter { doc } => {
+                if !known(engine, DocKind::Charter, &doc)? {
+                    engine.put_charter(doc, now)?;
+                }
+                Applied::Charter
+            }
+            Gossip::Digest { .. } => Applied::Digest,
         })
     }
 }

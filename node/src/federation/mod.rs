@@ -9,6 +9,7 @@
 pub mod gossip;
 pub mod p2p;
 pub mod run;
+pub mod sync;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::gossip::Gossip;
+use super::sync::{self, SyncBody};
 use super::{Transport, TransportError};
 use crate::engine::Engine;
 use crate::net::{members_of, Handle, InboundHandler, NetError, Protocol};
@@ -32,16 +33,28 @@ impl Transport for NetTransport {
     }
 }
 
-/// Answers peers with the engine. Gossip is queued to [`apply_gossip`].
+/// A gossip message received on a region's topic.
+#[derive(Debug, Clone)]
+pub struct GossipIn {
+    /// The region of the topic.
+    pub region: String,
+    /// Its author (a member of the region).
+    pub from: Did,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// Answers peers with the engine. Gossip is queued to [`apply_gossip`] (or, in a running
+/// node, to [`super::run::apply_and_join`]).
 pub struct EngineInbound {
     engine: Arc<Engine>,
-    gossip: mpsc::Sender<Vec<u8>>,
+    gossip: mpsc::Sender<GossipIn>,
 }
 
 impl EngineInbound {
     /// The handler and the receiving end of its gossip queue (bounded: when it is full,
-    /// gossip is dropped — signed documents are re-published and can be fetched again).
-    pub fn new(engine: Arc<Engine>) -> (EngineInbound, mpsc::Receiver<Vec<u8>>) {
+    /// gossip is dropped — the digests of [`super::sync`] bring the documents back).
+    pub fn new(engine: Arc<Engine>) -> (EngineInbound, mpsc::Receiver<GossipIn>) {
         let (tx, rx) = mpsc::channel(1024);
         (EngineInbound { engine, gossip: tx }, rx)
     }
@@ -58,23 +71,30 @@ impl InboundHandler for EngineInbound {
         }
     }
 
-    async fn on_chain(&self, _from: Did, _bytes: Vec<u8>) -> Vec<u8> {
-        // The one fetch defined so far: this node's whole policy chain, oldest first.
+    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
+        // A sync request: the region's documents the requester lacks, as gossip messages.
+        if let Some(body) = SyncBody::parse(&bytes) {
+            let engine = self.engine.clone();
+            let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync)).await.unwrap_or_default();
+            return serde_json::to_vec(&docs).unwrap_or_default();
+        }
+        // Anything else: this node's whole policy chain, oldest first.
         let policies = self.engine.store().policies().unwrap_or_default();
         let docs: Vec<Value> = policies.iter().filter_map(|p| serde_json::from_slice(&p.raw).ok()).collect();
         serde_json::to_vec(&docs).unwrap_or_default()
     }
 
-    fn on_gossip(&self, _region: &str, _from: Did, bytes: Vec<u8>) {
-        let _ = self.gossip.try_send(bytes);
+    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>) {
+        let _ = self.gossip.try_send(GossipIn { region: region.to_owned(), from, bytes });
     }
 }
 
-/// Applies queued gossip to the engine until the queue closes.
-pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<Vec<u8>>) {
-    while let Some(bytes) = rx.recv().await {
+/// Applies queued gossip to the engine until the queue closes (documents only; digests are
+/// ignored: see [`super::run::apply_and_join`] for a node that also syncs).
+pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>) {
+    while let Some(msg) = rx.recv().await {
         let engine = engine.clone();
-        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &bytes, Utc::now())).await;
+        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now())).await;
     }
 }
 

@@ -1,26 +1,27 @@
 //! A federating node's background work (owner: federation): the network task answering
 //! peers with the engine, gossip applied to the engine (regions re-joined whenever a
 //! manifest version takes effect), and **anti-entropy** — every `gossip_interval` the node
-//! republishes its policy head, the current manifests, and the certificates and revocations
-//! it knows on every region topic, because gossipsub does not replay history: a node that was
-//! partitioned, restarted or admitted late converges within one interval.
+//! publishes a digest of what it holds on every region topic, and pulls from a peer whose
+//! digest differs (see [`super::sync`]), because gossipsub does not replay history: a node
+//! that was partitioned, restarted or admitted late converges within about one interval.
 //!
 //! [`start`] brings it all up; [`Running::stop`] takes it down in order (anti-entropy, then
 //! the network task, awaited, then the gossip queue drained).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::gossip::{Applied, Gossip};
-use super::p2p::{join_regions, EngineInbound};
+use super::p2p::{join_regions, EngineInbound, GossipIn};
+use super::sync::{self, SyncBody, SyncRequest};
 use crate::engine::Engine;
-use crate::net::{self, Handle, NetConfig, NetError};
-use crate::policy::Key;
+use crate::net::{self, Handle, NetConfig, NetError, Protocol};
+use crate::policy::{Did, DocHash, Key};
 
 /// The running network of a node. Dropping it without [`Running::stop`] leaves the tasks
 /// running until the runtime ends.
@@ -49,7 +50,7 @@ pub async fn start(engine: Arc<Engine>, key: &Key, config: NetConfig, gossip_int
     })
     .await?;
     join_regions(&engine, &net).await?;
-    let gossip_task = tokio::spawn(apply_and_join(engine.clone(), net.clone(), gossip));
+    let gossip_task = tokio::spawn(apply_and_join(engine.clone(), net.clone(), gossip, gossip_interval));
     let sync_task = tokio::spawn(anti_entropy(engine, net.clone(), gossip_interval));
     Ok(Running { net, stop: Some(stop), net_task, gossip_task, sync_task })
 }
@@ -75,14 +76,59 @@ fn manifest_heads(engine: &Engine) -> BTreeMap<String, String> {
     engine.regions().into_iter().map(|m| (m.doc().region.clone(), m.hash().to_string())).collect()
 }
 
+/// Longest wait for a peer's answer to a sync request.
+const SYNC_DEADLINE: Duration = Duration::from_secs(10);
+/// Hashes of documents refused during syncs are remembered up to this many (then forgotten
+/// all at once: at worst they are fetched and refused once more).
+const MAX_REFUSED: usize = 4096;
+
+/// The sync state of one node: one pull at a time, at most one per peer per interval, and
+/// the documents refused before (listed as held, so peers do not send them again).
+struct SyncState {
+    interval: Duration,
+    busy: bool,
+    last_pull: HashMap<Did, Instant>,
+    refused: HashSet<DocHash>,
+}
+
+impl SyncState {
+    /// Whether to pull from `peer` now (and if so, marks the pull as started).
+    fn start_pull(&mut self, peer: &Did, now: Instant) -> bool {
+        if self.busy || self.last_pull.get(peer).is_some_and(|t| now.duration_since(*t) < self.interval) {
+            return false;
+        }
+        self.busy = true;
+        self.last_pull.insert(peer.clone(), now);
+        true
+    }
+}
+
 /// Applies queued gossip to the engine until the queue closes; when a manifest version
-/// takes effect, the network is told the new members ([`join_regions`]).
-pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Receiver<Vec<u8>>) {
-    while let Some(bytes) = rx.recv().await {
+/// takes effect, the network is told the new members ([`join_regions`]). A digest that
+/// differs from this node's own starts a pull from its author (see [`super::sync`]).
+pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Receiver<GossipIn>, interval: Duration) {
+    let state = Arc::new(Mutex::new(SyncState { interval, busy: false, last_pull: HashMap::new(), refused: HashSet::new() }));
+    while let Some(msg) = rx.recv().await {
+        let gossip = match Gossip::from_bytes(&msg.bytes) {
+            Ok(g) => g,
+            Err(_) => continue,
+        };
+        if let Gossip::Digest { region, summary, count } = &gossip {
+            if region != &msg.region {
+                continue;
+            }
+            let ours = sync::digest(&engine, region);
+            let differs = !matches!(&ours, Gossip::Digest { summary: s, count: c, .. } if s == summary && c == count);
+            let start = differs && state.lock().is_ok_and(|mut st| st.start_pull(&msg.from, Instant::now()));
+            if start {
+                tokio::spawn(pull(engine.clone(), net.clone(), state.clone(), msg.from.clone(), msg.region.clone()));
+            }
+            continue;
+        }
         let e = engine.clone();
         let applied = tokio::task::spawn_blocking(move || {
             let before = manifest_heads(&e);
-            let applied = Gossip::apply(&e, &bytes, Utc::now());
+            let applied = gossip.apply_to(&e, Utc::now());
             (applied, before != manifest_heads(&e))
         })
         .await;
@@ -92,23 +138,50 @@ pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Rece
     }
 }
 
-/// What this node knows that the region should know: its policy head, the current manifest
-/// of each region, every certificate and every revocation (signed documents, as gossip).
-pub fn snapshot(engine: &Engine) -> Vec<Gossip> {
-    let state = engine.read();
-    let mut out = Vec::new();
-    if let Some((p, _)) = &state.policy {
-        out.push(Gossip::Policy { doc: p.raw().clone() });
+/// Asks `peer` for the documents of `region` this node lacks and applies them.
+async fn pull(engine: Arc<Engine>, net: Handle, state: Arc<Mutex<SyncState>>, peer: Did, region: String) {
+    let mut have: Vec<DocHash> = sync::holdings(&engine, &region).into_iter().map(|(h, _)| h).collect();
+    if let Ok(st) = state.lock() {
+        have.extend(st.refused.iter().copied());
     }
-    out.extend(state.regions.values().map(|m| Gossip::Manifest { doc: m.raw().clone() }));
-    out.extend(state.certificates.values().map(|c| Gossip::Certificate { doc: c.raw().clone() }));
-    out.extend(state.revocations.values().flatten().map(|r| Gossip::Revocation { doc: r.raw().clone() }));
-    out
+    let body = SyncBody { sync: SyncRequest { region, have } }.to_bytes();
+    let docs: Vec<Gossip> = match net.request(&peer, Protocol::Chain, body, SYNC_DEADLINE).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    if !docs.is_empty() {
+        let e = engine.clone();
+        let (refused, manifest_changed) = tokio::task::spawn_blocking(move || {
+            let before = manifest_heads(&e);
+            let mut refused = Vec::new();
+            for doc in docs {
+                let hash = doc.document().map(DocHash::of);
+                if doc.apply_to(&e, Utc::now()).is_err() {
+                    refused.extend(hash);
+                }
+            }
+            (refused, before != manifest_heads(&e))
+        })
+        .await
+        .unwrap_or_default();
+        if manifest_changed {
+            let _ = join_regions(&engine, &net).await;
+        }
+        if let Ok(mut st) = state.lock() {
+            if st.refused.len() + refused.len() > MAX_REFUSED {
+                st.refused.clear();
+            }
+            st.refused.extend(refused);
+        }
+    }
+    if let Ok(mut st) = state.lock() {
+        st.busy = false;
+    }
 }
 
 /// Publishes `msg` on the topic of every region this node is in. Returns how many topics
 /// took it (a topic nobody else subscribes to yet does not: `NoPeers` is not an error here,
-/// anti-entropy publishes again later).
+/// the digests bring it to late members).
 pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
     let bytes = msg.to_bytes();
     let mut sent = 0;
@@ -120,20 +193,22 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
     sent
 }
 
-/// One anti-entropy round: every document of [`snapshot`] on every region topic.
-pub async fn republish(engine: &Engine, net: &Handle) {
-    for msg in snapshot(engine) {
-        broadcast(engine, net, &msg).await;
+/// One anti-entropy round: this node's digest on every region topic.
+pub async fn publish_digests(engine: &Engine, net: &Handle) {
+    for region in engine.regions() {
+        let id = region.doc().region.clone();
+        let _ = net.publish(&id, sync::digest(engine, &id).to_bytes()).await;
     }
 }
 
-/// Republishes every `interval` (each wait drawn uniformly from 0.5–1.5 × `interval`, so
-/// that the nodes of a region do not all republish at the same moment) until aborted.
+/// Publishes the digests every `interval` (each wait drawn uniformly from 0.5–1.5 ×
+/// `interval`, so that the nodes of a region do not all publish at the same moment) until
+/// aborted.
 pub async fn anti_entropy(engine: Arc<Engine>, net: Handle, interval: Duration) {
     let interval = interval.max(Duration::from_millis(50));
     loop {
         tokio::time::sleep(jittered(interval)).await;
-        republish(&engine, &net).await;
+        publish_digests(&engine, &net).await;
     }
 }
 
