@@ -187,7 +187,9 @@ fn until_everywhere(a: &Args, http: &Http, nodes: &[Node], kind: &str, hash: &st
     Ok(t.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// Prints min / median / max VmRSS of the nodes, MB.
+/// Prints min / median / max VmRSS of the nodes, MB, and what it is made of: anonymous
+/// memory (heap, stacks), file-backed pages (the `regio` binary's code, shared by every node
+/// on the host) and the proportional set size (shared pages divided among their sharers).
 fn rss(what: &str, nodes: &[Node]) -> Result<()> {
     let mb: Vec<f64> = nodes.iter().map(|n| n.rss_kib().map(|k| k as f64 / 1024.0)).collect::<Result<_>>()?;
     let over = mb.iter().filter(|m| **m > 30.0).count();
@@ -197,6 +199,27 @@ fn rss(what: &str, nodes: &[Node]) -> Result<()> {
         mb.iter().cloned().fold(f64::INFINITY, f64::min),
         bench::median(&mb),
         mb.iter().cloned().fold(0.0, f64::max)
+    );
+    let field = |file: &str, key: &str| -> Result<Vec<f64>> {
+        nodes
+            .iter()
+            .map(|n| {
+                let path = format!("/proc/{}/{file}", n.pid());
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .map(|kib| kib / 1024.0)
+                    .ok_or_else(|| anyhow!("no {key} in {path}"))
+            })
+            .collect()
+    };
+    println!(
+        "  of which (median MB): anonymous {:.1}, file-backed {:.1} (the binary, shared by all nodes on the host); PSS {:.1}",
+        bench::median(&field("status", "RssAnon:")?),
+        bench::median(&field("status", "RssFile:")?),
+        bench::median(&field("smaps_rollup", "Pss:")?)
     );
     Ok(())
 }
