@@ -221,3 +221,12 @@ fn policy_sign_builds_the_next_version_of_the_nodes_chain() {
     code(&out, 1, "a signed body");
     assert!(text(&out.stderr).contains("already signed"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn demo_json_is_the_checked_steps() {
+    let v = json(&run(&["demo", "--json"], None));
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!((v["ok"].as_bool(), steps.len()), (Some(true), 8), "{v}");
+    assert_eq!(steps[0]["coverage"], serde_json::json!([5, 5]), "{v}");
+    assert_eq!(steps[2]["reasons"][0].as_str(), Some("certificate.missing"), "{v}");
+}
