@@ -162,7 +162,8 @@ fn node_wait_and_json_against_a_running_node() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("gent");
     common::init(&dir);
-    let node = RunningNode::start(&dir);
+    let node = Stopped(Some(RunningNode::start(&dir)));
+    let node = node.0.as_ref().unwrap();
     let v = json(&run(&["node", "wait", "--json", "--members"], Some(&node.url)));
     assert_eq!((v["name"].as_str(), v["nis"].as_str(), v["node"].as_str()), (Some("Gent"), Some("44021"), Some(node.url.as_str())), "{v}");
     let out = run(&["node", "wait"], Some(&node.url));
@@ -181,6 +182,32 @@ fn node_wait_and_json_against_a_running_node() {
     std::fs::write(&consent, "{\"subject\":\"subj-1\",\"purpose\":\"ResearchAndDevelopment\",\"granted\":true,\"given_at\":\"2023-03-01T10:00:00Z\",\"withdrawn_at\":null}\n").unwrap();
     let v = json(&run(&["consent", "import", "--dir", s(&dir), s(&consent), "--json"], Some(&node.url)));
     assert_eq!((v["imported"].as_u64(), v["rejected"].as_array().map(Vec::len)), (Some(1), Some(0)), "{v}");
+    // The signed documents a node takes, each with --json.
+    let node_key = dir.join("node.key");
+    let body = tmp.path().join("policy.json");
+    std::fs::write(&body, r#"{"datasets": [{"name": "readings", "classification": "open"}], "access": {"policy": []}, "disclosure": {"minGroupSize": 10}}"#).unwrap();
+    let bundle = tmp.path().join("v1.json");
+    code(&run(&["policy", "sign", "--dir", s(&dir), s(&body), "-o", s(&bundle)], None), 0, "policy sign");
+    let v = json(&run(&["policy", "publish", "--dir", s(&dir), s(&bundle), "--json"], Some(&node.url)));
+    assert_eq!((v["version"].as_u64(), v["municipality"]["nis"].as_str()), (Some(1), Some("44021")), "{v}");
+    let charter = tmp.path().join("charter.json");
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../charters/inclusion-charter.json");
+    code(&run(&["charter", "sign", "--key", s(&node_key), template, "-o", s(&charter)], None), 0, "charter sign");
+    let v = json(&run(&["charter", "submit", "--dir", s(&dir), s(&charter), "--json"], Some(&node.url)));
+    assert_eq!((v["id"].as_str(), v["signers"].as_u64()), (Some("urn:regio:charter:default:1"), Some(1)), "{v}");
+    let manifest = tmp.path().join("region.json");
+    let v = json(&run(
+        &["region", "create", "--id", "solo", "--name", "Solo", "--charter", s(&charter), "--threshold", "1", "--member-node", &node.url, "--key", s(&node_key), "-o", s(&manifest), "--json"],
+        None,
+    ));
+    assert_eq!((v["region"].as_str(), v["signatures"].as_u64(), v["required"].as_u64(), v["ready"].as_bool()), (Some("solo"), Some(1), Some(1), Some(true)), "{v}");
+    let v = json(&run(&["region", "join", "--dir", s(&dir), s(&manifest), "--json"], Some(&node.url)));
+    assert_eq!((v["region"].as_str(), v["version"].as_u64(), v["members"].as_u64()), (Some("solo"), Some(1), Some(1)), "{v}");
+    let export = tmp.path().join("audit");
+    let v = json(&run(&["audit", "export", "--dir", s(&dir), "-o", s(&export), "--json"], Some(&node.url)));
+    assert_eq!((v["name"].as_str(), v["policies"].as_u64()), (Some("Gent"), Some(1)), "{v}");
+    assert_eq!((v["entries"].as_u64(), v["checkpoints"].as_u64()), (Some(4), Some(1)), "{v}");
+
     // A refusal says what to do next: a wrong token.
     let wrong = tmp.path().join("wrong");
     std::fs::create_dir(&wrong).unwrap();
@@ -188,7 +215,17 @@ fn node_wait_and_json_against_a_running_node() {
     let out = run(&["dataset", "create", "--dir", s(&wrong), s(&schema)], Some(&node.url));
     code(&out, 1, "dataset create with a wrong token");
     assert!(text(&out.stderr).contains("next: admin calls need the node's token: pass --dir NODE_DIR"), "{}", text(&out.stderr));
-    node.kill();
+}
+
+/// Kills the node when the test ends, whether it passed or not.
+struct Stopped(Option<RunningNode>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.kill();
+        }
+    }
 }
 
 #[test]
