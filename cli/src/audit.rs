@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use regio_node::audit::export::Export;
@@ -48,7 +48,7 @@ pub enum AuditCmd {
     /// Write a node's audit export (log, checkpoints, policy chain, peer heads, equivocation evidence, documents, queries) as files
     Export {
         /// The node's API URL.
-        #[arg(long, env = "REGIO_NODE", default_value = "http://127.0.0.1:7480", value_name = "URL")]
+        #[arg(long, env = "REGIO_NODE", default_value = client::DEFAULT_NODE, value_name = "URL")]
         node: String,
         /// Node directory holding admin.token (else REGIO_TOKEN).
         #[arg(long, value_name = "NODE_DIR")]
@@ -56,6 +56,9 @@ pub enum AuditCmd {
         /// The directory to write (new or empty).
         #[arg(short = 'o', long = "out", value_name = "DIR")]
         out: PathBuf,
+        /// Print one JSON object for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify policy chains (signatures, links, head), cross-check the heads nodes saw from each other, show equivocation with both bundles
     Policies(Sources),
@@ -92,7 +95,7 @@ pub enum AuditCmd {
 
 fn load(s: &Sources) -> Result<Vec<files::Loaded>> {
     if s.paths.is_empty() && s.nodes.is_empty() {
-        bail!("name at least one export directory (regio audit export -o DIR) or --node URL");
+        return Err(crate::Usage("name at least one export directory (regio audit export -o DIR) or --node URL".into()).into());
     }
     let mut out = Vec::new();
     for p in &s.paths {
@@ -130,9 +133,19 @@ fn report(command: &str, checks: &[Check], extra: serde_json::Value, json: bool)
     }
 }
 
-fn export(node: &str, dir: Option<&Path>, out: &Path) -> Result<()> {
-    let e = fetch(node, dir)?;
+fn export(node: &str, dir: Option<&Path>, out: &Path, json: bool) -> Result<()> {
+    let spinner = crate::progress::spinner(&format!("fetching the audit export of {node}"), json);
+    let e = fetch(node, dir);
+    spinner.finish_and_clear();
+    let e = e?;
     let n = files::write(out, &e)?;
+    if json {
+        println!(
+            "{}",
+            json!({"node": e.node.as_str(), "nis": e.nis, "name": e.name, "entries": e.entries.len(), "checkpoints": e.checkpoints.len(), "policies": e.policies.len(), "files": n, "out": out.display().to_string()})
+        );
+        return Ok(());
+    }
     println!("exported {} ({}): {} log entries, {} checkpoints, {} policy versions, {} files in {}", e.name, e.node, e.entries.len(), e.checkpoints.len(), e.policies.len(), n, out.display());
     Ok(())
 }
@@ -140,7 +153,7 @@ fn export(node: &str, dir: Option<&Path>, out: &Path) -> Result<()> {
 /// Runs one `regio audit` command.
 pub fn run(cmd: AuditCmd) -> Result<()> {
     match cmd {
-        AuditCmd::Export { node, dir, out } => export(&node, dir.as_deref(), &out),
+        AuditCmd::Export { node, dir, out, json } => export(&node, dir.as_deref(), &out, json),
         AuditCmd::Policies(s) => {
             let sources = load(&s)?;
             let (checks, evidence) = check::policies(&sources);

@@ -164,11 +164,16 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
 }
 
 /// `regio cert submit --node URL CERT`: verifies the certificate here, then stores it at the node.
-pub fn submit(client: &Client, file: &Path) -> Result<()> {
+pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let signed = load(file).map_err(Failed)?;
     let reply = client.post("/v1/certificates", "application/json", signed.raw().to_string().as_bytes())?;
     let d = signed.doc();
-    println!("stored certificate {} for {} ({}): {}", d.id, d.credential_subject.name, d.credential_subject.id, reply["hash"].as_str().unwrap_or_default());
+    let hash = reply["hash"].as_str().unwrap_or_default();
+    if json_out {
+        println!("{}", json!({"id": d.id, "application": {"id": d.credential_subject.id.as_str(), "name": d.credential_subject.name}, "hash": hash}));
+    } else {
+        println!("stored certificate {} for {} ({}): {hash}", d.id, d.credential_subject.name, d.credential_subject.id);
+    }
     Ok(())
 }
 

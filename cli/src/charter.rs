@@ -1,4 +1,4 @@
-//! `regio charter sign|verify`.
+//! `regio charter sign|verify` (offline) and `regio charter submit` (stores it at a node).
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use regio_policy::proof;
 use regio_policy::{Did, Signed};
 use serde_json::json;
 
+use crate::client::Client;
 use crate::typed::Known;
 use crate::{io, sign, Failed, Reported};
 
@@ -111,4 +112,19 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
         }
         Some(e) => Err(Failed(e).into()),
     }
+}
+
+/// `regio charter submit [--node URL] CHARTER.json [--json]`: verifies the charter here,
+/// then stores it at the node (`POST /v1/charters`, admin).
+pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
+    let shown = io::show(file);
+    let signed = Signed::<InclusionCharter>::verify(io::read_json(file)?).map_err(|e| Failed(format!("{shown}: not a valid signed InclusionCharter: {e}")))?;
+    let reply = client.post("/v1/charters", "application/json", signed.raw().to_string().as_bytes())?;
+    let hash = reply["hash"].as_str().map_or_else(|| signed.hash().to_string(), str::to_owned);
+    if json_out {
+        println!("{}", json!({"id": signed.doc().id, "signers": signed.signers().len(), "hash": hash}));
+    } else {
+        println!("stored charter {} ({} signatures): {hash}", signed.doc().id, signed.signers().len());
+    }
+    Ok(())
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+/// The node URL when neither --node nor REGIO_NODE is given.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:7480";
+
 /// Largest response body read (rejected-line lists can be long).
 const MAX_RESPONSE: u64 = 1 << 30;
 
@@ -42,11 +45,28 @@ impl std::fmt::Display for ApiFailure {
 }
 impl std::error::Error for ApiFailure {}
 
+impl ApiFailure {
+    /// What to do about a refusal of the node, by its code, when there is a clear next step.
+    pub fn next_step(&self) -> Option<&'static str> {
+        Some(match self.code.as_str() {
+            "auth.missing_token" | "auth.bad_token" => {
+                "admin calls need the node's token: pass --dir NODE_DIR (the node's directory, holding admin.token) or set REGIO_TOKEN"
+            }
+            "dataset.exists" => "the dataset already exists (`regio dataset list`); load records into it with `regio ingest`",
+            "dataset.unknown" => "create the dataset first with `regio dataset create SCHEMA.json` (`regio dataset list` shows what exists)",
+            "dataset.invalid_schema" => "fix the schema file: {\"dataset\", \"fields\": [{\"name\", \"type\", \"nullable\"}], \"subject\", \"time\"}",
+            "request.too_large" => "send less at once (`regio ingest --batch-rows N`) or raise `max_body_bytes` in the node's config.toml",
+            "manifest.refused" => "more members must sign the manifest first (`regio region approve`)",
+            _ => return None,
+        })
+    }
+}
+
 /// Where the node is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// The node's API URL.
-    #[arg(long, env = "REGIO_NODE", default_value = "http://127.0.0.1:7480", value_name = "URL")]
+    #[arg(long, env = "REGIO_NODE", default_value = DEFAULT_NODE, value_name = "URL")]
     pub node: String,
     /// The node directory, to read the admin token from DIR/admin.token (else REGIO_TOKEN).
     #[arg(long, value_name = "DIR")]
@@ -69,6 +89,7 @@ fn read_token(dir: &Path) -> Result<String> {
 impl Client {
     /// A client for `args`; the token comes from `--dir` or `REGIO_TOKEN` (may be absent).
     pub fn new(args: &NodeArgs) -> Result<Client> {
+        check_url(&args.node)?;
         let token = match &args.dir {
             Some(dir) => Some(read_token(dir)?),
             None => std::env::var("REGIO_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
@@ -162,6 +183,18 @@ impl Client {
             return Ok(json);
         }
         Err(failure(status, json, &text).into())
+    }
+}
+
+/// A usage error unless `url` is an http(s) URL (`127.0.0.1:7480` alone is a common slip).
+pub fn check_url(url: &str) -> Result<()> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(crate::Usage(format!(
+            "--node / REGIO_NODE must be a node's API URL such as http://127.0.0.1:7480 (got {url:?}); `regio node run` prints it on its `listening on` line"
+        ))
+        .into()),
     }
 }
 

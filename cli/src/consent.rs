@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use chrono::{SubsecRound, Utc};
 use regio_policy::doc::consent::{Channel, ConsentRecord, Status};
 use regio_policy::Signed;
@@ -16,20 +16,23 @@ use crate::client::Client;
 use crate::{io, Reported};
 
 /// `regio consent import FILE [--skip-invalid]`.
-pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: bool) -> Result<()> {
+pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: bool, json: bool) -> Result<()> {
     let csv = match csv {
         Some(c) => c,
         None => match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("csv") => true,
             Some("ndjson" | "jsonl") => false,
-            _ => bail!("cannot tell the format of {} from its extension: pass --format csv|ndjson", file.display()),
+            _ => return Err(crate::Usage(format!("cannot tell the format of {} from its extension: pass --format csv|ndjson", file.display())).into()),
         },
     };
     client.check_admin()?;
-    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let body = io::read(file)?;
     let format = if csv { "csv" } else { "ndjson" };
     let path = format!("/v1/consent/import?format={format}&skip_invalid={skip_invalid}");
-    let reply = match client.post(&path, if csv { "text/csv" } else { "application/x-ndjson" }, &body) {
+    let spinner = crate::progress::spinner(&format!("importing {}", file.display()), json);
+    let reply = client.post(&path, if csv { "text/csv" } else { "application/x-ndjson" }, &body);
+    spinner.finish_and_clear();
+    let reply = match reply {
         Ok(r) => r,
         Err(e) => {
             if let Some(f) = e.downcast_ref::<crate::client::ApiFailure>() {
@@ -42,10 +45,14 @@ pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: boo
         }
     };
     let rejected = reply["rejected"].as_array().cloned().unwrap_or_default();
-    for r in &rejected {
-        eprintln!("rejected: {}", r["message"].as_str().unwrap_or("?"));
+    if json {
+        println!("{}", json!({"imported": reply["imported"], "rejected": rejected}));
+    } else {
+        for r in &rejected {
+            eprintln!("rejected: {}", r["message"].as_str().unwrap_or("?"));
+        }
+        println!("imported {} consent entries; {} rejected", reply["imported"], rejected.len());
     }
-    println!("imported {} consent entries; {} rejected", reply["imported"], rejected.len());
     if rejected.is_empty() {
         Ok(())
     } else {

@@ -8,13 +8,17 @@ use comfy_table::Table;
 use crate::client::Client;
 
 /// `regio dataset create SCHEMA.json`.
-pub fn create(client: &Client, file: &Path) -> Result<()> {
-    let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
+    let body = crate::io::read(file)?;
     let schema: regio_node::schema::Schema =
-        serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON)", file.display()))?;
+        serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON: {{\"dataset\", \"fields\": [{{\"name\", \"type\", \"nullable\"}}], \"subject\", \"time\"}})", file.display()))?;
     schema.validate().with_context(|| format!("invalid schema in {}", file.display()))?;
     client.post("/v1/datasets", "application/json", &body)?;
-    println!("created dataset {} ({} fields)", schema.dataset, schema.fields.len());
+    if json {
+        println!("{}", serde_json::json!({"dataset": schema.dataset, "fields": schema.fields.len(), "schema": schema}));
+    } else {
+        println!("created dataset {} ({} fields)", schema.dataset, schema.fields.len());
+    }
     Ok(())
 }
 

@@ -22,14 +22,33 @@ pub struct DemoArgs {
     /// Fresh random keys for every actor instead of the demo's fixed keys.
     #[arg(long)]
     seedless: bool,
+    /// Print the checked steps as one JSON document instead of the narration.
+    #[arg(long)]
+    json: bool,
 }
 
-/// `regio demo [--days N] [--sensors N] [--deadline-ms MS] [--seedless]`.
+/// `regio demo [--days N] [--sensors N] [--deadline-ms MS] [--seedless] [--json]`.
 pub fn run(a: &DemoArgs) -> Result<()> {
     let opts = Options { days: a.days, sensors: a.sensors, deadline: Duration::from_millis(a.deadline_ms), seedless: a.seedless };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let mut out = std::io::stdout();
-    let report = runtime.block_on(run_demo(&opts, &mut out))?;
+    let report = if a.json {
+        runtime.block_on(run_demo(&opts, &mut std::io::sink()))?
+    } else {
+        runtime.block_on(run_demo(&opts, &mut std::io::stdout()))?
+    };
+    if a.json {
+        let steps: Vec<serde_json::Value> = report
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "number": s.number, "title": s.title, "ok": s.ok, "expected": s.expected, "seen": s.seen,
+                    "coverage": s.coverage.map(|(a, n)| [a, n]), "reasons": s.reasons, "tookMs": s.took.as_secs_f64() * 1000.0,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({"ok": report.ok(), "steps": steps, "seconds": report.elapsed.as_secs_f64()}));
+    }
     if report.ok() {
         Ok(())
     } else {

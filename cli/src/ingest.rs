@@ -6,17 +6,15 @@
 //! line is invalid. With `--skip-invalid` each batch stores its valid lines and every
 //! rejected line is listed. Line numbers are always the file's.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use anyhow::{Context, Result};
 use regio_node::ingest::{self, Mode};
 use regio_node::schema::Schema;
 
 use crate::client::{ApiFailure, Client};
-use crate::Reported;
+use crate::{progress, Reported, Usage};
 
 /// Record file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +43,7 @@ impl Format {
             Some("ndjson" | "jsonl") => Ok(Format::Ndjson),
             Some("csv") => Ok(Format::Csv),
             Some("json" | "jsonld") => Ok(Format::NgsiLd),
-            _ => bail!("cannot tell the format of {} from its extension: pass --format ndjson|csv|ngsi-ld", path.display()),
+            _ => Err(Usage(format!("cannot tell the format of {} from its extension: pass --format ndjson|csv|ngsi-ld", path.display())).into()),
         }
     }
 }
@@ -189,6 +187,8 @@ pub struct IngestOptions<'a> {
     pub skip_invalid: bool,
     /// Lines per batch.
     pub batch_rows: usize,
+    /// Print JSON (and no progress bar).
+    pub json: bool,
 }
 
 /// `regio ingest --node URL --dataset NAME FILE …`.
@@ -197,7 +197,7 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
         Some(f) => f,
         None => Format::from_path(o.file)?,
     };
-    let input = std::fs::read(o.file).with_context(|| format!("cannot read {}", o.file.display()))?;
+    let input = crate::io::read(o.file)?;
     let started = Instant::now();
     client.check_admin()?;
     let list = client.get("/v1/datasets", false)?;
@@ -216,13 +216,7 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
         }
     }
     let total: u64 = batches.iter().map(|b| b.records).sum();
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} lines  {per_sec}  eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress::bar(total, "lines", o.json);
     let path = format!("/v1/datasets/{}/records?format={}&skip_invalid={}", o.dataset, format.query(), o.skip_invalid);
     let content_type = if format == Format::Csv { "text/csv" } else { "application/x-ndjson" };
     let (mut stored, mut rejected) = (0u64, Vec::new());
@@ -248,15 +242,22 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    for r in &rejected {
-        eprintln!("rejected: {r}");
+    if o.json {
+        println!(
+            "{}",
+            serde_json::json!({"dataset": o.dataset, "stored": stored, "rejected": rejected, "seconds": secs, "recordsPerSecond": stored as f64 / secs.max(1e-9)})
+        );
+    } else {
+        for r in &rejected {
+            eprintln!("rejected: {r}");
+        }
+        println!(
+            "stored {stored} records into {} in {secs:.2} s ({:.0} records/s); {} rejected",
+            o.dataset,
+            stored as f64 / secs.max(1e-9),
+            rejected.len()
+        );
     }
-    println!(
-        "stored {stored} records into {} in {secs:.2} s ({:.0} records/s); {} rejected",
-        o.dataset,
-        stored as f64 / secs.max(1e-9),
-        rejected.len()
-    );
     if rejected.is_empty() {
         Ok(())
     } else {

@@ -21,6 +21,8 @@ pub struct InitOptions<'a> {
     pub listen: &'a [String],
     /// Clerks whose signature the node accepts on consent records.
     pub clerks: &'a [regio_policy::Did],
+    /// Print JSON instead of the DID line.
+    pub json: bool,
 }
 
 /// Writes `contents` to a new file (never overwriting), mode `mode` from creation.
@@ -66,12 +68,24 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     write_new(&o.dir.join(TOKEN_FILE), format!("{}\n", hex::encode(token)).as_bytes(), 0o600)?;
     write_new(&o.dir.join(CONFIG_FILE), text.as_bytes(), 0o644)?;
 
+    let (key_file, token_file, config_file) = (o.dir.join(KEY_FILE), o.dir.join(TOKEN_FILE), o.dir.join(CONFIG_FILE));
+    if o.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "did": key.did().as_str(), "nis": config.nis, "name": config.name, "dir": o.dir.display().to_string(),
+                "api": format!("http://{}", config.api), "listen": config.listen,
+                "key": key_file.display().to_string(), "token": token_file.display().to_string(), "config": config_file.display().to_string(),
+            })
+        );
+        return Ok(());
+    }
     println!("{}", key.did().as_str());
     eprintln!("initialised node {} ({}) in {}", config.name, config.nis, o.dir.display());
-    eprintln!("  key:    {} (keep it secret)", o.dir.join(KEY_FILE).display());
-    eprintln!("  token:  {} (admin token; keep it secret)", o.dir.join(TOKEN_FILE).display());
-    eprintln!("  config: {}", o.dir.join(CONFIG_FILE).display());
+    eprintln!("  key:    {} (keep it secret)", key_file.display());
+    eprintln!("  token:  {} (admin token; keep it secret)", token_file.display());
+    eprintln!("  config: {}", config_file.display());
     eprintln!("  data:   {}", config.data_path(o.dir).display());
-    eprintln!("start it with: regio node run --dir {}  (API on http://{})", o.dir.display(), config.api);
+    eprintln!("start it with: regio node run --dir {}  (API on http://{}; `regio node wait --node http://{}` waits for it)", o.dir.display(), config.api, config.api);
     Ok(())
 }

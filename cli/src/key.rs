@@ -31,21 +31,30 @@ fn create_secret_file(path: &Path, force: bool) -> Result<std::fs::File> {
 }
 
 /// `regio key new --out FILE [--force]`.
-pub fn new(out: &Path, force: bool) -> Result<()> {
+pub fn new(out: &Path, force: bool, json: bool) -> Result<()> {
     let key = Key::generate().context("cannot generate a key")?;
     let mut file = create_secret_file(out, force)?;
     file.write_all(key.to_file_json().as_bytes())
         .and_then(|_| file.write_all(b"\n"))
         .and_then(|_| file.sync_all())
         .with_context(|| format!("cannot write key file {}", out.display()))?;
-    println!("{}", key.did());
+    print_did(key.did(), out, json);
     eprintln!("wrote {} (mode 0600): keep it secret, and back it up", out.display());
     Ok(())
 }
 
 /// `regio key show FILE`.
-pub fn show(file: &Path) -> Result<()> {
+pub fn show(file: &Path, json: bool) -> Result<()> {
     let key = crate::io::read_key(file)?;
-    println!("{}", key.did());
+    print_did(key.did(), file, json);
     Ok(())
+}
+
+/// The DID alone (so that `APP=$(regio key show app.key)` works), or `{did, file}`.
+fn print_did(did: &regio_policy::Did, file: &Path, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({"did": did.as_str(), "file": file.display().to_string()}));
+    } else {
+        println!("{did}");
+    }
 }

@@ -1,10 +1,15 @@
 //! `regio node run`: runs a node (API and federation) until SIGINT or SIGTERM.
+//! `regio node wait`: waits until a node answers `/health` (scripts start a node in the
+//! background, then wait for it; the README does).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use regio_node::server::{shutdown_signal, Node};
+
+use crate::client::{self, Unreachable};
 
 /// `regio node run --dir DIR [--api ADDR] [--listen MULTIADDR…]`.
 pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
@@ -20,4 +25,105 @@ pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
         eprintln!("node stopped cleanly");
         Ok(())
     })
+}
+
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = number.parse().map_err(|_| format!("`{s}` is not a duration: write e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// `regio node wait [--node URL] [--timeout D] [--members] [--json]`: polls `/health` every
+/// 100 ms until it answers `status: ok` (with `--members`, also `/v1/regions` until every
+/// member of every region is connected); exit 3 if that does not happen within the timeout.
+pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<()> {
+    client::check_url(url)?;
+    let base = url.trim_end_matches('/');
+    let health = format!("{base}/health");
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut last: String;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(left.clamp(Duration::from_millis(50), Duration::from_secs(2))))
+            .build()
+            .into();
+        match agent.get(&health).call() {
+            Ok(mut resp) if resp.status().as_u16() == 200 => {
+                let body: serde_json::Value = resp.body_mut().read_to_string().ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+                let missing = if members && body["status"] == "ok" { unconnected(&agent, base) } else { Ok(Vec::new()) };
+                match &missing {
+                    Ok(m) if m.is_empty() && body["status"] == "ok" => {
+                        let waited = started.elapsed();
+                        if json {
+                            println!("{}", serde_json::json!({"node": base, "did": body["did"], "name": body["name"], "nis": body["nis"], "waitedMs": waited.as_millis() as u64}));
+                        } else {
+                            let all = if members { ", every region member connected" } else { "" };
+                            println!("{} ({}) is up at {base} after {:.1} s{all}", text(&body["name"]), text(&body["nis"]), waited.as_secs_f64());
+                        }
+                        return Ok(());
+                    }
+                    Ok(m) if !m.is_empty() => last = format!("not yet connected to {}", m.join(", ")),
+                    Err(e) => last = format!("/v1/regions: {e}"),
+                    Ok(_) => last = format!("/health answered {body}"),
+                }
+            }
+            Ok(resp) => last = format!("/health answered HTTP {}", resp.status()),
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() + Duration::from_millis(100) > deadline {
+            return Err(Unreachable(format!(
+                "the node at {base} was not ready within {:.1} s (last: {last}); is `regio node run` running there? look at its log, or raise --timeout",
+                timeout.as_secs_f64()
+            ))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The members of the node's regions it is not connected to (`name (region)`).
+fn unconnected(agent: &ureq::Agent, base: &str) -> std::result::Result<Vec<String>, String> {
+    let mut resp = agent.get(&format!("{base}/v1/regions")).call().map_err(|e| e.to_string())?;
+    let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    let regions: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for r in regions.as_array().into_iter().flatten() {
+        for m in r["members"].as_array().into_iter().flatten() {
+            if m["connected"] != true {
+                out.push(format!("{} ({})", text(&m["name"]), text(&r["id"])));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").unwrap_err().contains("unknown unit `h`"));
+        assert!(parse_duration("soon").is_err());
+    }
 }

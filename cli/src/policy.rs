@@ -1,11 +1,14 @@
-//! `regio policy verify-chain` (offline) and `regio policy publish|show|history` (a node's
-//! `/v1/policy` routes; what a node returns is verified here too).
+//! `regio policy verify-chain` and `regio policy sign` (offline) and `regio policy
+//! publish|show|history` (a node's `/v1/policy` routes; what a node returns is verified here
+//! too).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{SubsecRound, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use regio_policy::doc::bundle::{verify_chain as verify_bundles, ChainError, PolicyBundle};
+use regio_policy::signed::{decode_body, Document};
 use regio_policy::{DocHash, Signed};
 use serde_json::{json, Value};
 
@@ -155,14 +158,74 @@ fn report(loaded: std::result::Result<Vec<Loaded>, String>, json_out: bool) -> R
     }
 }
 
+/// The fields `regio policy sign` fills in; a body may leave them out.
+const FILLED: [&str; 7] = ["@context", "type", "schemaVersion", "municipality", "version", "previous", "issued"];
+
+/// `regio policy sign --dir NODE_DIR POLICY.json [--previous BUNDLE.json] [-o OUT]`: the
+/// body's rules become the node's next PolicyBundle: municipality from NODE_DIR/config.toml
+/// and the node key's DID, version 1 (or the previous version + 1 with its hash), issued
+/// now, signed with NODE_DIR/node.key.
+pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>) -> Result<()> {
+    let shown = io::show(file);
+    let config_path = dir.join(regio_node::config::CONFIG_FILE);
+    let config = regio_node::config::Config::load(&config_path).with_context(|| format!("{} is not a node directory (create one with `regio init`)", dir.display()))?;
+    let key = io::read_key(&dir.join(regio_node::config::KEY_FILE))?;
+    let Value::Object(mut body) = io::read_json(file)? else {
+        bail!("{shown}: the policy body must be a JSON object (datasets, access, certification, charters, disclosure)");
+    };
+    if body.contains_key("proof") {
+        bail!("{shown}: the body is already signed (it has a `proof`); give the unsigned rules");
+    }
+    for k in FILLED {
+        body.remove(k);
+    }
+    let (version, previous_hash) = match previous {
+        None => (1, None),
+        Some(p) => {
+            let prev = Signed::<PolicyBundle>::verify(io::read_json(p)?).map_err(|e| Failed(format!("{}: not a valid signed PolicyBundle: {e}", io::show(p))))?;
+            if prev.doc().municipality.did != *key.did() {
+                bail!("{}: signed by {}, not by this node ({}): --previous must be this node's version in force", io::show(p), prev.doc().municipality.did, key.did());
+            }
+            (prev.doc().version + 1, Some(prev.hash()))
+        }
+    };
+    let now = Utc::now().trunc_subsecs(0);
+    let mut doc = serde_json::Map::new();
+    doc.insert("type".into(), PolicyBundle::TYPE.into());
+    doc.insert("schemaVersion".into(), PolicyBundle::SCHEMA_VERSION.into());
+    doc.insert("municipality".into(), json!({"nis": config.nis, "name": config.name, "did": key.did().as_str()}));
+    doc.insert("version".into(), version.into());
+    if let Some(h) = previous_hash {
+        doc.insert("previous".into(), h.to_string().into());
+    }
+    doc.insert("issued".into(), regio_policy::time::format(&now).into());
+    doc.extend(body);
+    let bundle = decode_body::<PolicyBundle>(&Value::Object(doc)).map_err(|e| anyhow!("{shown}: not a valid policy: {e} (fix the body and sign again)"))?;
+    let signed = Signed::sign(bundle, &key, now).with_context(|| format!("{shown}: cannot sign the policy"))?;
+    io::write_output(out, &signed.to_json_pretty())?;
+    eprintln!(
+        "signed policy version {version} of {} ({}) as {}; hash {} (publish it with `regio policy publish`)",
+        config.name,
+        config.nis,
+        key.did(),
+        signed.hash()
+    );
+    Ok(())
+}
+
 /// `regio policy publish --node URL BUNDLE.json`: verifies the signed bundle here, then
 /// publishes it as the node's next policy version.
-pub fn publish(client: &Client, file: &Path) -> Result<()> {
+pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let value = io::read_json(file)?;
     let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| Failed(format!("{shown}: not a valid signed PolicyBundle: {e}")))?;
     let reply = client.post("/v1/policy", "application/json", bundle.raw().to_string().as_bytes())?;
-    println!("published policy version {} of {} ({}): {}", reply["version"], bundle.doc().municipality.name, bundle.doc().municipality.nis, reply["hash"].as_str().unwrap_or_default());
+    let m = &bundle.doc().municipality;
+    if json_out {
+        println!("{}", json!({"version": reply["version"], "hash": reply["hash"], "municipality": {"nis": m.nis, "name": m.name, "did": m.did.as_str()}}));
+    } else {
+        println!("published policy version {} of {} ({}): {}", reply["version"], m.name, m.nis, reply["hash"].as_str().unwrap_or_default());
+    }
     Ok(())
 }
 

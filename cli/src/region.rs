@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub key: PathBuf,
     /// Output file.
     pub out: PathBuf,
+    /// Print JSON.
+    pub json: bool,
 }
 
 /// One member from a node's `/health` (the node must run its network: `listen` non-empty).
@@ -110,8 +112,18 @@ fn progress(m: &Signed<RegionManifest>, current: Option<&Signed<RegionManifest>>
     }
 }
 
-fn report(what: &str, m: &Signed<RegionManifest>, current: Option<&Signed<RegionManifest>>, out: &Path) {
+fn report(what: &str, m: &Signed<RegionManifest>, current: Option<&Signed<RegionManifest>>, out: &Path, json: bool) {
     let (have, need, who) = progress(m, current);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "action": what, "region": m.doc().region, "version": m.doc().version, "file": out.display().to_string(),
+                "hash": m.hash().to_string(), "signatures": have, "required": need, "ready": have >= need,
+            })
+        );
+        return;
+    }
     let state = if have >= need { "ready: hand it to every node with `regio region join`" } else { "more members must `regio region approve` it" };
     eprintln!(
         "{what} region {} version {} → {}: {have} of {need} required signatures ({who}); {state}",
@@ -129,7 +141,7 @@ pub fn create(o: &CreateOptions) -> Result<()> {
     let mut list = Vec::new();
     add_members(&mut list, members(&o.members)?)?;
     if list.is_empty() {
-        bail!("a region needs members: give --member-node URL (or --member DID,NIS,NAME,MULTIADDR) for each founder");
+        return Err(crate::Usage("a region needs members: give --member-node URL (or --member DID,NIS,NAME,MULTIADDR) for each founder".into()).into());
     }
     let now = Utc::now().trunc_subsecs(0);
     let doc = RegionManifest {
@@ -145,12 +157,12 @@ pub fn create(o: &CreateOptions) -> Result<()> {
     };
     let signed = Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
     io::write_output(Some(&o.out), &signed.to_json_pretty())?;
-    report("created", &signed, None, &o.out);
+    report("created", &signed, None, &o.out, o.json);
     Ok(())
 }
 
 /// `regio region approve MANIFEST --key K -o OUT [--current CUR]`.
-pub fn approve(file: &Path, key: &Path, out: &Path, current: Option<&Path>) -> Result<()> {
+pub fn approve(file: &Path, key: &Path, out: &Path, current: Option<&Path>, json: bool) -> Result<()> {
     let key = io::read_key(key)?;
     let m = read_manifest(file)?;
     let current = current.map(read_manifest).transpose()?;
@@ -159,12 +171,12 @@ pub fn approve(file: &Path, key: &Path, out: &Path, current: Option<&Path>) -> R
     }
     let signed = m.cosign(&key, Utc::now().trunc_subsecs(0)).map_err(|e| anyhow!("cannot co-sign: {e}"))?;
     io::write_output(Some(out), &signed.to_json_pretty())?;
-    report("approved", &signed, current.as_ref(), out);
+    report("approved", &signed, current.as_ref(), out, json);
     Ok(())
 }
 
 /// `regio region invite --current CUR (--member-node URL | --member …)… [--remove DID…] --key K -o NEXT`.
-pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, out: &Path) -> Result<()> {
+pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, out: &Path, json: bool) -> Result<()> {
     let key = io::read_key(key)?;
     let cur = read_manifest(current)?;
     let mut doc = cur.doc().clone();
@@ -177,7 +189,7 @@ pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, o
     }
     add_members(&mut doc.members, members(add)?)?;
     if add.nodes.is_empty() && add.manual.is_empty() && remove.is_empty() {
-        bail!("nothing changes: give --member-node URL / --member … to admit, or --remove DID");
+        return Err(crate::Usage("nothing changes: give --member-node URL / --member … to admit, or --remove DID".into()).into());
     }
     let now = Utc::now().trunc_subsecs(0);
     doc.version += 1;
@@ -188,18 +200,23 @@ pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, o
     }
     let signed = Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
     io::write_output(Some(out), &signed.to_json_pretty())?;
-    report("proposed", &signed, Some(&cur), out);
+    report("proposed", &signed, Some(&cur), out, json);
     Ok(())
 }
 
 /// `regio region join --node URL [--dir DIR] MANIFEST`.
-pub fn join(node: &NodeArgs, file: &Path) -> Result<()> {
+pub fn join(node: &NodeArgs, file: &Path, json: bool) -> Result<()> {
     let m = read_manifest(file)?;
     let client = Client::new(node)?;
     let body = serde_json::to_vec(m.raw()).context("encoding the manifest")?;
     match client.post("/v1/regions", "application/json", &body) {
         Ok(_) => {
-            println!("{}: region {} version {} in effect ({} members, hash {})", node.node, m.doc().region, m.doc().version, m.doc().members.len(), m.hash());
+            let d = m.doc();
+            if json {
+                println!("{}", serde_json::json!({"node": node.node, "region": d.region, "version": d.version, "members": d.members.len(), "hash": m.hash().to_string()}));
+            } else {
+                println!("{}: region {} version {} in effect ({} members, hash {})", node.node, d.region, d.version, d.members.len(), m.hash());
+            }
             Ok(())
         }
         Err(e) => match e.downcast_ref::<crate::client::ApiFailure>() {
