@@ -1,4 +1,4 @@
-//! `regio charter sign|verify`.
+//! `regio charter sign|verify|submit`.
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use regio_policy::proof;
 use regio_policy::{Did, Signed};
 use serde_json::json;
 
+use crate::client::Client;
 use crate::typed::Known;
 use crate::{io, sign, Failed, Reported};
 
@@ -111,4 +112,15 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
         }
         Some(e) => Err(Failed(e).into()),
     }
+}
+
+/// `regio charter submit --node URL [--dir DIR] FILE`: stores the signed charter at the node
+/// (`POST /v1/charters`, admin). Checked here first: every proof verifies.
+pub fn submit(client: &Client, file: &Path) -> Result<()> {
+    let value = io::read_json(file)?;
+    let signed = Signed::<InclusionCharter>::verify(value).map_err(|e| Failed(format!("{}: not a valid signed InclusionCharter: {e}", io::show(file))))?;
+    let reply = client.post("/v1/charters", "application/json", signed.raw().to_string().as_bytes())?;
+    let n = signed.signers().len();
+    println!("stored charter {} ({n} member signature{}): {}", signed.doc().id, if n == 1 { "" } else { "s" }, reply["hash"].as_str().unwrap_or_default());
+    Ok(())
 }

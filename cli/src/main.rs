@@ -537,6 +537,14 @@ enum CharterCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Store a signed charter at a node (admin); the region manifest names it by hash
+    Submit {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The signed charter.
+        #[arg(value_name = "CHARTER.json")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -621,6 +629,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCmd::Submit { node, file }) => cert::submit(&client::Client::new(&node)?, &file),
         Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
         Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
+        Command::Charter(CharterCmd::Submit { node, file }) => charter::submit(&client::Client::new(&node)?, &file),
         Command::Audit(c) => audit::run(c),
         Command::Region(cmd) => region_cmd(cmd),
         Command::Demo(a) => demo::run(&a),
