@@ -122,7 +122,7 @@ impl Project {
             Some(h) => c.env("DOCKER_HOST", h),
             None => c.env_remove("DOCKER_HOST"),
         };
-        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        c.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         c.output().unwrap_or_else(|e| panic!("docker-compose {args:?}: {e}"))
     }
 
@@ -181,9 +181,10 @@ async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
     let cert_json: Value = serde_json::from_str(&std::fs::read_to_string(deploy().join("compose/cert.json")).unwrap()).unwrap();
     let cert = Signed::<EthicsCertificate>::verify(cert_json).unwrap().hash();
     let expected: u64 = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).sum();
+    assert_eq!(expected, 144, "deploy/README.md says the query answers 144");
     let started = Instant::now();
     let v = loop {
-        let q = region::query(&actors.app, actors.nodes[0].did(), "ResearchAndDevelopment", SQL, Some(cert.clone()), Utc::now()).unwrap();
+        let q = region::query(&actors.app, actors.nodes[0].did(), "ResearchAndDevelopment", SQL, Some(cert), Utc::now()).unwrap();
         let reply = http("POST", &format!("{url}/v1/query?deadline_ms=5000"), None, serde_json::to_vec(&q).unwrap()).await;
         let v: Value = match &reply {
             Ok((200, text)) => serde_json::from_str(text).unwrap(),

@@ -4,9 +4,10 @@
 //!
 //! Three node containers (Gent, Antwerpen, Brugge) on a user-defined network, in one region
 //! whose manifest names each member by its DID and container IP; data, consent, policy,
-//! charter, manifest and certificate go to every node through its API. A query loop signs
-//! count queries (deadline 2 s) and sends them, one after the other, to the nodes that are
-//! up in turn, while each node in turn is drained (the loop stops choosing it and its query
+//! charter (its query quota raised, so that the loop cannot use it up), manifest and
+//! certificate go to every node through its API. A query loop signs count queries
+//! (deadline 2 s) and sends them, one after the other with 50 ms between, to the nodes that
+//! are up in turn, while each node in turn is drained (the loop stops choosing it and its query
 //! in flight ends), stopped with SIGTERM (`docker stop`: it must exit 0 by itself), restarted
 //! on its volume with its address, and waited for until it is healthy and answers with the
 //! whole region again. Every answer of the loop must:
@@ -30,13 +31,15 @@ use chrono::Utc;
 use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker, unique, NodeContainer};
 use regio_node::demo::data::{self, MUNICIPALITIES};
 use regio_node::demo::region::{self, Actors};
-use regio_node::policy::{Did, DocHash};
+use regio_node::policy::{Did, DocHash, Signed};
 use serde_json::{json, Value};
 
 const DAYS: usize = 2;
 const SENSORS: usize = 10;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 const DEADLINE_MS: u64 = 2000;
+/// Pause between two queries of the loop.
+const PAUSE: Duration = Duration::from_millis(50);
 /// How much later than its deadline an answer may arrive (HTTP, signing, scheduling).
 const MARGIN: Duration = Duration::from_secs(3);
 
@@ -65,7 +68,7 @@ struct Record {
 
 /// A signed count query of the certified application for coordinator `did`.
 fn signed_query(actors: &Actors, did: &Did, cert: &DocHash) -> Vec<u8> {
-    let q = region::query(&actors.app, did, "ResearchAndDevelopment", SQL, Some(cert.clone()), Utc::now()).unwrap();
+    let q = region::query(&actors.app, did, "ResearchAndDevelopment", SQL, Some(*cert), Utc::now()).unwrap();
     serde_json::to_vec(&q).unwrap()
 }
 
@@ -73,19 +76,19 @@ fn signed_query(actors: &Actors, did: &Did, cert: &DocHash) -> Vec<u8> {
 async fn query_loop(shared: Arc<Mutex<Shared>>, actors: Arc<Actors>, dids: Vec<Did>, cert: DocHash) {
     let mut next = 0;
     loop {
-        let (target, url) = {
+        let picked = {
             let mut s = shared.lock().unwrap();
             if s.done {
                 return;
             }
             let n = s.up.len();
-            let Some(t) = (0..n).map(|k| (next + k) % n).find(|&t| s.up[t]) else {
-                drop(s);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            s.in_flight = Some(t);
-            (t, s.urls[t].clone())
+            let t = (0..n).map(|k| (next + k) % n).find(|&t| s.up[t]);
+            s.in_flight = t;
+            t.map(|t| (t, s.urls[t].clone()))
+        };
+        let Some((target, url)) = picked else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         next = target + 1;
         let body = signed_query(&actors, &dids[target], &cert);
@@ -93,9 +96,13 @@ async fn query_loop(shared: Arc<Mutex<Shared>>, actors: Arc<Actors>, dids: Vec<D
         let url = format!("{url}/v1/query?deadline_ms={DEADLINE_MS}");
         let reply = tokio::time::timeout(Duration::from_millis(DEADLINE_MS) + MARGIN, http("POST", &url, None, body)).await.ok();
         let ended = Instant::now();
-        let mut s = shared.lock().unwrap();
-        s.in_flight = None;
-        s.records.push(Record { target, started, ended, reply });
+        {
+            let mut s = shared.lock().unwrap();
+            s.in_flight = None;
+            s.records.push(Record { target, started, ended, reply });
+        }
+        // A steady load, not a flood: the machine runs other work too.
+        tokio::time::sleep(PAUSE).await;
     }
 }
 
@@ -129,6 +136,28 @@ fn judge(status: u16, text: &str, expected: &[u64], down: &[usize]) -> Result<us
         return Err(format!("result is not {want}, the count of {answered:?}: {v}"));
     }
     Ok(answered.len())
+}
+
+/// The region's documents with a charter whose query quota the loop cannot use up (the
+/// default charter allows 120 queries per origin member per hour), co-signed by every node,
+/// and the manifest naming it.
+fn with_large_quota(mut docs: region::Documents, actors: &Actors) -> region::Documents {
+    let now = Utc::now();
+    let mut charter = docs.charter.doc().clone();
+    charter.clauses.quota.queries_per_member = 1_000_000;
+    let mut signed = Signed::sign(charter, &actors.nodes[0], now).unwrap();
+    for k in &actors.nodes[1..] {
+        signed = signed.cosign(k, now).unwrap();
+    }
+    let mut manifest = docs.manifest.doc().clone();
+    manifest.charter = signed.hash();
+    let mut m = Signed::sign(manifest, &actors.nodes[0], now).unwrap();
+    for k in &actors.nodes[1..] {
+        m = m.cosign(k, now).unwrap();
+    }
+    docs.charter = signed;
+    docs.manifest = m;
+    docs
 }
 
 /// Polls a query at `url` (coordinator `did`) until it answers [3,3] with the exact count.
@@ -170,7 +199,7 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
     let mut actors = Actors::new(3);
     actors.nodes = nodes.iter().map(|n| n.files.key.clone()).collect();
     let addresses: Vec<Vec<String>> = ips.iter().map(|ip| vec![format!("/ip4/{ip}/tcp/{}", containers::P2P_PORT)]).collect();
-    let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
+    let docs = with_large_quota(region::documents(&actors, &addresses, Utc::now()).unwrap(), &actors);
     let mut urls = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let (url, t) = (n.url().await, Some(n.files.token.as_str()));
@@ -185,15 +214,15 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
     let expected: Vec<u64> = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).collect();
     let dids: Vec<Did> = nodes.iter().map(|n| n.files.key.did().clone()).collect();
     let cert = docs.certificate.hash();
-    for i in 0..3 {
-        until_whole(&urls[i], &dids[i], &actors, &cert, &expected, Duration::from_secs(60)).await;
+    for (url, did) in urls.iter().zip(&dids) {
+        until_whole(url, did, &actors, &cert, &expected, Duration::from_secs(60)).await;
     }
     eprintln!("region of 3 whole after {:?}; rolling restart begins", t0.elapsed());
 
     // The loop runs while each node in turn is drained, stopped, restarted and waited for.
     let shared = Arc::new(Mutex::new(Shared { urls, up: vec![true; 3], in_flight: None, records: Vec::new(), done: false }));
     let actors = Arc::new(actors);
-    let looping = tokio::spawn(query_loop(shared.clone(), actors.clone(), dids.clone(), cert.clone()));
+    let looping = tokio::spawn(query_loop(shared.clone(), actors.clone(), dids.clone(), cert));
     let roll = Instant::now();
     let mut down: Vec<(usize, Instant, Instant)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -268,9 +297,9 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
 
     // After the roll: the whole region everywhere, exact count, intact audit chains.
     let urls = shared.lock().unwrap().urls.clone();
-    for i in 0..3 {
-        until_whole(&urls[i], &dids[i], &actors, &cert, &expected, Duration::from_secs(10)).await;
-        let verify = ok_json("GET", &format!("{}/v1/audit/verify", urls[i]), None, Vec::new()).await;
+    for (url, did) in urls.iter().zip(&dids) {
+        until_whole(url, did, &actors, &cert, &expected, Duration::from_secs(10)).await;
+        let verify = ok_json("GET", &format!("{url}/v1/audit/verify"), None, Vec::new()).await;
         assert_eq!(verify["ok"], true, "{verify}");
     }
     eprintln!("total {:?}", t0.elapsed());
