@@ -61,7 +61,7 @@ fn demo_files() -> Vec<(String, String)> {
         files.push((format!("{dir}/config.toml"), config.render()));
         files.push((format!("{dir}/node.key"), actors.nodes[i].to_file_json()));
         // Demo admin tokens: 64 hex digits anyone can read here.
-        files.push((format!("{dir}/admin.token"), format!("{}\n", format!("de{:02x}", i + 1).repeat(16))));
+        files.push((format!("{dir}/admin.token"), format!("de{:02x}", i + 1).repeat(16) + "\n"));
         // The policy bundle, unsigned (`regio sign` in the setup signs it with node.key):
         // the demo's, without its grant to the uncertified application.
         let mut bundle = region::policy(i, &actors, dated());
