@@ -10,7 +10,7 @@
 //! are up in turn, while each node in turn is drained (the loop stops choosing it and its query
 //! in flight ends), stopped with SIGTERM (`docker stop`: it must exit 0 by itself), restarted
 //! on its volume with its address, and waited for until it is healthy and answers with the
-//! whole region again. Every answer of the loop must:
+//! whole region again (at itself, then twice in the loop). Every answer of the loop must:
 //!
 //! - come back within the deadline + 3 s, with status 200 (a query never fails outright);
 //! - state its coverage and one provenance line per member, each `answered`, `timed_out` or
@@ -246,9 +246,17 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
         down.push((i, stopped, Instant::now()));
         let url = node.restart().await;
         let back = until_whole(&url, &dids[i], &actors, &cert, &expected, Duration::from_secs(60)).await;
-        let mut s = shared.lock().unwrap();
-        s.urls[i] = url;
-        s.up[i] = true;
+        let rejoined = {
+            let mut s = shared.lock().unwrap();
+            s.urls[i] = url;
+            s.up[i] = true;
+            Instant::now()
+        };
+        // The loop, too, gets two whole answers before the next node goes.
+        while shared.lock().unwrap().records.iter().filter(|r| r.started >= rejoined && matches!(&r.reply, Some(Ok((st, text))) if judge(*st, text, &expected, &[]) == Ok(3))).count() < 2 {
+            assert!(rejoined.elapsed() < Duration::from_secs(30), "the loop got no [3,3] answer after {name} came back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         eprintln!("{name}: SIGTERM exit 0 in {took:?}; down {:?}; whole region again {back:?} after restart", down[i].2 - stopped);
     }
     shared.lock().unwrap().done = true;
