@@ -14,8 +14,11 @@
 //!   pass unchanged. Nothing is relayed when the engine is recent enough.
 //! - [`NodeContainer`]: one node — `regio init` as a one-shot container on a named volume
 //!   (the image has no shell), then `regio node run`; its key and token copied out of the
-//!   volume; SIGKILL and restart on the same volume; the API reached through the port
-//!   Docker publishes on 127.0.0.1.
+//!   volume; SIGKILL, or a graceful stop (SIGTERM), and restart on the same volume (with
+//!   the same address on its network: [`NodeContainer::pin_ip`]); the API reached through
+//!   the port Docker publishes on 127.0.0.1.
+//! - [`require_compose`]: the gate for `deploy/compose.yaml` (also needs `docker-compose`);
+//!   [`compose_engine_host`] is the `DOCKER_HOST` to give it (never the relay).
 
 use std::io::{Read, Write};
 use std::sync::OnceLock;
@@ -57,6 +60,7 @@ fn engine_get(path: &str) -> Result<(u16, String), String> {
 
 /// Checks the engine and the image; sets up the API relay when needed. `Err` is the reason.
 fn check() -> Result<(), String> {
+    let _ = ORIGINAL_DOCKER_HOST.set(std::env::var("DOCKER_HOST").ok());
     if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.starts_with("unix://")) {
         return Ok(()); // the user's own engine: used as it is
     }
@@ -81,6 +85,36 @@ fn check() -> Result<(), String> {
     // Before any testcontainers client exists (this runs once, first).
     std::env::set_var("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"));
     Ok(())
+}
+
+/// `DOCKER_HOST` as it was before [`require_docker`] (which may point it at the relay).
+static ORIGINAL_DOCKER_HOST: OnceLock<Option<String>> = OnceLock::new();
+
+/// The `DOCKER_HOST` for other Docker clients (docker-compose negotiates its API version
+/// itself, so it gets the engine, not the relay): the user's own, or none.
+pub fn compose_engine_host() -> Option<String> {
+    ORIGINAL_DOCKER_HOST.get().cloned().flatten()
+}
+
+/// [`require_docker`], and `docker-compose` (1.29+) runs. `None`: skip (not in CI).
+pub fn require_compose(test: &str) -> Option<()> {
+    require_docker(test)?;
+    let mut version = std::process::Command::new("docker-compose");
+    version.arg("version").arg("--short");
+    match compose_engine_host() {
+        Some(h) => version.env("DOCKER_HOST", h),
+        None => version.env_remove("DOCKER_HOST"),
+    };
+    let reason = match version.output() {
+        Ok(o) if o.status.success() => return Some(()),
+        Ok(o) => format!("docker-compose version failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => format!("docker-compose not found: {e}"),
+    };
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+        panic!("{test}: compose tests cannot run: {reason} (CI is set, so this is a failure)");
+    }
+    eprintln!("skipping {test}: {reason}");
+    None
 }
 
 /// Whether container tests can run here. `None`: the reason why not was printed and the
@@ -382,6 +416,25 @@ impl NodeContainer {
         let endpoint = EndpointSettings { ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_owned()), ..Default::default() }), ..Default::default() };
         let request = NetworkConnectRequest { container: self.container.id().to_owned(), endpoint_config: Some(endpoint) };
         docker.connect_network(network, request).await.unwrap_or_else(|e| panic!("connect {} to {network} as {ip}: {e}", self.name));
+    }
+
+    /// Stops the node gracefully: `docker stop` sends SIGTERM and SIGKILL only after
+    /// `grace`. Returns the exit code (0: the node shut down by itself) and the time taken.
+    pub async fn stop_gracefully(&self, grace: Duration) -> (i64, Duration) {
+        let started = Instant::now();
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        self.container.stop_with_timeout(Some(seconds)).await.unwrap_or_else(|e| panic!("stop {}: {e}", self.name));
+        let took = started.elapsed();
+        let code = self.container.exit_code().await.unwrap_or_else(|e| panic!("exit code of {}: {e}", self.name));
+        (code.unwrap_or_else(|| panic!("{} still runs after docker stop", self.name)), took)
+    }
+
+    /// While the container is stopped: gives it the address `ip` on `network` again when it
+    /// starts (Docker may hand a restarted container another one; the region manifest names
+    /// this one).
+    pub async fn pin_ip(&self, network: &str, ip: &str) {
+        self.disconnect(network).await;
+        self.connect(network, ip).await;
     }
 
     /// Rewrites the node's `config.toml` with `edit` and restarts the node on it: the
