@@ -44,8 +44,9 @@ fn sh_blocks(readme: &str) -> Vec<Block> {
     let mut current: Option<Block> = None;
     for (i, l) in readme.lines().enumerate() {
         match &mut current {
-            None if l.trim_end() == "```sh" => current = Some(Block { line: i + 2, text: String::new() }),
-            Some(b) if l.trim_end() == "```" => {
+            // Fences may be indented (a block inside a list item).
+            None if l.trim() == "```sh" => current = Some(Block { line: i + 2, text: String::new() }),
+            Some(b) if l.trim() == "```" => {
                 out.push(std::mem::replace(b, Block { line: 0, text: String::new() }));
                 current = None;
             }
@@ -109,9 +110,14 @@ fn the_rules_skip_only_the_ci_blocks() {
     let blocks = sh_blocks(&text);
     let skipped: Vec<usize> = blocks.iter().filter(|b| skipped(b).is_some()).map(|b| b.line).collect();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
-    // The top block (cargo run … demo, cargo test), Deploy's, and Benchmarks' — nothing else.
-    let expected =
-        [line_of("cargo run --release -p regio-cli -- demo   #"), line_of("deploy/build-image.sh                  #"), line_of("# Reference query (../shared/bench/README.md)")];
+    // The top block (cargo run … demo, cargo test), Deploy's two (image; compose region, run
+    // by integration-tests/tests/compose.rs), and Benchmarks' — nothing else.
+    let expected = [
+        line_of("cargo run --release -p regio-cli -- demo   #"),
+        line_of("deploy/build-image.sh                  #"),
+        line_of("# not run by the README test: integration-tests/tests/compose.rs"),
+        line_of("# Reference query (../shared/bench/README.md)"),
+    ];
     assert_eq!(skipped, expected, "blocks skipped by the README test");
     assert!(blocks.len() >= skipped.len() + 6, "{} blocks", blocks.len());
     // A block that mixes a cargo command with others is run.
