@@ -147,14 +147,23 @@ pub enum FederationError {
 type Pending<'a> = Pin<Box<dyn Future<Output = (usize, Reply)> + Send + 'a>>;
 
 enum Reply {
-    Bytes(Vec<u8>),
+    /// An answer arrived; it is being checked on the blocking pool (verified and decoded as
+    /// soon as it arrives, while other members are still working).
+    Arrived(tokio::task::JoinHandle<Result<Checked, String>>),
     Failed(TransportError),
+}
+
+/// A member's answer, verified and decoded.
+struct Checked {
+    signed: Signed<PartialAnswer>,
+    /// The partial result of an answer (`None` for a refusal), or why it does not decode.
+    partial: Option<Result<(Schema, PartialResult), String>>,
 }
 
 /// Records how a member's reply came on its `regio.member_request` span (the current one).
 fn traced(reply: (usize, Reply)) -> (usize, Reply) {
     let what = match &reply.1 {
-        Reply::Bytes(_) => "answer".to_owned(),
+        Reply::Arrived(_) => { perf(&format!("coord.reply {}", reply.0)); "answer".to_owned() }
         Reply::Failed(e) => e.to_string(),
     };
     tracing::Span::current().record("member.reply", what.as_str());
@@ -171,7 +180,9 @@ pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_va
 }
 
 async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
+    perf("coord.start");
     let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
+    perf("coord.verified");
     let q = query.doc().clone();
     let query_hash = query.hash();
     let region = engine.regions().into_iter().find(|r| r.doc().region == q.region).ok_or_else(|| FederationError::NotMember(q.region.clone()))?;
@@ -184,13 +195,14 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
     for (i, m) in members.iter().enumerate() {
         let span = telemetry::member_span(&m.did, &m.name);
         if &m.did == engine.did() {
-            let (engine, value) = (engine.clone(), query_value.clone());
+            let (engine, value, engine_did) = (engine.clone(), query_value.clone(), m.did.clone());
             pending.push(Box::pin(
                 async move {
                     let span = tracing::Span::current();
                     let local = tokio::task::spawn_blocking(move || span.in_scope(|| engine.answer(value, None, now))).await;
                     traced(match local {
-                        Ok(Ok(a)) => (i, Reply::Bytes(serde_json::to_vec(a.signed.raw()).unwrap_or_default())),
+                        // Checked like any member's answer: the bytes it would have sent.
+                        Ok(Ok(a)) => (i, arrived(serde_json::to_vec(a.signed.raw()).unwrap_or_default(), engine_did.clone(), query_hash)),
                         Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                         Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                     })
@@ -202,7 +214,7 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
             pending.push(Box::pin(
                 async move {
                     traced(match transport.request(&did, bytes, deadline).await {
-                        Ok(b) => (i, Reply::Bytes(b)),
+                        Ok(b) => (i, arrived(b, did, query_hash)),
                         Err(e) => (i, Reply::Failed(e)),
                     })
                 }
@@ -216,7 +228,9 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
             replies[i] = Some(reply);
         }
     };
+    perf("coord.sent");
     let _ = tokio::time::timeout(deadline, collect).await;
+    perf("coord.collected");
 
     let mut provenance = Vec::with_capacity(members.len());
     let mut answers = Vec::new();
@@ -236,20 +250,26 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         match reply {
             None | Some(Reply::Failed(TransportError::Timeout)) => {}
             Some(Reply::Failed(e)) => line.status = Status::Unreachable { error: e.to_string() },
-            Some(Reply::Bytes(b)) => match check_answer(&b, &m.did, query_hash) {
+            Some(Reply::Arrived(checking)) => match checking.await.unwrap_or_else(|e| Err(format!("checking the answer: {e}"))) {
                 Err(error) => line.status = Status::Invalid { error },
-                Ok(signed) => {
+                Ok(Checked { signed, partial }) => {
                     answers.push(signed.raw().clone());
                     let doc = signed.doc();
                     line.answer = Some(signed.hash());
                     line.policy_version = Some(doc.policy_version);
                     match &doc.outcome {
                         Outcome::Refused { reason, message } => line.status = Status::Refused { reason: reason.clone(), message: message.clone() },
-                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, result } => {
+                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, .. } => {
                             line.rows_scanned = *rows_scanned;
                             line.rows_excluded_by_consent = *rows_excluded_by_consent;
                             line.groups_suppressed = *groups_suppressed;
-                            match absorb(&mut merged, result) {
+                            let ab = match partial {
+                                Some(Ok(part)) => absorb(&mut merged, part),
+                                Some(Err(error)) => Err(error),
+                                None => Err("an answer without its partial result".to_owned()),
+                            };
+                            perf("coord.absorbed");
+                            match ab {
                                 Ok(()) => line.status = Status::Answered,
                                 Err(error) => line.status = Status::Invalid { error },
                             }
@@ -266,7 +286,10 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         Some((schema, partial)) => {
             let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone())).map_err(|e| FederationError::Merge(e.to_string()))?;
             let rs: ResultSet = query::finalize(&plan, &partial).map_err(|e| FederationError::Merge(e.to_string()))?;
-            (Some(rs.to_json()), Some(rs.to_csv()))
+            perf("coord.finalized");
+            let out = (Some(rs.to_json()), Some(rs.to_csv()));
+            perf("coord.output");
+            out
         }
     };
     Ok(FederatedResult { query: q.id, query_hash, region: q.region, result, csv, coverage: (answered, members.len()), provenance, answers })
@@ -285,12 +308,48 @@ fn check_answer(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Signe
     Ok(signed)
 }
 
-fn absorb(merged: &mut Option<(Schema, PartialResult)>, result: &Value) -> Result<(), String> {
-    let schema: Schema = serde_json::from_value(result["schema"].clone()).map_err(|e| format!("result schema: {e}"))?;
-    let partial: PartialResult = serde_json::from_value(result["partial"].clone()).map_err(|e| format!("partial result: {e}"))?;
+/// Starts checking an answer that arrived from `member` on the blocking pool.
+fn arrived(bytes: Vec<u8>, member: Did, query_hash: DocHash) -> Reply {
+    Reply::Arrived(tokio::task::spawn_blocking(move || check(&bytes, &member, query_hash)))
+}
+
+/// Verifies an answer ([`check_answer`]) and decodes its partial result.
+fn check(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Checked, String> {
+    let signed = check_answer(bytes, member, query_hash)?;
+    let partial = match &signed.doc().outcome {
+        Outcome::Answered { result, .. } => Some(decode(result)),
+        Outcome::Refused { .. } => None,
+    };
+    Ok(Checked { signed, partial })
+}
+
+/// The schema and partial result of an answer (read in place, not copied).
+fn decode(result: &Value) -> Result<(Schema, PartialResult), String> {
+    let schema = Schema::deserialize(&result["schema"]).map_err(|e| format!("result schema: {e}"))?;
+    let partial = PartialResult::deserialize(&result["partial"]).map_err(|e| format!("partial result: {e}"))?;
+    Ok((schema, partial))
+}
+
+fn absorb(merged: &mut Option<(Schema, PartialResult)>, (schema, partial): (Schema, PartialResult)) -> Result<(), String> {
     match merged {
         None => *merged = Some((schema, partial)),
         Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,
     }
     Ok(())
+}
+
+/// TEMPORARY per-stage timing (REGIO_PERF=file): `PERF pid t_us label`.
+#[doc(hidden)]
+pub fn perf(label: &str) {
+    use std::io::Write;
+    static OUT: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    let out = OUT.get_or_init(|| {
+        std::env::var_os("REGIO_PERF").and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(std::sync::Mutex::new)
+    });
+    if let Some(f) = out {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        if let Ok(mut f) = f.lock() {
+            let _ = writeln!(f, "PERF {} {t} {label}", std::process::id());
+        }
+    }
 }

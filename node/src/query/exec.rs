@@ -44,8 +44,8 @@ pub struct PartialGroup {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PartialBody {
-    /// Partial aggregates per group.
-    Groups(Vec<PartialGroup>),
+    /// Partial aggregates per group (shipped column by column, see `wire`).
+    Groups(#[serde(with = "super::wire::groups")] Vec<PartialGroup>),
     /// Output rows (masked, ordered and limited locally).
     Rows(Vec<Vec<Value>>),
 }

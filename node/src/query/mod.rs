@@ -26,6 +26,7 @@ mod plan;
 mod select;
 mod sql;
 mod time;
+mod wire;
 
 #[cfg(test)]
 mod tests_exec;
