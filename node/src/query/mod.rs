@@ -21,6 +21,7 @@ mod agg;
 mod exec;
 mod expr;
 mod filter;
+mod kernels;
 mod output;
 mod plan;
 mod select;
