@@ -165,11 +165,9 @@ fn federated(a: &Args, regio: &Path) -> Result<(Vec<f64>, String)> {
     for run in 0..=a.runs {
         let q = region::query(&actors.app, origin.key.did(), &a.purpose, &a.sql, Some(docs.certificate.hash()), Utc::now())?;
         let url = format!("{}/v1/query?deadline_ms={}", origin.url, a.deadline_ms);
-        regio_node::federation::perf(&format!("bench.send {run}"));
         let t = Instant::now();
         let (st, v) = http.post(&url, None, &q)?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        regio_node::federation::perf(&format!("bench.recv {run}"));
         let full = json!([nodes.len(), nodes.len()]);
         if st != 200 || v["coverage"] != full {
             bail!("run {run}: {st}, coverage {} (expected {full}): {}", v["coverage"], v["provenance"]);

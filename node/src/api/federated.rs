@@ -52,7 +52,6 @@ impl Transport for Offline {
 
 /// `POST /v1/query`: see the module documentation.
 pub async fn query(State(s): State<AppState>, params: Result<Query<QueryParams>, QueryRejection>, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
-    crate::federation::perf("api.enter");
     let Query(p) = params.map_err(ApiError::bad_query)?;
     let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
     if ms == 0 || ms > MAX_DEADLINE_MS {
@@ -73,10 +72,7 @@ pub async fn query(State(s): State<AppState>, params: Result<Query<QueryParams>,
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    crate::federation::perf("api.coordinated");
-    let out = response(&r);
-    crate::federation::perf("api.response");
-    Ok(out)
+    Ok(response(&r))
 }
 
 /// The response of a federated result: 200, or 403 with `error` when no member answered.

@@ -99,9 +99,7 @@ impl Engine {
                     groups_suppressed: partial.groups_suppressed,
                     result: json!({ "schema": plan.schema, "partial": partial }),
                 };
-                crate::federation::perf("answer.outcome");
                 let signed = self.sign_answer(&query_id, query_hash, &q.region, o.policy_version, outcome, now)?;
-                crate::federation::perf("answer.signed");
                 let mut subjects: Vec<String> = trail.subjects.into_iter().collect();
                 subjects.sort_unstable();
                 self.store.audit_query(
@@ -117,7 +115,6 @@ impl Engine {
                     record,
                     &subjects,
                 )?;
-                crate::federation::perf(&format!("answer.audited subjects={}", subjects.len()));
                 Ok(Answer { signed, plan: Some(plan), partial: Some(partial) })
             }
             Err(stop) => {
@@ -161,7 +158,6 @@ impl Engine {
     #[allow(clippy::type_complexity)]
     fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>, trail: &mut Trail) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
         let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Box::new(Stop::Refused(Refused { refusal, plan, requester, policy_version })));
-        crate::federation::perf("answer.start");
         let query = match decision::verify_query(value) {
             Ok(q) => q,
             Err(r) => return refused(r, None, None, 0),
@@ -194,7 +190,6 @@ impl Engine {
         inputs.insert("certificate".into(), json!(certificate.as_ref().map(|c| c.hash())));
         inputs.insert("revocations".into(), json!(revocations.iter().map(|r| r.hash()).collect::<Vec<_>>()));
         inputs.insert("quotaUsed".into(), json!(quota_used.1));
-        crate::federation::perf("answer.verified_state");
         let store = &self.store;
         let planned = query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
         let (plan, shape) = match planned {
@@ -215,20 +210,16 @@ impl Engine {
             quota_used: quota_used.1,
             limits: self.limits,
         };
-        crate::federation::perf("answer.planned");
         let obligations = match decision::decide(&query, &shape, &ctx) {
             Decision::Allow(o) => *o,
             Decision::Refuse(r) => return refused(r, Some(plan), requester, version),
         };
-        crate::federation::perf("answer.decided");
         match self.store.check_and_insert_nonce(&q.nonce, q.expires.timestamp_micros(), now.timestamp_micros()) {
             Ok(true) => {}
             Ok(false) => return refused(Refusal::new(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce)), Some(plan), requester, version),
             Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
         }
-        crate::federation::perf("answer.nonce");
         let partial = self.execute(&plan, &obligations, now, &mut trail.subjects).map_err(|e| Box::new(Stop::Failed(e)))?;
-        crate::federation::perf("answer.executed");
         let mut state = self.write();
         *state.quota.entry((q.origin.clone(), quota_used.0)).or_insert(0) += 1;
         drop(state);
@@ -237,12 +228,10 @@ impl Engine {
 
     fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>, subjects: &mut HashSet<String>) -> Result<PartialResult, AnswerError> {
         let chunks = self.store.scan_shared(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
-        crate::federation::perf("exec.scan");
         let view = match &o.consent {
             Some(filter) => Some(self.store.consent_view(&plan.schema.dataset, &filter.purposes, now.timestamp_micros())?),
             None => None,
         };
-        crate::federation::perf("exec.view");
         let allows = |subject: &str| view.as_ref().is_some_and(|v| v.allows(subject));
         let opts = ExecOptions {
             consent: view.as_ref().map(|_| &allows as &dyn Fn(&str) -> bool),

@@ -1,7 +1,8 @@
 //! The coordinator of a federated query (owner: lead). The node that receives a signed
 //! Query fans it out to every member of the query's region — itself included — over a
 //! [`Transport`] (libp2p request-response in a running node), collects the signed
-//! PartialAnswers until the deadline, verifies each one, merges the partial states and
+//! PartialAnswers until the deadline, verifies each one (on the blocking pool as soon as it
+//! arrives, so checking overlaps the other members' work), merges the partial states and
 //! returns the result with its **provenance**: for every member, answered / refused (with
 //! the reason) / timed out / unreachable / invalid, the policy version it applied and what
 //! it filtered. A slow or partitioned member never delays the answer past the deadline.
@@ -163,7 +164,7 @@ struct Checked {
 /// Records how a member's reply came on its `regio.member_request` span (the current one).
 fn traced(reply: (usize, Reply)) -> (usize, Reply) {
     let what = match &reply.1 {
-        Reply::Arrived(_) => { perf(&format!("coord.reply {}", reply.0)); "answer".to_owned() }
+        Reply::Arrived(_) => "answer".to_owned(),
         Reply::Failed(e) => e.to_string(),
     };
     tracing::Span::current().record("member.reply", what.as_str());
@@ -180,9 +181,7 @@ pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_va
 }
 
 async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
-    perf("coord.start");
     let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
-    perf("coord.verified");
     let q = query.doc().clone();
     let query_hash = query.hash();
     let region = engine.regions().into_iter().find(|r| r.doc().region == q.region).ok_or_else(|| FederationError::NotMember(q.region.clone()))?;
@@ -202,7 +201,7 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
                     let local = tokio::task::spawn_blocking(move || span.in_scope(|| engine.answer(value, None, now))).await;
                     traced(match local {
                         // Checked like any member's answer: the bytes it would have sent.
-                        Ok(Ok(a)) => (i, arrived(serde_json::to_vec(a.signed.raw()).unwrap_or_default(), engine_did.clone(), query_hash)),
+                        Ok(Ok(a)) => (i, arrived(serde_json::to_vec(a.signed.raw()).unwrap_or_default(), engine_did, query_hash)),
                         Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                         Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                     })
@@ -228,9 +227,7 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
             replies[i] = Some(reply);
         }
     };
-    perf("coord.sent");
     let _ = tokio::time::timeout(deadline, collect).await;
-    perf("coord.collected");
 
     let mut provenance = Vec::with_capacity(members.len());
     let mut answers = Vec::new();
@@ -263,13 +260,12 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
                             line.rows_scanned = *rows_scanned;
                             line.rows_excluded_by_consent = *rows_excluded_by_consent;
                             line.groups_suppressed = *groups_suppressed;
-                            let ab = match partial {
+                            let absorbed = match partial {
                                 Some(Ok(part)) => absorb(&mut merged, part),
                                 Some(Err(error)) => Err(error),
                                 None => Err("an answer without its partial result".to_owned()),
                             };
-                            perf("coord.absorbed");
-                            match ab {
+                            match absorbed {
                                 Ok(()) => line.status = Status::Answered,
                                 Err(error) => line.status = Status::Invalid { error },
                             }
@@ -286,10 +282,7 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         Some((schema, partial)) => {
             let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone())).map_err(|e| FederationError::Merge(e.to_string()))?;
             let rs: ResultSet = query::finalize(&plan, &partial).map_err(|e| FederationError::Merge(e.to_string()))?;
-            perf("coord.finalized");
-            let out = (Some(rs.to_json()), Some(rs.to_csv()));
-            perf("coord.output");
-            out
+            (Some(rs.to_json()), Some(rs.to_csv()))
         }
     };
     Ok(FederatedResult { query: q.id, query_hash, region: q.region, result, csv, coverage: (answered, members.len()), provenance, answers })
@@ -336,20 +329,4 @@ fn absorb(merged: &mut Option<(Schema, PartialResult)>, (schema, partial): (Sche
         Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,
     }
     Ok(())
-}
-
-/// TEMPORARY per-stage timing (REGIO_PERF=file): `PERF pid t_us label`.
-#[doc(hidden)]
-pub fn perf(label: &str) {
-    use std::io::Write;
-    static OUT: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
-    let out = OUT.get_or_init(|| {
-        std::env::var_os("REGIO_PERF").and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(std::sync::Mutex::new)
-    });
-    if let Some(f) = out {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-        if let Ok(mut f) = f.lock() {
-            let _ = writeln!(f, "PERF {} {t} {label}", std::process::id());
-        }
-    }
 }

@@ -49,13 +49,11 @@ impl EngineInbound {
 
 impl InboundHandler for EngineInbound {
     async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
-        crate::federation::perf("member.recv");
         let engine = self.engine.clone();
         // Not JSON at all: the engine answers a signed `signature.invalid` refusal.
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        crate::federation::perf("member.parsed");
-        match tokio::task::spawn_blocking(move || { crate::federation::perf("member.blocking"); engine.answer(value, Some(&from), Utc::now()) }).await {
-            Ok(Ok(answer)) => { crate::federation::perf("member.answered"); let v = serde_json::to_vec(answer.signed.raw()).unwrap_or_default(); crate::federation::perf("member.encoded"); v },
+        match tokio::task::spawn_blocking(move || engine.answer(value, Some(&from), Utc::now())).await {
+            Ok(Ok(answer)) => serde_json::to_vec(answer.signed.raw()).unwrap_or_default(),
             _ => Vec::new(),
         }
     }
