@@ -1,7 +1,8 @@
 //! The coordinator of a federated query (owner: lead). The node that receives a signed
 //! Query fans it out to every member of the query's region — itself included — over a
 //! [`Transport`] (libp2p request-response in a running node), collects the signed
-//! PartialAnswers until the deadline, verifies each one, merges the partial states and
+//! PartialAnswers until the deadline, verifies each one (on the blocking pool as soon as it
+//! arrives, so checking overlaps the other members' work), merges the partial states and
 //! returns the result with its **provenance**: for every member, answered / refused (with
 //! the reason) / timed out / unreachable / invalid, the policy version it applied and what
 //! it filtered. A slow or partitioned member never delays the answer past the deadline.
@@ -148,14 +149,23 @@ pub enum FederationError {
 type Pending<'a> = Pin<Box<dyn Future<Output = (usize, Reply)> + Send + 'a>>;
 
 enum Reply {
-    Bytes(Vec<u8>),
+    /// An answer arrived; it is being checked on the blocking pool (verified and decoded as
+    /// soon as it arrives, while other members are still working).
+    Arrived(tokio::task::JoinHandle<Result<Checked, String>>),
     Failed(TransportError),
+}
+
+/// A member's answer, verified and decoded.
+struct Checked {
+    signed: Signed<PartialAnswer>,
+    /// The partial result of an answer (`None` for a refusal), or why it does not decode.
+    partial: Option<Result<(Schema, PartialResult), String>>,
 }
 
 /// Records how a member's reply came on its `regio.member_request` span (the current one).
 fn traced(reply: (usize, Reply)) -> (usize, Reply) {
     let what = match &reply.1 {
-        Reply::Bytes(_) => "answer".to_owned(),
+        Reply::Arrived(_) => "answer".to_owned(),
         Reply::Failed(e) => e.to_string(),
     };
     tracing::Span::current().record("member.reply", what.as_str());
@@ -185,13 +195,14 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
     for (i, m) in members.iter().enumerate() {
         let span = telemetry::member_span(&m.did, &m.name);
         if &m.did == engine.did() {
-            let (engine, value) = (engine.clone(), query_value.clone());
+            let (engine, value, engine_did) = (engine.clone(), query_value.clone(), m.did.clone());
             pending.push(Box::pin(
                 async move {
                     let span = tracing::Span::current();
                     let local = tokio::task::spawn_blocking(move || span.in_scope(|| engine.answer(value, None, now))).await;
                     traced(match local {
-                        Ok(Ok(a)) => (i, Reply::Bytes(serde_json::to_vec(a.signed.raw()).unwrap_or_default())),
+                        // Checked like any member's answer: the bytes it would have sent.
+                        Ok(Ok(a)) => (i, arrived(serde_json::to_vec(a.signed.raw()).unwrap_or_default(), engine_did, query_hash)),
                         Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                         Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
                     })
@@ -203,7 +214,7 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
             pending.push(Box::pin(
                 async move {
                     traced(match transport.request(&did, bytes, deadline).await {
-                        Ok(b) => (i, Reply::Bytes(b)),
+                        Ok(b) => (i, arrived(b, did, query_hash)),
                         Err(e) => (i, Reply::Failed(e)),
                     })
                 }
@@ -237,20 +248,25 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         match reply {
             None | Some(Reply::Failed(TransportError::Timeout)) => {}
             Some(Reply::Failed(e)) => line.status = Status::Unreachable { error: e.to_string() },
-            Some(Reply::Bytes(b)) => match check_answer(&b, &m.did, query_hash) {
+            Some(Reply::Arrived(checking)) => match checking.await.unwrap_or_else(|e| Err(format!("checking the answer: {e}"))) {
                 Err(error) => line.status = Status::Invalid { error },
-                Ok(signed) => {
+                Ok(Checked { signed, partial }) => {
                     answers.push(signed.raw().clone());
                     let doc = signed.doc();
                     line.answer = Some(signed.hash());
                     line.policy_version = Some(doc.policy_version);
                     match &doc.outcome {
                         Outcome::Refused { reason, message } => line.status = Status::Refused { reason: reason.clone(), message: message.clone() },
-                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, result } => {
+                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, .. } => {
                             line.rows_scanned = *rows_scanned;
                             line.rows_excluded_by_consent = *rows_excluded_by_consent;
                             line.groups_suppressed = *groups_suppressed;
-                            match absorb(&mut merged, result) {
+                            let absorbed = match partial {
+                                Some(Ok(part)) => absorb(&mut merged, part),
+                                Some(Err(error)) => Err(error),
+                                None => Err("an answer without its partial result".to_owned()),
+                            };
+                            match absorbed {
                                 Ok(()) => line.status = Status::Answered,
                                 Err(error) => line.status = Status::Invalid { error },
                             }
@@ -286,9 +302,29 @@ fn check_answer(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Signe
     Ok(signed)
 }
 
-fn absorb(merged: &mut Option<(Schema, PartialResult)>, result: &Value) -> Result<(), String> {
-    let schema: Schema = serde_json::from_value(result["schema"].clone()).map_err(|e| format!("result schema: {e}"))?;
-    let partial: PartialResult = serde_json::from_value(result["partial"].clone()).map_err(|e| format!("partial result: {e}"))?;
+/// Starts checking an answer that arrived from `member` on the blocking pool.
+fn arrived(bytes: Vec<u8>, member: Did, query_hash: DocHash) -> Reply {
+    Reply::Arrived(tokio::task::spawn_blocking(move || check(&bytes, &member, query_hash)))
+}
+
+/// Verifies an answer ([`check_answer`]) and decodes its partial result.
+fn check(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Checked, String> {
+    let signed = check_answer(bytes, member, query_hash)?;
+    let partial = match &signed.doc().outcome {
+        Outcome::Answered { result, .. } => Some(decode(result)),
+        Outcome::Refused { .. } => None,
+    };
+    Ok(Checked { signed, partial })
+}
+
+/// The schema and partial result of an answer (read in place, not copied).
+fn decode(result: &Value) -> Result<(Schema, PartialResult), String> {
+    let schema = Schema::deserialize(&result["schema"]).map_err(|e| format!("result schema: {e}"))?;
+    let partial = PartialResult::deserialize(&result["partial"]).map_err(|e| format!("partial result: {e}"))?;
+    Ok((schema, partial))
+}
+
+fn absorb(merged: &mut Option<(Schema, PartialResult)>, (schema, partial): (Schema, PartialResult)) -> Result<(), String> {
     match merged {
         None => *merged = Some((schema, partial)),
         Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,

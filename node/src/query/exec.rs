@@ -9,11 +9,12 @@ use regio_policy::QueryKind;
 use serde::{Deserialize, Serialize};
 
 use super::agg::AggState;
+use super::kernels;
 use super::filter::{apply, consent_mask};
 use super::output::sort_rows;
-use super::plan::{AggFunc, OutSource, Plan};
+use super::plan::{OutSource, Plan};
 use super::time::trunc;
-use crate::chunk::{Chunk, Column, NULL_CODE};
+use crate::chunk::{Chunk, Column};
 use crate::schema::{FieldType, Value};
 
 /// What the policy decided for this execution.
@@ -44,8 +45,8 @@ pub struct PartialGroup {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PartialBody {
-    /// Partial aggregates per group.
-    Groups(Vec<PartialGroup>),
+    /// Partial aggregates per group (shipped column by column, see `wire`).
+    Groups(#[serde(with = "super::wire::groups")] Vec<PartialGroup>),
     /// Output rows (masked, ordered and limited locally).
     Rows(Vec<Vec<Value>>),
 }
@@ -263,32 +264,26 @@ impl Groups {
     }
 
     /// Assigns each selected row its group, then feeds the aggregates column by column.
+    /// Grouping works on key bits computed column by column ([`kernels::key_bits`]); a row
+    /// whose key equals the previous selected row's (rows are mostly in time order) skips
+    /// the hash lookup.
     fn add_chunk(&mut self, plan: &Plan, columns: &[Column], sel: &[bool]) {
         let rows = sel.len();
-        let mut gid = vec![u32::MAX; rows];
-        let mut local: HashMap<Vec<u64>, u32> = HashMap::new();
-        let mut buf: Vec<u64> = Vec::with_capacity(plan.keys.len() * 2);
-        let mut last: Option<(Vec<u64>, u32)> = None;
+        let bits: Vec<Vec<kernels::KeyBits>> = plan.keys.iter().map(|k| kernels::key_bits(&columns[k.field], k.trunc, sel)).collect();
+        // This chunk's groups, in order of first appearance: local id -> group index.
+        let mut local: Vec<u32> = Vec::new();
+        let mut index: HashMap<Vec<kernels::KeyBits>, u32> = HashMap::new();
+        let mut lid = vec![kernels::NONE; rows];
+        let mut last: Option<(usize, u32)> = None;
         for r in (0..rows).filter(|&r| sel[r]) {
-            buf.clear();
-            for k in &plan.keys {
-                let (null, bits) = match &columns[k.field] {
-                    Column::Str { codes, .. } => (codes[r] == NULL_CODE, u64::from(codes[r])),
-                    Column::Int(v) => (v[r].is_none(), v[r].unwrap_or(0) as u64),
-                    Column::Ts(v) => (v[r].is_none(), v[r].map_or(0, |t| k.trunc.map_or(t, |u| trunc(t, u))) as u64),
-                    Column::Float(v) => (v[r].is_none(), v[r].map_or(0, f64::to_bits)),
-                    Column::Geo(v) => (v[r].is_none(), v[r].map_or(0, |(a, b)| a.to_bits() ^ b.to_bits().rotate_left(32))),
-                };
-                buf.push(u64::from(null));
-                buf.push(bits);
-            }
-            let g = match &last {
-                Some((k, g)) if *k == buf => *g,
+            let l = match last {
+                Some((p, l)) if bits.iter().all(|b| b[p] == b[r]) => l,
                 _ => {
-                    let g = match local.get(&buf) {
-                        Some(&g) => g,
+                    let key: Vec<kernels::KeyBits> = bits.iter().map(|b| b[r]).collect();
+                    match index.get(&key) {
+                        Some(&l) => l,
                         None => {
-                            let key: Vec<Value> = plan
+                            let values: Vec<Value> = plan
                                 .keys
                                 .iter()
                                 .map(|k| match (columns[k.field].get(r), k.trunc) {
@@ -296,62 +291,31 @@ impl Groups {
                                     (v, _) => v,
                                 })
                                 .collect();
-                            let g = self.group_of(key);
-                            local.insert(buf.clone(), g);
-                            g
+                            let l = local.len() as u32;
+                            local.push(self.group_of(values));
+                            index.insert(key, l);
+                            l
                         }
-                    };
-                    last = Some((buf.clone(), g));
-                    g
+                    }
                 }
             };
-            gid[r] = g;
-            self.groups[g as usize].rows += 1;
+            last = Some((r, l));
+            lid[r] = l;
+        }
+        let mut counts = vec![0u64; local.len()];
+        for &l in lid.iter().filter(|&&l| l != kernels::NONE) {
+            counts[l as usize] += 1;
+        }
+        for (&g, &n) in local.iter().zip(&counts) {
+            self.groups[g as usize].rows += n;
         }
         for (a, spec) in plan.aggs.iter().enumerate() {
-            let selected = gid.iter().enumerate().filter(|(_, &g)| g != u32::MAX);
-            let Some(field) = spec.field else {
-                for (_, &g) in selected {
-                    self.groups[g as usize].states[a].push_num(0.0, Some(0));
-                }
-                continue;
-            };
-            let count_only = matches!(spec.func, AggFunc::Count);
-            match &columns[field] {
-                Column::Float(v) => {
-                    for (r, &g) in selected {
-                        if let Some(x) = v[r] {
-                            self.groups[g as usize].states[a].push_num(x, None);
-                        }
-                    }
-                }
-                Column::Int(v) => {
-                    for (r, &g) in selected {
-                        if let Some(x) = v[r] {
-                            self.groups[g as usize].states[a].push_num(x as f64, Some(x));
-                        }
-                    }
-                }
-                Column::Str { dict, codes } => {
-                    for (r, &g) in selected {
-                        if let Some(s) = dict.get(codes[r] as usize) {
-                            let st = &mut self.groups[g as usize].states[a];
-                            if count_only {
-                                st.push_num(0.0, Some(0));
-                            } else {
-                                st.push_value(&Value::Str(s.clone()));
-                            }
-                        }
-                    }
-                }
-                other => {
-                    for (r, &g) in selected {
-                        let v = other.get(r);
-                        if !matches!(v, Value::Null) {
-                            self.groups[g as usize].states[a].push_value(&v);
-                        }
-                    }
-                }
+            // This aggregate's state of each local group, taken out while it is fed.
+            let mut states: Vec<AggState> =
+                local.iter().map(|&g| std::mem::replace(&mut self.groups[g as usize].states[a], AggState::Count(0))).collect();
+            kernels::feed(spec.func, spec.field.map(|f| &columns[f]), &lid, &counts, &mut states);
+            for (&g, st) in local.iter().zip(states) {
+                self.groups[g as usize].states[a] = st;
             }
         }
     }

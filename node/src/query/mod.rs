@@ -11,7 +11,9 @@
 //!    of the subject column per chunk), and aggregates into mergeable partial states per
 //!    group, dropping groups under the minimum size at the node. Raw queries return rows with
 //!    masked fields nulled.
-//! 3. [`PartialResult::merge`] combines the partial answers of several nodes (exact for
+//! 3. A node ships its [`PartialResult`] in its signed PartialAnswer, groups column by
+//!    column (compact JSON: signing, hashing and checking it is the federation's main cost).
+//!    [`PartialResult::merge`] combines the partial answers of several nodes (exact for
 //!    count, sum, min, max, avg, stddev; sketches for `percentile_cont` and
 //!    `count(DISTINCT)`).
 //! 4. [`finalize()`] turns merged states into a [`ResultSet`] (ORDER BY, LIMIT, typed output
@@ -21,11 +23,13 @@ mod agg;
 mod exec;
 mod expr;
 mod filter;
+mod kernels;
 mod output;
 mod plan;
 mod select;
 mod sql;
 mod time;
+mod wire;
 
 #[cfg(test)]
 mod tests_exec;

@@ -243,3 +243,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn points_that_share_a_xor_hash_are_two_groups() {
+    let b = 1.5f64.to_bits();
+    let mut p1 = row(None, "A", "2024-01-01", Some(1.0), None);
+    p1[5] = Value::Geo(0.0, f64::from_bits(b));
+    let mut p2 = row(None, "A", "2024-01-01", Some(2.0), None);
+    p2[5] = Value::Geo(f64::from_bits(b.rotate_left(32)), 0.0);
+    let sql = "SELECT pos, count(*) AS n, max(no2) AS hi FROM readings GROUP BY pos";
+    let part = run(sql, &[chunk(&[p1.clone(), p2.clone(), p1])], None, &[], 0);
+    let mut got = rows(sql, &part);
+    got.sort_by_key(|r| if let Value::Int(n) = r[1] { n } else { -1 });
+    assert_eq!(
+        got,
+        vec![
+            vec![Value::Geo(f64::from_bits(b.rotate_left(32)), 0.0), Value::Int(1), Value::Float(2.0)],
+            vec![Value::Geo(0.0, f64::from_bits(b)), Value::Int(2), Value::Float(1.0)],
+        ]
+    );
+}
