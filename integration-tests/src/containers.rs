@@ -510,3 +510,35 @@ pub fn demo_expected_count(i: usize, days: usize, sensors: usize) -> u64 {
     let consenting: std::collections::HashSet<&str> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.as_str()).collect();
     d.rows.iter().filter(|r| !matches!(&r[3], Cell::Str(s) if !consenting.contains(s.as_str()))).count() as u64
 }
+
+/// Three node containers (the first three demo municipalities: Gent, Antwerpen, Brugge), each
+/// on a volume of its own, on a new user-defined network — what the partition and rolling
+/// tests start from. Remove the network and volumes with [`remove_network`] and
+/// [`remove_volumes`] once the containers are gone.
+pub struct Trio {
+    /// The network's name.
+    pub network: String,
+    /// Its subnet.
+    pub subnet: String,
+    /// The data volume of each node.
+    pub volumes: Vec<String>,
+    /// The nodes, started (`regio node run`), in municipality order.
+    pub nodes: [NodeContainer; 3],
+}
+
+impl Trio {
+    /// Creates the network `<prefix>-net-…` and starts the three nodes on it concurrently.
+    pub async fn start(prefix: &str) -> Trio {
+        use regio_node::demo::data::MUNICIPALITIES;
+        let network = unique(&format!("{prefix}-net"));
+        let subnet = create_network(&network).await;
+        let volumes: Vec<String> = MUNICIPALITIES[..3].iter().map(|(_, name)| unique(&format!("{}-data", name.to_lowercase()))).collect();
+        let start = |i: usize| {
+            let (nis, name) = MUNICIPALITIES[i];
+            let (network, volume) = (network.clone(), volumes[i].clone());
+            async move { NodeContainer::start(&unique(&name.to_lowercase()), &network, &volume, nis, name).await }
+        };
+        let (a, b, c) = tokio::join!(start(0), start(1), start(2));
+        Trio { network, subnet, volumes, nodes: [a, b, c] }
+    }
+}

@@ -24,8 +24,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker, unique, NodeContainer};
-use regio_node::demo::data::{self, MUNICIPALITIES};
+use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker, NodeContainer};
+use regio_node::demo::data;
 use regio_node::demo::region::{self, Actors};
 use regio_node::policy::doc::cert::{EthicsCertificate, Revocation};
 use regio_node::policy::Signed;
@@ -72,16 +72,7 @@ async fn a_partitioned_member_is_named_by_the_deadline_and_catches_up_when_it_he
     if require_docker("a_partitioned_member_is_named_by_the_deadline_and_catches_up_when_it_heals").is_none() {
         return;
     }
-    let network = unique("partition-net");
-    let subnet = containers::create_network(&network).await;
-    let volumes: Vec<String> = MUNICIPALITIES[..3].iter().map(|(_, name)| unique(&format!("{}-data", name.to_lowercase()))).collect();
-    let start = |i: usize| {
-        let (nis, name) = MUNICIPALITIES[i];
-        let (network, volume) = (network.clone(), volumes[i].clone());
-        async move { NodeContainer::start(&unique(&name.to_lowercase()), &network, &volume, nis, name).await }
-    };
-    let (a, b, c) = tokio::join!(start(0), start(1), start(2));
-    let nodes = [a, b, c];
+    let containers::Trio { network, subnet, volumes, nodes } = containers::Trio::start("partition").await;
     let fast_gossip = |config: &str| {
         assert!(config.contains("gossip_interval_ms = 5000"), "{config}");
         config.replace("gossip_interval_ms = 5000", "gossip_interval_ms = 500")

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker, unique, NodeContainer};
+use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker};
 use regio_node::demo::data::{self, MUNICIPALITIES};
 use regio_node::demo::region::{self, Actors};
 use regio_node::policy::{Did, DocHash, Signed};
@@ -179,16 +179,7 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
         return;
     }
     let t0 = Instant::now();
-    let network = unique("rolling-net");
-    let subnet = containers::create_network(&network).await;
-    let volumes: Vec<String> = MUNICIPALITIES[..3].iter().map(|(_, name)| unique(&format!("{}-data", name.to_lowercase()))).collect();
-    let start = |i: usize| {
-        let (nis, name) = MUNICIPALITIES[i];
-        let (network, volume) = (network.clone(), volumes[i].clone());
-        async move { NodeContainer::start(&unique(&name.to_lowercase()), &network, &volume, nis, name).await }
-    };
-    let (a, b, c) = tokio::join!(start(0), start(1), start(2));
-    let nodes = [a, b, c];
+    let containers::Trio { network, subnet, volumes, nodes } = containers::Trio::start("rolling").await;
     let mut ips = Vec::new();
     for n in &nodes {
         ips.push(n.ip(&network).await);

@@ -73,6 +73,11 @@ impl Behaviour {
             .validate_messages()
             .max_transmit_size(config.max_gossip_bytes)
             .heartbeat_interval(config.gossip_heartbeat)
+            // A node's own messages go to its mesh peers only (gossipsub's default floods them
+            // to every connected subscriber): every member is connected, so flooding made each
+            // large document (a manifest with a signature per member) cross every connection,
+            // and each connection's framing buffers grow to the largest message it carried.
+            .flood_publish(false)
             .build()?;
         let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
 
