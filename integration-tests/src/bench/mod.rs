@@ -77,12 +77,17 @@ impl Node {
 
     /// Resident set size (VmRSS of `/proc/PID/status`), KiB.
     pub fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).context("cannot read /proc/PID/status")?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+        self.proc_kib("status", "VmRSS:")
+    }
+
+    /// A `KEY: N kB` line of `/proc/PID/FILE` (`status`, `smaps_rollup`), in KiB.
+    pub fn proc_kib(&self, file: &str, key: &str) -> Result<u64> {
+        let path = format!("/proc/{}/{file}", self.pid());
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow!("no VmRSS in /proc/{}/status", self.pid()))
+            .ok_or_else(|| anyhow!("no {key} in {path}"))
     }
 }
 

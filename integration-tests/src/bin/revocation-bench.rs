@@ -200,21 +200,7 @@ fn rss(what: &str, nodes: &[Node]) -> Result<()> {
         bench::median(&mb),
         mb.iter().cloned().fold(0.0, f64::max)
     );
-    let field = |file: &str, key: &str| -> Result<Vec<f64>> {
-        nodes
-            .iter()
-            .map(|n| {
-                let path = format!("/proc/{}/{file}", n.pid());
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-                text.lines()
-                    .find_map(|l| l.strip_prefix(key))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .map(|kib| kib / 1024.0)
-                    .ok_or_else(|| anyhow!("no {key} in {path}"))
-            })
-            .collect()
-    };
+    let field = |file: &str, key: &str| -> Result<Vec<f64>> { nodes.iter().map(|n| n.proc_kib(file, key).map(|k| k as f64 / 1024.0)).collect() };
     println!(
         "  of which (median MB): anonymous {:.1}, file-backed {:.1} (the binary, shared by all nodes on the host); PSS {:.1}",
         bench::median(&field("status", "RssAnon:")?),
