@@ -140,7 +140,7 @@ pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Rece
 
 /// Asks `peer` for the documents of `region` this node lacks and applies them.
 async fn pull(engine: Arc<Engine>, net: Handle, state: Arc<Mutex<SyncState>>, peer: Did, region: String) {
-    let mut have: Vec<DocHash> = sync::holdings(&engine, &region).into_iter().map(|(h, _)| h).collect();
+    let mut have = sync::holdings(&engine, &region);
     if let Ok(st) = state.lock() {
         have.extend(st.refused.iter().copied());
     }

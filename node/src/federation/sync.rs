@@ -22,9 +22,11 @@ use std::collections::{BTreeSet, HashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use serde_json::Value;
+
 use super::gossip::Gossip;
-use crate::engine::Engine;
-use crate::policy::DocHash;
+use crate::engine::{Engine, State};
+use crate::policy::{Did, DocHash};
 
 /// A request for the documents of `region` that the requester does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,59 +70,14 @@ pub fn summarize(hashes: &BTreeSet<DocHash>) -> (String, usize) {
 
 /// This node's digest of `region`.
 pub fn digest(engine: &Engine, region: &str) -> Gossip {
-    let (summary, count) = summarize(&holdings(engine, region).into_iter().map(|(h, _)| h).collect());
+    let (summary, count) = summarize(&holdings(engine, region).into_iter().collect());
     Gossip::Digest { region: region.to_owned(), summary, count }
 }
 
-/// The documents a member of `region` should hold, by hash, with how to send each one.
-/// Empty when this node is not in the region.
-pub fn holdings(engine: &Engine, region: &str) -> Vec<(DocHash, Held)> {
-    let state = engine.read();
-    let Some(manifest) = state.regions.get(region) else {
-        return Vec::new();
-    };
-    let mut out = vec![(manifest.hash(), Held::Manifest)];
-    if let Some(c) = state.charters.get(&manifest.doc().charter) {
-        out.push((c.hash(), Held::Charter(c.hash())));
-    }
-    for m in &manifest.doc().members {
-        if &m.did == engine.did() {
-            if let Some((p, _)) = &state.policy {
-                out.push((p.hash(), Held::OwnPolicy));
-            }
-        } else if let Some((version, hash)) = state.peer_heads.get(&m.did) {
-            out.push((*hash, Held::PeerPolicy(m.did.clone(), *version)));
-        }
-    }
-    for e in state.equivocations.iter().filter(|e| manifest.doc().members.iter().any(|m| m.did == e.issuer)) {
-        out.push((e.a.hash(), Held::Evidence(e.a.hash())));
-        out.push((e.b.hash(), Held::Evidence(e.b.hash())));
-    }
-    out.extend(state.certificates.keys().map(|h| (*h, Held::Certificate(*h))));
-    out.extend(state.revocations.iter().flat_map(|(cert, list)| list.iter().map(|r| (r.hash(), Held::Revocation(*cert, r.hash())))));
-    out.sort_by_key(|(h, _)| *h);
-    out.dedup_by_key(|(h, _)| *h);
-    out
-}
-
-/// Where a held document is found in the engine's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Held {
-    /// The region's current manifest.
-    Manifest,
-    /// The region's charter.
-    Charter(DocHash),
-    /// This node's policy head.
-    OwnPolicy,
-    /// A peer's policy head (issuer, version).
-    PeerPolicy(crate::policy::Did, u64),
-    /// One bundle of an equivocation.
-    Evidence(DocHash),
-    /// A certificate.
-    Certificate(DocHash),
-    /// A revocation (certificate revoked, revocation hash).
-    Revocation(DocHash, DocHash),
+/// The hashes of the documents a member of `region` should hold, sorted. Empty when this
+/// node is not in the region.
+pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
+    documents(&engine.read(), engine.did(), region).into_iter().map(|(h, _, _)| h).collect()
 }
 
 /// The answer to a sync request: every document of the region this node holds and the
@@ -128,30 +85,60 @@ pub enum Held {
 /// revocations and policies, so that each finds what it depends on).
 pub fn serve(engine: &Engine, request: &SyncRequest) -> Vec<Gossip> {
     let have: HashSet<DocHash> = request.have.iter().copied().collect();
-    let wanted: Vec<Held> = holdings(engine, &request.region).into_iter().filter(|(h, _)| !have.contains(h)).map(|(_, w)| w).collect();
     let state = engine.read();
-    let mut out: Vec<(u8, Gossip)> = Vec::with_capacity(wanted.len());
-    for w in wanted {
-        let found = match w {
-            Held::Manifest => state.regions.get(&request.region).map(|m| (0, Gossip::Manifest { doc: m.raw().clone() })),
-            Held::Charter(h) => state.charters.get(&h).map(|c| (1, Gossip::Charter { doc: c.raw().clone() })),
-            Held::Certificate(h) => state.certificates.get(&h).map(|c| (2, Gossip::Certificate { doc: c.raw().clone() })),
-            Held::Revocation(cert, h) => {
-                state.revocations.get(&cert).and_then(|l| l.iter().find(|r| r.hash() == h)).map(|r| (3, Gossip::Revocation { doc: r.raw().clone() }))
-            }
-            Held::OwnPolicy => state.policy.as_ref().map(|(p, _)| (4, Gossip::Policy { doc: p.raw().clone() })),
-            Held::PeerPolicy(did, version) => state.peer_policies.get(&(did, version)).map(|p| (4, Gossip::Policy { doc: p.raw().clone() })),
-            Held::Evidence(h) => state
-                .equivocations
-                .iter()
-                .flat_map(|e| [&e.a, &e.b])
-                .find(|b| b.hash() == h)
-                .map(|b| (4, Gossip::Policy { doc: b.raw().clone() })),
-        };
-        out.extend(found);
+    let mut wanted: Vec<(DocHash, Kind, &Value)> = documents(&state, engine.did(), &request.region).into_iter().filter(|(h, _, _)| !have.contains(h)).collect();
+    wanted.sort_by_key(|(_, kind, _)| *kind);
+    wanted.into_iter().map(|(_, kind, doc)| kind.gossip(doc.clone())).collect()
+}
+
+/// What a held document is, in the order a sync sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Manifest,
+    Charter,
+    Certificate,
+    Revocation,
+    Policy,
+}
+
+impl Kind {
+    fn gossip(self, doc: Value) -> Gossip {
+        match self {
+            Kind::Manifest => Gossip::Manifest { doc },
+            Kind::Charter => Gossip::Charter { doc },
+            Kind::Certificate => Gossip::Certificate { doc },
+            Kind::Revocation => Gossip::Revocation { doc },
+            Kind::Policy => Gossip::Policy { doc },
+        }
     }
-    out.sort_by_key(|(rank, _)| *rank);
-    out.into_iter().map(|(_, g)| g).collect()
+}
+
+/// The documents of `region` in `state` (for the node `me`), by hash, sorted and without
+/// duplicates: the current manifest, its charter, each member's policy head (this node's own,
+/// the peers' heads seen, both bundles of an equivocation), every certificate and revocation.
+fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Kind, &'s Value)> {
+    let Some(manifest) = state.regions.get(region) else {
+        return Vec::new();
+    };
+    let members = &manifest.doc().members;
+    let mut out = vec![(manifest.hash(), Kind::Manifest, manifest.raw())];
+    out.extend(state.charters.get(&manifest.doc().charter).map(|c| (c.hash(), Kind::Charter, c.raw())));
+    for m in members {
+        let head = if &m.did == me {
+            state.policy.as_ref().map(|(p, _)| p)
+        } else {
+            state.peer_heads.get(&m.did).and_then(|(version, _)| state.peer_policies.get(&(m.did.clone(), *version)))
+        };
+        out.extend(head.map(|p| (p.hash(), Kind::Policy, p.raw())));
+    }
+    for e in state.equivocations.iter().filter(|e| members.iter().any(|m| m.did == e.issuer)) {
+        out.extend([&e.a, &e.b].map(|b| (b.hash(), Kind::Policy, b.raw())));
+    }
+    out.extend(state.certificates.values().map(|c| (c.hash(), Kind::Certificate, c.raw())));
+    out.extend(state.revocations.values().flatten().map(|r| (r.hash(), Kind::Revocation, r.raw())));
+    out.sort_by_key(|(h, _, _)| *h);
+    out.dedup_by_key(|(h, _, _)| *h);
+    out
 }
 
 #[cfg(test)]
