@@ -541,4 +541,18 @@ impl Trio {
         let (a, b, c) = tokio::join!(start(0), start(1), start(2));
         Trio { network, subnet, volumes, nodes: [a, b, c] }
     }
+
+    /// The region's members as they are now: each node's IP on the network, the demo actors
+    /// with the nodes' own keys, and each member's p2p address (`/ip4/IP/tcp/P2P_PORT`).
+    pub async fn members(&self) -> (Vec<String>, regio_node::demo::region::Actors, Vec<Vec<String>>) {
+        let mut ips = Vec::new();
+        for n in &self.nodes {
+            ips.push(n.ip(&self.network).await);
+        }
+        eprintln!("network {} ({}): {ips:?}", self.network, self.subnet);
+        let mut actors = regio_node::demo::region::Actors::new(3);
+        actors.nodes = self.nodes.iter().map(|n| n.files.key.clone()).collect();
+        let addresses = ips.iter().map(|ip| vec![format!("/ip4/{ip}/tcp/{P2P_PORT}")]).collect();
+        (ips, actors, addresses)
+    }
 }

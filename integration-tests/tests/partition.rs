@@ -72,22 +72,15 @@ async fn a_partitioned_member_is_named_by_the_deadline_and_catches_up_when_it_he
     if require_docker("a_partitioned_member_is_named_by_the_deadline_and_catches_up_when_it_heals").is_none() {
         return;
     }
-    let containers::Trio { network, subnet, volumes, nodes } = containers::Trio::start("partition").await;
+    let trio = containers::Trio::start("partition").await;
     let fast_gossip = |config: &str| {
         assert!(config.contains("gossip_interval_ms = 5000"), "{config}");
         config.replace("gossip_interval_ms = 5000", "gossip_interval_ms = 500")
     };
-    tokio::join!(nodes[0].edit_config(fast_gossip), nodes[1].edit_config(fast_gossip), nodes[2].edit_config(fast_gossip));
-    let mut ips = Vec::new();
-    for n in &nodes {
-        ips.push(n.ip(&network).await);
-    }
-    eprintln!("network {network} ({subnet}): {ips:?}");
-
+    tokio::join!(trio.nodes[0].edit_config(fast_gossip), trio.nodes[1].edit_config(fast_gossip), trio.nodes[2].edit_config(fast_gossip));
     // The region: members named by DID and container IP.
-    let mut actors = Actors::new(3);
-    actors.nodes = nodes.iter().map(|n| n.files.key.clone()).collect();
-    let addresses: Vec<Vec<String>> = ips.iter().map(|ip| vec![format!("/ip4/{ip}/tcp/{}", containers::P2P_PORT)]).collect();
+    let (ips, actors, addresses) = trio.members().await;
+    let containers::Trio { network, volumes, nodes, .. } = trio;
     let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
     for (i, n) in nodes.iter().enumerate() {
         let (url, t) = (n.url().await, Some(n.files.token.as_str()));

@@ -179,17 +179,10 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
         return;
     }
     let t0 = Instant::now();
-    let containers::Trio { network, subnet, volumes, nodes } = containers::Trio::start("rolling").await;
-    let mut ips = Vec::new();
-    for n in &nodes {
-        ips.push(n.ip(&network).await);
-    }
-    eprintln!("network {network} ({subnet}): {ips:?}");
-
+    let trio = containers::Trio::start("rolling").await;
     // The region: members named by DID and container IP; every document at every node.
-    let mut actors = Actors::new(3);
-    actors.nodes = nodes.iter().map(|n| n.files.key.clone()).collect();
-    let addresses: Vec<Vec<String>> = ips.iter().map(|ip| vec![format!("/ip4/{ip}/tcp/{}", containers::P2P_PORT)]).collect();
+    let (ips, actors, addresses) = trio.members().await;
+    let containers::Trio { network, volumes, nodes, .. } = trio;
     let docs = with_large_quota(region::documents(&actors, &addresses, Utc::now()).unwrap(), &actors);
     let mut urls = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
