@@ -43,7 +43,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// `regio node wait [--node URL] [--timeout D] [--members] [--json]`: polls `/health` every
 /// 100 ms until it answers `status: ok` (with `--members`, also `/v1/regions` until every
-/// member of every region is connected); exit 3 if that does not happen within the timeout.
+/// member of every region is reachable: connected, or heard from by gossip lately); exit 3 if that does not happen within the timeout.
 pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<()> {
     client::check_url(url)?;
     let base = url.trim_end_matches('/');
@@ -61,19 +61,19 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
         match agent.get(&health).call() {
             Ok(mut resp) if resp.status().as_u16() == 200 => {
                 let body: serde_json::Value = resp.body_mut().read_to_string().ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-                let missing = if members && body["status"] == "ok" { unconnected(&agent, base) } else { Ok(Vec::new()) };
+                let missing = if members && body["status"] == "ok" { unreachable(&agent, base) } else { Ok(Vec::new()) };
                 match &missing {
                     Ok(m) if m.is_empty() && body["status"] == "ok" => {
                         let waited = started.elapsed();
                         if json {
                             println!("{}", serde_json::json!({"node": base, "did": body["did"], "name": body["name"], "nis": body["nis"], "waitedMs": waited.as_millis() as u64}));
                         } else {
-                            let all = if members { ", every region member connected" } else { "" };
+                            let all = if members { ", every region member reachable" } else { "" };
                             println!("{} ({}) is up at {base} after {:.1} s{all}", text(&body["name"]), text(&body["nis"]), waited.as_secs_f64());
                         }
                         return Ok(());
                     }
-                    Ok(m) if !m.is_empty() => last = format!("not yet connected to {}", m.join(", ")),
+                    Ok(m) if !m.is_empty() => last = format!("not yet reaching {}", m.join(", ")),
                     Err(e) => last = format!("/v1/regions: {e}"),
                     Ok(_) => last = format!("/health answered {body}"),
                 }
@@ -92,15 +92,15 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
     }
 }
 
-/// The members of the node's regions it is not connected to (`name (region)`).
-fn unconnected(agent: &ureq::Agent, base: &str) -> std::result::Result<Vec<String>, String> {
+/// The members of the node's regions it does not reach (`name (region)`).
+fn unreachable(agent: &ureq::Agent, base: &str) -> std::result::Result<Vec<String>, String> {
     let mut resp = agent.get(&format!("{base}/v1/regions")).call().map_err(|e| e.to_string())?;
     let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
     let regions: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for r in regions.as_array().into_iter().flatten() {
         for m in r["members"].as_array().into_iter().flatten() {
-            if m["connected"] != true {
+            if m["reachable"] != true {
                 out.push(format!("{} ({})", text(&m["name"]), text(&r["id"])));
             }
         }

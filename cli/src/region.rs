@@ -255,7 +255,7 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
         for m in r["members"].as_array().into_iter().flatten() {
             let reachable = if m["self"].as_bool() == Some(true) {
                 "self"
-            } else if m["connected"].as_bool() == Some(true) {
+            } else if m["reachable"].as_bool() == Some(true) {
                 "yes"
             } else {
                 "no"

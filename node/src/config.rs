@@ -32,6 +32,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_QUERY_DEADLINE_MS: u64 = 5000;
 /// Default anti-entropy interval (a digest of the region's documents to the region), milliseconds.
 pub const DEFAULT_GOSSIP_INTERVAL_MS: u64 = 5000;
+/// Default size up to which a region is a full mesh (every member connected to every other).
+pub const DEFAULT_FULL_MESH_UP_TO: usize = 16;
 
 /// A node's configuration (`DIR/config.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +71,13 @@ pub struct Config {
     /// Default 5000.
     #[serde(default = "default_gossip_interval")]
     pub gossip_interval_ms: u64,
+    /// In a region of at most this many members the node keeps a connection to every member.
+    /// In a larger region it keeps connections to about `2·log2(n)` neighbours only (12 of
+    /// 50, 18 of 300), gossip crosses the region over them, and other members are dialled
+    /// when a query needs them (that connection closes after 60 s without requests).
+    /// Default 16.
+    #[serde(default = "default_full_mesh_up_to")]
+    pub full_mesh_up_to: usize,
     /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
@@ -92,6 +101,9 @@ fn default_deadline() -> u64 {
 }
 fn default_gossip_interval() -> u64 {
     DEFAULT_GOSSIP_INTERVAL_MS
+}
+fn default_full_mesh_up_to() -> usize {
+    DEFAULT_FULL_MESH_UP_TO
 }
 
 /// Why a config file could not be loaded.
@@ -144,6 +156,7 @@ impl Config {
             query_deadline_ms: DEFAULT_QUERY_DEADLINE_MS,
             otlp_endpoint: None,
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
+            full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
         }
     }
@@ -230,6 +243,10 @@ impl Config {
              # Anti-entropy: publish a digest of the region's documents every this many\n\
              # milliseconds; a member that lacks some pulls them (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
              gossip_interval_ms = {}\n\
+             # Regions of at most this many members are a full mesh; in larger ones the node\n\
+             # keeps about 2*log2(n) neighbours and dials other members when a query needs\n\
+             # them (default {DEFAULT_FULL_MESH_UP_TO}).\n\
+             full_mesh_up_to = {}\n\
              # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
              # (default none; `regio init --clerk DID`).\n\
              clerks = [{}]\n",
@@ -242,6 +259,7 @@ impl Config {
             self.max_body_bytes,
             self.query_deadline_ms,
             self.gossip_interval_ms,
+            self.full_mesh_up_to,
             clerks.join(", "),
         )
     }

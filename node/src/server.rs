@@ -150,7 +150,7 @@ impl Node {
             .iter()
             .map(|l| l.parse::<crate::net::Multiaddr>().map_err(|e| ServerError::Net(format!("listen address `{l}`: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let net_config = crate::net::NetConfig::default().with_listen(listen).with_mdns(c.mdns);
+        let net_config = crate::net::NetConfig::default().with_listen(listen).with_mdns(c.mdns).with_full_mesh_up_to(c.full_mesh_up_to);
         let interval = std::time::Duration::from_millis(c.gossip_interval_ms);
         crate::federation::run::start(self.state.engine.clone(), &self.state.key, net_config, interval).await.map_err(|e| ServerError::Net(e.to_string()))
     }

@@ -30,7 +30,7 @@ impl InboundHandler for Recorder {
         self.chains.fetch_add(1, Ordering::SeqCst);
         [b"chain:".as_slice(), &bytes].concat()
     }
-    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>) {
+    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, _direct: bool) {
         let _ = self.gossip.send((region.to_owned(), from, bytes));
     }
 }
@@ -54,8 +54,8 @@ impl InboundHandler for Shared {
     async fn on_chain(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
         self.0.on_chain(from, bytes).await
     }
-    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>) {
-        self.0.on_gossip(region, from, bytes)
+    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool) {
+        self.0.on_gossip(region, from, bytes, direct)
     }
 }
 

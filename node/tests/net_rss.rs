@@ -16,7 +16,7 @@ impl InboundHandler for Echo {
     async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
         bytes
     }
-    fn on_gossip(&self, _region: &str, _from: Did, _bytes: Vec<u8>) {}
+    fn on_gossip(&self, _region: &str, _from: Did, _bytes: Vec<u8>, _direct: bool) {}
 }
 
 fn rss_kib() -> u64 {

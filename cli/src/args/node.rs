@@ -160,7 +160,8 @@ pub enum NodeCmd {
         /// How long to wait: 10s, 500ms, 2m (a bare number is seconds).
         #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::node::parse_duration)]
         timeout: std::time::Duration,
-        /// Also wait until every member of the node's regions is connected to it.
+        /// Also wait until every member of the node's regions is reachable from it (connected, or
+        /// heard from by gossip within three anti-entropy intervals).
         #[arg(long)]
         members: bool,
         /// Print one JSON document for scripts.

@@ -35,10 +35,6 @@ struct Args {
     /// Timed runs (after one warm-up).
     #[arg(long, default_value_t = 20)]
     runs: usize,
-    /// The mesh counts as formed when every node has at least this many connected peers
-    /// (default: every other node).
-    #[arg(long)]
-    min_peers: Option<usize>,
     /// Seconds of quiet after the warm-up before the idle RSS is read.
     #[arg(long, default_value_t = 5)]
     settle_secs: u64,
@@ -86,17 +82,15 @@ fn main() -> Result<()> {
     for n in &nodes {
         http.post_doc(&format!("{}/v1/regions", n.url), &n.token, docs.manifest.raw())?;
     }
-    let want = a.min_peers.unwrap_or(nodes.len() - 1);
-    let peers = bench::poll(Duration::from_secs(180), Duration::from_millis(500), &format!("every node with >= {want} connected peers"), || {
-        let counts: Vec<usize> = nodes.iter().map(|n| connected_peers(&http, n)).collect::<Result<_>>().map_err(|e| e.to_string())?;
-        if counts.iter().all(|c| *c >= want) { Ok(counts) } else { Err(format!("{counts:?}")) }
+    bench::poll(Duration::from_secs(180), Duration::from_millis(500), "every node reaching every member", || {
+        let unreached: Vec<usize> = nodes.iter().map(|n| unreached(&http, n)).collect::<Result<_>>().map_err(|e| e.to_string())?;
+        if unreached.iter().all(|c| *c == 0) { Ok(()) } else { Err(format!("members not reached per node: {unreached:?}")) }
     })?;
     println!(
-        "region formed ({} members, manifest posted at each node); mesh: connected peers per node min {} max {} after {:.1} s",
+        "region formed ({} members, manifest posted at each node): every node reaches every member after {:.1} s; {}",
         nodes.len(),
-        peers.iter().min().unwrap_or(&0),
-        peers.iter().max().unwrap_or(&0),
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        connections(&http, &nodes)?
     );
 
     let mut spread = Vec::new();
@@ -107,6 +101,7 @@ fn main() -> Result<()> {
             println!("warm-up: certificate at every node after {c_ms:.1} ms, revocation after {r_ms:.1} ms");
             std::thread::sleep(Duration::from_secs(a.settle_secs));
             rss("idle RSS after the warm-up", &nodes)?;
+            println!("  {}", connections(&http, &nodes)?);
         } else {
             spread.push(c_ms);
             revoked.push(r_ms);
@@ -125,9 +120,30 @@ fn main() -> Result<()> {
     );
     std::thread::sleep(Duration::from_secs(a.settle_secs));
     rss("idle RSS after the runs", &nodes)?;
+    println!("  {}", connections(&http, &nodes)?);
     drop(nodes);
     println!("nodes stopped");
     Ok(())
+}
+
+/// How many members of its region a node does not reach (`reachable` false in
+/// `GET /v1/regions`).
+fn unreached(http: &Http, n: &Node) -> Result<usize> {
+    let regions: serde_json::Value = serde_json::from_str(&http.text(&format!("{}/v1/regions", n.url))?)?;
+    let members = regions.as_array().and_then(|r| r.first()).map(|r| r["members"].clone()).unwrap_or_default();
+    let members = members.as_array().ok_or_else(|| anyhow!("{}: not in a region yet", n.url))?;
+    Ok(members.iter().filter(|m| m["reachable"] != true).count())
+}
+
+/// `connected peers per node: min A, median B, max C`.
+fn connections(http: &Http, nodes: &[Node]) -> Result<String> {
+    let counts: Vec<f64> = nodes.iter().map(|n| connected_peers(http, n).map(|c| c as f64)).collect::<Result<_>>()?;
+    Ok(format!(
+        "connected peers per node: min {}, median {}, max {}",
+        counts.iter().cloned().fold(f64::INFINITY, f64::min),
+        bench::median(&counts),
+        counts.iter().cloned().fold(0.0, f64::max)
+    ))
 }
 
 /// `regio_p2p_connected_peers` of one node.

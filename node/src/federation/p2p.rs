@@ -42,6 +42,8 @@ pub struct GossipIn {
     pub from: Did,
     /// The message.
     pub bytes: Vec<u8>,
+    /// The author sent it to this node itself (rather than a peer forwarding it).
+    pub direct: bool,
 }
 
 /// Answers peers with the engine. Gossip is queued to [`apply_gossip`] (or, in a running
@@ -84,8 +86,8 @@ impl InboundHandler for EngineInbound {
         serde_json::to_vec(&docs).unwrap_or_default()
     }
 
-    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>) {
-        let _ = self.gossip.try_send(GossipIn { region: region.to_owned(), from, bytes });
+    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool) {
+        let _ = self.gossip.try_send(GossipIn { region: region.to_owned(), from, bytes, direct });
     }
 }
 

@@ -2,7 +2,7 @@
 //! peers with the engine, gossip applied to the engine (regions re-joined whenever a
 //! manifest version takes effect), and **anti-entropy** — every `gossip_interval` the node
 //! publishes a digest of what it holds on every region topic, and pulls from a peer whose
-//! digest differs (see [`super::sync`]), because gossipsub does not replay history: a node
+//! digest differs and reached it directly (a connected mesh peer; see [`super::sync`]), because gossipsub does not replay history: a node
 //! that was partitioned, restarted or admitted late converges within about one interval.
 //!
 //! [`start`] brings it all up; [`Running::stop`] takes it down in order (anti-entropy, then
@@ -114,7 +114,10 @@ pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Rece
             Err(_) => continue,
         };
         if let Gossip::Digest { region, summary, count } = &gossip {
-            if region != &msg.region {
+            // Only digests from their author itself (a mesh peer, connected) start a pull, so
+            // pulls stay on kept connections; a document crosses the region hop by hop, one
+            // interval per hop at worst. Forwarded digests are ignored without computing ours.
+            if region != &msg.region || !msg.direct {
                 continue;
             }
             let ours = sync::digest(&engine, region);

@@ -3,6 +3,7 @@
 //!
 //! | part | why |
 //! |---|---|
+//! | `gate` | dials only neighbours and members a request waits for ([`super::gate`]) |
 //! | `connection_limits` | total / per-peer / pending connection caps |
 //! | `identify` | learn peers' listen addresses (fed to Kademlia for members only) |
 //! | `kad` | Kademlia in server mode, routing table filled with region members only |
@@ -25,6 +26,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 
 use super::protocol::{WireRequest, WireResponse, CHAIN_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, QUERY_PROTOCOL};
+use super::gate::Gate;
 use super::NetError;
 
 /// The request-response behaviour of one protocol.
@@ -33,6 +35,7 @@ pub(crate) type Rpc = cbor::Behaviour<WireRequest, WireResponse>;
 /// Everything the swarm runs.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub(crate) gate: Gate,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
@@ -64,7 +67,10 @@ impl Behaviour {
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         // Only region members enter the routing table (inserted by the network task).
         kad_config.set_kbucket_inserts(BucketInserts::Manual);
-        kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(300)));
+        // No periodic bootstrap: members' addresses come from the manifest and identify, and
+        // a bootstrap would dial members that are not neighbours (see `mesh`) just to ask
+        // them for peers we already know.
+        kad_config.set_periodic_bootstrap_interval(None);
         let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
         kad.set_mode(Some(kad::Mode::Server));
 
@@ -96,6 +102,7 @@ impl Behaviour {
         };
 
         Ok(Behaviour {
+            gate: Gate::default(),
             limits,
             identify,
             kad,
@@ -145,8 +152,13 @@ pub struct NetConfig {
     pub max_response_bytes: u64,
     /// Largest gossip message, in bytes.
     pub max_gossip_bytes: usize,
-    /// A connection with no open streams is closed after this long.
+    /// A connection to a peer that is not a neighbour is closed after it carried no request
+    /// for this long (and any connection with no open streams, by libp2p).
     pub idle_timeout: Duration,
+    /// Regions of at most this many members are a full mesh (every member a neighbour);
+    /// in larger ones a node keeps about `2·log2(n)` neighbours and dials other members on
+    /// demand (see the `mesh` module).
+    pub full_mesh_up_to: usize,
     /// Upper bound on any request; each request also carries its own (shorter) deadline.
     pub max_request_timeout: Duration,
     /// Gossipsub heartbeat.
@@ -170,6 +182,7 @@ impl Default for NetConfig {
             max_response_bytes: 16 * 1024 * 1024,
             max_gossip_bytes: 256 * 1024,
             idle_timeout: Duration::from_secs(60),
+            full_mesh_up_to: 16,
             max_request_timeout: Duration::from_secs(60),
             gossip_heartbeat: Duration::from_millis(700),
             command_buffer: 256,
@@ -193,6 +206,18 @@ impl NetConfig {
     /// The same settings, with mDNS discovery switched on or off.
     pub fn with_mdns(mut self, on: bool) -> Self {
         self.mdns = on;
+        self
+    }
+
+    /// The same settings, with regions of at most `members` members kept as a full mesh.
+    pub fn with_full_mesh_up_to(mut self, members: usize) -> Self {
+        self.full_mesh_up_to = members;
+        self
+    }
+
+    /// The same settings, with another idle timeout for connections that are not kept.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
         self
     }
 

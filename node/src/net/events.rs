@@ -3,6 +3,7 @@
 //! addresses only.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::request_response::{self, InboundRequestId, Message, OutboundFailure};
@@ -46,6 +47,10 @@ impl<H: InboundHandler> Task<H> {
                 }
             }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+                self.mesh.connected(&peer_id);
+                if !self.mesh.is_neighbour(&peer_id) {
+                    self.mesh.used(peer_id, Instant::now());
+                }
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
@@ -63,9 +68,11 @@ impl<H: InboundHandler> Task<H> {
     fn on_rpc(&mut self, protocol: Protocol, event: RpcEvent) {
         match event {
             RpcEvent::Message { peer, message: Message::Request { request, channel, request_id }, .. } => {
+                self.mesh.used(peer, Instant::now());
                 self.on_inbound_request(protocol, peer, request_id, request, channel);
             }
-            RpcEvent::Message { message: Message::Response { request_id, response }, .. } => {
+            RpcEvent::Message { peer, message: Message::Response { request_id, response }, .. } => {
+                self.mesh.used(peer, Instant::now());
                 if let Some(pending) = self.pending_requests.remove(&(protocol, request_id)) {
                     let _ = pending.reply.send(match response {
                         WireResponse::Answer(body) => Ok(body.0),
@@ -158,7 +165,11 @@ impl<H: InboundHandler> Task<H> {
         match accepted {
             Some((region, from)) => {
                 Counters::bump(&self.counters.gossip_accepted);
-                self.handler.on_gossip(&region, from, message.data);
+                let direct = message.source == Some(propagation_source);
+                if let Some((author, _)) = author {
+                    self.mesh.heard(author, Instant::now());
+                }
+                self.handler.on_gossip(&region, from, message.data, direct);
             }
             None => Counters::bump(&self.counters.gossip_rejected),
         }

@@ -28,8 +28,10 @@ pub trait InboundHandler: Send + Sync + 'static {
     /// A chain-fetch request (`/regio/chain/1`); answer the documents found.
     fn on_chain(&self, from: Did, bytes: Vec<u8>) -> impl Future<Output = Vec<u8>> + Send;
     /// A gossip message on `region`'s topic, authored by `from` (a member of that region;
-    /// gossipsub has verified the author's signature on the message envelope).
-    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>);
+    /// gossipsub has verified the author's signature on the message envelope). `direct`:
+    /// the author sent it to this node itself (it is connected), rather than a peer
+    /// forwarding it.
+    fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool);
 }
 
 /// A command to the network task; every one carries its reply channel.
@@ -40,6 +42,7 @@ pub(crate) enum Command {
     Publish { region: String, bytes: Vec<u8>, reply: oneshot::Sender<Result<(), NetError>> },
     Subscribe { region: String, reply: oneshot::Sender<Result<(), NetError>> },
     ConnectedPeers { reply: oneshot::Sender<Vec<Did>> },
+    Peers { reply: oneshot::Sender<Vec<PeerSeen>> },
     ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
 }
 
@@ -73,6 +76,22 @@ pub struct NetStats {
     pub gossip_rejected: u64,
     /// Inbound requests that failed on the wire (over-size, malformed, closed).
     pub inbound_failures: u64,
+}
+
+/// What the network task knows of one member of this node's regions ([`Handle::peers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerSeen {
+    /// The member.
+    pub did: Did,
+    /// A connection to it is up now.
+    pub connected: bool,
+    /// It is one of the neighbours whose connection this node keeps (every member, in a
+    /// region of up to `full_mesh_up_to` members).
+    pub neighbour: bool,
+    /// How long ago it last authored a gossip message this node received (every member
+    /// publishes a digest each anti-entropy interval); `None` if never.
+    pub heard: Option<Duration>,
 }
 
 /// The node's handle on the network task. Clone it freely; the task stops on the shutdown
@@ -149,6 +168,12 @@ impl Handle {
     /// The DIDs of the peers this node has a connection to.
     pub async fn connected_peers(&self) -> Result<Vec<Did>, NetError> {
         self.ask(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// Every member of this node's regions but itself: connected or not, neighbour or not,
+    /// when last heard from. Sorted by DID.
+    pub async fn peers(&self) -> Result<Vec<PeerSeen>, NetError> {
+        self.ask(|reply| Command::Peers { reply }).await
     }
 
     /// The addresses this node listens on.

@@ -121,6 +121,11 @@ impl AllowList {
         out
     }
 
+    /// The members of each region.
+    pub(crate) fn regions(&self) -> impl Iterator<Item = Vec<PeerId>> + '_ {
+        self.regions.values().map(|m| m.keys().copied().collect())
+    }
+
     /// All members of all regions with their addresses.
     pub(crate) fn all(&self) -> impl Iterator<Item = (&PeerId, &MemberAddr)> {
         self.regions.values().flat_map(|m| m.iter())

@@ -29,8 +29,10 @@
 
 mod behaviour;
 mod events;
+mod gate;
 mod handle;
 pub mod identity;
+mod mesh;
 mod protocol;
 mod task;
 
@@ -46,7 +48,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use behaviour::{quic_loopback, tcp_loopback, NetConfig};
-pub use handle::{Handle, InboundHandler, NetError, NetStats};
+pub use handle::{Handle, InboundHandler, NetError, NetStats, PeerSeen};
 pub use identity::{did_of, keypair_of, members_of, peer_id_of, MemberAddr};
 pub use libp2p::{Multiaddr, PeerId};
 pub use protocol::{region_topic, Protocol, Refusal, CHAIN_PROTOCOL, QUERY_PROTOCOL};
@@ -119,6 +121,7 @@ pub async fn start<H: InboundHandler>(
         pending_requests: HashMap::new(),
         max_request_timeout: config.max_request_timeout,
         listeners,
+        mesh: mesh::Mesh::new(config.full_mesh_up_to, config.idle_timeout),
     };
     let join = tokio::spawn(task.run(commands, replies, shutdown));
     Ok((handle, join))

@@ -2,10 +2,10 @@
 //! polls the swarm, and sends back responses that handler tasks finished — all in one
 //! `select!` loop that never waits on the node's handler.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{PublishError, SubscriptionError, TopicHash};
@@ -18,9 +18,10 @@ use regio_policy::Did;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::behaviour::{Behaviour, Rpc};
-use super::handle::{Command, Counters};
+use super::handle::{Command, Counters, PeerSeen};
 use super::identity::{did_of, peer_id_of};
 use super::identity::AllowList;
+use super::mesh::Mesh;
 use super::protocol::{region_topic, Payload, Protocol, WireRequest, WireResponse};
 use super::{InboundHandler, NetError};
 
@@ -60,7 +61,11 @@ pub(crate) struct Task<H> {
     pub(crate) pending_requests: HashMap<(Protocol, OutboundRequestId), Pending>,
     pub(crate) max_request_timeout: Duration,
     pub(crate) listeners: Vec<ListenerId>,
+    pub(crate) mesh: Mesh,
 }
+
+/// How often the task dials missing neighbours and closes idle connections ([`Mesh::tick`]).
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl<H: InboundHandler> Task<H> {
     /// Runs until `shutdown` resolves, then tears down in order: stop taking commands, fail
@@ -73,10 +78,13 @@ impl<H: InboundHandler> Task<H> {
     ) {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut commands_open = true;
+        let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                _ = upkeep.tick() => self.upkeep(),
                 Some(reply) = replies.recv() => self.send_reply(reply),
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -165,35 +173,68 @@ impl<H: InboundHandler> Task<H> {
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().filter_map(did_of).collect());
             }
+            Command::Peers { reply } => {
+                let now = Instant::now();
+                let local = *self.swarm.local_peer_id();
+                let mut seen: Vec<PeerSeen> = self
+                    .allow
+                    .all()
+                    .filter(|(peer, _)| **peer != local)
+                    .map(|(peer, member)| PeerSeen {
+                        did: member.did.clone(),
+                        connected: self.swarm.is_connected(peer),
+                        neighbour: self.mesh.is_neighbour(peer),
+                        heard: self.mesh.heard_ago(peer, now),
+                    })
+                    .collect();
+                seen.sort_by(|a, b| a.did.cmp(&b.did));
+                seen.dedup_by(|a, b| a.did == b.did);
+                let _ = reply.send(seen);
+            }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
         }
     }
 
+    /// New members for `region`: the allow-list, Kademlia's address book (members only) and
+    /// the neighbours change; missing neighbours are dialled at once. Other members are not
+    /// dialled: a query or a sync reaches them on demand.
     fn set_members(&mut self, region: &str, members: Vec<(Did, Vec<libp2p::Multiaddr>)>) {
         self.allow.set(region, members);
         let local = *self.swarm.local_peer_id();
-        let mut to_dial = Vec::new();
-        let mut any_addr = false;
+        let mut known = Vec::new();
         for (peer, member) in self.allow.all() {
-            if *peer == local {
-                continue;
-            }
-            for addr in &member.addrs {
-                self.swarm.behaviour_mut().kad.add_address(peer, addr.clone());
-                any_addr = true;
-            }
-            if !member.addrs.is_empty() && !self.swarm.is_connected(peer) {
-                to_dial.push((*peer, member.addrs.clone()));
+            if *peer != local {
+                known.extend(member.addrs.iter().map(|a| (*peer, a.clone())));
             }
         }
-        for (peer, addrs) in to_dial {
-            let opts = DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::DisconnectedAndNotDialing).build();
-            let _ = self.swarm.dial(opts); // failures surface as events; a member may be down
+        for (peer, addr) in known {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
-        if any_addr {
-            let _ = self.swarm.behaviour_mut().kad.bootstrap(); // errs only with no known peers
+        let allowed: HashSet<PeerId> = self.allow.all().map(|(p, _)| *p).collect();
+        self.mesh.set_regions(&local, self.allow.regions(), &allowed);
+        self.upkeep();
+    }
+
+    /// Dials the neighbours that are not connected (with backoff) and closes connections to
+    /// other peers that carried no request for the idle timeout (see [`Mesh`]).
+    pub(crate) fn upkeep(&mut self) {
+        let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        let busy: HashSet<PeerId> = self.pending_requests.values().map(|p| peer_id_of(&p.peer)).collect();
+        let (dial, close) = self.mesh.tick(Instant::now(), &connected, &busy);
+        let may_dial: HashSet<PeerId> = self.mesh.neighbour_set().union(&busy).copied().collect();
+        self.swarm.behaviour_mut().gate.set(may_dial);
+        for peer in dial {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(self.allow.addrs(&peer))
+                .extend_addresses_through_behaviour()
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            let _ = self.swarm.dial(opts); // failures surface as events; the backoff redials
+        }
+        for peer in close {
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -224,6 +265,8 @@ impl<H: InboundHandler> Task<H> {
     /// Sends (or re-sends) a request and records it as pending.
     pub(crate) fn send_request(&mut self, protocol: Protocol, pending: Pending, bytes: Vec<u8>) {
         let peer_id = peer_id_of(&pending.peer);
+        self.mesh.used(peer_id, Instant::now());
+        self.swarm.behaviour_mut().gate.open(peer_id);
         let addrs = self.allow.addrs(&peer_id);
         let request = WireRequest { body: Payload(bytes) };
         let id = self.rpc(protocol).send_request_with_addresses(&peer_id, request, addrs);

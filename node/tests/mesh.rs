@@ -1,0 +1,140 @@
+//! A region larger than the full mesh, in one process over libp2p on loopback: each node keeps
+//! connections to its neighbours only, still hears every member, gossip still reaches every
+//! member, a query still gets every member's answer (dialling the others on demand), and the
+//! on-demand connections close again once idle.
+//!
+//! Six nodes with `full_mesh_up_to = 2`: on the ring of six, each node's neighbours are at
+//! distance ±1, ±2, ±4, so exactly one member (the one opposite) is not a neighbour.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use regio_node::demo::region::{self, Actors};
+use regio_node::engine::Engine;
+use regio_node::federation::p2p::{self, NetTransport};
+use regio_node::federation::{coordinate, run, Status};
+use regio_node::net::{Handle, NetConfig, PeerSeen};
+use regio_node::policy::decision::Limits;
+use regio_node::policy::doc::cert::Revocation;
+use regio_node::policy::doc::query::Outcome;
+use regio_node::policy::{Did, Signed};
+use regio_node::store::Store;
+
+const N: usize = 6;
+const SQL: &str = "SELECT count(*) AS n FROM readings";
+const IDLE: Duration = Duration::from_millis(1500);
+
+async fn peers(net: &Handle) -> Vec<PeerSeen> {
+    net.peers().await.unwrap()
+}
+
+/// Polls `check` every 100 ms until it returns `Ok`, failing with its last `Err` after 20 s.
+async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(e) if started.elapsed() > Duration::from_secs(20) => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn dids(seen: &[PeerSeen], pick: impl Fn(&PeerSeen) -> bool) -> BTreeSet<Did> {
+    seen.iter().filter(|p| pick(p)).map(|p| p.did.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_everyone() {
+    let actors = Actors::new(N);
+    let engines: Vec<Arc<Engine>> =
+        actors.nodes.iter().map(|k| Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap())).collect();
+    let config = NetConfig::loopback().with_full_mesh_up_to(2).with_idle_timeout(IDLE);
+    let mut running = Vec::new();
+    for (engine, key) in engines.iter().zip(&actors.nodes) {
+        running.push(run::start(engine.clone(), key, config.clone(), Duration::from_millis(200)).await.unwrap());
+    }
+    let mut addresses = Vec::new();
+    for r in &running {
+        addresses.push(r.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    }
+    let now = Utc::now();
+    let docs = region::documents(&actors, &addresses, now).unwrap();
+    for (i, e) in engines.iter().enumerate() {
+        region::load(e, i, &docs, 1, 5, now).unwrap();
+    }
+    for (i, r) in running.iter().enumerate() {
+        p2p::join_regions(&engines[i], &r.net).await.unwrap();
+    }
+
+    // 1. Each node: four neighbours, connected to exactly those, and hears all five others
+    //    (the opposite member's digests arrive forwarded).
+    let everyone: Vec<Did> = actors.nodes.iter().map(|k| k.did().clone()).collect();
+    for (i, r) in running.iter().enumerate() {
+        let others: BTreeSet<Did> = everyone.iter().filter(|d| *d != &everyone[i]).cloned().collect();
+        until(&format!("node {i}: neighbours connected, every member heard"), async || {
+            let seen = peers(&r.net).await;
+            let neighbours = dids(&seen, |p| p.neighbour);
+            let connected = dids(&seen, |p| p.connected);
+            let heard = dids(&seen, |p| p.heard.is_some());
+            if neighbours.len() == N - 2 && connected == neighbours && heard == others {
+                Ok(())
+            } else {
+                Err(format!("{} neighbours, connected {connected:?}, heard {heard:?}", neighbours.len()))
+            }
+        })
+        .await;
+    }
+    let far: Did = {
+        let seen = peers(&running[0].net).await;
+        let far = dids(&seen, |p| !p.neighbour);
+        assert_eq!(far.len(), 1, "exactly one member is not a neighbour of node 0: {seen:?}");
+        far.into_iter().next().unwrap()
+    };
+
+    // 2. A revocation filed at node 0 reaches the member it has no connection to.
+    let rev = Revocation {
+        certificate: docs.certificate.hash(),
+        certificate_id: docs.certificate.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: "the algorithm changed without review".into(),
+        revoked_at: Utc::now(),
+    };
+    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
+    let far_engine = engines.iter().find(|e| e.did() == &far).unwrap().clone();
+    until("the revocation at the member opposite node 0", async || {
+        let q = region::query(&actors.app, far_engine.did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
+        match &far_engine.answer(q, None, Utc::now()).unwrap().signed.doc().outcome {
+            Outcome::Refused { reason, .. } if reason == "certificate.revoked" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // 3. A query at node 0 reaches all six (the opposite one over a connection dialled for
+    //    it); every member refuses the revoked certificate, for that reason.
+    let q = region::query(&actors.app, engines[0].did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
+    let r = coordinate(engines[0].clone(), &NetTransport(running[0].net.clone()), q, Duration::from_secs(5), Utc::now()).await.unwrap();
+    assert_eq!(r.coverage, (0, N), "{:#?}", r.provenance);
+    for p in &r.provenance {
+        assert!(matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked"), "{p:?}");
+    }
+    let seen = peers(&running[0].net).await;
+    assert!(dids(&seen, |p| p.connected).contains(&far), "the query's connection to the opposite member: {seen:?}");
+
+    // 4. Idle for longer than the idle timeout, the on-demand connection is closed again; the
+    //    neighbours stay.
+    until("the on-demand connection closed after the idle timeout", async || {
+        let seen = peers(&running[0].net).await;
+        let connected = dids(&seen, |p| p.connected);
+        if !connected.contains(&far) && connected == dids(&seen, |p| p.neighbour) { Ok(()) } else { Err(format!("{connected:?}")) }
+    })
+    .await;
+
+    for r in running {
+        r.stop().await;
+    }
+}
