@@ -18,12 +18,19 @@
 //!   author is not a member of the topic's region (or whose forwarder is a member of none) is
 //!   rejected before the handler sees it.
 //!
-//! **Connections from non-members are not closed.** Closing them would not save work (the
-//! gate above already does none for them), would hide the refusal reason from a misconfigured
-//! peer (it would see a bare disconnect), and would fight identify and Kademlia during the
-//! moment a new member is admitted but not yet on our list. Their cost is bounded by the
-//! connection limits (256 total, 8 per peer by default); they never enter our Kademlia routing
-//! table and their gossip is rejected (never delivered, never forwarded).
+//! - **Which connections exist** ([`mesh`], [`gate`]): a node keeps connections to its
+//!   neighbours — every member in a region of up to [`NetConfig::full_mesh_up_to`] (16), else
+//!   about `2·log2(n)` members on a ring — and dials no one else except a member a request
+//!   (query, sync) is for. Any other connection is closed once it carried no request for
+//!   [`NetConfig::idle_timeout`] (60 s).
+//!
+//! **Connections from non-members are not closed at once**, only after the idle timeout like
+//! any other. Closing them at once would not save work (the membership gate already does none
+//! for them), would hide the refusal reason from a misconfigured peer (it would see a bare
+//! disconnect), and would fight identify and Kademlia during the moment a new member is
+//! admitted but not yet on our list. Their cost is bounded by the connection limits (256
+//! total, 8 per peer by default); they never enter our Kademlia routing table and their
+//! gossip is rejected (never delivered, never forwarded).
 //!
 //! mDNS is compiled in but `Toggle`d off unless [`NetConfig::mdns`] is set.
 
