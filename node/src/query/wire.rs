@@ -341,4 +341,105 @@ mod tests {
         let err = serde_json::from_value::<Columns>(bad).unwrap().into_groups().unwrap_err();
         assert_eq!(err, "an aggregate column has 2 / 1 entries for 2 groups");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Integers within I-JSON's exact range (|n| < 2^53). RFC 8785 writes every number as
+        /// an IEEE double, so two signed documents that differ only in an integer beyond it
+        /// canonicalise to the same bytes; see the session-4 note (not fixed yet).
+        const SAFE: i64 = (1 << 53) - 1;
+
+        fn int() -> impl Strategy<Value = i64> {
+            prop_oneof![-SAFE..=SAFE, Just(SAFE), Just(-SAFE), Just(0)]
+        }
+
+        fn count() -> impl Strategy<Value = u64> {
+            (0..=SAFE).prop_map(|n| n as u64)
+        }
+
+        /// A finite float: ingest refuses NaN and infinities, and min / max / keys only hold
+        /// ingested values.
+        fn float() -> impl Strategy<Value = f64> {
+            prop_oneof![-1e6f64..1e6, any::<f64>().prop_filter("finite", |x| x.is_finite()), Just(0.0), Just(-0.0)]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                ".{0,8}".prop_map(Value::Str),
+                int().prop_map(Value::Int),
+                float().prop_map(Value::Float),
+                int().prop_map(Value::Ts),
+                (float(), float()).prop_map(|(a, b)| Value::Geo(a, b)),
+            ]
+        }
+
+        /// A column of `n` values: usually of one kind (with nulls), sometimes mixed.
+        fn column(n: usize) -> impl Strategy<Value = Vec<Value>> {
+            prop_oneof![
+                (0u8..6).prop_flat_map(move |kind| {
+                    prop::collection::vec(value().prop_filter("one kind", move |v| kind_of(v) == kind || matches!(v, Value::Null)), n)
+                }),
+                prop::collection::vec(value(), n),
+            ]
+        }
+
+        fn kind_of(v: &Value) -> u8 {
+            match v {
+                Value::Null => 0,
+                Value::Str(_) => 1,
+                Value::Int(_) => 2,
+                Value::Float(_) => 3,
+                Value::Ts(_) => 4,
+                Value::Geo(..) => 5,
+            }
+        }
+
+        /// A column of `n` states of aggregate kind `kind`.
+        fn states(kind: u8, n: usize) -> BoxedStrategy<Vec<AggState>> {
+            let one: BoxedStrategy<AggState> = match kind {
+                0 => count().prop_map(AggState::Count).boxed(),
+                1 => (int().prop_map(i128::from), count()).prop_map(|(sum, n)| AggState::SumInt { sum, n }).boxed(),
+                2 => (float(), count()).prop_map(|(sum, n)| AggState::SumFloat { sum, n }).boxed(),
+                3 => (float(), count()).prop_map(|(sum, n)| AggState::Avg { sum, n }).boxed(),
+                4 => prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null))).prop_map(AggState::Min).boxed(),
+                5 => prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null))).prop_map(AggState::Max).boxed(),
+                _ => (count(), float(), float()).prop_map(|(n, mean, m2)| AggState::Stddev { n, mean, m2 }).boxed(),
+            };
+            prop::collection::vec(one, n).boxed()
+        }
+
+        fn groups() -> impl Strategy<Value = Vec<PartialGroup>> {
+            (0usize..12, 0usize..4, prop::collection::vec(0u8..7, 0..5)).prop_flat_map(|(n, width, kinds)| {
+                let keys = prop::collection::vec(column(n), width);
+                let rows = prop::collection::vec(count(), n);
+                let cols: Vec<BoxedStrategy<Vec<AggState>>> = kinds.iter().map(|k| states(*k, n)).collect();
+                (keys, rows, cols).prop_map(move |(keys, rows, cols)| {
+                    (0..n)
+                        .map(|i| PartialGroup {
+                            key: keys.iter().map(|c| c[i].clone()).collect(),
+                            rows: rows[i],
+                            states: cols.iter().map(|c| c[i].clone()).collect(),
+                        })
+                        .collect()
+                })
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any groups of finite values survive the columnar form exactly, also through
+            /// the canonical (RFC 8785) text a PartialAnswer is signed as.
+            #[test]
+            fn any_groups_round_trip_exactly(groups in groups()) {
+                let part = PartialResult { rows_scanned: 1, rows_excluded_by_consent: 0, groups_suppressed: 0, body: PartialBody::Groups(groups) };
+                let canonical = regio_policy::proof::canonical(&serde_json::to_value(&part).unwrap());
+                let back: PartialResult = serde_json::from_slice(&canonical).unwrap();
+                prop_assert_eq!(back, part);
+            }
+        }
+    }
 }
