@@ -27,7 +27,7 @@ use chrono::Utc;
 use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker, NodeContainer};
 use regio_node::demo::data;
 use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::{EthicsCertificate, Revocation};
+use regio_node::policy::doc::cert::EthicsCertificate;
 use regio_node::policy::Signed;
 use serde_json::{json, Value};
 
@@ -120,14 +120,7 @@ async fn a_partitioned_member_is_named_by_the_deadline_and_catches_up_when_it_he
     eprintln!("partitioned query answered in {took:?}: Brugge {}", s[2]);
 
     // 3. During the partition: the board's revocation at Gent, policy version 2 at Antwerpen.
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    let rev = region::revocation(&actors, &docs, "changed without review", Utc::now()).unwrap();
     post_doc(&nodes[0], "revocations", rev.raw()).await;
     let mut v2 = region::policy(1, &actors, Utc::now());
     v2.version = 2;

@@ -102,14 +102,7 @@ async fn a_region_answers_together_and_refuses_together() {
 
 /// The certifier's signed revocation of the region's certificate.
 fn revocation(actors: &Actors, docs: &region::Documents) -> Signed<Revocation> {
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    Signed::sign(rev, &actors.certifier, Utc::now()).unwrap()
+    region::revocation(actors, docs, "the algorithm changed without review", Utc::now()).unwrap()
 }
 
 fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String {

@@ -17,9 +17,8 @@ use regio_node::federation::p2p::{self, NetTransport};
 use regio_node::federation::{coordinate, run, Status};
 use regio_node::net::{Handle, NetConfig, PeerSeen};
 use regio_node::policy::decision::Limits;
-use regio_node::policy::doc::cert::Revocation;
 use regio_node::policy::doc::query::Outcome;
-use regio_node::policy::{Did, Signed};
+use regio_node::policy::Did;
 use regio_node::store::Store;
 
 const N: usize = 6;
@@ -95,14 +94,7 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
     };
 
     // 2. A revocation filed at node 0 reaches the member it has no connection to.
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without review".into(),
-        revoked_at: Utc::now(),
-    };
-    let rev = Signed::sign(rev, &actors.certifier, Utc::now()).unwrap();
+    let rev = region::revocation(&actors, &docs, "the algorithm changed without review", Utc::now()).unwrap();
     engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
     let far_engine = engines.iter().find(|e| e.did() == &far).unwrap().clone();
     until("the revocation at the member opposite node 0", async || {

@@ -13,8 +13,8 @@
 //! others are dialled when a query needs them). `heardMsAgo`: when the member last authored
 //! gossip that reached this node (`null` if never). `reachable`: connected, or heard within
 //! three anti-entropy intervals (every member publishes a digest each interval). All three
-//! are true for this node itself. `policyHead`: the latest head gossiped by the member (this node's own head for
-//! itself). `equivocation`: hashes of the conflicting signed bundles, when the member signed
+//! are true for this node itself. `policyHead`: the latest head gossiped by the member (this
+//! node's own head for itself). `equivocation`: hashes of the conflicting signed bundles, when the member signed
 //! two different bundles of one version.
 
 use std::collections::HashMap;

@@ -207,6 +207,18 @@ pub fn certificate(actors: &Actors, serial: u32, now: DateTime<Utc>) -> Result<S
     Signed::sign(cert, &actors.certifier, now)
 }
 
+/// The ethics board's signed revocation of the region's certificate, `reason` given.
+pub fn revocation(actors: &Actors, docs: &Documents, reason: &str, now: DateTime<Utc>) -> Result<Signed<Revocation>, SignDocError> {
+    let rev = Revocation {
+        certificate: docs.certificate.hash(),
+        certificate_id: docs.certificate.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: reason.into(),
+        revoked_at: now,
+    };
+    Signed::sign(rev, &actors.certifier, now)
+}
+
 /// Loads node `i`: its dataset and synthetic data, consent, its policy, the charter, the
 /// manifest and the certificate.
 pub fn load(engine: &Engine, i: usize, docs: &Documents, days: usize, sensors: usize, now: DateTime<Utc>) -> Result<(), BuildError> {

@@ -13,7 +13,6 @@ use super::table;
 use crate::federation::gossip::Gossip;
 use crate::federation::p2p;
 use crate::federation::{FederatedResult, Status};
-use crate::policy::doc::cert::Revocation;
 use crate::policy::doc::consent::{Channel, ConsentRecord, Status as ConsentStatus};
 use crate::policy::Signed;
 
@@ -178,14 +177,7 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let at = 2.min(d.region.nodes.len() - 1);
     let (actors, docs) = (&d.region.actors, &d.region.docs);
     let now = Utc::now();
-    let rev = Revocation {
-        certificate: docs.certificate.hash(),
-        certificate_id: docs.certificate.doc().id.clone(),
-        issuer: actors.certifier.did().clone(),
-        reason: "the algorithm changed without a new review".into(),
-        revoked_at: now,
-    };
-    let rev = Signed::sign(rev, &actors.certifier, now)?;
+    let rev = super::region::revocation(actors, docs, "the algorithm changed without a new review", now)?;
     let text = format!(
         "4. The ethics board revokes the certificate.\n   The board learns that the application's algorithm changed without review. It signs a revocation\n   \
          and hands it to {}'s node only. The node passes it on to the region (gossip); every member checks\n   \

@@ -96,6 +96,11 @@ impl AllowList {
         self.allowed.difference(&before).copied().collect()
     }
 
+    /// The members of all regions of ours.
+    pub(crate) fn allowed(&self) -> &HashSet<PeerId> {
+        &self.allowed
+    }
+
     /// Whether `peer` is a member of any region of ours.
     pub(crate) fn is_allowed(&self, peer: &PeerId) -> bool {
         self.allowed.contains(peer)

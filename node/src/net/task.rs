@@ -212,8 +212,7 @@ impl<H: InboundHandler> Task<H> {
         for (peer, addr) in known {
             self.swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
-        let allowed: HashSet<PeerId> = self.allow.all().map(|(p, _)| *p).collect();
-        self.mesh.set_regions(&local, self.allow.regions(), &allowed);
+        self.mesh.set_regions(&local, self.allow.regions(), self.allow.allowed());
         self.upkeep();
     }
 
