@@ -25,7 +25,11 @@ const SCHEMA: &str = r#"{"dataset":"readings","fields":[{"name":"id","type":"str
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(REGIO).args(args).output().unwrap();
-    assert!(out.status.success(), "regio {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "regio {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -34,15 +38,44 @@ fn once(file: &Path, extra: &[&str]) -> f64 {
     let dir = tmp.path().join("node");
     let d = dir.to_str().unwrap();
     run(&["init", "--dir", d, "--nis", "44021", "--name", "Gent"]);
-    let mut child = Command::new(REGIO).args(["node", "run", "--dir", d, "--api", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(REGIO)
+        .args(["node", "run", "--dir", d, "--api", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.strip_prefix("listening on ").unwrap().split_whitespace().next().unwrap().to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let schema = tmp.path().join("schema.json");
     std::fs::write(&schema, SCHEMA).unwrap();
-    run(&["dataset", "create", "--node", &url, "--dir", d, schema.to_str().unwrap()]);
+    run(&[
+        "dataset",
+        "create",
+        "--node",
+        &url,
+        "--dir",
+        d,
+        schema.to_str().unwrap(),
+    ]);
     let t = Instant::now();
-    let mut args = vec!["ingest", "--node", &url, "--dir", d, "--dataset", "readings", file.to_str().unwrap()];
+    let mut args = vec![
+        "ingest",
+        "--node",
+        &url,
+        "--dir",
+        d,
+        "--dataset",
+        "readings",
+        file.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = run(&args);
     let secs = t.elapsed().as_secs_f64();
@@ -50,22 +83,39 @@ fn once(file: &Path, extra: &[&str]) -> f64 {
     let listed = run(&["dataset", "list", "--node", &url, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let records = v[0]["records"].as_f64().unwrap();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     records / secs
 }
 
 fn main() {
-    let data = std::env::var("REGIO_BENCH_DATA").unwrap_or_else(|_| "/tmp/bench-scratch/data-n5-r200000-s42".into());
+    let data = std::env::var("REGIO_BENCH_DATA")
+        .unwrap_or_else(|_| "/tmp/bench-scratch/data-n5-r200000-s42".into());
     let file = Path::new(&data).join("readings_44021.ndjson");
     if !file.exists() {
-        eprintln!("{} not found: generate it (see this file's doc) or set REGIO_BENCH_DATA", file.display());
+        eprintln!(
+            "{} not found: generate it (see this file's doc) or set REGIO_BENCH_DATA",
+            file.display()
+        );
         return;
     }
-    println!("durable ingest over HTTP, {} (process wall time incl. CLI start):", file.display());
+    println!(
+        "durable ingest over HTTP, {} (process wall time incl. CLI start):",
+        file.display()
+    );
     for extra in [&[][..], &["--skip-invalid"][..]] {
         let mut rates: Vec<f64> = (0..3).map(|_| once(&file, extra)).collect();
         rates.sort_by(f64::total_cmp);
-        println!("median {:.0} records/s ({}), goal >= 100000", rates[1], if extra.is_empty() { "all-or-nothing" } else { "skip-invalid" });
+        println!(
+            "median {:.0} records/s ({}), goal >= 100000",
+            rates[1],
+            if extra.is_empty() {
+                "all-or-nothing"
+            } else {
+                "skip-invalid"
+            }
+        );
     }
 }

@@ -20,9 +20,14 @@ use crate::{client, io, Reported};
 
 /// Fetches a node's export (admin token from `--dir` or REGIO_TOKEN).
 fn fetch(node: &str, dir: Option<&Path>) -> Result<Export> {
-    let c = client::Client::new(&client::NodeArgs { node: node.into(), dir: dir.map(Path::to_path_buf) })?;
+    let c = client::Client::new(&client::NodeArgs {
+        node: node.into(),
+        dir: dir.map(Path::to_path_buf),
+    })?;
     let value = c.get("/v1/audit/export", true)?;
-    serde_json::from_value(value).with_context(|| format!("{node} answered /v1/audit/export with something that is not an audit export"))
+    serde_json::from_value(value).with_context(|| {
+        format!("{node} answered /v1/audit/export with something that is not an audit export")
+    })
 }
 
 /// Where the exports come from: directories or files, and/or nodes.
@@ -95,7 +100,10 @@ pub enum AuditCmd {
 
 fn load(s: &Sources) -> Result<Vec<files::Loaded>> {
     if s.paths.is_empty() && s.nodes.is_empty() {
-        return Err(crate::Usage("name at least one export directory (regio audit export -o DIR) or --node URL".into()).into());
+        return Err(crate::Usage(
+            "name at least one export directory (regio audit export -o DIR) or --node URL".into(),
+        )
+        .into());
     }
     let mut out = Vec::new();
     for p in &s.paths {
@@ -110,20 +118,31 @@ fn load(s: &Sources) -> Result<Vec<files::Loaded>> {
 fn report(command: &str, checks: &[Check], extra: serde_json::Value, json: bool) -> Result<()> {
     let ok = checks.iter().all(|c| c.ok);
     if json {
-        println!("{}", json!({ "command": command, "ok": ok, "checks": checks, "extra": extra }));
+        println!(
+            "{}",
+            json!({ "command": command, "ok": ok, "checks": checks, "extra": extra })
+        );
     } else {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
         t.set_header(["", "subject", "check", "detail"]);
         for c in checks {
-            t.add_row([if c.ok { "ok" } else { "FAIL" }, &c.subject, &c.check, &c.detail]);
+            t.add_row([
+                if c.ok { "ok" } else { "FAIL" },
+                &c.subject,
+                &c.check,
+                &c.detail,
+            ]);
         }
         println!("{t}");
         let failed = checks.iter().filter(|c| !c.ok).count();
         if ok {
             println!("VERIFIED: {command}: all {} checks hold", checks.len());
         } else {
-            println!("FAILED: {command}: {failed} of {} checks do not hold", checks.len());
+            println!(
+                "FAILED: {command}: {failed} of {} checks do not hold",
+                checks.len()
+            );
         }
     }
     if ok {
@@ -146,31 +165,67 @@ fn export(node: &str, dir: Option<&Path>, out: &Path, json: bool) -> Result<()> 
         );
         return Ok(());
     }
-    println!("exported {} ({}): {} log entries, {} checkpoints, {} policy versions, {} files in {}", e.name, e.node, e.entries.len(), e.checkpoints.len(), e.policies.len(), n, out.display());
+    println!(
+        "exported {} ({}): {} log entries, {} checkpoints, {} policy versions, {} files in {}",
+        e.name,
+        e.node,
+        e.entries.len(),
+        e.checkpoints.len(),
+        e.policies.len(),
+        n,
+        out.display()
+    );
     Ok(())
 }
 
 /// Runs one `regio audit` command.
 pub fn run(cmd: AuditCmd) -> Result<()> {
     match cmd {
-        AuditCmd::Export { node, dir, out, json } => export(&node, dir.as_deref(), &out, json),
+        AuditCmd::Export {
+            node,
+            dir,
+            out,
+            json,
+        } => export(&node, dir.as_deref(), &out, json),
         AuditCmd::Policies(s) => {
             let sources = load(&s)?;
             let (checks, evidence) = check::policies(&sources);
-            report("policies", &checks, json!({ "equivocations": evidence }), s.json)
+            report(
+                "policies",
+                &checks,
+                json!({ "equivocations": evidence }),
+                s.json,
+            )
         }
         AuditCmd::Log(s) => {
             let checks: Vec<Check> = load(&s)?.iter().flat_map(check::log).collect();
             report("log", &checks, json!(null), s.json)
         }
-        AuditCmd::Answer { result, exports, json } => {
+        AuditCmd::Answer {
+            result,
+            exports,
+            json,
+        } => {
             let value = io::read_json(&result)?;
             let mut answers = Vec::new();
             check::collect_answers(&value, &mut answers);
-            let sources = exports.iter().map(|p| files::load(p).map_err(anyhow::Error::from)).collect::<Result<Vec<_>>>()?;
-            report("answer", &check::answer(&answers, &sources), json!(null), json)
+            let sources = exports
+                .iter()
+                .map(|p| files::load(p).map_err(anyhow::Error::from))
+                .collect::<Result<Vec<_>>>()?;
+            report(
+                "answer",
+                &check::answer(&answers, &sources),
+                json!(null),
+                json,
+            )
         }
-        AuditCmd::Decide { export, seq, all: _, json } => {
+        AuditCmd::Decide {
+            export,
+            seq,
+            all: _,
+            json,
+        } => {
             let l = files::load(&export)?;
             report("decide", &decide::decide(&l, seq), json!(null), json)
         }

@@ -50,19 +50,26 @@ pub fn issue(o: &IssueOptions) -> Result<()> {
         ),
     }
     if matches!(body.get("id"), None | Some(Value::Null)) {
-        body.insert("id".into(), format!("urn:uuid:{}", uuid::Uuid::new_v4()).into());
+        body.insert(
+            "id".into(),
+            format!("urn:uuid:{}", uuid::Uuid::new_v4()).into(),
+        );
     }
     let now = Utc::now().trunc_subsecs(0);
     let from = match o.valid_from {
         Some(t) => t,
         None => match body.get("validFrom").and_then(Value::as_str) {
-            Some(t) => regio_policy::time::parse(t).map_err(|e| anyhow::anyhow!("{shown}: validFrom: {e}"))?,
+            Some(t) => regio_policy::time::parse(t)
+                .map_err(|e| anyhow::anyhow!("{shown}: validFrom: {e}"))?,
             None => now,
         },
     };
     body.insert("validFrom".into(), ts(&from).into());
     if let Some(days) = o.valid_days {
-        body.insert("validUntil".into(), ts(&(from + Duration::days(i64::from(days)))).into());
+        body.insert(
+            "validUntil".into(),
+            ts(&(from + Duration::days(i64::from(days)))).into(),
+        );
     } else if let Some(until) = o.valid_until {
         body.insert("validUntil".into(), ts(&until).into());
     } else if !body.contains_key("validUntil") {
@@ -73,11 +80,18 @@ pub fn issue(o: &IssueOptions) -> Result<()> {
         doc.insert("@context".into(), ctx);
     }
     doc.insert("type".into(), EthicsCertificate::type_value());
-    doc.insert("schemaVersion".into(), EthicsCertificate::SCHEMA_VERSION.into());
+    doc.insert(
+        "schemaVersion".into(),
+        EthicsCertificate::SCHEMA_VERSION.into(),
+    );
     doc.extend(body);
-    let doc = decode_body::<EthicsCertificate>(&Value::Object(doc))
-        .map_err(|e| anyhow::anyhow!("{shown}: not a valid EthicsCertificate: {e} (fix the template and issue again)"))?;
-    let signed = Signed::sign(doc, &key, now).with_context(|| format!("{shown}: cannot sign the certificate"))?;
+    let doc = decode_body::<EthicsCertificate>(&Value::Object(doc)).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown}: not a valid EthicsCertificate: {e} (fix the template and issue again)"
+        )
+    })?;
+    let signed = Signed::sign(doc, &key, now)
+        .with_context(|| format!("{shown}: cannot sign the certificate"))?;
     io::write_output(o.out.as_deref(), &signed.to_json_pretty())?;
     let d = signed.doc();
     eprintln!(
@@ -96,7 +110,8 @@ pub fn issue(o: &IssueOptions) -> Result<()> {
 pub(crate) fn load(file: &Path) -> std::result::Result<Signed<EthicsCertificate>, String> {
     let value = io::read_json(file).map_err(|e| format!("{e:#}"))?;
     let shown = io::show(file);
-    let signed = Signed::<EthicsCertificate>::verify(value).map_err(|e| format!("{shown}: not a valid signed EthicsCertificate: {e}"))?;
+    let signed = Signed::<EthicsCertificate>::verify(value)
+        .map_err(|e| format!("{shown}: not a valid signed EthicsCertificate: {e}"))?;
     cert::check_issuer(&signed).map_err(|e| format!("{shown}: wrong signer: {}", e.reason))?;
     Ok(signed)
 }
@@ -115,9 +130,17 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
     let d = signed.doc();
     let s = &d.credential_subject;
     let validity = if at < d.valid_from {
-        Err(format!("not yet valid at {}: validity starts {}", ts(&at), ts(&d.valid_from)))
+        Err(format!(
+            "not yet valid at {}: validity starts {}",
+            ts(&at),
+            ts(&d.valid_from)
+        ))
     } else if at >= d.valid_until {
-        Err(format!("expired at {}: validity ended {}", ts(&at), ts(&d.valid_until)))
+        Err(format!(
+            "expired at {}: validity ended {}",
+            ts(&at),
+            ts(&d.valid_until)
+        ))
     } else {
         Ok(())
     };
@@ -140,19 +163,30 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
                 "hash": signed.hash().to_string(),
             })
         );
-        return if validity.is_ok() { Ok(()) } else { Err(Reported.into()) };
+        return if validity.is_ok() {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
     }
     println!("certificate  {}", d.id);
     println!("issuer       {} (signature verified)", d.issuer);
     println!("application  {} — {} ({})", s.name, s.organisation, s.id);
     println!("purposes     {}", s.purposes.join(", "));
     println!("datasets     {}", s.datasets.join(", "));
-    println!("algorithm    {} — {} ({})", s.algorithm.name, s.algorithm.source, s.algorithm.hash);
+    println!(
+        "algorithm    {} — {} ({})",
+        s.algorithm.name, s.algorithm.source, s.algorithm.hash
+    );
     println!(
         "assessment   {} against {}, risk {} — {}",
         s.assessment.level, s.assessment.criteria, s.assessment.risk_category, s.assessment.report
     );
-    println!("valid        {} to {}", ts(&d.valid_from), ts(&d.valid_until));
+    println!(
+        "valid        {} to {}",
+        ts(&d.valid_from),
+        ts(&d.valid_until)
+    );
     println!("hash         {}", signed.hash());
     match validity {
         Ok(()) => {
@@ -166,20 +200,36 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
 /// `regio cert submit --node URL CERT`: verifies the certificate here, then stores it at the node.
 pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let signed = load(file).map_err(Failed)?;
-    let reply = client.post("/v1/certificates", "application/json", signed.raw().to_string().as_bytes())?;
+    let reply = client.post(
+        "/v1/certificates",
+        "application/json",
+        signed.raw().to_string().as_bytes(),
+    )?;
     let d = signed.doc();
     let hash = reply["hash"].as_str().unwrap_or_default();
     if json_out {
-        println!("{}", json!({"id": d.id, "application": {"id": d.credential_subject.id.as_str(), "name": d.credential_subject.name}, "hash": hash}));
+        println!(
+            "{}",
+            json!({"id": d.id, "application": {"id": d.credential_subject.id.as_str(), "name": d.credential_subject.name}, "hash": hash})
+        );
     } else {
-        println!("stored certificate {} for {} ({}): {hash}", d.id, d.credential_subject.name, d.credential_subject.id);
+        println!(
+            "stored certificate {} for {} ({}): {hash}",
+            d.id, d.credential_subject.name, d.credential_subject.id
+        );
     }
     Ok(())
 }
 
 /// `regio cert revoke --key K CERT --reason TEXT [-o OUT] [--node URL]`; with a client,
 /// the signed revocation is also submitted to that node (`/v1/revocations`).
-pub fn revoke(key: &Path, cert_file: &Path, reason: &str, out: Option<&Path>, submit_to: Option<&Client>) -> Result<()> {
+pub fn revoke(
+    key: &Path,
+    cert_file: &Path,
+    reason: &str,
+    out: Option<&Path>,
+    submit_to: Option<&Client>,
+) -> Result<()> {
     let key_path = key;
     let key = io::read_key(key)?;
     let signed = load(cert_file).map_err(Failed)?;
@@ -205,8 +255,15 @@ pub fn revoke(key: &Path, cert_file: &Path, reason: &str, out: Option<&Path>, su
     io::write_output(out, &signed_rev.to_json_pretty())?;
     eprintln!("revoked {} ({}) as of {}", d.id, signed.hash(), ts(&now));
     if let Some(client) = submit_to {
-        let reply = client.post("/v1/revocations", "application/json", signed_rev.raw().to_string().as_bytes())?;
-        eprintln!("submitted the revocation to the node: {}", reply["hash"].as_str().unwrap_or_default());
+        let reply = client.post(
+            "/v1/revocations",
+            "application/json",
+            signed_rev.raw().to_string().as_bytes(),
+        )?;
+        eprintln!(
+            "submitted the revocation to the node: {}",
+            reply["hash"].as_str().unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -17,7 +17,8 @@ pub fn sign(key: &Path, file: &Path, out: Option<&Path>) -> Result<()> {
     let key = io::read_key(key)?;
     let mut value = io::read_json(file)?;
     sign::add_my_proof(&mut value, &key, file, Some(Known::InclusionCharter))?;
-    let signed = Signed::<InclusionCharter>::verify(value).map_err(|e| anyhow::anyhow!("the signed charter does not verify: {e}"))?;
+    let signed = Signed::<InclusionCharter>::verify(value)
+        .map_err(|e| anyhow::anyhow!("the signed charter does not verify: {e}"))?;
     io::write_output(out, &signed.to_json_pretty())?;
     eprintln!(
         "signed charter {} as {}; {} member signature{} now",
@@ -59,7 +60,11 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
         format!(
             "missing signature of member{} {} [{shown}]",
             if missing.len() == 1 { "" } else { "s" },
-            missing.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     });
     let d = signed.doc();
@@ -78,26 +83,51 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
                 "clauses": serde_json::to_value(c).unwrap_or_default(),
             })
         );
-        return if error.is_none() { Ok(()) } else { Err(Reported.into()) };
+        return if error.is_none() {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
     }
-    let title = d.title.get("en").or_else(|| d.title.values().next()).cloned().unwrap_or_default();
+    let title = d
+        .title
+        .get("en")
+        .or_else(|| d.title.values().next())
+        .cloned()
+        .unwrap_or_default();
     println!("charter            {} — {}", d.id, title);
     println!("allowed purposes   {}", c.allowed_purposes.join(", "));
     println!("min group size     {}", c.min_group_size);
-    let protected: Vec<String> =
-        c.protected_attributes.iter().map(|p| format!("{} ({})", p.attribute, granularity(&p.min_granularity))).collect();
+    let protected: Vec<String> = c
+        .protected_attributes
+        .iter()
+        .map(|p| format!("{} ({})", p.attribute, granularity(&p.min_granularity)))
+        .collect();
     println!("protected          {}", protected.join(", "));
-    println!("quota              {} queries per member per {} s", c.quota.queries_per_member, c.quota.window_seconds);
-    let channels: Vec<String> = c.consent_channels.iter().map(|ch| format!("{ch:?}").to_lowercase()).collect();
+    println!(
+        "quota              {} queries per member per {} s",
+        c.quota.queries_per_member, c.quota.window_seconds
+    );
+    let channels: Vec<String> = c
+        .consent_channels
+        .iter()
+        .map(|ch| format!("{ch:?}").to_lowercase())
+        .collect();
     println!("consent channels   {}", channels.join(", "));
     println!("result formats     {}", c.result_formats.join(", "));
     println!("hash               {}", signed.hash());
     for p in signed.proofs() {
-        let mark = if members.contains(&p.signer) { " (member)" } else { "" };
+        let mark = if members.contains(&p.signer) {
+            " (member)"
+        } else {
+            ""
+        };
         println!(
             "signed by          {}{mark}{}",
             p.signer,
-            p.created.map(|t| format!(" at {}", proof::timestamp(t))).unwrap_or_default()
+            p.created
+                .map(|t| format!(" at {}", proof::timestamp(t)))
+                .unwrap_or_default()
         );
     }
     match error {
@@ -106,7 +136,11 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
             if members.is_empty() {
                 println!("OK {n} signature{} verified", if n == 1 { "" } else { "s" });
             } else {
-                println!("OK {n} signature{} verified; all {} listed members signed", if n == 1 { "" } else { "s" }, members.len());
+                println!(
+                    "OK {n} signature{} verified; all {} listed members signed",
+                    if n == 1 { "" } else { "s" },
+                    members.len()
+                );
             }
             Ok(())
         }
@@ -118,13 +152,27 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
 /// then stores it at the node (`POST /v1/charters`, admin).
 pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
-    let signed = Signed::<InclusionCharter>::verify(io::read_json(file)?).map_err(|e| Failed(format!("{shown}: not a valid signed InclusionCharter: {e}")))?;
-    let reply = client.post("/v1/charters", "application/json", signed.raw().to_string().as_bytes())?;
-    let hash = reply["hash"].as_str().map_or_else(|| signed.hash().to_string(), str::to_owned);
+    let signed = Signed::<InclusionCharter>::verify(io::read_json(file)?)
+        .map_err(|e| Failed(format!("{shown}: not a valid signed InclusionCharter: {e}")))?;
+    let reply = client.post(
+        "/v1/charters",
+        "application/json",
+        signed.raw().to_string().as_bytes(),
+    )?;
+    let hash = reply["hash"]
+        .as_str()
+        .map_or_else(|| signed.hash().to_string(), str::to_owned);
     if json_out {
-        println!("{}", json!({"id": signed.doc().id, "signers": signed.signers().len(), "hash": hash}));
+        println!(
+            "{}",
+            json!({"id": signed.doc().id, "signers": signed.signers().len(), "hash": hash})
+        );
     } else {
-        println!("stored charter {} ({} signatures): {hash}", signed.doc().id, signed.signers().len());
+        println!(
+            "stored charter {} ({} signatures): {hash}",
+            signed.doc().id,
+            signed.signers().len()
+        );
     }
     Ok(())
 }

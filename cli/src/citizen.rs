@@ -13,7 +13,16 @@ use crate::client::Client;
 use crate::io;
 
 fn encode(subject: &str) -> String {
-    subject.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    subject
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn text(v: &Value) -> String {
@@ -26,7 +35,10 @@ fn text(v: &Value) -> String {
 
 /// `regio consent history --subject ID`.
 pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
-    let h = client.get(&format!("/v1/consent/history?subject={}", encode(subject)), true)?;
+    let h = client.get(
+        &format!("/v1/consent/history?subject={}", encode(subject)),
+        true,
+    )?;
     if json {
         println!("{h}");
         return Ok(());
@@ -36,9 +48,23 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
     if !queries.is_empty() {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(["time", "application", "purpose", "region", "dataset", "answer"]);
+        t.set_header([
+            "time",
+            "application",
+            "purpose",
+            "region",
+            "dataset",
+            "answer",
+        ]);
         for q in &queries {
-            t.add_row([text(&q["at"]), text(&q["application"]), text(&q["purpose"]), text(&q["region"]), text(&q["dataset"]), text(&q["answer"])]);
+            t.add_row([
+                text(&q["at"]),
+                text(&q["application"]),
+                text(&q["purpose"]),
+                text(&q["region"]),
+                text(&q["dataset"]),
+                text(&q["answer"]),
+            ]);
         }
         println!("{t}");
     }
@@ -47,9 +73,25 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
     if !consent.is_empty() {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(["id", "status", "datasets", "purposes", "given", "withdrawn", "channel"]);
+        t.set_header([
+            "id",
+            "status",
+            "datasets",
+            "purposes",
+            "given",
+            "withdrawn",
+            "channel",
+        ]);
         for c in &consent {
-            t.add_row([text(&c["id"]), text(&c["status"]), text(&c["datasets"]), text(&c["purposes"]), text(&c["givenAt"]), text(&c["withdrawnAt"]), text(&c["channel"])]);
+            t.add_row([
+                text(&c["id"]),
+                text(&c["status"]),
+                text(&c["datasets"]),
+                text(&c["purposes"]),
+                text(&c["givenAt"]),
+                text(&c["withdrawnAt"]),
+                text(&c["channel"]),
+            ]);
         }
         println!("{t}");
     }
@@ -58,6 +100,9 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
 
 /// `regio consent receipt --subject ID [-o FILE]`.
 pub fn receipt(client: &Client, subject: &str, out: Option<&Path>) -> Result<()> {
-    let r = client.get(&format!("/v1/consent/receipt?subject={}", encode(subject)), true)?;
+    let r = client.get(
+        &format!("/v1/consent/receipt?subject={}", encode(subject)),
+        true,
+    )?;
     io::write_output(out, &io::pretty(&r))
 }

@@ -40,7 +40,11 @@ pub struct ApiFailure {
 
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the node refused ({} {}): {}", self.status, self.code, self.message)
+        write!(
+            f,
+            "the node refused ({} {}): {}",
+            self.status, self.code, self.message
+        )
     }
 }
 impl std::error::Error for ApiFailure {}
@@ -82,7 +86,8 @@ pub struct Client {
 
 fn read_token(dir: &Path) -> Result<String> {
     let path = dir.join(regio_node::config::TOKEN_FILE);
-    let t = std::fs::read_to_string(&path).with_context(|| format!("cannot read the admin token {}", path.display()))?;
+    let t = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the admin token {}", path.display()))?;
     Ok(t.trim().to_string())
 }
 
@@ -92,7 +97,10 @@ impl Client {
         check_url(&args.node)?;
         let token = match &args.dir {
             Some(dir) => Some(read_token(dir)?),
-            None => std::env::var("REGIO_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
+            None => std::env::var("REGIO_TOKEN")
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -100,7 +108,11 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(3600)))
             .build()
             .into();
-        Ok(Client { base: args.node.trim_end_matches('/').to_string(), token, agent })
+        Ok(Client {
+            base: args.node.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        })
     }
 
     /// The token or an error telling where to put it.
@@ -130,7 +142,11 @@ impl Client {
     /// POST `body` to `path` (admin), JSON response.
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);
-        let req = self.agent.post(&url).header("Authorization", &format!("Bearer {}", self.token()?)).content_type(content_type);
+        let req = self
+            .agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token()?))
+            .content_type(content_type);
         self.finish(&url, req.send(body))
     }
 
@@ -156,10 +172,19 @@ impl Client {
     pub fn did(&self) -> Result<regio_policy::Did> {
         let h = self.health()?;
         let did = h["did"].as_str().unwrap_or_default();
-        regio_policy::Did::parse(did).with_context(|| format!("{}/health names no valid did:key (got {:?})", self.base, h["did"]))
+        regio_policy::Did::parse(did).with_context(|| {
+            format!(
+                "{}/health names no valid did:key (got {:?})",
+                self.base, h["did"]
+            )
+        })
     }
 
-    fn read(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<(u16, String)> {
+    fn read(
+        &self,
+        url: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, String)> {
         let mut resp = resp.map_err(|e| Unreachable(format!("cannot reach the node at {url}: {e} (is `regio node run` running there? check --node / REGIO_NODE)")))?;
         let status = resp.status().as_u16();
         let text = resp
@@ -167,17 +192,30 @@ impl Client {
             .with_config()
             .limit(MAX_RESPONSE)
             .read_to_string()
-            .map_err(|e| Unreachable(format!("the connection to {url} broke while reading the answer: {e}")))?;
+            .map_err(|e| {
+                Unreachable(format!(
+                    "the connection to {url} broke while reading the answer: {e}"
+                ))
+            })?;
         Ok((status, text))
     }
 
-    fn finish(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<serde_json::Value> {
+    fn finish(
+        &self,
+        url: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<serde_json::Value> {
         let (status, text) = self.read(url, resp)?;
         let json: serde_json::Value = match serde_json::from_str(&text) {
             Ok(j) => j,
             // An error status without a JSON body (e.g. 405 from a route that exists for another method).
-            Err(_) if !(200..300).contains(&status) => return Err(failure(status, serde_json::Value::Null, &text).into()),
-            Err(_) => bail!("{url} answered {status} with something that is not JSON: {}", text.chars().take(200).collect::<String>()),
+            Err(_) if !(200..300).contains(&status) => {
+                return Err(failure(status, serde_json::Value::Null, &text).into())
+            }
+            Err(_) => bail!(
+                "{url} answered {status} with something that is not JSON: {}",
+                text.chars().take(200).collect::<String>()
+            ),
         };
         if (200..300).contains(&status) {
             return Ok(json);
@@ -188,7 +226,9 @@ impl Client {
 
 /// A usage error unless `url` is an http(s) URL (`127.0.0.1:7480` alone is a common slip).
 pub fn check_url(url: &str) -> Result<()> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
         _ => Err(crate::Usage(format!(
@@ -202,7 +242,16 @@ pub fn check_url(url: &str) -> Result<()> {
 /// `http.STATUS` and the text when the body is not that.
 fn failure(status: u16, json: serde_json::Value, text: &str) -> ApiFailure {
     let err = &json["error"];
-    let code = err["code"].as_str().map_or_else(|| format!("http.{status}"), str::to_string);
-    let message = err["message"].as_str().map_or_else(|| text.chars().take(200).collect(), str::to_string);
-    ApiFailure { status, code, message, details: err["details"].clone() }
+    let code = err["code"]
+        .as_str()
+        .map_or_else(|| format!("http.{status}"), str::to_string);
+    let message = err["message"]
+        .as_str()
+        .map_or_else(|| text.chars().take(200).collect(), str::to_string);
+    ApiFailure {
+        status,
+        code,
+        message,
+        details: err["details"].clone(),
+    }
 }

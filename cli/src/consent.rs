@@ -16,13 +16,30 @@ use crate::client::Client;
 use crate::{io, Reported};
 
 /// `regio consent import FILE [--skip-invalid]`.
-pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: bool, json: bool) -> Result<()> {
+pub fn import(
+    client: &Client,
+    file: &Path,
+    csv: Option<bool>,
+    skip_invalid: bool,
+    json: bool,
+) -> Result<()> {
     let csv = match csv {
         Some(c) => c,
-        None => match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        None => match file
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("csv") => true,
             Some("ndjson" | "jsonl") => false,
-            _ => return Err(crate::Usage(format!("cannot tell the format of {} from its extension: pass --format csv|ndjson", file.display())).into()),
+            _ => {
+                return Err(crate::Usage(format!(
+                    "cannot tell the format of {} from its extension: pass --format csv|ndjson",
+                    file.display()
+                ))
+                .into())
+            }
         },
     };
     client.check_admin()?;
@@ -30,7 +47,15 @@ pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: boo
     let format = if csv { "csv" } else { "ndjson" };
     let path = format!("/v1/consent/import?format={format}&skip_invalid={skip_invalid}");
     let spinner = crate::progress::spinner(&format!("importing {}", file.display()), json);
-    let reply = client.post(&path, if csv { "text/csv" } else { "application/x-ndjson" }, &body);
+    let reply = client.post(
+        &path,
+        if csv {
+            "text/csv"
+        } else {
+            "application/x-ndjson"
+        },
+        &body,
+    );
     spinner.finish_and_clear();
     let reply = match reply {
         Ok(r) => r,
@@ -46,12 +71,19 @@ pub fn import(client: &Client, file: &Path, csv: Option<bool>, skip_invalid: boo
     };
     let rejected = reply["rejected"].as_array().cloned().unwrap_or_default();
     if json {
-        println!("{}", json!({"imported": reply["imported"], "rejected": rejected}));
+        println!(
+            "{}",
+            json!({"imported": reply["imported"], "rejected": rejected})
+        );
     } else {
         for r in &rejected {
             eprintln!("rejected: {}", r["message"].as_str().unwrap_or("?"));
         }
-        println!("imported {} consent entries; {} rejected", reply["imported"], rejected.len());
+        println!(
+            "imported {} consent entries; {} rejected",
+            reply["imported"],
+            rejected.len()
+        );
     }
     if rejected.is_empty() {
         Ok(())
@@ -95,7 +127,11 @@ pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
         Signer::Clerk(p) => (p, true),
     };
     let key = io::read_key(key_path)?;
-    let channel = o.channel.unwrap_or(if by_clerk { Channel::Desk } else { Channel::App });
+    let channel = o.channel.unwrap_or(if by_clerk {
+        Channel::Desk
+    } else {
+        Channel::App
+    });
     let controller = client.did()?;
     client.check_admin()?;
     let now = Utc::now().trunc_subsecs(0);
@@ -108,7 +144,11 @@ pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
             controller: controller.clone(),
             datasets: o.datasets.to_vec(),
             purposes: vec![purpose.clone()],
-            status: if o.withdraw { Status::Withdrawn } else { Status::Given },
+            status: if o.withdraw {
+                Status::Withdrawn
+            } else {
+                Status::Given
+            },
             given_at: now,
             withdrawn_at: o.withdraw.then_some(now),
             channel,
@@ -116,40 +156,62 @@ pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
             notice: None,
             language: None,
         };
-        let s = Signed::sign(rec, &key, now).map_err(|e| anyhow::anyhow!("not a valid consent record: {e}"))?;
+        let s = Signed::sign(rec, &key, now)
+            .map_err(|e| anyhow::anyhow!("not a valid consent record: {e}"))?;
         signed.push(s);
     }
     let mut stored = Vec::new();
     for s in &signed {
-        let reply = match client.post("/v1/consent", "application/json", s.raw().to_string().as_bytes()) {
+        let reply = match client.post(
+            "/v1/consent",
+            "application/json",
+            s.raw().to_string().as_bytes(),
+        ) {
             Ok(r) => r,
             Err(e) => {
                 if !stored.is_empty() {
-                    let ids: Vec<&str> = stored.iter().map(|(id, _): &(String, String)| id.as_str()).collect();
+                    let ids: Vec<&str> = stored
+                        .iter()
+                        .map(|(id, _): &(String, String)| id.as_str())
+                        .collect();
                     eprintln!("stored before the refusal: {}", ids.join(", "));
                 }
                 return Err(e);
             }
         };
-        stored.push((s.doc().id.clone(), reply["hash"].as_str().unwrap_or_default().to_owned()));
+        stored.push((
+            s.doc().id.clone(),
+            reply["hash"].as_str().unwrap_or_default().to_owned(),
+        ));
     }
     let status = if o.withdraw { "withdrawn" } else { "given" };
     if o.json {
-        let rows: Vec<Value> = stored.iter().map(|(id, hash)| json!({"id": id, "status": status, "hash": hash})).collect();
+        let rows: Vec<Value> = stored
+            .iter()
+            .map(|(id, hash)| json!({"id": id, "status": status, "hash": hash}))
+            .collect();
         println!("{}", Value::Array(rows));
     } else {
         for (id, hash) in &stored {
-            println!("stored consent {id} ({status}, channel {}, signed by {}): {hash}", channel_name(channel), key.did());
+            println!(
+                "stored consent {id} ({status}, channel {}, signed by {}): {hash}",
+                channel_name(channel),
+                key.did()
+            );
         }
     }
     Ok(())
 }
 
 fn channel_name(c: Channel) -> String {
-    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Parses `--channel` (`desk`, `paper`, `phone`, `kiosk`, `app`, `web`).
 pub fn parse_channel(s: &str) -> std::result::Result<Channel, String> {
-    serde_json::from_value(Value::String(s.to_owned())).map_err(|_| format!("unknown channel {s:?}: one of desk, paper, phone, kiosk, app, web"))
+    serde_json::from_value(Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown channel {s:?}: one of desk, paper, phone, kiosk, app, web"))
 }

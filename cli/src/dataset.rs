@@ -12,12 +12,21 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
     let body = crate::io::read(file)?;
     let schema: regio_node::schema::Schema =
         serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON: {{\"dataset\", \"fields\": [{{\"name\", \"type\", \"nullable\"}}], \"subject\", \"time\"}})", file.display()))?;
-    schema.validate().with_context(|| format!("invalid schema in {}", file.display()))?;
+    schema
+        .validate()
+        .with_context(|| format!("invalid schema in {}", file.display()))?;
     client.post("/v1/datasets", "application/json", &body)?;
     if json {
-        println!("{}", serde_json::json!({"dataset": schema.dataset, "fields": schema.fields.len(), "schema": schema}));
+        println!(
+            "{}",
+            serde_json::json!({"dataset": schema.dataset, "fields": schema.fields.len(), "schema": schema})
+        );
     } else {
-        println!("created dataset {} ({} fields)", schema.dataset, schema.fields.len());
+        println!(
+            "created dataset {} ({} fields)",
+            schema.dataset,
+            schema.fields.len()
+        );
     }
     Ok(())
 }
@@ -46,7 +55,13 @@ pub fn list(client: &Client, json: bool) -> Result<()> {
     for d in &items {
         let s = &d["schema"];
         let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
-        table.add_row(vec![text(&s["dataset"]), d["records"].to_string(), d["chunks"].to_string(), text(&s["subject"]), text(&s["time"])]);
+        table.add_row(vec![
+            text(&s["dataset"]),
+            d["records"].to_string(),
+            d["chunks"].to_string(),
+            text(&s["subject"]),
+            text(&s["time"]),
+        ]);
     }
     println!("{table}");
     Ok(())

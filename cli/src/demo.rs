@@ -29,8 +29,16 @@ pub struct DemoArgs {
 
 /// `regio demo [--days N] [--sensors N] [--deadline-ms MS] [--seedless] [--json]`.
 pub fn run(a: &DemoArgs) -> Result<()> {
-    let opts = Options { days: a.days, sensors: a.sensors, deadline: Duration::from_millis(a.deadline_ms), seedless: a.seedless };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let opts = Options {
+        days: a.days,
+        sensors: a.sensors,
+        deadline: Duration::from_millis(a.deadline_ms),
+        seedless: a.seedless,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     let report = if a.json {
         runtime.block_on(run_demo(&opts, &mut std::io::sink()))?
     } else {
@@ -47,7 +55,10 @@ pub fn run(a: &DemoArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({"ok": report.ok(), "steps": steps, "seconds": report.elapsed.as_secs_f64()}));
+        println!(
+            "{}",
+            serde_json::json!({"ok": report.ok(), "steps": steps, "seconds": report.elapsed.as_secs_f64()})
+        );
     }
     if report.ok() {
         Ok(())

@@ -39,11 +39,20 @@ impl Format {
 
     /// The format of a file from its extension.
     pub fn from_path(path: &Path) -> Result<Format> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("ndjson" | "jsonl") => Ok(Format::Ndjson),
             Some("csv") => Ok(Format::Csv),
             Some("json" | "jsonld") => Ok(Format::NgsiLd),
-            _ => Err(Usage(format!("cannot tell the format of {} from its extension: pass --format ndjson|csv|ngsi-ld", path.display())).into()),
+            _ => Err(Usage(format!(
+                "cannot tell the format of {} from its extension: pass --format ndjson|csv|ngsi-ld",
+                path.display()
+            ))
+            .into()),
         }
     }
 }
@@ -78,30 +87,51 @@ fn split_lines(input: &[u8], rows: usize) -> Vec<Batch> {
             count += 1;
             line += 1;
             if count as usize == rows {
-                out.push(Batch { body: input[start..=i].to_vec(), first_line: first, records: count, header: false });
+                out.push(Batch {
+                    body: input[start..=i].to_vec(),
+                    first_line: first,
+                    records: count,
+                    header: false,
+                });
                 (start, count, first) = (i + 1, 0, line);
             }
         }
     }
     if start < input.len() {
         let records = count + u64::from(!input.ends_with(b"\n"));
-        out.push(Batch { body: input[start..].to_vec(), first_line: first, records, header: false });
+        out.push(Batch {
+            body: input[start..].to_vec(),
+            first_line: first,
+            records,
+            header: false,
+        });
     }
     out
 }
 
 /// Splits CSV at record boundaries (quoted newlines respected), repeating the header.
 fn split_csv(input: &[u8], rows: usize) -> Result<Vec<Batch>> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(input);
     let mut record = csv::ByteRecord::new();
     let mut starts = Vec::new();
-    while reader.read_byte_record(&mut record).context("cannot split the CSV file into records")? {
+    while reader
+        .read_byte_record(&mut record)
+        .context("cannot split the CSV file into records")?
+    {
         if let Some(p) = record.position() {
             starts.push((p.byte() as usize, p.line()));
         }
     }
     let Some(&(first_byte, _)) = starts.first() else {
-        return Ok(vec![Batch { body: input.to_vec(), first_line: 2, records: 0, header: true }]);
+        return Ok(vec![Batch {
+            body: input.to_vec(),
+            first_line: 2,
+            records: 0,
+            header: true,
+        }]);
     };
     let header = &input[..first_byte];
     Ok(starts
@@ -112,7 +142,12 @@ fn split_csv(input: &[u8], rows: usize) -> Result<Vec<Batch>> {
             let to = starts.get((i + 1) * rows).map_or(input.len(), |s| s.0);
             let mut body = header.to_vec();
             body.extend_from_slice(&input[from..to]);
-            Batch { body, first_line: line, records: part.len() as u64, header: true }
+            Batch {
+                body,
+                first_line: line,
+                records: part.len() as u64,
+                header: true,
+            }
         })
         .collect())
 }
@@ -122,13 +157,23 @@ fn split(input: &[u8], format: Format, rows: usize) -> Result<Vec<Batch>> {
         Format::Ndjson => Ok(split_lines(input, rows)),
         Format::Csv => split_csv(input, rows),
         Format::NgsiLd if matches!(input.trim_ascii_start().first(), Some(b'[')) => {
-            Ok(vec![Batch { body: input.to_vec(), first_line: 1, records: 0, header: false }])
+            Ok(vec![Batch {
+                body: input.to_vec(),
+                first_line: 1,
+                records: 0,
+                header: false,
+            }])
         }
         Format::NgsiLd => Ok(split_lines(input, rows)),
     }
 }
 
-fn parse(schema: &Schema, format: Format, body: &[u8], mode: Mode) -> Result<u64, ingest::IngestError> {
+fn parse(
+    schema: &Schema,
+    format: Format,
+    body: &[u8],
+    mode: Mode,
+) -> Result<u64, ingest::IngestError> {
     let parsed = match format {
         Format::Ndjson => ingest::parse_ndjson(schema, body, mode),
         Format::Csv => ingest::parse_csv(schema, body, mode),
@@ -140,25 +185,35 @@ fn parse(schema: &Schema, format: Format, body: &[u8], mode: Mode) -> Result<u64
 /// Validates every batch with the node's parser, on all cores; the first bad line (in
 /// file order) is returned as its message.
 fn validate(schema: &Schema, format: Format, batches: &[Batch]) -> Option<String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(batches.len().max(1));
     let per = batches.len().div_ceil(threads.max(1)).max(1);
     let errors: Vec<Option<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = batches
             .chunks(per)
             .map(|group| {
                 s.spawn(move || {
-                    group.iter().find_map(|b| match parse(schema, format, &b.body, Mode::AllOrNothing) {
-                        Ok(_) => None,
-                        Err(ingest::IngestError::Invalid(mut l)) => {
-                            l.line = b.file_line(l.line);
-                            Some(describe(l.line, l.field.as_deref(), &l.expected, &l.found))
+                    group.iter().find_map(|b| {
+                        match parse(schema, format, &b.body, Mode::AllOrNothing) {
+                            Ok(_) => None,
+                            Err(ingest::IngestError::Invalid(mut l)) => {
+                                l.line = b.file_line(l.line);
+                                Some(describe(l.line, l.field.as_deref(), &l.expected, &l.found))
+                            }
+                            Err(e) => Some(e.to_string()),
                         }
-                        Err(e) => Some(e.to_string()),
                     })
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Some("the validating thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some("the validating thread panicked".into()))
+            })
+            .collect()
     });
     errors.into_iter().flatten().next()
 }
@@ -172,7 +227,12 @@ fn describe(line: u64, field: Option<&str>, expected: &str, found: &str) -> Stri
 
 fn describe_json(batch: &Batch, r: &serde_json::Value) -> String {
     let line = batch.file_line(r["line"].as_u64().unwrap_or(0));
-    describe(line, r["field"].as_str(), r["expected"].as_str().unwrap_or("?"), r["found"].as_str().unwrap_or("?"))
+    describe(
+        line,
+        r["field"].as_str(),
+        r["expected"].as_str().unwrap_or("?"),
+        r["found"].as_str().unwrap_or("?"),
+    )
 }
 
 /// Options of `regio ingest`.
@@ -206,7 +266,8 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
         .and_then(|a| a.iter().find(|d| d["schema"]["dataset"] == o.dataset))
         .map(|d| d["schema"].clone())
         .with_context(|| format!("the node has no dataset `{}`: create it first with `regio dataset create SCHEMA.json`", o.dataset))?;
-    let schema: Schema = serde_json::from_value(schema_json).context("the node sent a schema this CLI cannot read")?;
+    let schema: Schema = serde_json::from_value(schema_json)
+        .context("the node sent a schema this CLI cannot read")?;
     let batches = split(&input, format, o.batch_rows.max(1))?;
     if !o.skip_invalid {
         if let Some(msg) = validate(&schema, format, &batches) {
@@ -217,8 +278,17 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     }
     let total: u64 = batches.iter().map(|b| b.records).sum();
     let bar = progress::bar(total, "lines", o.json);
-    let path = format!("/v1/datasets/{}/records?format={}&skip_invalid={}", o.dataset, format.query(), o.skip_invalid);
-    let content_type = if format == Format::Csv { "text/csv" } else { "application/x-ndjson" };
+    let path = format!(
+        "/v1/datasets/{}/records?format={}&skip_invalid={}",
+        o.dataset,
+        format.query(),
+        o.skip_invalid
+    );
+    let content_type = if format == Format::Csv {
+        "text/csv"
+    } else {
+        "application/x-ndjson"
+    };
     let (mut stored, mut rejected) = (0u64, Vec::new());
     for (i, batch) in batches.iter().enumerate() {
         let reply = match client.post(&path, content_type, &batch.body) {
@@ -230,7 +300,10 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
                         eprintln!("rejected: {}", describe_json(batch, &f.details));
                     }
                 }
-                eprintln!("{stored} records in batches 1..={i} were stored; batch {} and later were not", i + 1);
+                eprintln!(
+                    "{stored} records in batches 1..={i} were stored; batch {} and later were not",
+                    i + 1
+                );
                 return Err(e);
             }
         };
@@ -274,7 +347,10 @@ mod tests {
         let input = b"a\nb\nc\nd\ne";
         let b = split_lines(input, 2);
         assert_eq!(b.len(), 3);
-        assert_eq!((b[1].first_line, b[1].records, b[1].file_line(2)), (3, 2, 4));
+        assert_eq!(
+            (b[1].first_line, b[1].records, b[1].file_line(2)),
+            (3, 2, 4)
+        );
         assert_eq!((b[2].first_line, b[2].records), (5, 1));
     }
 
@@ -284,6 +360,9 @@ mod tests {
         let b = split_csv(input, 2).unwrap();
         assert_eq!(b.len(), 2);
         assert_eq!(b[1].body, b"x,y\n5,6\n");
-        assert_eq!((b[1].first_line, b[1].file_line(2), b[1].file_line(1)), (5, 5, 1));
+        assert_eq!(
+            (b[1].first_line, b[1].file_line(2), b[1].file_line(1)),
+            (5, 5, 1)
+        );
     }
 }

@@ -36,17 +36,30 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(contents).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `regio init --dir DIR --nis CODE --name NAME [--api ADDR] [--listen MULTIADDR]… [--clerk DID]…`.
 pub fn init(o: &InitOptions<'_>) -> Result<()> {
     if o.dir.exists() {
-        let mut entries = std::fs::read_dir(o.dir).with_context(|| format!("{} exists and is not a readable directory", o.dir.display()))?;
+        let mut entries = std::fs::read_dir(o.dir).with_context(|| {
+            format!("{} exists and is not a readable directory", o.dir.display())
+        })?;
         if entries.next().is_some() {
-            let what = if o.dir.join(CONFIG_FILE).exists() { "already holds a node" } else { "is not empty" };
-            bail!("{} {what}: refusing to initialise it (choose a new or empty directory)", o.dir.display());
+            let what = if o.dir.join(CONFIG_FILE).exists() {
+                "already holds a node"
+            } else {
+                "is not empty"
+            };
+            bail!(
+                "{} {what}: refusing to initialise it (choose a new or empty directory)",
+                o.dir.display()
+            );
         }
     }
     let mut config = Config::new(o.nis, o.name);
@@ -63,12 +76,21 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
     std::fs::create_dir_all(o.dir).with_context(|| format!("cannot create {}", o.dir.display()))?;
     let key = Key::generate().context("cannot generate the node key")?;
     let mut token = [0u8; 32];
-    getrandom::fill(&mut token).map_err(|e| anyhow::anyhow!("cannot draw random bytes for the admin token: {e}"))?;
+    getrandom::fill(&mut token)
+        .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the admin token: {e}"))?;
     write_new(&o.dir.join(KEY_FILE), key.to_file_json().as_bytes(), 0o600)?;
-    write_new(&o.dir.join(TOKEN_FILE), format!("{}\n", hex::encode(token)).as_bytes(), 0o600)?;
+    write_new(
+        &o.dir.join(TOKEN_FILE),
+        format!("{}\n", hex::encode(token)).as_bytes(),
+        0o600,
+    )?;
     write_new(&o.dir.join(CONFIG_FILE), text.as_bytes(), 0o644)?;
 
-    let (key_file, token_file, config_file) = (o.dir.join(KEY_FILE), o.dir.join(TOKEN_FILE), o.dir.join(CONFIG_FILE));
+    let (key_file, token_file, config_file) = (
+        o.dir.join(KEY_FILE),
+        o.dir.join(TOKEN_FILE),
+        o.dir.join(CONFIG_FILE),
+    );
     if o.json {
         println!(
             "{}",
@@ -81,9 +103,17 @@ pub fn init(o: &InitOptions<'_>) -> Result<()> {
         return Ok(());
     }
     println!("{}", key.did().as_str());
-    eprintln!("initialised node {} ({}) in {}", config.name, config.nis, o.dir.display());
+    eprintln!(
+        "initialised node {} ({}) in {}",
+        config.name,
+        config.nis,
+        o.dir.display()
+    );
     eprintln!("  key:    {} (keep it secret)", key_file.display());
-    eprintln!("  token:  {} (admin token; keep it secret)", token_file.display());
+    eprintln!(
+        "  token:  {} (admin token; keep it secret)",
+        token_file.display()
+    );
     eprintln!("  config: {}", config_file.display());
     eprintln!("  data:   {}", config.data_path(o.dir).display());
     eprintln!("start it with: regio node run --dir {}  (API on http://{}; `regio node wait --node http://{}` waits for it)", o.dir.display(), config.api, config.api);

@@ -20,11 +20,16 @@ pub fn show(path: &Path) -> String {
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
         return Ok(buf);
     }
     std::fs::read(path).with_context(|| match std::fs::metadata(path) {
-        Err(_) => format!("cannot read {}: no such file (check the path)", path.display()),
+        Err(_) => format!(
+            "cannot read {}: no such file (check the path)",
+            path.display()
+        ),
         Ok(_) => format!("cannot read {}", path.display()),
     })
 }
@@ -59,10 +64,15 @@ pub fn read_json(path: &Path) -> Result<Value> {
 /// Reads a key file. Warns when others may read it.
 pub fn read_key(path: &Path) -> Result<Key> {
     let text = std::fs::read_to_string(path).with_context(|| {
-        format!("cannot read key file {} (create one with `regio key new --out {}`)", path.display(), path.display())
+        format!(
+            "cannot read key file {} (create one with `regio key new --out {}`)",
+            path.display(),
+            path.display()
+        )
     })?;
     warn_if_readable_by_others(path);
-    Key::from_file_json(&text).with_context(|| format!("key file {} is not a Regio key", path.display()))
+    Key::from_file_json(&text)
+        .with_context(|| format!("key file {} is not a Regio key", path.display()))
 }
 
 #[cfg(unix)]
@@ -97,9 +107,16 @@ pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        bail!("cannot write {}: directory {} does not exist", path.display(), dir.display());
+        bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.regio-{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

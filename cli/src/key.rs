@@ -27,7 +27,8 @@ fn create_secret_file(path: &Path, force: bool) -> Result<std::fs::File> {
         }
         std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
     }
-    opts.open(path).with_context(|| format!("cannot create key file {}", path.display()))
+    opts.open(path)
+        .with_context(|| format!("cannot create key file {}", path.display()))
 }
 
 /// `regio key new --out FILE [--force]`.
@@ -39,7 +40,10 @@ pub fn new(out: &Path, force: bool, json: bool) -> Result<()> {
         .and_then(|_| file.sync_all())
         .with_context(|| format!("cannot write key file {}", out.display()))?;
     print_did(key.did(), out, json);
-    eprintln!("wrote {} (mode 0600): keep it secret, and back it up", out.display());
+    eprintln!(
+        "wrote {} (mode 0600): keep it secret, and back it up",
+        out.display()
+    );
     Ok(())
 }
 
@@ -53,7 +57,10 @@ pub fn show(file: &Path, json: bool) -> Result<()> {
 /// The DID alone (so that `APP=$(regio key show app.key)` works), or `{did, file}`.
 fn print_did(did: &regio_policy::Did, file: &Path, json: bool) {
     if json {
-        println!("{}", serde_json::json!({"did": did.as_str(), "file": file.display().to_string()}));
+        println!(
+            "{}",
+            serde_json::json!({"did": did.as_str(), "file": file.display().to_string()})
+        );
     } else {
         println!("{did}");
     }

@@ -83,22 +83,62 @@ impl std::error::Error for Usage {}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init(a) => {
-            init::init(&init::InitOptions { dir: &a.dir, nis: &a.nis, name: &a.name, api: a.api.as_deref(), listen: &a.listen, clerks: &a.clerk, json: a.json })
+        Command::Init(a) => init::init(&init::InitOptions {
+            dir: &a.dir,
+            nis: &a.nis,
+            name: &a.name,
+            api: a.api.as_deref(),
+            listen: &a.listen,
+            clerks: &a.clerk,
+            json: a.json,
+        }),
+        Command::Node(NodeCmd::Run { dir, api, listen }) => {
+            node::run(&dir, api.as_deref(), &listen)
         }
-        Command::Node(NodeCmd::Run { dir, api, listen }) => node::run(&dir, api.as_deref(), &listen),
-        Command::Node(NodeCmd::Wait { node, timeout, members, json }) => node::wait(&node, timeout, members, json),
-        Command::Dataset(DatasetCmd::Create { node, schema, json }) => dataset::create(&client::Client::new(&node)?, &schema, json),
-        Command::Dataset(DatasetCmd::List { node, json }) => dataset::list(&client::Client::new(&node)?, json),
+        Command::Node(NodeCmd::Wait {
+            node,
+            timeout,
+            members,
+            json,
+        }) => node::wait(&node, timeout, members, json),
+        Command::Dataset(DatasetCmd::Create { node, schema, json }) => {
+            dataset::create(&client::Client::new(&node)?, &schema, json)
+        }
+        Command::Dataset(DatasetCmd::List { node, json }) => {
+            dataset::list(&client::Client::new(&node)?, json)
+        }
         Command::Ingest(a) => ingest::run(
             &client::Client::new(&a.node)?,
-            &ingest::IngestOptions { dataset: &a.dataset, file: &a.file, format: a.format, skip_invalid: a.skip_invalid, batch_rows: a.batch_rows, json: a.json },
+            &ingest::IngestOptions {
+                dataset: &a.dataset,
+                file: &a.file,
+                format: a.format,
+                skip_invalid: a.skip_invalid,
+                batch_rows: a.batch_rows,
+                json: a.json,
+            },
         ),
-        Command::Consent(ConsentCmd::Import { node, file, format, skip_invalid, json }) => {
-            consent::import(&client::Client::new(&node)?, &file, format.map(|f| f == "csv"), skip_invalid, json)
+        Command::Consent(ConsentCmd::Import {
+            node,
+            file,
+            format,
+            skip_invalid,
+            json,
+        }) => consent::import(
+            &client::Client::new(&node)?,
+            &file,
+            format.map(|f| f == "csv"),
+            skip_invalid,
+            json,
+        ),
+        Command::Consent(ConsentCmd::History {
+            node,
+            subject,
+            json,
+        }) => citizen::history(&client::Client::new(&node)?, &subject, json),
+        Command::Consent(ConsentCmd::Receipt { node, subject, out }) => {
+            citizen::receipt(&client::Client::new(&node)?, &subject, out.as_deref())
         }
-        Command::Consent(ConsentCmd::History { node, subject, json }) => citizen::history(&client::Client::new(&node)?, &subject, json),
-        Command::Consent(ConsentCmd::Receipt { node, subject, out }) => citizen::receipt(&client::Client::new(&node)?, &subject, out.as_deref()),
         Command::Consent(ConsentCmd::Grant(a)) => consent_record(a, false),
         Command::Consent(ConsentCmd::Withdraw(a)) => consent_record(a, true),
         Command::Query(a) => query::run(
@@ -109,7 +149,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 purpose: &a.purpose,
                 region: a.region.as_deref(),
                 deadline_ms: a.deadline_ms,
-                format: if a.json { query::Format::Json } else { a.format },
+                format: if a.json {
+                    query::Format::Json
+                } else {
+                    a.format
+                },
                 sql: &a.sql,
             },
         ),
@@ -119,9 +163,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => sign::verify(&a.input, a.json),
         Command::Policy(cmd) => policy_cmd(cmd),
         Command::Cert(cmd) => cert_cmd(cmd),
-        Command::Charter(CharterCmd::Sign { key, file, out }) => charter::sign(&key, &file, out.as_deref()),
-        Command::Charter(CharterCmd::Verify { file, members, json }) => charter::verify(&file, &members, json),
-        Command::Charter(CharterCmd::Submit { node, file, json }) => charter::submit(&client::Client::new(&node)?, &file, json),
+        Command::Charter(CharterCmd::Sign { key, file, out }) => {
+            charter::sign(&key, &file, out.as_deref())
+        }
+        Command::Charter(CharterCmd::Verify {
+            file,
+            members,
+            json,
+        }) => charter::verify(&file, &members, json),
+        Command::Charter(CharterCmd::Submit { node, file, json }) => {
+            charter::submit(&client::Client::new(&node)?, &file, json)
+        }
         Command::Audit(c) => audit::run(c),
         Command::Region(cmd) => region_cmd(cmd),
         Command::Demo(a) => demo::run(&a),
@@ -136,8 +188,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn policy_cmd(cmd: PolicyCmd) -> anyhow::Result<()> {
     match cmd {
         PolicyCmd::VerifyChain { files, json } => policy::verify_chain(&files, json),
-        PolicyCmd::Sign { dir, file, previous, out } => policy::sign(&dir, &file, previous.as_deref(), out.as_deref()),
-        PolicyCmd::Publish { node, file, json } => policy::publish(&client::Client::new(&node)?, &file, json),
+        PolicyCmd::Sign {
+            dir,
+            file,
+            previous,
+            out,
+        } => policy::sign(&dir, &file, previous.as_deref(), out.as_deref()),
+        PolicyCmd::Publish { node, file, json } => {
+            policy::publish(&client::Client::new(&node)?, &file, json)
+        }
         PolicyCmd::Show { node, json } => policy::show(&client::Client::new(&node)?, json),
         PolicyCmd::History { node, json } => policy::history(&client::Client::new(&node)?, json),
     }
@@ -154,9 +213,19 @@ fn cert_cmd(cmd: CertCmd) -> anyhow::Result<()> {
             valid_days: a.valid_days,
         }),
         CertCmd::Verify { file, at, json } => cert::verify(&file, at, json),
-        CertCmd::Revoke { key, cert, reason, out, submit, node, dir } => {
+        CertCmd::Revoke {
+            key,
+            cert,
+            reason,
+            out,
+            submit,
+            node,
+            dir,
+        } => {
             let client = if submit || node.is_some() {
-                let node = node.or_else(|| std::env::var("REGIO_NODE").ok().filter(|n| !n.is_empty())).unwrap_or_else(|| client::DEFAULT_NODE.to_owned());
+                let node = node
+                    .or_else(|| std::env::var("REGIO_NODE").ok().filter(|n| !n.is_empty()))
+                    .unwrap_or_else(|| client::DEFAULT_NODE.to_owned());
                 Some(client::Client::new(&client::NodeArgs { node, dir })?)
             } else if dir.is_some() {
                 return Err(Usage("--dir is the node directory of the node the revocation is submitted to: add --submit (to REGIO_NODE) or --node URL".into()).into());
@@ -165,20 +234,58 @@ fn cert_cmd(cmd: CertCmd) -> anyhow::Result<()> {
             };
             cert::revoke(&key, &cert, &reason, out.as_deref(), client.as_ref())
         }
-        CertCmd::Submit { node, file, json } => cert::submit(&client::Client::new(&node)?, &file, json),
+        CertCmd::Submit { node, file, json } => {
+            cert::submit(&client::Client::new(&node)?, &file, json)
+        }
     }
 }
 
 fn region_cmd(cmd: RegionCmd) -> anyhow::Result<()> {
-    let sources = |m: MemberArgs| region::MemberSources { nodes: m.member_node, manual: m.member };
+    let sources = |m: MemberArgs| region::MemberSources {
+        nodes: m.member_node,
+        manual: m.member,
+    };
     match cmd {
-        RegionCmd::Create { id, name, charter, certifiers, threshold, members, key, out, json } => {
-            region::create(&region::CreateOptions { id, name, charter, certifiers, threshold, members: sources(members), key, out, json })
-        }
-        RegionCmd::Approve { file, key, current, out, json } => region::approve(&file, &key, &out, current.as_deref(), json),
-        RegionCmd::Invite { current, members, remove, key, out, json } => region::invite(&current, &sources(members), &remove, &key, &out, json),
+        RegionCmd::Create {
+            id,
+            name,
+            charter,
+            certifiers,
+            threshold,
+            members,
+            key,
+            out,
+            json,
+        } => region::create(&region::CreateOptions {
+            id,
+            name,
+            charter,
+            certifiers,
+            threshold,
+            members: sources(members),
+            key,
+            out,
+            json,
+        }),
+        RegionCmd::Approve {
+            file,
+            key,
+            current,
+            out,
+            json,
+        } => region::approve(&file, &key, &out, current.as_deref(), json),
+        RegionCmd::Invite {
+            current,
+            members,
+            remove,
+            key,
+            out,
+            json,
+        } => region::invite(&current, &sources(members), &remove, &key, &out, json),
         RegionCmd::Join { node, file, json } => region::join(&node, &file, json),
-        RegionCmd::Members { node, region, json } => region::members_cmd(&node, region.as_deref(), json),
+        RegionCmd::Members { node, region, json } => {
+            region::members_cmd(&node, region.as_deref(), json)
+        }
     }
 }
 
@@ -186,9 +293,19 @@ fn consent_record(a: ConsentArgs, withdraw: bool) -> anyhow::Result<()> {
     let signer = match (a.key, a.clerk_key) {
         (Some(k), _) => consent::Signer::Subject(k),
         (None, Some(c)) => consent::Signer::Clerk(c),
-        (None, None) => return Err(Usage("pass --key SUBJECT.key or --clerk-key CLERK.key".into()).into()),
+        (None, None) => {
+            return Err(Usage("pass --key SUBJECT.key or --clerk-key CLERK.key".into()).into())
+        }
     };
-    let o = consent::RecordOptions { withdraw, subject: &a.subject, datasets: &a.dataset, purposes: &a.purpose, signer, channel: a.channel, json: a.json };
+    let o = consent::RecordOptions {
+        withdraw,
+        subject: &a.subject,
+        datasets: &a.dataset,
+        purposes: &a.purpose,
+        signer,
+        channel: a.channel,
+        json: a.json,
+    };
     consent::record(&client::Client::new(&a.node)?, &o)
 }
 
@@ -220,7 +337,10 @@ fn main() -> ExitCode {
         }
         Err(e) if e.is::<client::ApiFailure>() => {
             eprintln!("error: {e:#}");
-            if let Some(next) = e.downcast_ref::<client::ApiFailure>().and_then(client::ApiFailure::next_step) {
+            if let Some(next) = e
+                .downcast_ref::<client::ApiFailure>()
+                .and_then(client::ApiFailure::next_step)
+            {
                 eprintln!("next: {next}");
             }
             ExitCode::from(EXIT_FAILED)

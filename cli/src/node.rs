@@ -14,7 +14,10 @@ use crate::client::{self, Unreachable};
 /// `regio node run --dir DIR [--api ADDR] [--listen MULTIADDR…]`.
 pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
     one_malloc_arena();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     // Traces over OTLP when configured (`regio_node::telemetry`); dropped on return, it flushes them.
     let _telemetry = regio_node::telemetry::Telemetry::for_node_dir(dir)?;
     runtime.block_on(async {
@@ -36,7 +39,9 @@ pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
 /// `GLIBC_TUNABLES` in the environment take precedence.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() && std::env::var_os("GLIBC_TUNABLES").is_none() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && std::env::var_os("GLIBC_TUNABLES").is_none()
+    {
         // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 1);
@@ -47,8 +52,12 @@ fn one_malloc_arena() {
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let (number, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, ""), |i| s.split_at(i));
-    let n: f64 = number.parse().map_err(|_| format!("`{s}` is not a duration: write e.g. 10s, 500ms or 2m"))?;
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write e.g. 10s, 500ms or 2m"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -72,21 +81,44 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
         let left = deadline.saturating_duration_since(Instant::now());
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(left.clamp(Duration::from_millis(50), Duration::from_secs(2))))
+            .timeout_global(Some(
+                left.clamp(Duration::from_millis(50), Duration::from_secs(2)),
+            ))
             .build()
             .into();
         match agent.get(&health).call() {
             Ok(mut resp) if resp.status().as_u16() == 200 => {
-                let body: serde_json::Value = resp.body_mut().read_to_string().ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-                let missing = if members && body["status"] == "ok" { unreachable(&agent, base) } else { Ok(Vec::new()) };
+                let body: serde_json::Value = resp
+                    .body_mut()
+                    .read_to_string()
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let missing = if members && body["status"] == "ok" {
+                    unreachable(&agent, base)
+                } else {
+                    Ok(Vec::new())
+                };
                 match &missing {
                     Ok(m) if m.is_empty() && body["status"] == "ok" => {
                         let waited = started.elapsed();
                         if json {
-                            println!("{}", serde_json::json!({"node": base, "did": body["did"], "name": body["name"], "nis": body["nis"], "waitedMs": waited.as_millis() as u64}));
+                            println!(
+                                "{}",
+                                serde_json::json!({"node": base, "did": body["did"], "name": body["name"], "nis": body["nis"], "waitedMs": waited.as_millis() as u64})
+                            );
                         } else {
-                            let all = if members { ", every region member reachable" } else { "" };
-                            println!("{} ({}) is up at {base} after {:.1} s{all}", text(&body["name"]), text(&body["nis"]), waited.as_secs_f64());
+                            let all = if members {
+                                ", every region member reachable"
+                            } else {
+                                ""
+                            };
+                            println!(
+                                "{} ({}) is up at {base} after {:.1} s{all}",
+                                text(&body["name"]),
+                                text(&body["nis"]),
+                                waited.as_secs_f64()
+                            );
                         }
                         return Ok(());
                     }
@@ -111,8 +143,14 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
 
 /// The members of the node's regions it does not reach (`name (region)`).
 fn unreachable(agent: &ureq::Agent, base: &str) -> std::result::Result<Vec<String>, String> {
-    let mut resp = agent.get(&format!("{base}/v1/regions")).call().map_err(|e| e.to_string())?;
-    let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    let mut resp = agent
+        .get(&format!("{base}/v1/regions"))
+        .call()
+        .map_err(|e| e.to_string())?;
+    let body = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
     let regions: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for r in regions.as_array().into_iter().flatten() {
@@ -140,7 +178,9 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h").unwrap_err().contains("unknown unit `h`"));
+        assert!(parse_duration("3h")
+            .unwrap_err()
+            .contains("unknown unit `h`"));
         assert!(parse_duration("soon").is_err());
     }
 }

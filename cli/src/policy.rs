@@ -39,7 +39,8 @@ fn load(files: &[PathBuf]) -> std::result::Result<Vec<Loaded>, String> {
             other => vec![(io::show(path), other)],
         };
         for (origin, v) in items {
-            let bundle = Signed::<PolicyBundle>::verify(v).map_err(|e| format!("{origin}: not a valid signed PolicyBundle: {e}"))?;
+            let bundle = Signed::<PolicyBundle>::verify(v)
+                .map_err(|e| format!("{origin}: not a valid signed PolicyBundle: {e}"))?;
             out.push(Loaded { origin, bundle });
         }
     }
@@ -47,7 +48,10 @@ fn load(files: &[PathBuf]) -> std::result::Result<Vec<Loaded>, String> {
 }
 
 fn origin_of<'a>(loaded: &'a [Loaded], hash: &DocHash) -> &'a str {
-    loaded.iter().find(|l| &l.bundle.hash() == hash).map_or("?", |l| l.origin.as_str())
+    loaded
+        .iter()
+        .find(|l| &l.bundle.hash() == hash)
+        .map_or("?", |l| l.origin.as_str())
 }
 
 fn explain(e: &ChainError, loaded: &[Loaded]) -> String {
@@ -133,7 +137,10 @@ fn report(loaded: std::result::Result<Vec<Loaded>, String>, json_out: bool) -> R
                 return Ok(());
             }
             Err(e) => {
-                println!("{}", json!({"ok": false, "error": explain(&e, &loaded), "bundles": rows_json(&loaded)}));
+                println!(
+                    "{}",
+                    json!({"ok": false, "error": explain(&e, &loaded), "bundles": rows_json(&loaded)})
+                );
                 return Err(Reported.into());
             }
         }
@@ -159,7 +166,15 @@ fn report(loaded: std::result::Result<Vec<Loaded>, String>, json_out: bool) -> R
 }
 
 /// The fields `regio policy sign` fills in; a body may leave them out.
-const FILLED: [&str; 7] = ["@context", "type", "schemaVersion", "municipality", "version", "previous", "issued"];
+const FILLED: [&str; 7] = [
+    "@context",
+    "type",
+    "schemaVersion",
+    "municipality",
+    "version",
+    "previous",
+    "issued",
+];
 
 /// `regio policy sign --dir NODE_DIR POLICY.json [--previous BUNDLE.json] [-o OUT]`: the
 /// body's rules become the node's next PolicyBundle: municipality from NODE_DIR/config.toml
@@ -168,7 +183,12 @@ const FILLED: [&str; 7] = ["@context", "type", "schemaVersion", "municipality", 
 pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>) -> Result<()> {
     let shown = io::show(file);
     let config_path = dir.join(regio_node::config::CONFIG_FILE);
-    let config = regio_node::config::Config::load(&config_path).with_context(|| format!("{} is not a node directory (create one with `regio init`)", dir.display()))?;
+    let config = regio_node::config::Config::load(&config_path).with_context(|| {
+        format!(
+            "{} is not a node directory (create one with `regio init`)",
+            dir.display()
+        )
+    })?;
     let key = io::read_key(&dir.join(regio_node::config::KEY_FILE))?;
     let Value::Object(mut body) = io::read_json(file)? else {
         bail!("{shown}: the policy body must be a JSON object (datasets, access, certification, charters, disclosure)");
@@ -182,7 +202,12 @@ pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>
     let (version, previous_hash) = match previous {
         None => (1, None),
         Some(p) => {
-            let prev = Signed::<PolicyBundle>::verify(io::read_json(p)?).map_err(|e| Failed(format!("{}: not a valid signed PolicyBundle: {e}", io::show(p))))?;
+            let prev = Signed::<PolicyBundle>::verify(io::read_json(p)?).map_err(|e| {
+                Failed(format!(
+                    "{}: not a valid signed PolicyBundle: {e}",
+                    io::show(p)
+                ))
+            })?;
             if prev.doc().municipality.did != *key.did() {
                 bail!("{}: signed by {}, not by this node ({}): --previous must be this node's version in force", io::show(p), prev.doc().municipality.did, key.did());
             }
@@ -193,15 +218,20 @@ pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>
     let mut doc = serde_json::Map::new();
     doc.insert("type".into(), PolicyBundle::TYPE.into());
     doc.insert("schemaVersion".into(), PolicyBundle::SCHEMA_VERSION.into());
-    doc.insert("municipality".into(), json!({"nis": config.nis, "name": config.name, "did": key.did().as_str()}));
+    doc.insert(
+        "municipality".into(),
+        json!({"nis": config.nis, "name": config.name, "did": key.did().as_str()}),
+    );
     doc.insert("version".into(), version.into());
     if let Some(h) = previous_hash {
         doc.insert("previous".into(), h.to_string().into());
     }
     doc.insert("issued".into(), regio_policy::time::format(&now).into());
     doc.extend(body);
-    let bundle = decode_body::<PolicyBundle>(&Value::Object(doc)).map_err(|e| anyhow!("{shown}: not a valid policy: {e} (fix the body and sign again)"))?;
-    let signed = Signed::sign(bundle, &key, now).with_context(|| format!("{shown}: cannot sign the policy"))?;
+    let bundle = decode_body::<PolicyBundle>(&Value::Object(doc))
+        .map_err(|e| anyhow!("{shown}: not a valid policy: {e} (fix the body and sign again)"))?;
+    let signed = Signed::sign(bundle, &key, now)
+        .with_context(|| format!("{shown}: cannot sign the policy"))?;
     io::write_output(out, &signed.to_json_pretty())?;
     eprintln!(
         "signed policy version {version} of {} ({}) as {}; hash {} (publish it with `regio policy publish`)",
@@ -218,13 +248,27 @@ pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>
 pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let value = io::read_json(file)?;
-    let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| Failed(format!("{shown}: not a valid signed PolicyBundle: {e}")))?;
-    let reply = client.post("/v1/policy", "application/json", bundle.raw().to_string().as_bytes())?;
+    let bundle = Signed::<PolicyBundle>::verify(value)
+        .map_err(|e| Failed(format!("{shown}: not a valid signed PolicyBundle: {e}")))?;
+    let reply = client.post(
+        "/v1/policy",
+        "application/json",
+        bundle.raw().to_string().as_bytes(),
+    )?;
     let m = &bundle.doc().municipality;
     if json_out {
-        println!("{}", json!({"version": reply["version"], "hash": reply["hash"], "municipality": {"nis": m.nis, "name": m.name, "did": m.did.as_str()}}));
+        println!(
+            "{}",
+            json!({"version": reply["version"], "hash": reply["hash"], "municipality": {"nis": m.nis, "name": m.name, "did": m.did.as_str()}})
+        );
     } else {
-        println!("published policy version {} of {} ({}): {}", reply["version"], m.name, m.nis, reply["hash"].as_str().unwrap_or_default());
+        println!(
+            "published policy version {} of {} ({}): {}",
+            reply["version"],
+            m.name,
+            m.nis,
+            reply["hash"].as_str().unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -236,13 +280,37 @@ pub fn show(client: &Client, json_out: bool) -> Result<()> {
         println!("{}", io::pretty(&value));
         return Ok(());
     }
-    let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| Failed(format!("the node's policy is not a valid signed PolicyBundle: {e}")))?;
+    let bundle = Signed::<PolicyBundle>::verify(value).map_err(|e| {
+        Failed(format!(
+            "the node's policy is not a valid signed PolicyBundle: {e}"
+        ))
+    })?;
     let d = bundle.doc();
-    println!("municipality  {} ({}) {}", d.municipality.name, d.municipality.nis, d.municipality.did);
-    println!("version       {} issued {}", d.version, regio_policy::time::format(&d.issued));
+    println!(
+        "municipality  {} ({}) {}",
+        d.municipality.name, d.municipality.nis, d.municipality.did
+    );
+    println!(
+        "version       {} issued {}",
+        d.version,
+        regio_policy::time::format(&d.issued)
+    );
     println!("hash          {}", bundle.hash());
-    println!("previous      {}", d.previous.map_or_else(|| "—".into(), |h| h.to_string()));
-    let datasets: Vec<String> = d.datasets.iter().map(|x| format!("{} ({})", x.name, format!("{:?}", x.classification).to_lowercase())).collect();
+    println!(
+        "previous      {}",
+        d.previous.map_or_else(|| "—".into(), |h| h.to_string())
+    );
+    let datasets: Vec<String> = d
+        .datasets
+        .iter()
+        .map(|x| {
+            format!(
+                "{} ({})",
+                x.name,
+                format!("{:?}", x.classification).to_lowercase()
+            )
+        })
+        .collect();
     println!("datasets      {}", datasets.join(", "));
     println!("min group     {}", d.disclosure.min_group_size);
     println!("signed by     {} (signature verified)", bundle.signer());
@@ -260,7 +328,12 @@ pub fn history(client: &Client, json_out: bool) -> Result<()> {
         .enumerate()
         .map(|(i, v)| {
             let origin = format!("history[{i}]");
-            Signed::<PolicyBundle>::verify(v).map(|bundle| Loaded { origin: origin.clone(), bundle }).map_err(|e| format!("{origin}: not a valid signed PolicyBundle: {e}"))
+            Signed::<PolicyBundle>::verify(v)
+                .map(|bundle| Loaded {
+                    origin: origin.clone(),
+                    bundle,
+                })
+                .map_err(|e| format!("{origin}: not a valid signed PolicyBundle: {e}"))
         })
         .collect::<std::result::Result<Vec<_>, _>>();
     if matches!(&loaded, Ok(l) if l.is_empty()) {

@@ -15,14 +15,19 @@ pub fn visible(json: bool) -> bool {
 pub fn bar(total: u64, unit: &str, json: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), target(json));
     let template = format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{per_sec}}  eta {{eta}}");
-    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 
 /// A spinner with `message` for one long request, hidden unless [`visible`].
 pub fn spinner(message: &str, json: bool) -> ProgressBar {
     let s = ProgressBar::with_draw_target(None, target(json));
-    s.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    s.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     s.set_message(message.to_owned());
     s.enable_steady_tick(Duration::from_millis(120));
     s

@@ -55,10 +55,19 @@ pub struct QueryOptions<'a> {
 /// Region ids out of a `GET /v1/regions` answer (an array, or `{"regions": [...]}`, of ids,
 /// `{region|id}` objects or signed manifests).
 fn region_ids(v: &Value) -> Vec<String> {
-    let items = v.as_array().or_else(|| v["regions"].as_array()).cloned().unwrap_or_default();
+    let items = v
+        .as_array()
+        .or_else(|| v["regions"].as_array())
+        .cloned()
+        .unwrap_or_default();
     items
         .iter()
-        .filter_map(|r| r.as_str().or_else(|| r["region"].as_str()).or_else(|| r["id"].as_str()).map(str::to_owned))
+        .filter_map(|r| {
+            r.as_str()
+                .or_else(|| r["region"].as_str())
+                .or_else(|| r["id"].as_str())
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -70,7 +79,11 @@ fn region(client: &Client, given: Option<&str>) -> Result<String> {
     let listed = match client.get("/v1/regions", false) {
         Ok(v) => v,
         Err(e) => match e.downcast_ref::<ApiFailure>() {
-            Some(f) if matches!(f.status, 404 | 405) => bail!("this node cannot list its regions ({} {}): pass --region ID", f.status, f.code),
+            Some(f) if matches!(f.status, 404 | 405) => bail!(
+                "this node cannot list its regions ({} {}): pass --region ID",
+                f.status,
+                f.code
+            ),
             _ => return Err(e),
         },
     };
@@ -106,7 +119,8 @@ pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
         nonce: hex::encode(nonce),
         traceparent: Some(trace.clone()),
     };
-    let signed = Signed::sign(q, &key, now).context("cannot sign the query (check --purpose and the SQL text)")?;
+    let signed = Signed::sign(q, &key, now)
+        .context("cannot sign the query (check --purpose and the SQL text)")?;
     let path = match o.deadline_ms {
         Some(ms) => format!("/v1/query?deadline_ms={ms}"),
         None => "/v1/query".to_owned(),
@@ -136,7 +150,10 @@ pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
                 println!("{t}");
             }
             println!("{}", provenance_table(&answer.provenance));
-            println!("coverage: {}/{} members answered", answer.coverage.0, answer.coverage.1);
+            println!(
+                "coverage: {}/{} members answered",
+                answer.coverage.0, answer.coverage.1
+            );
         }
     }
     if reply["result"].is_object() {
@@ -178,7 +195,9 @@ fn text(v: &Value) -> String {
 
 impl Answer {
     fn read(reply: &Value, health: &Value) -> Answer {
-        let error = reply["error"]["code"].as_str().map(|c| (c.to_owned(), text(&reply["error"]["message"])));
+        let error = reply["error"]["code"]
+            .as_str()
+            .map(|c| (c.to_owned(), text(&reply["error"]["message"])));
         if let Some(list) = reply["provenance"].as_array() {
             let provenance = list
                 .iter()
@@ -188,15 +207,28 @@ impl Answer {
                     nis: text(&p["nis"]),
                     status: text(&p["status"]),
                     reason: text(&p["reason"]),
-                    message: [&p["message"], &p["error"]].iter().map(|v| text(v)).find(|m| !m.is_empty()).unwrap_or_default(),
+                    message: [&p["message"], &p["error"]]
+                        .iter()
+                        .map(|v| text(v))
+                        .find(|m| !m.is_empty())
+                        .unwrap_or_default(),
                     policy_version: text(&p["policyVersion"]),
                     excluded: text(&p["rowsExcludedByConsent"]),
                     suppressed: text(&p["groupsSuppressed"]),
                 })
                 .collect::<Vec<_>>();
             let answered = provenance.iter().filter(|m| m.status == "answered").count() as u64;
-            let coverage = (reply["coverage"][0].as_u64().unwrap_or(answered), reply["coverage"][1].as_u64().unwrap_or(provenance.len() as u64));
-            return Answer { provenance, coverage, error };
+            let coverage = (
+                reply["coverage"][0].as_u64().unwrap_or(answered),
+                reply["coverage"][1]
+                    .as_u64()
+                    .unwrap_or(provenance.len() as u64),
+            );
+            return Answer {
+                provenance,
+                coverage,
+                error,
+            };
         }
         // Single-node shape: the one signed PartialAnswer is the provenance.
         let a = &reply["answer"];
@@ -213,7 +245,11 @@ impl Answer {
             suppressed: text(&o["groupsSuppressed"]),
         };
         let answered = u64::from(member.status == "answered");
-        Answer { provenance: vec![member], coverage: (answered, 1), error }
+        Answer {
+            provenance: vec![member],
+            coverage: (answered, 1),
+            error,
+        }
     }
 
     /// The refusal's code and message: the answer's error, else the first member's reason.
@@ -224,7 +260,10 @@ impl Answer {
         self.provenance
             .iter()
             .find(|m| !m.reason.is_empty())
-            .map_or_else(|| ("no_result".into(), "no member answered".into()), |m| (m.reason.clone(), m.message.clone()))
+            .map_or_else(
+                || ("no_result".into(), "no member answered".into()),
+                |m| (m.reason.clone(), m.message.clone()),
+            )
     }
 }
 
@@ -242,10 +281,30 @@ fn result_table(result: &Value) -> Option<Table> {
 fn provenance_table(members: &[Member]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(["member", "NIS", "status", "reason", "policy version", "rows excluded by consent", "groups suppressed"]);
+    t.set_header([
+        "member",
+        "NIS",
+        "status",
+        "reason",
+        "policy version",
+        "rows excluded by consent",
+        "groups suppressed",
+    ]);
     for m in members {
-        let name = if m.name.is_empty() { m.member.clone() } else { m.name.clone() };
-        t.add_row([&name, &m.nis, &m.status, &m.reason, &m.policy_version, &m.excluded, &m.suppressed]);
+        let name = if m.name.is_empty() {
+            m.member.clone()
+        } else {
+            m.name.clone()
+        };
+        t.add_row([
+            &name,
+            &m.nis,
+            &m.status,
+            &m.reason,
+            &m.policy_version,
+            &m.excluded,
+            &m.suppressed,
+        ]);
     }
     t
 }
@@ -274,5 +333,8 @@ fn next_step(code: &str) -> String {
     regio_policy::decision::reason::Reason::ALL
         .iter()
         .find(|r| r.code() == code)
-        .map_or_else(|| "see `regio reasons` for the reason codes".to_owned(), |r| format!("{} (see `regio reasons`)", r.meaning()))
+        .map_or_else(
+            || "see `regio reasons` for the reason codes".to_owned(),
+            |r| format!("{} (see `regio reasons`)", r.meaning()),
+        )
 }

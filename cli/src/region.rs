@@ -51,15 +51,35 @@ pub struct CreateOptions {
 
 /// One member from a node's `/health` (the node must run its network: `listen` non-empty).
 fn member_from_node(url: &str) -> Result<Member> {
-    let client = Client::new(&NodeArgs { node: url.to_string(), dir: None })?;
+    let client = Client::new(&NodeArgs {
+        node: url.to_string(),
+        dir: None,
+    })?;
     let h = client.get("/health", false)?;
-    let field = |k: &str| h[k].as_str().map(str::to_owned).ok_or_else(|| anyhow!("{url}/health has no `{k}` (is it a Regio node?)"));
+    let field = |k: &str| {
+        h[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("{url}/health has no `{k}` (is it a Regio node?)"))
+    };
     let did = Did::parse(&field("did")?).map_err(|e| anyhow!("{url}/health: `did`: {e}"))?;
-    let addresses: Vec<String> = h["listen"].as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+    let addresses: Vec<String> = h["listen"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     if addresses.is_empty() {
         bail!("{url}/health lists no p2p `listen` address: the node runs no network, other members could not reach it");
     }
-    Ok(Member { did, nis: field("nis")?, name: field("name")?, addresses })
+    Ok(Member {
+        did,
+        nis: field("nis")?,
+        name: field("name")?,
+        addresses,
+    })
 }
 
 /// One member from `DID,NIS,NAME[,MULTIADDR…]`.
@@ -70,9 +90,15 @@ fn member_from_text(text: &str) -> Result<Member> {
     }
     let did = Did::parse(parts[0]).map_err(|e| anyhow!("--member `{text}`: the DID: {e}"))?;
     for a in &parts[3..] {
-        a.parse::<regio_node::net::Multiaddr>().map_err(|e| anyhow!("--member `{text}`: `{a}` is not a multiaddr: {e}"))?;
+        a.parse::<regio_node::net::Multiaddr>()
+            .map_err(|e| anyhow!("--member `{text}`: `{a}` is not a multiaddr: {e}"))?;
     }
-    Ok(Member { did, nis: parts[1].into(), name: parts[2].into(), addresses: parts[3..].iter().map(|s| s.to_string()).collect() })
+    Ok(Member {
+        did,
+        nis: parts[1].into(),
+        name: parts[2].into(),
+        addresses: parts[3..].iter().map(|s| s.to_string()).collect(),
+    })
 }
 
 fn members(sources: &MemberSources) -> Result<Vec<Member>> {
@@ -98,21 +124,47 @@ fn add_members(list: &mut Vec<Member>, new: Vec<Member>) -> Result<()> {
 
 fn read_manifest(path: &Path) -> Result<Signed<RegionManifest>> {
     let value = io::read_json(path)?;
-    Signed::<RegionManifest>::verify(value).map_err(|e| anyhow!("{}: not a valid signed RegionManifest: {e}", io::show(path)))
+    Signed::<RegionManifest>::verify(value)
+        .map_err(|e| anyhow!("{}: not a valid signed RegionManifest: {e}", io::show(path)))
 }
 
 /// `(have, need, who)`: signatures counted toward the version taking effect.
-fn progress(m: &Signed<RegionManifest>, current: Option<&Signed<RegionManifest>>) -> (usize, usize, &'static str) {
+fn progress(
+    m: &Signed<RegionManifest>,
+    current: Option<&Signed<RegionManifest>>,
+) -> (usize, usize, &'static str) {
     let doc = m.doc();
     match current {
-        _ if doc.version == 1 => (doc.members.iter().filter(|x| m.signed_by(&x.did)).count(), doc.members.len(), "every founder"),
-        Some(c) => (c.doc().members.iter().filter(|x| m.signed_by(&x.did)).count(), c.doc().threshold as usize, "the current members' threshold"),
+        _ if doc.version == 1 => (
+            doc.members.iter().filter(|x| m.signed_by(&x.did)).count(),
+            doc.members.len(),
+            "every founder",
+        ),
+        Some(c) => (
+            c.doc()
+                .members
+                .iter()
+                .filter(|x| m.signed_by(&x.did))
+                .count(),
+            c.doc().threshold as usize,
+            "the current members' threshold",
+        ),
         // Without the current version, count the members both versions usually share.
-        None => (doc.members.iter().filter(|x| m.signed_by(&x.did)).count(), doc.threshold as usize, "the threshold (pass --current to count against the current version)"),
+        None => (
+            doc.members.iter().filter(|x| m.signed_by(&x.did)).count(),
+            doc.threshold as usize,
+            "the threshold (pass --current to count against the current version)",
+        ),
     }
 }
 
-fn report(what: &str, m: &Signed<RegionManifest>, current: Option<&Signed<RegionManifest>>, out: &Path, json: bool) {
+fn report(
+    what: &str,
+    m: &Signed<RegionManifest>,
+    current: Option<&Signed<RegionManifest>>,
+    out: &Path,
+    json: bool,
+) {
     let (have, need, who) = progress(m, current);
     if json {
         println!(
@@ -124,7 +176,11 @@ fn report(what: &str, m: &Signed<RegionManifest>, current: Option<&Signed<Region
         );
         return;
     }
-    let state = if have >= need { "ready: hand it to every node with `regio region join`" } else { "more members must `regio region approve` it" };
+    let state = if have >= need {
+        "ready: hand it to every node with `regio region join`"
+    } else {
+        "more members must `regio region approve` it"
+    };
     eprintln!(
         "{what} region {} version {} → {}: {have} of {need} required signatures ({who}); {state}",
         m.doc().region,
@@ -136,8 +192,12 @@ fn report(what: &str, m: &Signed<RegionManifest>, current: Option<&Signed<Region
 /// `regio region create`.
 pub fn create(o: &CreateOptions) -> Result<()> {
     let key = io::read_key(&o.key)?;
-    let charter = Signed::<InclusionCharter>::verify(io::read_json(&o.charter)?)
-        .map_err(|e| anyhow!("{}: not a valid signed InclusionCharter: {e}", io::show(&o.charter)))?;
+    let charter = Signed::<InclusionCharter>::verify(io::read_json(&o.charter)?).map_err(|e| {
+        anyhow!(
+            "{}: not a valid signed InclusionCharter: {e}",
+            io::show(&o.charter)
+        )
+    })?;
     let mut list = Vec::new();
     add_members(&mut list, members(&o.members)?)?;
     if list.is_empty() {
@@ -155,28 +215,48 @@ pub fn create(o: &CreateOptions) -> Result<()> {
         certifiers: o.certifiers.clone(),
         threshold: o.threshold,
     };
-    let signed = Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
+    let signed =
+        Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
     io::write_output(Some(&o.out), &signed.to_json_pretty())?;
     report("created", &signed, None, &o.out, o.json);
     Ok(())
 }
 
 /// `regio region approve MANIFEST --key K -o OUT [--current CUR]`.
-pub fn approve(file: &Path, key: &Path, out: &Path, current: Option<&Path>, json: bool) -> Result<()> {
+pub fn approve(
+    file: &Path,
+    key: &Path,
+    out: &Path,
+    current: Option<&Path>,
+    json: bool,
+) -> Result<()> {
     let key = io::read_key(key)?;
     let m = read_manifest(file)?;
     let current = current.map(read_manifest).transpose()?;
     if m.signed_by(key.did()) {
-        bail!("{}: already signed by {}; nothing to do", io::show(file), key.did());
+        bail!(
+            "{}: already signed by {}; nothing to do",
+            io::show(file),
+            key.did()
+        );
     }
-    let signed = m.cosign(&key, Utc::now().trunc_subsecs(0)).map_err(|e| anyhow!("cannot co-sign: {e}"))?;
+    let signed = m
+        .cosign(&key, Utc::now().trunc_subsecs(0))
+        .map_err(|e| anyhow!("cannot co-sign: {e}"))?;
     io::write_output(Some(out), &signed.to_json_pretty())?;
     report("approved", &signed, current.as_ref(), out, json);
     Ok(())
 }
 
 /// `regio region invite --current CUR (--member-node URL | --member …)… [--remove DID…] --key K -o NEXT`.
-pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, out: &Path, json: bool) -> Result<()> {
+pub fn invite(
+    current: &Path,
+    add: &MemberSources,
+    remove: &[Did],
+    key: &Path,
+    out: &Path,
+    json: bool,
+) -> Result<()> {
     let key = io::read_key(key)?;
     let cur = read_manifest(current)?;
     let mut doc = cur.doc().clone();
@@ -189,7 +269,10 @@ pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, o
     }
     add_members(&mut doc.members, members(add)?)?;
     if add.nodes.is_empty() && add.manual.is_empty() && remove.is_empty() {
-        return Err(crate::Usage("nothing changes: give --member-node URL / --member … to admit, or --remove DID".into()).into());
+        return Err(crate::Usage(
+            "nothing changes: give --member-node URL / --member … to admit, or --remove DID".into(),
+        )
+        .into());
     }
     let now = Utc::now().trunc_subsecs(0);
     doc.version += 1;
@@ -198,7 +281,8 @@ pub fn invite(current: &Path, add: &MemberSources, remove: &[Did], key: &Path, o
     if doc.threshold as usize > doc.members.len() {
         doc.threshold = doc.members.len() as u32;
     }
-    let signed = Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
+    let signed =
+        Signed::sign(doc, &key, now).map_err(|e| anyhow!("cannot sign the manifest: {e}"))?;
     io::write_output(Some(out), &signed.to_json_pretty())?;
     report("proposed", &signed, Some(&cur), out, json);
     Ok(())
@@ -213,14 +297,31 @@ pub fn join(node: &NodeArgs, file: &Path, json: bool) -> Result<()> {
         Ok(_) => {
             let d = m.doc();
             if json {
-                println!("{}", serde_json::json!({"node": node.node, "region": d.region, "version": d.version, "members": d.members.len(), "hash": m.hash().to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"node": node.node, "region": d.region, "version": d.version, "members": d.members.len(), "hash": m.hash().to_string()})
+                );
             } else {
-                println!("{}: region {} version {} in effect ({} members, hash {})", node.node, d.region, d.version, d.members.len(), m.hash());
+                println!(
+                    "{}: region {} version {} in effect ({} members, hash {})",
+                    node.node,
+                    d.region,
+                    d.version,
+                    d.members.len(),
+                    m.hash()
+                );
             }
             Ok(())
         }
         Err(e) => match e.downcast_ref::<crate::client::ApiFailure>() {
-            Some(f) if f.code == "manifest.refused" => Err(Failed(format!("{} refused region {} version {}: {}", node.node, m.doc().region, m.doc().version, f.message)).into()),
+            Some(f) if f.code == "manifest.refused" => Err(Failed(format!(
+                "{} refused region {} version {}: {}",
+                node.node,
+                m.doc().region,
+                m.doc().version,
+                f.message
+            ))
+            .into()),
             _ => Err(e),
         },
     }
@@ -238,7 +339,11 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
     let client = Client::new(node)?;
     let regions = match region {
         Some(id) => vec![client.get(&format!("/v1/regions/{id}"), false)?],
-        None => client.get("/v1/regions", false)?.as_array().cloned().unwrap_or_default(),
+        None => client
+            .get("/v1/regions", false)?
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
     };
     if json {
         println!("{}", Value::Array(regions));
@@ -250,8 +355,17 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
     }
     for r in &regions {
         let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-        println!("region {} — {} (version {}, threshold {})", s(&r["id"]), s(&r["name"]), r["version"], r["threshold"]);
-        println!("{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} equivocation", "name", "nis", "did", "reachable", "policy", "policy hash");
+        println!(
+            "region {} — {} (version {}, threshold {})",
+            s(&r["id"]),
+            s(&r["name"]),
+            r["version"],
+            r["threshold"]
+        );
+        println!(
+            "{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} equivocation",
+            "name", "nis", "did", "reachable", "policy", "policy hash"
+        );
         for m in r["members"].as_array().into_iter().flatten() {
             let reachable = if m["self"].as_bool() == Some(true) {
                 "self"
@@ -261,14 +375,29 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
                 "no"
             };
             let (version, hash) = match m["policyHead"].as_object() {
-                Some(h) => (format!("v{}", h["version"]), s(&h["hash"]).trim_start_matches("sha256:").chars().take(12).collect::<String>()),
+                Some(h) => (
+                    format!("v{}", h["version"]),
+                    s(&h["hash"])
+                        .trim_start_matches("sha256:")
+                        .chars()
+                        .take(12)
+                        .collect::<String>(),
+                ),
                 None => ("-".into(), "-".into()),
             };
             let equivocation = match m["equivocation"].as_array() {
                 Some(e) if !e.is_empty() => format!("YES ({} bundles)", e.len()),
                 _ => "no".into(),
             };
-            println!("{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} {equivocation}", s(&m["name"]), s(&m["nis"]), short(&s(&m["did"])), reachable, version, hash);
+            println!(
+                "{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} {equivocation}",
+                s(&m["name"]),
+                s(&m["nis"]),
+                short(&s(&m["did"])),
+                reachable,
+                version,
+                hash
+            );
         }
     }
     Ok(())

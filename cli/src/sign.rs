@@ -14,7 +14,12 @@ use crate::{Failed, Reported};
 
 /// Adds `key`'s proof to `value` (to its proof set when it has proofs). Validates a Regio
 /// type first and checks that existing proofs verify, so nobody signs an invalid document.
-pub fn add_my_proof(value: &mut Value, key: &Key, path: &Path, expect: Option<Known>) -> Result<()> {
+pub fn add_my_proof(
+    value: &mut Value,
+    key: &Key,
+    path: &Path,
+    expect: Option<Known>,
+) -> Result<()> {
     let shown = io::show(path);
     if !value.is_object() {
         bail!("{shown}: only a JSON object can be signed");
@@ -22,13 +27,20 @@ pub fn add_my_proof(value: &mut Value, key: &Key, path: &Path, expect: Option<Kn
     let known = Known::of(value);
     if let Some(want) = expect {
         if known != Some(want) {
-            let found = value.get("type").map(Value::to_string).unwrap_or_else(|| "missing".into());
+            let found = value
+                .get("type")
+                .map(Value::to_string)
+                .unwrap_or_else(|| "missing".into());
             bail!("{shown}: `type` is {found}, expected {}", want.name());
         }
     }
     if let Some(k) = known {
-        k.validate_unsigned(value)
-            .map_err(|e| anyhow::anyhow!("{shown}: not a valid {}: {e} (fix it and sign again)", k.name()))?;
+        k.validate_unsigned(value).map_err(|e| {
+            anyhow::anyhow!(
+                "{shown}: not a valid {}: {e} (fix it and sign again)",
+                k.name()
+            )
+        })?;
     }
     if value.get("proof").is_some() {
         if let Err(e) = proof::verify(value) {
@@ -48,11 +60,15 @@ pub fn sign(key: &Path, input: &Path, out: Option<&Path>) -> Result<()> {
     let key = io::read_key(key)?;
     let mut value = io::read_json(input)?;
     add_my_proof(&mut value, &key, input, None)?;
-    let proofs = proof::verify(&value).map_err(|e| anyhow::anyhow!("the signed document does not verify: {e}"))?;
+    let proofs = proof::verify(&value)
+        .map_err(|e| anyhow::anyhow!("the signed document does not verify: {e}"))?;
     io::write_output(out, &io::pretty(&value))?;
     if let Some(k) = Known::of(&value) {
         if let Err(e @ TypedError::Signer(_)) = k.verify(&value) {
-            eprintln!("warning: {}: {e}; `regio verify` fails until the right key signs it", k.name());
+            eprintln!(
+                "warning: {}: {e}; `regio verify` fails until the right key signs it",
+                k.name()
+            );
         }
     }
     eprintln!(
@@ -69,7 +85,11 @@ pub fn sign(key: &Path, input: &Path, out: Option<&Path>) -> Result<()> {
 pub fn type_label(value: &Value) -> String {
     match value.get("type") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items.iter().map(|t| t.as_str().unwrap_or("?")).collect::<Vec<_>>().join("/"),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+            .join("/"),
         _ => "(untyped document)".into(),
     }
 }
@@ -117,7 +137,11 @@ pub fn verify(input: &Path, json_out: bool) -> Result<()> {
                 );
             } else {
                 let n = proofs.len();
-                let who = proofs.iter().map(proof_label).collect::<Vec<_>>().join(", ");
+                let who = proofs
+                    .iter()
+                    .map(proof_label)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let detail = detail.map(|d| format!(" [{d}]")).unwrap_or_default();
                 println!(
                     "OK {}: {n} proof{} verified — {who}{detail}",
@@ -128,7 +152,10 @@ pub fn verify(input: &Path, json_out: bool) -> Result<()> {
             Ok(())
         }
         Err(reason) if json_out => {
-            println!("{}", json!({"ok": false, "file": io::show(input), "error": reason}));
+            println!(
+                "{}",
+                json!({"ok": false, "file": io::show(input), "error": reason})
+            );
             Err(Reported.into())
         }
         Err(reason) => Err(Failed(format!("{reason} [{}]", io::show(input))).into()),

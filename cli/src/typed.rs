@@ -111,13 +111,19 @@ impl Known {
                         d.municipality.did
                     )));
                 }
-                Ok(format!("{} ({}) version {}", d.municipality.name, d.municipality.nis, d.version))
+                Ok(format!(
+                    "{} ({}) version {}",
+                    d.municipality.name, d.municipality.nis, d.version
+                ))
             }
             Known::ConsentRecord => {
                 let s = Signed::<ConsentRecord>::verify(v)?;
                 consent::check_signer(&s).map_err(|e| TypedError::Signer(e.reason))?;
                 let d = s.doc();
-                Ok(format!("subject {} {:?} via {:?}", d.subject, d.status, d.channel).to_lowercase())
+                Ok(
+                    format!("subject {} {:?} via {:?}", d.subject, d.status, d.channel)
+                        .to_lowercase(),
+                )
             }
             Known::EthicsCertificate => {
                 let s = Signed::<EthicsCertificate>::verify(v)?;
@@ -135,7 +141,11 @@ impl Known {
                 let s = Signed::<Revocation>::verify(v)?;
                 let d = s.doc();
                 if !s.signed_by(&d.issuer) {
-                    return Err(TypedError::Signer(format!("signed by {}, not by the issuer {}", s.signer(), d.issuer)));
+                    return Err(TypedError::Signer(format!(
+                        "signed by {}, not by the issuer {}",
+                        s.signer(),
+                        d.issuer
+                    )));
                 }
                 Ok(format!("revokes {} ({})", d.certificate_id, d.certificate))
             }
@@ -146,7 +156,11 @@ impl Known {
             Known::RegionManifest => {
                 let s = Signed::<RegionManifest>::verify(v)?;
                 let d = s.doc();
-                let members = s.signers().into_iter().filter(|did| d.member(did).is_some()).count();
+                let members = s
+                    .signers()
+                    .into_iter()
+                    .filter(|did| d.member(did).is_some())
+                    .count();
                 Ok(format!(
                     "region {} version {}, signed by {members} of {} members (threshold {})",
                     d.region,
@@ -164,7 +178,11 @@ impl Known {
                 let s = Signed::<PartialAnswer>::verify(v)?;
                 let d = s.doc();
                 if !s.signed_by(&d.node) {
-                    return Err(TypedError::Signer(format!("signed by {}, not by the answering node {}", s.signer(), d.node)));
+                    return Err(TypedError::Signer(format!(
+                        "signed by {}, not by the answering node {}",
+                        s.signer(),
+                        d.node
+                    )));
                 }
                 Ok(format!("answer to {} by {}", d.query, d.node.short()))
             }

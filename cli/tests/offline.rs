@@ -5,8 +5,14 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-const W3C_SIGNED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/w3c-eddsa-jcs-2022/signedJCS.json");
-const CHARTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../charters/inclusion-charter.json");
+const W3C_SIGNED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/conformance/w3c-eddsa-jcs-2022/signedJCS.json"
+);
+const CHARTER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../charters/inclusion-charter.json"
+);
 
 struct Run {
     code: i32,
@@ -20,7 +26,11 @@ impl Run {
     }
     #[track_caller]
     fn expect(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     #[track_caller]
@@ -38,7 +48,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_regio")).args(args).output().expect("run regio");
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_regio"))
+        .args(args)
+        .output()
+        .expect("run regio");
     Run {
         code: out.status.code().expect("exit code"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -87,7 +100,10 @@ fn key_new_writes_a_0600_key_file_and_prints_its_did() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let file = read(&path);
     assert_eq!(file["type"], "Multikey");
@@ -97,28 +113,54 @@ fn key_new_writes_a_0600_key_file_and_prints_its_did() {
     show.expect(0);
     assert_eq!(show.stdout.trim(), did);
     let secret = file["secretKeyMultibase"].as_str().unwrap();
-    assert!(!show.text().contains(secret), "key show must never print the secret");
+    assert!(
+        !show.text().contains(secret),
+        "key show must never print the secret"
+    );
 
-    regio(["key", "new", "--out", p(&path)]).expect(1).says(&["already exists", "--force"]);
-    assert_eq!(read(&path), file, "the refused overwrite left the key alone");
+    regio(["key", "new", "--out", p(&path)])
+        .expect(1)
+        .says(&["already exists", "--force"]);
+    assert_eq!(
+        read(&path),
+        file,
+        "the refused overwrite left the key alone"
+    );
     let forced = regio(["key", "new", "--out", p(&path), "--force"]);
     forced.expect(0);
     assert_ne!(forced.stdout.trim(), did);
-    regio(["key", "show", p(&dir.path().join("absent.key"))]).expect(1).says(&["absent.key", "regio key new"]);
+    regio(["key", "show", p(&dir.path().join("absent.key"))])
+        .expect(1)
+        .says(&["absent.key", "regio key new"]);
 }
 
 #[test]
 fn sign_then_verify_and_any_change_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (key, did) = new_key(dir.path(), "k");
-    let doc = write(dir.path(), "note.json", &json!({"title": "Parkeerbezetting", "count": 42, "tags": ["a", "b"]}));
+    let doc = write(
+        dir.path(),
+        "note.json",
+        &json!({"title": "Parkeerbezetting", "count": 42, "tags": ["a", "b"]}),
+    );
     let signed = dir.path().join("note.signed.json");
     sign(&key, &doc, &signed);
 
     let ok = regio(["verify", p(&signed)]);
     ok.expect(0).says(&["OK", "1 proof verified"]);
-    assert_eq!(ok.stdout.trim().lines().count(), 1, "one-line summary: {}", ok.stdout);
-    let v: Value = serde_json::from_str(regio(["verify", "--json", p(&signed)]).expect(0).stdout.trim()).unwrap();
+    assert_eq!(
+        ok.stdout.trim().lines().count(),
+        1,
+        "one-line summary: {}",
+        ok.stdout
+    );
+    let v: Value = serde_json::from_str(
+        regio(["verify", "--json", p(&signed)])
+            .expect(0)
+            .stdout
+            .trim(),
+    )
+    .unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["proofs"][0]["signer"], did.as_str());
     assert!(v["hash"].as_str().unwrap().starts_with("sha256:"));
@@ -128,7 +170,12 @@ fn sign_then_verify_and_any_change_fails() {
     let mut changed = read(&signed);
     changed["count"] = json!(43);
     let changed = write(dir.path(), "changed.json", &changed);
-    regio(["verify", p(&changed)]).expect(1).says(&["FAILED", "proof 0", "does not verify", "changed.json"]);
+    regio(["verify", p(&changed)]).expect(1).says(&[
+        "FAILED",
+        "proof 0",
+        "does not verify",
+        "changed.json",
+    ]);
     let j = regio(["verify", "--json", p(&changed)]);
     j.expect(1);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
@@ -139,32 +186,48 @@ fn sign_then_verify_and_any_change_fails() {
     let text = std::fs::read_to_string(&signed).unwrap();
     let flipped = dir.path().join("flipped.json");
     std::fs::write(&flipped, text.replacen("42", "52", 1)).unwrap();
-    regio(["verify", p(&flipped)]).expect(1).says(&["FAILED", "does not verify"]);
+    regio(["verify", p(&flipped)])
+        .expect(1)
+        .says(&["FAILED", "does not verify"]);
 
     // Broken JSON names line and column.
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, text.replacen("\"count\":", "\"count\" ", 1)).unwrap();
-    regio(["verify", p(&broken)]).expect(1).says(&["broken.json:", "not valid JSON"]);
+    regio(["verify", p(&broken)])
+        .expect(1)
+        .says(&["broken.json:", "not valid JSON"]);
 
     // An unsigned document.
-    regio(["verify", p(&doc)]).expect(1).says(&["FAILED", "no `proof`"]);
+    regio(["verify", p(&doc)])
+        .expect(1)
+        .says(&["FAILED", "no `proof`"]);
 
     // The same key cannot sign twice; a second key joins the proof set.
-    regio(["sign", "--key", p(&key), p(&signed)]).expect(1).says(&["already signed"]);
+    regio(["sign", "--key", p(&key), p(&signed)])
+        .expect(1)
+        .says(&["already signed"]);
     let (key2, _) = new_key(dir.path(), "k2");
     let twice = dir.path().join("twice.json");
     sign(&key2, &signed, &twice);
     assert_eq!(read(&twice)["proof"].as_array().unwrap().len(), 2);
-    regio(["verify", p(&twice)]).expect(0).says(&["2 proofs verified"]);
+    regio(["verify", p(&twice)])
+        .expect(0)
+        .says(&["2 proofs verified"]);
     // Adding a proof to a document whose proofs are broken is refused.
-    regio(["sign", "--key", p(&key2), p(&changed)]).expect(1).says(&["existing proofs do not verify"]);
+    regio(["sign", "--key", p(&key2), p(&changed)])
+        .expect(1)
+        .says(&["existing proofs do not verify"]);
 }
 
 #[test]
 fn the_w3c_vector_verifies_and_every_changed_value_fails() {
     let ok = regio(["verify", W3C_SIGNED]);
-    ok.expect(0).says(&["OK VerifiableCredential/AlumniCredential: 1 proof verified", "2023-02-24T23:36:38Z"]);
-    let original: Value = serde_json::from_str(&std::fs::read_to_string(W3C_SIGNED).unwrap()).unwrap();
+    ok.expect(0).says(&[
+        "OK VerifiableCredential/AlumniCredential: 1 proof verified",
+        "2023-02-24T23:36:38Z",
+    ]);
+    let original: Value =
+        serde_json::from_str(&std::fs::read_to_string(W3C_SIGNED).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let changes: Vec<(&str, Value)> = vec![
         ("/name", json!("Alumni credential")),
@@ -186,7 +249,8 @@ fn the_w3c_vector_verifies_and_every_changed_value_fails() {
     ];
     for (i, (pointer, value)) in changes.into_iter().enumerate() {
         let mut doc = original.clone();
-        *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        *doc.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}")) = value;
         let file = write(dir.path(), &format!("changed{i}.json"), &doc);
         let r = regio(["verify", p(&file)]);
         assert_eq!(r.code, 1, "changing {pointer} must fail: {}", r.text());
@@ -197,47 +261,92 @@ fn the_w3c_vector_verifies_and_every_changed_value_fails() {
 #[test]
 fn charter_cosigned_by_three_members_and_a_missing_member_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let keys: Vec<(PathBuf, String)> = ["gent", "kortrijk", "deinze", "absent"].iter().map(|n| new_key(dir.path(), n)).collect();
+    let keys: Vec<(PathBuf, String)> = ["gent", "kortrijk", "deinze", "absent"]
+        .iter()
+        .map(|n| new_key(dir.path(), n))
+        .collect();
     let charter = dir.path().join("charter.json");
     std::fs::copy(CHARTER, &charter).unwrap();
     for (key, _) in &keys[..3] {
-        regio(["charter", "sign", "--key", p(key), p(&charter), "-o", p(&charter)]).expect(0);
+        regio([
+            "charter",
+            "sign",
+            "--key",
+            p(key),
+            p(&charter),
+            "-o",
+            p(&charter),
+        ])
+        .expect(0);
     }
     assert_eq!(read(&charter)["proof"].as_array().unwrap().len(), 3);
-    regio(["charter", "sign", "--key", p(&keys[0].0), p(&charter)]).expect(1).says(&["already signed"]);
+    regio(["charter", "sign", "--key", p(&keys[0].0), p(&charter)])
+        .expect(1)
+        .says(&["already signed"]);
 
-    let three = keys[..3].iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>().join(",");
+    let three = keys[..3]
+        .iter()
+        .map(|(_, d)| d.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     regio(["charter", "verify", p(&charter), "--members", &three])
         .expect(0)
-        .says(&["OK 3 signatures verified", "all 3 listed members signed", "min group size", "allowed purposes"]);
-    regio(["verify", p(&charter)]).expect(0).says(&["OK InclusionCharter: 3 proofs verified"]);
+        .says(&[
+            "OK 3 signatures verified",
+            "all 3 listed members signed",
+            "min group size",
+            "allowed purposes",
+        ]);
+    regio(["verify", p(&charter)])
+        .expect(0)
+        .says(&["OK InclusionCharter: 3 proofs verified"]);
 
     let four = format!("{three},{}", keys[3].1);
     regio(["charter", "verify", p(&charter), "--members", &four])
         .expect(1)
         .says(&["FAILED", "missing signature of member", &keys[3].1]);
-    let j = regio(["charter", "verify", "--json", p(&charter), "--members", &four]);
+    let j = regio([
+        "charter",
+        "verify",
+        "--json",
+        p(&charter),
+        "--members",
+        &four,
+    ]);
     j.expect(1);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["missing"], json!([keys[3].1]));
 
-    regio(["charter", "verify", p(&charter), "--members", "did:web:example.org"]).expect(2);
+    regio([
+        "charter",
+        "verify",
+        p(&charter),
+        "--members",
+        "did:web:example.org",
+    ])
+    .expect(2);
 
     // A tampered clause breaks every member's proof.
     let mut doc = read(&charter);
     doc["clauses"]["minGroupSize"] = json!(5);
     let tampered = write(dir.path(), "tampered.json", &doc);
-    regio(["charter", "verify", p(&tampered), "--members", &three]).expect(1).says(&["FAILED", "does not verify"]);
+    regio(["charter", "verify", p(&tampered), "--members", &three])
+        .expect(1)
+        .says(&["FAILED", "does not verify"]);
 
     // An invalid charter is not signed at all.
     let mut bad: Value = serde_json::from_str(&std::fs::read_to_string(CHARTER).unwrap()).unwrap();
     bad["clauses"]["minGroupSize"] = json!(0);
     let bad = write(dir.path(), "bad.json", &bad);
-    regio(["charter", "sign", "--key", p(&keys[0].0), p(&bad)]).expect(1).says(&["clauses.minGroupSize", "at least 1"]);
+    regio(["charter", "sign", "--key", p(&keys[0].0), p(&bad)])
+        .expect(1)
+        .says(&["clauses.minGroupSize", "at least 1"]);
     // Not a charter.
     let other = write(dir.path(), "other.json", &json!({"type": "Note"}));
-    regio(["charter", "sign", "--key", p(&keys[0].0), p(&other)]).expect(1).says(&["expected InclusionCharter"]);
+    regio(["charter", "sign", "--key", p(&keys[0].0), p(&other)])
+        .expect(1)
+        .says(&["expected InclusionCharter"]);
 }
 
 fn bundle(did: &str, version: u64, previous: Option<&str>, min_group: u32) -> Value {
@@ -275,25 +384,40 @@ fn policy_verify_chain_accepts_a_chain_and_names_gap_broken_link_fork_and_wrong_
     let (v2, h2) = signed_bundle(d, &key, "v2", &bundle(&did, 2, Some(&h1), 10));
     let (v3, h3) = signed_bundle(d, &key, "v3", &bundle(&did, 3, Some(&h2), 12));
 
-    regio(["verify", p(&v2)]).expect(0).says(&["OK PolicyBundle", "Gent (44021) version 2"]);
+    regio(["verify", p(&v2)])
+        .expect(0)
+        .says(&["OK PolicyBundle", "Gent (44021) version 2"]);
 
     // Any order.
     regio(["policy", "verify-chain", p(&v3), p(&v1), p(&v2)])
         .expect(0)
-        .says(&["OK chain of Gent", "head version 3", &h3, "version", "previous", "signer"]);
+        .says(&[
+            "OK chain of Gent",
+            "head version 3",
+            &h3,
+            "version",
+            "previous",
+            "signer",
+        ]);
     // One file holding a JSON array.
     let all = write(d, "all.json", &json!([read(&v1), read(&v2), read(&v3)]));
-    regio(["policy", "verify-chain", p(&all)]).expect(0).says(&["head version 3"]);
+    regio(["policy", "verify-chain", p(&all)])
+        .expect(0)
+        .says(&["head version 3"]);
     let j = regio(["policy", "verify-chain", "--json", p(&v1), p(&v2), p(&v3)]);
     j.expect(0);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
     assert_eq!(v["head"], json!({"version": 3, "hash": h3}));
 
     // Gap.
-    regio(["policy", "verify-chain", p(&v1), p(&v3)]).expect(1).says(&["FAILED", "chain gap", "expected version 2, found 3"]);
+    regio(["policy", "verify-chain", p(&v1), p(&v3)])
+        .expect(1)
+        .says(&["FAILED", "chain gap", "expected version 2, found 3"]);
     // Broken link: version 3 names a hash that is not version 2's.
     let (v3_bad, _) = signed_bundle(d, &key, "v3bad", &bundle(&did, 3, Some(&h1), 12));
-    regio(["policy", "verify-chain", p(&v1), p(&v2), p(&v3_bad)]).expect(1).says(&["FAILED", "broken link", "version 3", &h2]);
+    regio(["policy", "verify-chain", p(&v1), p(&v2), p(&v3_bad)])
+        .expect(1)
+        .says(&["FAILED", "broken link", "version 3", &h2]);
     // Fork: a second, different version 2.
     let (v2_fork, h2_fork) = signed_bundle(d, &key, "v2fork", &bundle(&did, 2, Some(&h1), 20));
     regio(["policy", "verify-chain", p(&v1), p(&v2), p(&v2_fork)])
@@ -303,14 +427,24 @@ fn policy_verify_chain_accepts_a_chain_and_names_gap_broken_link_fork_and_wrong_
     let (other, _) = new_key(d, "other");
     let v2_other = d.join("v2other.json");
     let unsigned = write(d, "v2other.unsigned.json", &bundle(&did, 2, Some(&h1), 10));
-    regio(["sign", "--key", p(&other), p(&unsigned), "-o", p(&v2_other)]).expect(0).says(&["warning", "not by the municipality"]);
-    regio(["verify", p(&v2_other)]).expect(1).says(&["FAILED", "wrong signer", "not by the municipality"]);
-    regio(["policy", "verify-chain", p(&v1), p(&v2_other)]).expect(1).says(&["FAILED", "wrong signer", "version 2"]);
+    regio(["sign", "--key", p(&other), p(&unsigned), "-o", p(&v2_other)])
+        .expect(0)
+        .says(&["warning", "not by the municipality"]);
+    regio(["verify", p(&v2_other)]).expect(1).says(&[
+        "FAILED",
+        "wrong signer",
+        "not by the municipality",
+    ]);
+    regio(["policy", "verify-chain", p(&v1), p(&v2_other)])
+        .expect(1)
+        .says(&["FAILED", "wrong signer", "version 2"]);
     // A tampered bundle is named with its file.
     let mut t = read(&v2);
     t["disclosure"]["minGroupSize"] = json!(1);
     let tampered = write(d, "tampered.json", &t);
-    regio(["policy", "verify-chain", p(&v1), p(&tampered)]).expect(1).says(&["FAILED", "tampered.json", "does not verify"]);
+    regio(["policy", "verify-chain", p(&v1), p(&tampered)])
+        .expect(1)
+        .says(&["FAILED", "tampered.json", "does not verify"]);
     // Usage: no file.
     regio(["policy", "verify-chain"]).expect(2);
 }
@@ -320,13 +454,23 @@ fn sign_refuses_an_invalid_regio_document() {
     let dir = tempfile::tempdir().unwrap();
     let (key, did) = new_key(dir.path(), "gent");
     let bad = write(dir.path(), "bad.json", &bundle(&did, 2, None, 10));
-    let r = regio(["sign", "--key", p(&key), p(&bad), "-o", p(&dir.path().join("out.json"))]);
-    r.expect(1).says(&["bad.json", "not a valid PolicyBundle", "previous"]);
+    let r = regio([
+        "sign",
+        "--key",
+        p(&key),
+        p(&bad),
+        "-o",
+        p(&dir.path().join("out.json")),
+    ]);
+    r.expect(1)
+        .says(&["bad.json", "not a valid PolicyBundle", "previous"]);
     assert!(!dir.path().join("out.json").exists(), "nothing written");
     let mut unknown_field = bundle(&did, 1, None, 10);
     unknown_field["colour"] = json!("blue");
     let unknown_field = write(dir.path(), "unknown.json", &unknown_field);
-    regio(["sign", "--key", p(&key), p(&unknown_field)]).expect(1).says(&["colour"]);
+    regio(["sign", "--key", p(&key), p(&unknown_field)])
+        .expect(1)
+        .says(&["colour"]);
 }
 
 fn cert_template(app: &str) -> Value {
@@ -379,62 +523,155 @@ fn cert_issue_verify_expire_and_revoke() {
     let c = read(&cert);
     assert_eq!(c["issuer"], board_did.as_str());
     assert_eq!(c["validUntil"], "2027-01-01T00:00:00Z");
-    assert_eq!(c["type"], json!(["VerifiableCredential", "EthicsCertificate"]));
+    assert_eq!(
+        c["type"],
+        json!(["VerifiableCredential", "EthicsCertificate"])
+    );
 
     regio(["cert", "verify", p(&cert), "--at", "2026-06-01T00:00:00Z"])
         .expect(0)
-        .says(&["Mobiliteitsdashboard", "PublicBenefit", "parking", "OK valid at 2026-06-01T00:00:00Z"]);
-    regio(["cert", "verify", p(&cert), "--at", "2027-01-02T00:00:00Z"]).expect(1).says(&["FAILED", "expired", "2027-01-01T00:00:00Z"]);
-    regio(["cert", "verify", p(&cert), "--at", "2025-12-31T00:00:00Z"]).expect(1).says(&["FAILED", "not yet valid"]);
+        .says(&[
+            "Mobiliteitsdashboard",
+            "PublicBenefit",
+            "parking",
+            "OK valid at 2026-06-01T00:00:00Z",
+        ]);
+    regio(["cert", "verify", p(&cert), "--at", "2027-01-02T00:00:00Z"])
+        .expect(1)
+        .says(&["FAILED", "expired", "2027-01-01T00:00:00Z"]);
+    regio(["cert", "verify", p(&cert), "--at", "2025-12-31T00:00:00Z"])
+        .expect(1)
+        .says(&["FAILED", "not yet valid"]);
     regio(["cert", "verify", p(&cert), "--at", "yesterday"]).expect(2);
-    let j = regio(["cert", "verify", "--json", p(&cert), "--at", "2026-06-01T00:00:00Z"]);
+    let j = regio([
+        "cert",
+        "verify",
+        "--json",
+        p(&cert),
+        "--at",
+        "2026-06-01T00:00:00Z",
+    ]);
     j.expect(0);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
     assert_eq!(v["validAt"], true);
     assert_eq!(v["subject"]["id"], app.as_str());
-    regio(["verify", p(&cert)]).expect(0).says(&["OK VerifiableCredential/EthicsCertificate"]);
+    regio(["verify", p(&cert)])
+        .expect(0)
+        .says(&["OK VerifiableCredential/EthicsCertificate"]);
 
     // Tampered scope.
     let mut t = c.clone();
     t["credentialSubject"]["datasets"] = json!(["*"]);
     let t = write(d, "tampered.json", &t);
-    regio(["cert", "verify", p(&t), "--at", "2026-06-01T00:00:00Z"]).expect(1).says(&["FAILED", "does not verify"]);
+    regio(["cert", "verify", p(&t), "--at", "2026-06-01T00:00:00Z"])
+        .expect(1)
+        .says(&["FAILED", "does not verify"]);
 
     // Another key cannot issue in the board's name.
     let (other, _) = new_key(d, "other");
     let mut named = cert_template(&app);
     named["issuer"] = json!(board_did);
     let named = write(d, "named.json", &named);
-    regio(["cert", "issue", "--key", p(&other), p(&named), "--valid-days", "30"]).expect(1).says(&["issuer", "belongs to"]);
+    regio([
+        "cert",
+        "issue",
+        "--key",
+        p(&other),
+        p(&named),
+        "--valid-days",
+        "30",
+    ])
+    .expect(1)
+    .says(&["issuer", "belongs to"]);
     // Validity must be given somewhere.
-    regio(["cert", "issue", "--key", p(&board), p(&template)]).expect(1).says(&["--valid-until", "--valid-days"]);
-    regio(["cert", "issue", "--key", p(&board), p(&template), "--valid-until", "2027-01-01T00:00:00Z", "--valid-days", "3"]).expect(2);
+    regio(["cert", "issue", "--key", p(&board), p(&template)])
+        .expect(1)
+        .says(&["--valid-until", "--valid-days"]);
+    regio([
+        "cert",
+        "issue",
+        "--key",
+        p(&board),
+        p(&template),
+        "--valid-until",
+        "2027-01-01T00:00:00Z",
+        "--valid-days",
+        "3",
+    ])
+    .expect(2);
     // Invalid content is named.
     let mut bad = cert_template(&app);
     bad["credentialSubject"]["purposes"] = json!(["Marketing-ish"]);
     let bad = write(d, "bad.json", &bad);
-    regio(["cert", "issue", "--key", p(&board), p(&bad), "--valid-days", "30"]).expect(1).says(&["credentialSubject.purposes"]);
+    regio([
+        "cert",
+        "issue",
+        "--key",
+        p(&board),
+        p(&bad),
+        "--valid-days",
+        "30",
+    ])
+    .expect(1)
+    .says(&["credentialSubject.purposes"]);
 
     // Revocation by the issuer only.
-    regio(["cert", "revoke", "--key", p(&other), p(&cert), "--reason", "x"]).expect(1).says(&["only the issuer"]);
+    regio([
+        "cert",
+        "revoke",
+        "--key",
+        p(&other),
+        p(&cert),
+        "--reason",
+        "x",
+    ])
+    .expect(1)
+    .says(&["only the issuer"]);
     let rev = d.join("rev.json");
-    regio(["cert", "revoke", "--key", p(&board), p(&cert), "--reason", "algorithm changed", "-o", p(&rev)]).expect(0);
+    regio([
+        "cert",
+        "revoke",
+        "--key",
+        p(&board),
+        p(&cert),
+        "--reason",
+        "algorithm changed",
+        "-o",
+        p(&rev),
+    ])
+    .expect(0);
     let r = read(&rev);
     assert_eq!(r["type"], "Revocation");
     assert_eq!(r["certificate"], hash_of(&cert).as_str());
-    regio(["verify", p(&rev)]).expect(0).says(&["OK Revocation"]);
+    regio(["verify", p(&rev)])
+        .expect(0)
+        .says(&["OK Revocation"]);
 }
 
 #[test]
 fn reasons_and_help() {
-    regio(["reasons"]).expect(0).says(&["| `certificate.revoked` |", "| `charter.quota_exceeded` |"]);
+    regio(["reasons"])
+        .expect(0)
+        .says(&["| `certificate.revoked` |", "| `charter.quota_exceeded` |"]);
     let j = regio(["reasons", "--json"]);
     j.expect(0);
     let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
-    assert!(v.as_array().unwrap().iter().any(|r| r["code"] == "signature.invalid"));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["code"] == "signature.invalid"));
 
     let help = regio(["--help"]);
-    help.expect(0).says(&["key", "sign", "verify", "policy", "cert", "charter", "reasons", "init", "node", "ingest", "dataset", "consent"]);
-    assert!(help.stdout.lines().any(|l| l.trim_start().starts_with("demo")), "`demo` is listed");
+    help.expect(0).says(&[
+        "key", "sign", "verify", "policy", "cert", "charter", "reasons", "init", "node", "ingest",
+        "dataset", "consent",
+    ]);
+    assert!(
+        help.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("demo")),
+        "`demo` is listed"
+    );
     regio(["frobnicate"]).expect(2);
 }

@@ -21,13 +21,25 @@ fn text(b: &[u8]) -> String {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
 /// (subject, rows, consent lines): subj-a and subj-b consent to R&D; subj-c only to
 /// ServiceProvision; subj-d withdrew in 2023; 12 rows have no subject.
-const SUBJECTS: [(Option<&str>, usize); 5] = [(None, 12), (Some("subj-a"), 9), (Some("subj-b"), 6), (Some("subj-c"), 4), (Some("subj-d"), 3)];
+const SUBJECTS: [(Option<&str>, usize); 5] = [
+    (None, 12),
+    (Some("subj-a"), 9),
+    (Some("subj-b"), 6),
+    (Some("subj-c"), 4),
+    (Some("subj-d"), 3),
+];
 const CONSENT: &str = r#"{"subject":"subj-a","purpose":"ResearchAndDevelopment","granted":true,"given_at":"2023-03-01T10:00:00Z","withdrawn_at":null}
 {"subject":"subj-b","purpose":"ResearchAndDevelopment","granted":true,"given_at":"2023-04-01T10:00:00Z","withdrawn_at":null}
 {"subject":"subj-c","purpose":"ServiceProvision","granted":true,"given_at":"2023-04-01T10:00:00Z","withdrawn_at":null}
@@ -90,38 +102,120 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         let actors = Actors::new(1);
         let dir = tmp.path().join("gent");
-        ok(&regio(&["init", "--dir", s(&dir), "--nis", "44021", "--name", "Gent", "--clerk", actors.clerk.did().as_str()]));
+        ok(&regio(&[
+            "init",
+            "--dir",
+            s(&dir),
+            "--nis",
+            "44021",
+            "--name",
+            "Gent",
+            "--clerk",
+            actors.clerk.did().as_str(),
+        ]));
         let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-        assert!(config.contains(&format!("clerks = [\"{}\"]", actors.clerk.did())), "{config}");
+        assert!(
+            config.contains(&format!("clerks = [\"{}\"]", actors.clerk.did())),
+            "{config}"
+        );
         // The node speaks with the demo's node-0 key, so that the demo documents name it.
         std::fs::write(dir.join("node.key"), actors.nodes[0].to_file_json()).unwrap();
         let node = RunningNode::start(&dir);
         let url = node.url.clone();
         let files = tmp.path();
-        ok(&regio(&["dataset", "create", "--node", &url, "--dir", s(&dir), s(&write(files, "schema.json", READINGS_SCHEMA))]));
-        ok(&regio(&["ingest", "--node", &url, "--dir", s(&dir), "--dataset", "readings", s(&write(files, "readings.ndjson", &readings()))]));
-        ok(&regio(&["consent", "import", "--node", &url, "--dir", s(&dir), s(&write(files, "consent.ndjson", CONSENT))]));
+        ok(&regio(&[
+            "dataset",
+            "create",
+            "--node",
+            &url,
+            "--dir",
+            s(&dir),
+            s(&write(files, "schema.json", READINGS_SCHEMA)),
+        ]));
+        ok(&regio(&[
+            "ingest",
+            "--node",
+            &url,
+            "--dir",
+            s(&dir),
+            "--dataset",
+            "readings",
+            s(&write(files, "readings.ndjson", &readings())),
+        ]));
+        ok(&regio(&[
+            "consent",
+            "import",
+            "--node",
+            &url,
+            "--dir",
+            s(&dir),
+            s(&write(files, "consent.ndjson", CONSENT)),
+        ]));
 
-        let docs = region::documents(&actors, &[vec![]], Utc::now() - Duration::minutes(1)).unwrap();
+        let docs =
+            region::documents(&actors, &[vec![]], Utc::now() - Duration::minutes(1)).unwrap();
         let policy = write(files, "policy.json", &docs.policies[0].to_json_pretty());
-        let out = ok(&regio(&["policy", "publish", "--node", &url, "--dir", s(&dir), s(&policy)]));
-        assert!(out.starts_with("published policy version 1 of Gent (44021): sha256:"), "{out}");
+        let out = ok(&regio(&[
+            "policy",
+            "publish",
+            "--node",
+            &url,
+            "--dir",
+            s(&dir),
+            s(&policy),
+        ]));
+        assert!(
+            out.starts_with("published policy version 1 of Gent (44021): sha256:"),
+            "{out}"
+        );
         // Charter and manifest: no CLI command of this branch submits them (`regio region` is another's).
         let token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
-        for (route, doc) in [("/v1/charters", docs.charter.raw()), ("/v1/regions", docs.manifest.raw())] {
-            let resp = ureq::post(&format!("{url}{route}")).header("Authorization", &format!("Bearer {}", token.trim())).send(doc.to_string()).unwrap();
+        for (route, doc) in [
+            ("/v1/charters", docs.charter.raw()),
+            ("/v1/regions", docs.manifest.raw()),
+        ] {
+            let resp = ureq::post(&format!("{url}{route}"))
+                .header("Authorization", &format!("Bearer {}", token.trim()))
+                .send(doc.to_string())
+                .unwrap();
             assert_eq!(resp.status().as_u16(), 201, "{route}");
         }
         let cert = write(files, "cert.json", &docs.certificate.to_json_pretty());
-        let out = ok(&regio(&["cert", "submit", "--node", &url, "--dir", s(&dir), s(&cert)]));
-        assert!(out.contains(&format!("stored certificate {}", docs.certificate.doc().id)), "{out}");
+        let out = ok(&regio(&[
+            "cert",
+            "submit",
+            "--node",
+            &url,
+            "--dir",
+            s(&dir),
+            s(&cert),
+        ]));
+        assert!(
+            out.contains(&format!("stored certificate {}", docs.certificate.doc().id)),
+            "{out}"
+        );
         let app_key = write(files, "app.key", &actors.app.to_file_json());
         let clerk_key = write(files, "clerk.key", &actors.clerk.to_file_json());
-        Setup { _tmp: tmp, node, dir, app_key, clerk_key, cert }
+        Setup {
+            _tmp: tmp,
+            node,
+            dir,
+            app_key,
+            clerk_key,
+            cert,
+        }
     }
 
     fn query(&self, extra: &[&str], sql: &str) -> Output {
-        let mut args = vec!["query", "--node", &self.node.url, "--key", s(&self.app_key), "--purpose", PURPOSE];
+        let mut args = vec![
+            "query",
+            "--node",
+            &self.node.url,
+            "--key",
+            s(&self.app_key),
+            "--purpose",
+            PURPOSE,
+        ];
         args.extend_from_slice(extra);
         args.push(sql);
         regio(&args)
@@ -129,7 +223,17 @@ impl Setup {
 
     /// The count of readings through `regio query --format csv`.
     fn count(&self) -> String {
-        ok(&self.query(&["--cert", s(&self.cert), "--region", region::REGION, "--format", "csv"], COUNT))
+        ok(&self.query(
+            &[
+                "--cert",
+                s(&self.cert),
+                "--region",
+                region::REGION,
+                "--format",
+                "csv",
+            ],
+            COUNT,
+        ))
     }
 }
 
@@ -143,7 +247,17 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
     let out = ok(&st.query(&["--cert", s(&st.cert), "--format", "csv"], COUNT));
     assert_eq!(out, format!("n\n{EXPECTED}\n"));
 
-    let out = ok(&st.query(&["--cert", s(&st.cert), "--region", region::REGION, "--format", "json"], COUNT));
+    let out = ok(&st.query(
+        &[
+            "--cert",
+            s(&st.cert),
+            "--region",
+            region::REGION,
+            "--format",
+            "json",
+        ],
+        COUNT,
+    ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["result"]["rows"][0][0], EXPECTED, "{v}");
     assert_eq!(v["coverage"], serde_json::json!([1, 1]), "{v}");
@@ -152,9 +266,23 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
 
     let out = ok(&st.query(&["--cert", s(&st.cert), "--region", region::REGION], COUNT));
     println!("{out}");
-    let trace = out.lines().next().unwrap().strip_prefix("traceparent: ").unwrap();
-    assert!(trace.len() == 55 && trace.starts_with("00-") && trace.ends_with("-01"), "{trace}");
-    assert!(out.contains("│ 27 │") && out.contains("Gent") && out.contains("44021") && out.contains("answered"), "{out}");
+    let trace = out
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("traceparent: ")
+        .unwrap();
+    assert!(
+        trace.len() == 55 && trace.starts_with("00-") && trace.ends_with("-01"),
+        "{trace}"
+    );
+    assert!(
+        out.contains("│ 27 │")
+            && out.contains("Gent")
+            && out.contains("44021")
+            && out.contains("answered"),
+        "{out}"
+    );
     assert!(out.contains("coverage: 1/1 members answered"), "{out}");
 
     // No certificate: refused with the node's reason and what to do next.
@@ -162,15 +290,37 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert_eq!(text(&out.stdout), "");
     let err = text(&out.stderr);
-    assert!(err.contains("refused: certificate.missing") && err.contains("pass --cert"), "{err}");
+    assert!(
+        err.contains("refused: certificate.missing") && err.contains("pass --cert"),
+        "{err}"
+    );
 
     // The clerk withdraws subj-a's consent: the count drops by exactly subj-a's 9 rows.
     let out = ok(&regio(&[
-        "consent", "withdraw", "--node", &url, "--dir", s(&st.dir), "--subject", "subj-a", "--dataset", "readings", "--purpose", PURPOSE,
-        "--clerk-key", s(&st.clerk_key), "--channel", "paper", "--json",
+        "consent",
+        "withdraw",
+        "--node",
+        &url,
+        "--dir",
+        s(&st.dir),
+        "--subject",
+        "subj-a",
+        "--dataset",
+        "readings",
+        "--purpose",
+        PURPOSE,
+        "--clerk-key",
+        s(&st.clerk_key),
+        "--channel",
+        "paper",
+        "--json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v[0]["id"].as_str(), v[0]["status"].as_str()), (Some("subj-a/ResearchAndDevelopment"), Some("withdrawn")), "{v}");
+    assert_eq!(
+        (v[0]["id"].as_str(), v[0]["status"].as_str()),
+        (Some("subj-a/ResearchAndDevelopment"), Some("withdrawn")),
+        "{v}"
+    );
     assert!(v[0]["hash"].as_str().unwrap().starts_with("sha256:"), "{v}");
     assert_eq!(st.count(), format!("n\n{}\n", EXPECTED - 9));
 
@@ -178,39 +328,107 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
     let stranger = st.dir.parent().unwrap().join("stranger.key");
     ok(&regio(&["key", "new", "--out", s(&stranger)]));
     let out = regio(&[
-        "consent", "withdraw", "--node", &url, "--dir", s(&st.dir), "--subject", "subj-b", "--dataset", "readings", "--purpose", PURPOSE,
-        "--clerk-key", s(&stranger),
+        "consent",
+        "withdraw",
+        "--node",
+        &url,
+        "--dir",
+        s(&st.dir),
+        "--subject",
+        "subj-b",
+        "--dataset",
+        "readings",
+        "--purpose",
+        PURPOSE,
+        "--clerk-key",
+        s(&stranger),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let err = text(&out.stderr);
-    assert!(err.contains("400 document.invalid") && err.contains("clerk"), "{err}");
+    assert!(
+        err.contains("400 document.invalid") && err.contains("clerk"),
+        "{err}"
+    );
     assert_eq!(st.count(), format!("n\n{}\n", EXPECTED - 9));
 
     // The subject's own key grants consent again (subject key, channel app).
     let subject_key = st.dir.parent().unwrap().join("subj-a.key");
     ok(&regio(&["key", "new", "--out", s(&subject_key)]));
     let out = ok(&regio(&[
-        "consent", "grant", "--node", &url, "--dir", s(&st.dir), "--subject", "subj-a", "--dataset", "*", "--purpose", PURPOSE, "--key", s(&subject_key),
+        "consent",
+        "grant",
+        "--node",
+        &url,
+        "--dir",
+        s(&st.dir),
+        "--subject",
+        "subj-a",
+        "--dataset",
+        "*",
+        "--purpose",
+        PURPOSE,
+        "--key",
+        s(&subject_key),
     ]));
-    assert!(out.starts_with("stored consent subj-a/ResearchAndDevelopment (given, channel app"), "{out}");
+    assert!(
+        out.starts_with("stored consent subj-a/ResearchAndDevelopment (given, channel app"),
+        "{out}"
+    );
     assert_eq!(st.count(), format!("n\n{EXPECTED}\n"));
 
     // The node's policy, and its history verified as a chain.
     let out = ok(&regio(&["policy", "show", "--node", &url]));
-    assert!(out.contains("municipality  Gent (44021)") && out.contains("version       1 issued"), "{out}");
+    assert!(
+        out.contains("municipality  Gent (44021)") && out.contains("version       1 issued"),
+        "{out}"
+    );
     let out = ok(&regio(&["policy", "history", "--node", &url, "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((v["ok"].as_bool(), v["head"]["version"].as_u64()), (Some(true), Some(1)), "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["head"]["version"].as_u64()),
+        (Some(true), Some(1)),
+        "{v}"
+    );
 
     // Revoking the certificate at the node: the next query is refused as revoked.
     let certifier = st.dir.parent().unwrap().join("certifier.key");
     std::fs::write(&certifier, Actors::new(1).certifier.to_file_json()).unwrap();
-    let out = regio(&["cert", "revoke", "--key", s(&certifier), s(&st.cert), "--reason", "test", "--node", &url, "--dir", s(&st.dir)]);
+    let out = regio(&[
+        "cert",
+        "revoke",
+        "--key",
+        s(&certifier),
+        s(&st.cert),
+        "--reason",
+        "test",
+        "--node",
+        &url,
+        "--dir",
+        s(&st.dir),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("submitted the revocation to the node: sha256:"), "{}", text(&out.stderr));
-    let out = st.query(&["--cert", s(&st.cert), "--region", region::REGION, "--format", "csv"], COUNT);
+    assert!(
+        text(&out.stderr).contains("submitted the revocation to the node: sha256:"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = st.query(
+        &[
+            "--cert",
+            s(&st.cert),
+            "--region",
+            region::REGION,
+            "--format",
+            "csv",
+        ],
+        COUNT,
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("refused: certificate.revoked"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused: certificate.revoked"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -219,25 +437,82 @@ fn bad_input_is_named_and_changes_nothing() {
     let files = st.dir.parent().unwrap();
 
     let missing = files.join("missing.key");
-    let out = regio(&["query", "--node", &st.node.url, "--key", s(&missing), "--purpose", PURPOSE, "--region", region::REGION, COUNT]);
+    let out = regio(&[
+        "query",
+        "--node",
+        &st.node.url,
+        "--key",
+        s(&missing),
+        "--purpose",
+        PURPOSE,
+        "--region",
+        region::REGION,
+        COUNT,
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(&format!("cannot read key file {}", missing.display())), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("cannot read key file {}", missing.display())),
+        "{}",
+        text(&out.stderr)
+    );
 
     let bad_cert = write(files, "bad-cert.json", "certificate: yes\n");
     let out = st.query(&["--cert", s(&bad_cert), "--region", region::REGION], COUNT);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(&format!("{}:1:1: not valid JSON", bad_cert.display())), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("{}:1:1: not valid JSON", bad_cert.display())),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let out = st.query(&["--cert", s(&st.cert), "--region", region::REGION, "--format", "csv"], "SELECT count(*) FROM readings JOIN sensors ON true");
+    let out = st.query(
+        &[
+            "--cert",
+            s(&st.cert),
+            "--region",
+            region::REGION,
+            "--format",
+            "csv",
+        ],
+        "SELECT count(*) FROM readings JOIN sensors ON true",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("refused: query.unsupported") && err.contains("unsupported at 1:36: JOIN (queries read one dataset)") && err.contains("JOIN"), "{err}");
+    assert!(
+        err.contains("refused: query.unsupported")
+            && err.contains("unsupported at 1:36: JOIN (queries read one dataset)")
+            && err.contains("JOIN"),
+        "{err}"
+    );
 
-    let out = regio(&["cert", "submit", "--node", &st.node.url, "--dir", s(&st.dir), s(&bad_cert)]);
+    let out = regio(&[
+        "cert",
+        "submit",
+        "--node",
+        &st.node.url,
+        "--dir",
+        s(&st.dir),
+        s(&bad_cert),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("bad-cert.json:1:1: not valid JSON"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad-cert.json:1:1: not valid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let out = regio(&["query", "--node", "http://127.0.0.1:9", "--key", s(&st.app_key), "--purpose", PURPOSE, "--region", "r", COUNT]);
+    let out = regio(&[
+        "query",
+        "--node",
+        "http://127.0.0.1:9",
+        "--key",
+        s(&st.app_key),
+        "--purpose",
+        PURPOSE,
+        "--region",
+        "r",
+        COUNT,
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 
     // Nothing above changed the data: the count is the same.

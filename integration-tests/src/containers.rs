@@ -39,7 +39,10 @@ const SOCKET: &str = "/var/run/docker.sock";
 
 /// The image under test: `REGIO_IMAGE` or `regio:dev`, as (name, tag).
 pub fn image() -> (String, String) {
-    let full = std::env::var("REGIO_IMAGE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "regio:dev".into());
+    let full = std::env::var("REGIO_IMAGE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "regio:dev".into());
     match full.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n.to_owned(), t.to_owned()),
         _ => (full, "latest".into()),
@@ -48,13 +51,24 @@ pub fn image() -> (String, String) {
 
 /// One HTTP/1.0 GET on the engine's unix socket: (status, body).
 fn engine_get(path: &str) -> Result<(u16, String), String> {
-    let mut s = std::os::unix::net::UnixStream::connect(SOCKET).map_err(|e| format!("no Docker engine at {SOCKET}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
+    let mut s = std::os::unix::net::UnixStream::connect(SOCKET)
+        .map_err(|e| format!("no Docker engine at {SOCKET}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
     let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("Docker engine at {SOCKET}: {e}"))?;
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -65,23 +79,35 @@ fn check() -> Result<(), String> {
         return Ok(()); // the user's own engine: used as it is
     }
     let (_, body) = engine_get("/version")?;
-    let version: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("Docker engine /version: {e}: {body}"))?;
-    let engine = version["ApiVersion"].as_str().ok_or_else(|| format!("Docker engine /version has no ApiVersion: {body}"))?.to_owned();
+    let version: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("Docker engine /version: {e}: {body}"))?;
+    let engine = version["ApiVersion"]
+        .as_str()
+        .ok_or_else(|| format!("Docker engine /version has no ApiVersion: {body}"))?
+        .to_owned();
     let (name, tag) = image();
     let (status, _) = engine_get(&format!("/v{engine}/images/{name}:{tag}/json"))?;
     if status != 200 {
-        return Err(format!("image {name}:{tag} not found: build it with deploy/build-image.sh"));
+        return Err(format!(
+            "image {name}:{tag} not found: build it with deploy/build-image.sh"
+        ));
     }
     let client = bollard::API_DEFAULT_VERSION;
     let client = format!("{}.{}", client.major_version, client.minor_version);
-    let parse = |v: &str| v.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let parse = |v: &str| {
+        v.split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+    };
     if parse(&engine) >= parse(&client) {
         return Ok(());
     }
     if engine.len() != client.len() {
         return Err(format!("Docker engine API {engine} is older than testcontainers' {client} and cannot be relayed"));
     }
-    let port = relay(format!("/v{client}/").into_bytes(), format!("/v{engine}/").into_bytes())?;
+    let port = relay(
+        format!("/v{client}/").into_bytes(),
+        format!("/v{engine}/").into_bytes(),
+    )?;
     // Before any testcontainers client exists (this runs once, first).
     std::env::set_var("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"));
     Ok(())
@@ -107,7 +133,10 @@ pub fn require_compose(test: &str) -> Option<()> {
     };
     let reason = match version.output() {
         Ok(o) if o.status.success() => return Some(()),
-        Ok(o) => format!("docker-compose version failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Ok(o) => format!(
+            "docker-compose version failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
         Err(e) => format!("docker-compose not found: {e}"),
     };
     if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
@@ -136,18 +165,32 @@ pub fn require_docker(test: &str) -> Option<()> {
 /// Starts the version-rewriting relay; returns its TCP port.
 fn relay(from: Vec<u8>, to: Vec<u8>) -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("relay: {e}"))?;
-    let port = listener.local_addr().map_err(|e| format!("relay: {e}"))?.port();
-    listener.set_nonblocking(true).map_err(|e| format!("relay: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("relay: {e}"))?
+        .port();
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("relay: {e}"))?;
     std::thread::Builder::new()
         .name("docker-api-relay".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
                 while let Ok((client, _)) = listener.accept().await {
                     let (from, to) = (from.clone(), to.clone());
                     tokio::spawn(async move {
-                        let Ok(engine) = tokio::net::UnixStream::connect(SOCKET).await else { return };
+                        let Ok(engine) = tokio::net::UnixStream::connect(SOCKET).await else {
+                            return;
+                        };
                         let (mut cr, mut cw) = client.into_split();
                         let (mut er, mut ew) = engine.into_split();
                         let up = rewrite(&mut cr, &mut ew, &from, &to);
@@ -199,7 +242,10 @@ where
             }
         }
         // Hold back the longest tail that is a proper prefix of `from`.
-        let keep = (1..from.len()).rev().find(|&k| k <= pending.len() && pending.ends_with(&from[..k])).unwrap_or(0);
+        let keep = (1..from.len())
+            .rev()
+            .find(|&k| k <= pending.len() && pending.ends_with(&from[..k]))
+            .unwrap_or(0);
         let send: Vec<u8> = pending.drain(..pending.len() - keep).collect();
         w.write_all(&send).await?;
     }
@@ -207,7 +253,9 @@ where
 
 /// A name unique to this test run: `regio-test-PID-NANOS-what`.
 pub fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!("regio-test-{}-{nanos:09}-{what}", std::process::id())
 }
 
@@ -241,19 +289,41 @@ impl NodeContainer {
     /// Runs `regio init` on the named volume `volume` (created if missing) in a one-shot
     /// container, then starts `regio node run` on it in the container `name` on `network`,
     /// and waits until it listens.
-    pub async fn start(name: &str, network: &str, volume: &str, nis: &str, municipality: &str) -> NodeContainer {
+    pub async fn start(
+        name: &str,
+        network: &str,
+        volume: &str,
+        nis: &str,
+        municipality: &str,
+    ) -> NodeContainer {
         let init = regio_image()
             .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)))
             .with_cmd([
-                "init", "--dir", "/data", "--nis", nis, "--name", municipality, "--api", "0.0.0.0:7480", "--listen", "/ip4/0.0.0.0/tcp/7481",
+                "init",
+                "--dir",
+                "/data",
+                "--nis",
+                nis,
+                "--name",
+                municipality,
+                "--api",
+                "0.0.0.0:7480",
+                "--listen",
+                "/ip4/0.0.0.0/tcp/7481",
             ])
             .with_mount(Mount::volume_mount(volume, "/data"))
             .with_container_name(format!("{name}-init"))
             .start()
             .await
             .unwrap_or_else(|e| panic!("regio init in a container for {name}: {e}"));
-        let key = init.copy_file_from("/data/node.key", Vec::<u8>::new()).await.expect("copy node.key out of the volume");
-        let token = init.copy_file_from("/data/admin.token", Vec::<u8>::new()).await.expect("copy admin.token out of the volume");
+        let key = init
+            .copy_file_from("/data/node.key", Vec::<u8>::new())
+            .await
+            .expect("copy node.key out of the volume");
+        let token = init
+            .copy_file_from("/data/admin.token", Vec::<u8>::new())
+            .await
+            .expect("copy admin.token out of the volume");
         drop(init);
         let key = Key::from_file_json(&String::from_utf8_lossy(&key)).expect("node.key");
         let token = String::from_utf8_lossy(&token).trim().to_owned();
@@ -267,23 +337,43 @@ impl NodeContainer {
             .start()
             .await
             .unwrap_or_else(|e| panic!("regio node run in container {name}: {e}"));
-        NodeContainer { container, name: name.to_owned(), volume: volume.to_owned(), files: NodeFiles { key, token } }
+        NodeContainer {
+            container,
+            name: name.to_owned(),
+            volume: volume.to_owned(),
+            files: NodeFiles { key, token },
+        }
     }
 
     /// The API's URL on the host (the published port can change on restart).
     pub async fn url(&self) -> String {
-        let port = self.container.get_host_port_ipv4(API_PORT).await.expect("published API port");
+        let port = self
+            .container
+            .get_host_port_ipv4(API_PORT)
+            .await
+            .expect("published API port");
         format!("http://127.0.0.1:{port}")
     }
 
     /// Kills the node with SIGKILL (no shutdown at all).
     pub async fn kill(&self) {
-        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
-        let opts = bollard::query_parameters::KillContainerOptionsBuilder::default().signal("SIGKILL").build();
-        docker.kill_container(self.container.id(), Some(opts)).await.expect("kill the container");
+        let docker = testcontainers::core::client::docker_client_instance()
+            .await
+            .expect("docker client");
+        let opts = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        docker
+            .kill_container(self.container.id(), Some(opts))
+            .await
+            .expect("kill the container");
         let started = Instant::now();
         while self.container.is_running().await.unwrap_or(false) {
-            assert!(started.elapsed() < Duration::from_secs(20), "{} still runs 20 s after SIGKILL", self.name);
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} still runs 20 s after SIGKILL",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -299,9 +389,13 @@ impl NodeContainer {
 
 /// Removes named volumes (after their containers are gone).
 pub async fn remove_volumes(names: &[String]) {
-    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else { return };
+    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else {
+        return;
+    };
     for n in names {
-        let opts = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
+        let opts = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
+            .force(true)
+            .build();
         let _ = docker.remove_volume(n, Some(opts)).await;
     }
 }
@@ -313,16 +407,28 @@ pub async fn wait_healthy(url: &str, within: Duration) {
         if let Ok((200, _)) = http("GET", &format!("{url}/health"), None, Vec::new()).await {
             return;
         }
-        assert!(started.elapsed() < within, "{url} not healthy after {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "{url} not healthy after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// One HTTP request (on a blocking thread): (status, body). `token` is sent as bearer.
-pub async fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> Result<(u16, String), String> {
+pub async fn http(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(u16, String), String> {
     let (method, url, token) = (method.to_owned(), url.to_owned(), token.map(str::to_owned));
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
         let auth = token.map(|t| format!("Bearer {t}"));
         let response = if method == "GET" {
             let mut r = agent.get(&url);
@@ -339,7 +445,12 @@ pub async fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -
         };
         let mut response = response.map_err(|e| format!("{method} {url}: {e}"))?;
         let status = response.status().as_u16();
-        let text = response.body_mut().with_config().limit(1 << 30).read_to_string().map_err(|e| format!("{method} {url}: body: {e}"))?;
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(|e| format!("{method} {url}: body: {e}"))?;
         Ok((status, text))
     })
     .await
@@ -347,9 +458,19 @@ pub async fn http(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -
 }
 
 /// [`http`] that must answer 2xx with JSON.
-pub async fn ok_json(method: &str, url: &str, token: Option<&str>, body: Vec<u8>) -> serde_json::Value {
-    let (status, text) = http(method, url, token, body).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!((200..300).contains(&status), "{method} {url}: {status} {text}");
+pub async fn ok_json(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> serde_json::Value {
+    let (status, text) = http(method, url, token, body)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {url}: {status} {text}"
+    );
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}"))
 }
 
@@ -358,14 +479,30 @@ pub async fn ok_json(method: &str, url: &str, token: Option<&str>, body: Vec<u8>
 /// with the IP it had; returns the subnet. Remove it with [`remove_network`].
 pub async fn create_network(name: &str) -> String {
     use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
-    let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) ^ std::process::id();
+    let docker = testcontainers::core::client::docker_client_instance()
+        .await
+        .expect("docker client");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
     let mut last = String::new();
     for k in 0..16u32 {
         let n = seed.wrapping_add(k.wrapping_mul(2_654_435_761)) % (128 * 256);
         let subnet = format!("10.{}.{}.0/24", 128 + n / 256, n % 256);
-        let ipam = Ipam { config: Some(vec![IpamConfig { subnet: Some(subnet.clone()), ..Default::default() }]), ..Default::default() };
-        let request = NetworkCreateRequest { name: name.to_owned(), driver: Some("bridge".into()), ipam: Some(ipam), ..Default::default() };
+        let ipam = Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.clone()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".into()),
+            ipam: Some(ipam),
+            ..Default::default()
+        };
         match docker.create_network(request).await {
             Ok(_) => return subnet,
             Err(e) => last = e.to_string(),
@@ -377,11 +514,16 @@ pub async fn create_network(name: &str) -> String {
 /// Removes the network `name`, waiting (at most 30 s) until its containers are gone —
 /// testcontainers removes dropped containers in the background.
 pub async fn remove_network(name: &str) {
-    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else { return };
+    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else {
+        return;
+    };
     let started = Instant::now();
     loop {
         match docker.remove_network(name).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return,
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return,
             Err(e) if started.elapsed() > Duration::from_secs(30) => {
                 eprintln!("network {name} not removed: {e}");
                 return;
@@ -394,28 +536,67 @@ pub async fn remove_network(name: &str) {
 impl NodeContainer {
     /// The container's IPv4 address on `network`.
     pub async fn ip(&self, network: &str) -> String {
-        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
-        let info = docker.inspect_container(self.container.id(), None).await.expect("inspect the container");
-        let networks = info.network_settings.and_then(|s| s.networks).unwrap_or_default();
-        let ip = networks.get(network).and_then(|e| e.ip_address.clone()).filter(|ip| !ip.is_empty());
-        ip.unwrap_or_else(|| panic!("{} has no address on {network}: {:?}", self.name, networks.keys().collect::<Vec<_>>()))
+        let docker = testcontainers::core::client::docker_client_instance()
+            .await
+            .expect("docker client");
+        let info = docker
+            .inspect_container(self.container.id(), None)
+            .await
+            .expect("inspect the container");
+        let networks = info
+            .network_settings
+            .and_then(|s| s.networks)
+            .unwrap_or_default();
+        let ip = networks
+            .get(network)
+            .and_then(|e| e.ip_address.clone())
+            .filter(|ip| !ip.is_empty());
+        ip.unwrap_or_else(|| {
+            panic!(
+                "{} has no address on {network}: {:?}",
+                self.name,
+                networks.keys().collect::<Vec<_>>()
+            )
+        })
     }
 
     /// Cuts the container off `network` (a partition: its peers' connections break).
     pub async fn disconnect(&self, network: &str) {
-        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
-        let request = bollard::models::NetworkDisconnectRequest { container: self.container.id().to_owned(), force: Some(true) };
-        docker.disconnect_network(network, request).await.unwrap_or_else(|e| panic!("disconnect {} from {network}: {e}", self.name));
+        let docker = testcontainers::core::client::docker_client_instance()
+            .await
+            .expect("docker client");
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: self.container.id().to_owned(),
+            force: Some(true),
+        };
+        docker
+            .disconnect_network(network, request)
+            .await
+            .unwrap_or_else(|e| panic!("disconnect {} from {network}: {e}", self.name));
     }
 
     /// Connects the container to `network` again with the address `ip` (the one its region
     /// manifest names).
     pub async fn connect(&self, network: &str, ip: &str) {
         use bollard::models::{EndpointIpamConfig, EndpointSettings, NetworkConnectRequest};
-        let docker = testcontainers::core::client::docker_client_instance().await.expect("docker client");
-        let endpoint = EndpointSettings { ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_owned()), ..Default::default() }), ..Default::default() };
-        let request = NetworkConnectRequest { container: self.container.id().to_owned(), endpoint_config: Some(endpoint) };
-        docker.connect_network(network, request).await.unwrap_or_else(|e| panic!("connect {} to {network} as {ip}: {e}", self.name));
+        let docker = testcontainers::core::client::docker_client_instance()
+            .await
+            .expect("docker client");
+        let endpoint = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(ip.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let request = NetworkConnectRequest {
+            container: self.container.id().to_owned(),
+            endpoint_config: Some(endpoint),
+        };
+        docker
+            .connect_network(network, request)
+            .await
+            .unwrap_or_else(|e| panic!("connect {} to {network} as {ip}: {e}", self.name));
     }
 
     /// Stops the node gracefully: `docker stop` sends SIGTERM and SIGKILL only after
@@ -423,10 +604,20 @@ impl NodeContainer {
     pub async fn stop_gracefully(&self, grace: Duration) -> (i64, Duration) {
         let started = Instant::now();
         let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
-        self.container.stop_with_timeout(Some(seconds)).await.unwrap_or_else(|e| panic!("stop {}: {e}", self.name));
+        self.container
+            .stop_with_timeout(Some(seconds))
+            .await
+            .unwrap_or_else(|e| panic!("stop {}: {e}", self.name));
         let took = started.elapsed();
-        let code = self.container.exit_code().await.unwrap_or_else(|e| panic!("exit code of {}: {e}", self.name));
-        (code.unwrap_or_else(|| panic!("{} still runs after docker stop", self.name)), took)
+        let code = self
+            .container
+            .exit_code()
+            .await
+            .unwrap_or_else(|e| panic!("exit code of {}: {e}", self.name));
+        (
+            code.unwrap_or_else(|| panic!("{} still runs after docker stop", self.name)),
+            took,
+        )
     }
 
     /// While the container is stopped: gives it the address `ip` on `network` again when it
@@ -442,7 +633,11 @@ impl NodeContainer {
     /// volume (the image has no shell), and the node starts again. Returns the API's URL.
     pub async fn edit_config(&self, edit: impl FnOnce(&str) -> String) -> String {
         self.container.stop().await.expect("stop the container");
-        let text = self.container.copy_file_from("/data/config.toml", Vec::<u8>::new()).await.expect("copy config.toml out of the volume");
+        let text = self
+            .container
+            .copy_file_from("/data/config.toml", Vec::<u8>::new())
+            .await
+            .expect("copy config.toml out of the volume");
         let text = edit(&String::from_utf8_lossy(&text));
         let writer = regio_image()
             .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(0)))
@@ -463,7 +658,10 @@ impl NodeContainer {
 pub fn demo_rows_ndjson(i: usize, days: usize, sensors: usize) -> String {
     use regio_node::schema::Value as Cell;
     use serde_json::{json, Value};
-    let ts = |micros: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let ts = |micros: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    };
     let schema = regio_node::demo::data::readings_schema();
     let mut out = String::new();
     for row in regio_node::demo::data::municipality(i, days, sensors).rows {
@@ -490,7 +688,10 @@ pub fn demo_rows_ndjson(i: usize, days: usize, sensors: usize) -> String {
 
 /// Municipality `i`'s demo consent as the NDJSON `POST /v1/consent/import?format=ndjson` takes.
 pub fn demo_consent_ndjson(i: usize, days: usize, sensors: usize) -> String {
-    let ts = |micros: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let ts = |micros: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    };
     regio_node::demo::data::municipality(i, days, sensors)
         .consent
         .iter()
@@ -507,8 +708,16 @@ pub fn demo_expected_count(i: usize, days: usize, sensors: usize) -> u64 {
     use regio_node::schema::Value as Cell;
     let d = regio_node::demo::data::municipality(i, days, sensors);
     let now = chrono::Utc::now().timestamp_micros();
-    let consenting: std::collections::HashSet<&str> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.as_str()).collect();
-    d.rows.iter().filter(|r| !matches!(&r[3], Cell::Str(s) if !consenting.contains(s.as_str()))).count() as u64
+    let consenting: std::collections::HashSet<&str> = d
+        .consent
+        .iter()
+        .filter(|c| c.active_at(now))
+        .map(|c| c.subject.as_str())
+        .collect();
+    d.rows
+        .iter()
+        .filter(|r| !matches!(&r[3], Cell::Str(s) if !consenting.contains(s.as_str())))
+        .count() as u64
 }
 
 /// Three node containers (the first three demo municipalities: Gent, Antwerpen, Brugge), each
@@ -532,19 +741,36 @@ impl Trio {
         use regio_node::demo::data::MUNICIPALITIES;
         let network = unique(&format!("{prefix}-net"));
         let subnet = create_network(&network).await;
-        let volumes: Vec<String> = MUNICIPALITIES[..3].iter().map(|(_, name)| unique(&format!("{}-data", name.to_lowercase()))).collect();
+        let volumes: Vec<String> = MUNICIPALITIES[..3]
+            .iter()
+            .map(|(_, name)| unique(&format!("{}-data", name.to_lowercase())))
+            .collect();
         let start = |i: usize| {
             let (nis, name) = MUNICIPALITIES[i];
             let (network, volume) = (network.clone(), volumes[i].clone());
-            async move { NodeContainer::start(&unique(&name.to_lowercase()), &network, &volume, nis, name).await }
+            async move {
+                NodeContainer::start(&unique(&name.to_lowercase()), &network, &volume, nis, name)
+                    .await
+            }
         };
         let (a, b, c) = tokio::join!(start(0), start(1), start(2));
-        Trio { network, subnet, volumes, nodes: [a, b, c] }
+        Trio {
+            network,
+            subnet,
+            volumes,
+            nodes: [a, b, c],
+        }
     }
 
     /// The region's members as they are now: each node's IP on the network, the demo actors
     /// with the nodes' own keys, and each member's p2p address (`/ip4/IP/tcp/P2P_PORT`).
-    pub async fn members(&self) -> (Vec<String>, regio_node::demo::region::Actors, Vec<Vec<String>>) {
+    pub async fn members(
+        &self,
+    ) -> (
+        Vec<String>,
+        regio_node::demo::region::Actors,
+        Vec<Vec<String>>,
+    ) {
         let mut ips = Vec::new();
         for n in &self.nodes {
             ips.push(n.ip(&self.network).await);
@@ -552,7 +778,10 @@ impl Trio {
         eprintln!("network {} ({}): {ips:?}", self.network, self.subnet);
         let mut actors = regio_node::demo::region::Actors::new(3);
         actors.nodes = self.nodes.iter().map(|n| n.files.key.clone()).collect();
-        let addresses = ips.iter().map(|ip| vec![format!("/ip4/{ip}/tcp/{P2P_PORT}")]).collect();
+        let addresses = ips
+            .iter()
+            .map(|ip| vec![format!("/ip4/{ip}/tcp/{P2P_PORT}")])
+            .collect();
         (ips, actors, addresses)
     }
 }

@@ -50,8 +50,11 @@ impl Region {
 
     /// Starts one node per key of `actors.nodes` in the region `id`.
     pub async fn start_in(id: &str, actors: Actors) -> Region {
-        let (stores, dirs): (Vec<Store>, Vec<TempDir>) = actors.nodes.iter().map(|_| sled_store()).unzip();
-        let live = LiveRegion::start_in(id, actors, stores, DAYS, SENSORS, Utc::now()).await.expect("region starts");
+        let (stores, dirs): (Vec<Store>, Vec<TempDir>) =
+            actors.nodes.iter().map(|_| sled_store()).unzip();
+        let live = LiveRegion::start_in(id, actors, stores, DAYS, SENSORS, Utc::now())
+            .await
+            .expect("region starts");
         Region { live, _dirs: dirs }
     }
 
@@ -63,25 +66,44 @@ impl Region {
     /// A signed query of the certified application (with its certificate) addressed to node `at`.
     pub fn query(&self, at: usize, sql: &str) -> Value {
         let cert = Some(self.live.docs.certificate.hash());
-        region::query(&self.live.actors.app, self.node(at).engine.did(), PURPOSE, sql, cert, Utc::now()).expect("query signs")
+        region::query(
+            &self.live.actors.app,
+            self.node(at).engine.did(),
+            PURPOSE,
+            sql,
+            cert,
+            Utc::now(),
+        )
+        .expect("query signs")
     }
 
     /// Coordinates `query` from node `at`.
     pub async fn coordinate(&self, at: usize, query: Value) -> FederatedResult {
-        self.node(at).coordinate(query, DEADLINE).await.expect("federated result")
+        self.node(at)
+            .coordinate(query, DEADLINE)
+            .await
+            .expect("federated result")
     }
-
 
     /// Waits until gossip from node `from` reaches every other node (the mesh has formed and
     /// `from` knows every subscriber): publishes `from`'s policy until each peer has noted it.
     pub async fn gossip_ready(&self, from: usize) {
-        let msg = Gossip::Policy { doc: self.live.docs.policies[from].raw().clone() };
+        let msg = Gossip::Policy {
+            doc: self.live.docs.policies[from].raw().clone(),
+        };
         let did = self.node(from).engine.did();
         let net = &self.node(from).net;
-        poll("gossip from every member reaching every other", Duration::from_secs(20), || async {
-            let _ = p2p::publish(net, region::REGION, &msg).await;
-            (0..self.live.nodes.len()).filter(|i| *i != from).all(|i| self.node(i).engine.peer_heads().contains_key(did)).then_some(())
-        })
+        poll(
+            "gossip from every member reaching every other",
+            Duration::from_secs(20),
+            || async {
+                let _ = p2p::publish(net, region::REGION, &msg).await;
+                (0..self.live.nodes.len())
+                    .filter(|i| *i != from)
+                    .all(|i| self.node(i).engine.peer_heads().contains_key(did))
+                    .then_some(())
+            },
+        )
         .await;
     }
 }
@@ -89,22 +111,39 @@ impl Region {
 /// A node outside every region: its own key, its own sled directory, libp2p on loopback.
 pub async fn outsider(key: &Key) -> (LiveNode, TempDir) {
     let (store, dir) = sled_store();
-    (LiveNode::start(key, store, Vec::new()).await.expect("node starts"), dir)
+    (
+        LiveNode::start(key, store, Vec::new())
+            .await
+            .expect("node starts"),
+        dir,
+    )
 }
 
 /// The query entries (answered or refused) of a node's audit log.
 pub fn query_entries(engine: &Engine) -> Vec<Entry> {
     let log = engine.store().audit_range(1, u64::MAX).expect("audit log");
-    log.into_iter().filter(|e| matches!(e.kind, Kind::QueryAnswered | Kind::QueryRefused)).collect()
+    log.into_iter()
+        .filter(|e| matches!(e.kind, Kind::QueryAnswered | Kind::QueryRefused))
+        .collect()
 }
 
 /// The audit entries of one kind.
 pub fn audit_entries(engine: &Engine, kind: Kind) -> Vec<Entry> {
-    engine.store().audit_range(1, u64::MAX).expect("audit log").into_iter().filter(|e| e.kind == kind).collect()
+    engine
+        .store()
+        .audit_range(1, u64::MAX)
+        .expect("audit log")
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
 }
 
 /// Runs `attempt` until it returns `Some`, at most `limit`; panics naming `what` otherwise.
-pub async fn poll<T, F: Future<Output = Option<T>>>(what: &str, limit: Duration, mut attempt: impl FnMut() -> F) -> T {
+pub async fn poll<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    limit: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = attempt().await {
@@ -117,5 +156,8 @@ pub async fn poll<T, F: Future<Output = Option<T>>>(what: &str, limit: Duration,
 
 /// `doc` signed by `key` (test documents).
 pub fn sign<T: regio_node::policy::Document>(doc: T, key: &Key) -> Value {
-    Signed::sign(doc, key, Utc::now()).expect("signs").raw().clone()
+    Signed::sign(doc, key, Utc::now())
+        .expect("signs")
+        .raw()
+        .clone()
 }

@@ -21,7 +21,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, require_compose, unique};
+use regio_integration_tests::containers::{
+    self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, require_compose, unique,
+};
 use regio_node::config::Config;
 use regio_node::demo::data::{self, MUNICIPALITIES};
 use regio_node::demo::region::{self, Actors};
@@ -61,25 +63,56 @@ fn demo_files() -> Vec<(String, String)> {
         files.push((format!("{dir}/config.toml"), config.render()));
         files.push((format!("{dir}/node.key"), actors.nodes[i].to_file_json()));
         // Demo admin tokens: 64 hex digits anyone can read here.
-        files.push((format!("{dir}/admin.token"), format!("de{:02x}", i + 1).repeat(16) + "\n"));
+        files.push((
+            format!("{dir}/admin.token"),
+            format!("de{:02x}", i + 1).repeat(16) + "\n",
+        ));
         // The policy bundle, unsigned (`regio sign` in the setup signs it with node.key):
         // the demo's, without its grant to the uncertified application.
         let mut bundle = region::policy(i, &actors, dated());
-        bundle.access.policy.retain(|line| !line.iter().any(|f| f == actors.uncertified.did().as_str()));
-        let mut unsigned = Signed::sign(bundle, &actors.nodes[i], dated()).unwrap().raw().clone();
+        bundle
+            .access
+            .policy
+            .retain(|line| !line.iter().any(|f| f == actors.uncertified.did().as_str()));
+        let mut unsigned = Signed::sign(bundle, &actors.nodes[i], dated())
+            .unwrap()
+            .raw()
+            .clone();
         unsigned.as_object_mut().unwrap().remove("proof");
-        files.push((format!("policy/{}.json", name.to_lowercase()), pretty(&unsigned)));
-        files.push((format!("data/readings-{nis}.ndjson"), demo_rows_ndjson(i, DAYS, SENSORS)));
-        files.push((format!("data/consent-{nis}.ndjson"), demo_consent_ndjson(i, DAYS, SENSORS)));
+        files.push((
+            format!("policy/{}.json", name.to_lowercase()),
+            pretty(&unsigned),
+        ));
+        files.push((
+            format!("data/readings-{nis}.ndjson"),
+            demo_rows_ndjson(i, DAYS, SENSORS),
+        ));
+        files.push((
+            format!("data/consent-{nis}.ndjson"),
+            demo_consent_ndjson(i, DAYS, SENSORS),
+        ));
     }
-    files.push(("data/readings.schema.json".into(), pretty(&serde_json::to_value(data::readings_schema()).unwrap())));
+    files.push((
+        "data/readings.schema.json".into(),
+        pretty(&serde_json::to_value(data::readings_schema()).unwrap()),
+    ));
     files.push(("keys/app.key".into(), actors.app.to_file_json()));
     files.push(("keys/board.key".into(), actors.certifier.to_file_json()));
     // The board's certificate for the application, valid for ten years from `dated()`.
-    let mut cert: EthicsCertificate = region::certificate(&actors, 1, dated()).unwrap().doc().clone();
+    let mut cert: EthicsCertificate = region::certificate(&actors, 1, dated())
+        .unwrap()
+        .doc()
+        .clone();
     cert.valid_from = dated();
     cert.valid_until = Utc.with_ymd_and_hms(2036, 11, 1, 0, 0, 0).unwrap();
-    files.push(("cert.json".into(), pretty(Signed::sign(cert, &actors.certifier, dated()).unwrap().raw())));
+    files.push((
+        "cert.json".into(),
+        pretty(
+            Signed::sign(cert, &actors.certifier, dated())
+                .unwrap()
+                .raw(),
+        ),
+    ));
     files
 }
 
@@ -102,10 +135,20 @@ fn the_compose_demo_files_are_the_generated_demo_region() {
     let compose = std::fs::read_to_string(deploy().join("compose.yaml")).unwrap();
     let actors = Actors::new(3);
     for (i, (nis, name)) in MUNICIPALITIES[..3].iter().enumerate() {
-        let member = format!("{},{nis},{name},/ip4/${{REGIO_NET:-10.89.7}}.{}/tcp/7481", actors.nodes[i].did(), 11 + i);
-        assert!(compose.contains(&member), "compose.yaml lacks the member {member}");
+        let member = format!(
+            "{},{nis},{name},/ip4/${{REGIO_NET:-10.89.7}}.{}/tcp/7481",
+            actors.nodes[i].did(),
+            11 + i
+        );
+        assert!(
+            compose.contains(&member),
+            "compose.yaml lacks the member {member}"
+        );
     }
-    assert!(compose.contains(&format!("\"--certifier\", \"{}\"", actors.certifier.did())), "compose.yaml does not trust the board");
+    assert!(
+        compose.contains(&format!("\"--certifier\", \"{}\"", actors.certifier.did())),
+        "compose.yaml does not trust the board"
+    );
 }
 
 /// One `docker-compose -f deploy/compose.yaml -p NAME` project; `down -v` on drop.
@@ -117,17 +160,23 @@ struct Project {
 impl Project {
     fn run(&self, args: &[&str]) -> Output {
         let mut c = Command::new("docker-compose");
-        c.arg("-f").arg(deploy().join("compose.yaml")).arg("-p").arg(&self.name).args(args);
+        c.arg("-f")
+            .arg(deploy().join("compose.yaml"))
+            .arg("-p")
+            .arg(&self.name)
+            .args(args);
         match containers::compose_engine_host() {
             Some(h) => c.env("DOCKER_HOST", h),
             None => c.env_remove("DOCKER_HOST"),
         };
         c.envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
-        c.output().unwrap_or_else(|e| panic!("docker-compose {args:?}: {e}"))
+        c.output()
+            .unwrap_or_else(|e| panic!("docker-compose {args:?}: {e}"))
     }
 
     fn logs(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["logs", "--no-color", "--tail", "20"]).stdout).into_owned()
+        String::from_utf8_lossy(&self.run(&["logs", "--no-color", "--tail", "20"]).stdout)
+            .into_owned()
     }
 }
 
@@ -135,19 +184,34 @@ impl Drop for Project {
     fn drop(&mut self) {
         let out = self.run(&["down", "-v", "--remove-orphans", "-t", "5"]);
         if !out.status.success() {
-            eprintln!("docker-compose -p {} down -v: {}", self.name, String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "docker-compose -p {} down -v: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
 
 /// `up -d` on a /24 of its own (another one when Docker says the pool overlaps).
 fn up() -> (Project, Duration) {
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) ^ std::process::id();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
     for k in 0..8u32 {
         let n = seed.wrapping_add(k.wrapping_mul(2_654_435_761)) % (64 * 256);
         let net = format!("10.{}.{}", 64 + n / 256, n % 256);
-        let ports = ["REGIO_GENT_PORT", "REGIO_ANTWERPEN_PORT", "REGIO_BRUGGE_PORT"].map(|p| (p, "0".to_owned()));
-        let project = Project { name: unique("compose"), env: [("REGIO_NET", net)].into_iter().chain(ports).collect() };
+        let ports = [
+            "REGIO_GENT_PORT",
+            "REGIO_ANTWERPEN_PORT",
+            "REGIO_BRUGGE_PORT",
+        ]
+        .map(|p| (p, "0".to_owned()));
+        let project = Project {
+            name: unique("compose"),
+            env: [("REGIO_NET", net)].into_iter().chain(ports).collect(),
+        };
         let started = Instant::now();
         let out = project.run(&["up", "-d"]);
         if out.status.success() {
@@ -155,7 +219,10 @@ fn up() -> (Project, Duration) {
         }
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         if !err.contains("overlaps") {
-            panic!("docker-compose up -d failed:\n{err}\nlogs:\n{}", project.logs());
+            panic!(
+                "docker-compose up -d failed:\n{err}\nlogs:\n{}",
+                project.logs()
+            );
         }
     }
     panic!("docker-compose up -d: no free subnet in 10.64.0.0/10 after 8 tries")
@@ -163,7 +230,9 @@ fn up() -> (Project, Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
-    if require_compose("the_compose_region_answers_the_documented_query_with_full_coverage").is_none() {
+    if require_compose("the_compose_region_answers_the_documented_query_with_full_coverage")
+        .is_none()
+    {
         return;
     }
     let t0 = Instant::now();
@@ -172,20 +241,46 @@ async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
 
     // Gent's API as published on the host.
     let port = project.run(&["port", "gent", "7480"]);
-    let port = String::from_utf8_lossy(&port.stdout).trim().rsplit(':').next().unwrap_or_default().to_owned();
-    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "no published port for gent: {port:?}");
+    let port = String::from_utf8_lossy(&port.stdout)
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        port.parse::<u16>().is_ok_and(|p| p > 0),
+        "no published port for gent: {port:?}"
+    );
     let url = format!("http://127.0.0.1:{port}");
 
     // The application's signed query, with the board's certificate of deploy/compose/.
     let actors = Actors::new(3);
-    let cert_json: Value = serde_json::from_str(&std::fs::read_to_string(deploy().join("compose/cert.json")).unwrap()).unwrap();
-    let cert = Signed::<EthicsCertificate>::verify(cert_json).unwrap().hash();
+    let cert_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy().join("compose/cert.json")).unwrap())
+            .unwrap();
+    let cert = Signed::<EthicsCertificate>::verify(cert_json)
+        .unwrap()
+        .hash();
     let expected: u64 = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).sum();
     assert_eq!(expected, 144, "deploy/README.md says the query answers 144");
     let started = Instant::now();
     let v = loop {
-        let q = region::query(&actors.app, actors.nodes[0].did(), "ResearchAndDevelopment", SQL, Some(cert), Utc::now()).unwrap();
-        let reply = http("POST", &format!("{url}/v1/query?deadline_ms=5000"), None, serde_json::to_vec(&q).unwrap()).await;
+        let q = region::query(
+            &actors.app,
+            actors.nodes[0].did(),
+            "ResearchAndDevelopment",
+            SQL,
+            Some(cert),
+            Utc::now(),
+        )
+        .unwrap();
+        let reply = http(
+            "POST",
+            &format!("{url}/v1/query?deadline_ms=5000"),
+            None,
+            serde_json::to_vec(&q).unwrap(),
+        )
+        .await;
         let v: Value = match &reply {
             Ok((200, text)) => serde_json::from_str(text).unwrap(),
             _ => Value::Null,
@@ -193,7 +288,11 @@ async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
         if v["coverage"] == json!([3, 3]) {
             break v;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "no [3,3] answer at Gent within 90 s; last: {reply:?}\nlogs:\n{}", project.logs());
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no [3,3] answer at Gent within 90 s; last: {reply:?}\nlogs:\n{}",
+            project.logs()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     eprintln!("[3,3] at Gent {:?} after up -d returned", started.elapsed());
@@ -202,16 +301,46 @@ async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap_or("?"), p["status"].as_str().unwrap_or("?"), p["policyVersion"].as_u64().unwrap_or(0)))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("?"),
+                p["status"].as_str().unwrap_or("?"),
+                p["policyVersion"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
-    assert_eq!(lines, [("Gent", "answered", 1), ("Antwerpen", "answered", 1), ("Brugge", "answered", 1)], "{v}");
+    assert_eq!(
+        lines,
+        [
+            ("Gent", "answered", 1),
+            ("Antwerpen", "answered", 1),
+            ("Brugge", "answered", 1)
+        ],
+        "{v}"
+    );
 
     // The README's query, as the compose file's `query` service runs it.
     let out = project.run(&["run", "--rm", "query"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "run --rm query: {}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.split(|c: char| !c.is_ascii_digit()).any(|w| w == expected.to_string()), "the query's output lacks {expected}:\n{stdout}");
-    assert!(stdout.contains("3/3") || stdout.contains("3 of 3"), "the query's output states no 3/3 coverage:\n{stdout}");
-    eprintln!("documented query: {expected} readings, coverage 3/3; total {:?}", t0.elapsed());
+    assert!(
+        out.status.success(),
+        "run --rm query: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|w| w == expected.to_string()),
+        "the query's output lacks {expected}:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("3/3") || stdout.contains("3 of 3"),
+        "the query's output states no 3/3 coverage:\n{stdout}"
+    );
+    eprintln!(
+        "documented query: {expected} readings, coverage 3/3; total {:?}",
+        t0.elapsed()
+    );
     drop(project);
 }

@@ -31,7 +31,9 @@ const BATCH: u64 = 100;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 fn ts(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros).unwrap().to_rfc3339_opts(SecondsFormat::Micros, true)
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .unwrap()
+        .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// The demo rows of municipality `i` as NDJSON (schema order: id, municipality, sensor_id,
@@ -76,11 +78,19 @@ fn consent_ndjson(i: usize) -> String {
 fn expected_count(i: usize) -> u64 {
     let d = data::municipality(i, DAYS, SENSORS);
     let now = Utc::now().timestamp_micros();
-    let consenting: std::collections::HashSet<String> = d.consent.iter().filter(|c| c.active_at(now)).map(|c| c.subject.clone()).collect();
-    d.rows.iter().filter(|r| match &r[3] {
-        Cell::Str(s) => consenting.contains(s),
-        _ => true,
-    }).count() as u64
+    let consenting: std::collections::HashSet<String> = d
+        .consent
+        .iter()
+        .filter(|c| c.active_at(now))
+        .map(|c| c.subject.clone())
+        .collect();
+    d.rows
+        .iter()
+        .filter(|r| match &r[3] {
+            Cell::Str(s) => consenting.contains(s),
+            _ => true,
+        })
+        .count() as u64
 }
 
 /// A batch of city-sensor rows (no subject: they count whatever the consent).
@@ -104,22 +114,37 @@ struct Acked {
 
 /// Ingests batches and imports consent until a request fails (the container was killed).
 fn writer(url: String, token: String, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
     let auth = format!("Bearer {token}");
     let mut n = 0u64;
     while !stop.load(Ordering::SeqCst) {
-        let ok = agent.post(&format!("{url}/v1/datasets/readings/records?format=ndjson")).header("Authorization", &auth).send(city_batch(n).as_bytes()).is_ok_and(|r| r.status() == 200);
+        let ok = agent
+            .post(&format!("{url}/v1/datasets/readings/records?format=ndjson"))
+            .header("Authorization", &auth)
+            .send(city_batch(n).as_bytes())
+            .is_ok_and(|r| r.status() == 200);
         if !ok {
             return;
         }
         acked.lock().unwrap().batches += 1;
         let subject = format!("writer-{n}");
         let line = json!({"subject": subject, "purpose": "ResearchAndDevelopment", "granted": true, "given_at": "2024-01-01T00:00:00Z", "withdrawn_at": null});
-        let ok = agent.post(&format!("{url}/v1/consent/import?format=ndjson")).header("Authorization", &auth).send(format!("{line}\n").as_bytes()).is_ok_and(|r| r.status() == 200);
+        let ok = agent
+            .post(&format!("{url}/v1/consent/import?format=ndjson"))
+            .header("Authorization", &auth)
+            .send(format!("{line}\n").as_bytes())
+            .is_ok_and(|r| r.status() == 200);
         if !ok {
             return;
         }
-        acked.lock().unwrap().consent_ids.push(format!("{subject}/ResearchAndDevelopment"));
+        acked
+            .lock()
+            .unwrap()
+            .consent_ids
+            .push(format!("{subject}/ResearchAndDevelopment"));
         n += 1;
     }
 }
@@ -128,10 +153,22 @@ async fn stored_consent_ids(url: &str, token: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut from = 1;
     loop {
-        let v = ok_json("GET", &format!("{url}/v1/audit?from={from}&limit=1000"), Some(token), Vec::new()).await;
+        let v = ok_json(
+            "GET",
+            &format!("{url}/v1/audit?from={from}&limit=1000"),
+            Some(token),
+            Vec::new(),
+        )
+        .await;
         for e in v["entries"].as_array().unwrap() {
             if e["kind"] == "consent_changed" {
-                ids.extend(e["body"]["ids"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_owned()));
+                ids.extend(
+                    e["body"]["ids"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i.as_str().unwrap().to_owned()),
+                );
             }
         }
         match v["next"].as_u64() {
@@ -143,19 +180,52 @@ async fn stored_consent_ids(url: &str, token: &str) -> Vec<String> {
 
 async fn records(url: &str) -> u64 {
     let v = ok_json("GET", &format!("{url}/v1/datasets"), None, Vec::new()).await;
-    let list = v.as_array().or_else(|| v["datasets"].as_array()).unwrap_or_else(|| panic!("datasets: {v}"));
-    let d = list.iter().find(|d| d["schema"]["dataset"] == "readings" || d["dataset"] == "readings" || d["name"] == "readings").unwrap_or_else(|| panic!("no readings in {v}"));
-    d["records"].as_u64().unwrap_or_else(|| panic!("no record count in {d}"))
+    let list = v
+        .as_array()
+        .or_else(|| v["datasets"].as_array())
+        .unwrap_or_else(|| panic!("datasets: {v}"));
+    let d = list
+        .iter()
+        .find(|d| {
+            d["schema"]["dataset"] == "readings"
+                || d["dataset"] == "readings"
+                || d["name"] == "readings"
+        })
+        .unwrap_or_else(|| panic!("no readings in {v}"));
+    d["records"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no record count in {d}"))
 }
 
 /// A signed count query of the certified application, coordinated by the node in its
 /// one-member region; (count, rows excluded by consent).
 async fn count(url: &str, actors: &Actors, docs: &region::Documents) -> (u64, u64) {
-    let q = region::query(&actors.app, actors.nodes[0].did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
-    let v = ok_json("POST", &format!("{url}/v1/query"), None, serde_json::to_vec(&q).unwrap()).await;
+    let q = region::query(
+        &actors.app,
+        actors.nodes[0].did(),
+        "ResearchAndDevelopment",
+        SQL,
+        Some(docs.certificate.hash()),
+        Utc::now(),
+    )
+    .unwrap();
+    let v = ok_json(
+        "POST",
+        &format!("{url}/v1/query"),
+        None,
+        serde_json::to_vec(&q).unwrap(),
+    )
+    .await;
     assert_eq!(v["coverage"], json!([1, 1]), "{v}");
-    let n = v["result"]["rows"][0][0].as_u64().unwrap_or_else(|| panic!("no count in {v}"));
-    (n, v["provenance"][0]["rowsExcludedByConsent"].as_u64().unwrap_or_else(|| panic!("no rowsExcludedByConsent in {v}")))
+    let n = v["result"]["rows"][0][0]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count in {v}"));
+    (
+        n,
+        v["provenance"][0]["rowsExcludedByConsent"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no rowsExcludedByConsent in {v}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,22 +244,62 @@ async fn a_killed_container_restarts_with_every_acknowledged_write() {
     actors.nodes[0] = node.files.key.clone();
     let now = Utc::now();
     let docs = region::documents(&actors, &[vec![]], now).unwrap();
-    ok_json("POST", &format!("{url}/v1/datasets"), t, serde_json::to_vec(&data::readings_schema()).unwrap()).await;
-    ok_json("POST", &format!("{url}/v1/policy"), t, serde_json::to_vec(docs.policies[0].raw()).unwrap()).await;
-    for (route, doc) in [("charters", docs.charter.raw()), ("regions", docs.manifest.raw()), ("certificates", docs.certificate.raw())] {
-        ok_json("POST", &format!("{url}/v1/{route}"), t, serde_json::to_vec(doc).unwrap()).await;
+    ok_json(
+        "POST",
+        &format!("{url}/v1/datasets"),
+        t,
+        serde_json::to_vec(&data::readings_schema()).unwrap(),
+    )
+    .await;
+    ok_json(
+        "POST",
+        &format!("{url}/v1/policy"),
+        t,
+        serde_json::to_vec(docs.policies[0].raw()).unwrap(),
+    )
+    .await;
+    for (route, doc) in [
+        ("charters", docs.charter.raw()),
+        ("regions", docs.manifest.raw()),
+        ("certificates", docs.certificate.raw()),
+    ] {
+        ok_json(
+            "POST",
+            &format!("{url}/v1/{route}"),
+            t,
+            serde_json::to_vec(doc).unwrap(),
+        )
+        .await;
     }
-    let initial = ok_json("POST", &format!("{url}/v1/datasets/readings/records?format=ndjson"), t, rows_ndjson(0).into_bytes()).await;
+    let initial = ok_json(
+        "POST",
+        &format!("{url}/v1/datasets/readings/records?format=ndjson"),
+        t,
+        rows_ndjson(0).into_bytes(),
+    )
+    .await;
     let initial_rows = data::municipality(0, DAYS, SENSORS).rows.len() as u64;
     assert_eq!(records(&url).await, initial_rows, "{initial}");
-    ok_json("POST", &format!("{url}/v1/consent/import?format=ndjson"), t, consent_ndjson(0).into_bytes()).await;
+    ok_json(
+        "POST",
+        &format!("{url}/v1/consent/import?format=ndjson"),
+        t,
+        consent_ndjson(0).into_bytes(),
+    )
+    .await;
     // Policy version 2: the chain grows by one signed link.
     let mut v2 = region::policy(0, &actors, Utc::now());
     v2.version = 2;
     v2.previous = Some(docs.policies[0].hash());
     v2.disclosure.min_group_size = 12;
     let v2 = Signed::sign(v2, &actors.nodes[0], Utc::now()).unwrap();
-    ok_json("POST", &format!("{url}/v1/policy"), t, serde_json::to_vec(v2.raw()).unwrap()).await;
+    ok_json(
+        "POST",
+        &format!("{url}/v1/policy"),
+        t,
+        serde_json::to_vec(v2.raw()).unwrap(),
+    )
+    .await;
     let (before, excluded) = count(&url, &actors, &docs).await;
     assert_eq!(before, expected_count(0));
     assert!(excluded > 0, "the demo data has citizens without consent");
@@ -203,27 +313,47 @@ async fn a_killed_container_restarts_with_every_acknowledged_write() {
     };
     let started = std::time::Instant::now();
     while acked.lock().unwrap().batches < 5 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the writer got no batch acknowledged");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the writer got no batch acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     node.kill().await;
     stop.store(true, Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || handle.join().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || handle.join().unwrap())
+        .await
+        .unwrap();
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    eprintln!("killed with SIGKILL after {} acknowledged batches and {} consents", acked.batches, acked.consent_ids.len());
+    eprintln!(
+        "killed with SIGKILL after {} acknowledged batches and {} consents",
+        acked.batches,
+        acked.consent_ids.len()
+    );
 
     let url = node.restart().await;
     let stored = records(&url).await - initial_rows;
-    assert_eq!(stored % BATCH, 0, "{stored} rows written by the writer is not a whole number of batches");
+    assert_eq!(
+        stored % BATCH,
+        0,
+        "{stored} rows written by the writer is not a whole number of batches"
+    );
     let batches = stored / BATCH;
-    assert!(batches == acked.batches || batches == acked.batches + 1, "{batches} batches stored, {} acknowledged (+ at most 1 in flight)", acked.batches);
+    assert!(
+        batches == acked.batches || batches == acked.batches + 1,
+        "{batches} batches stored, {} acknowledged (+ at most 1 in flight)",
+        acked.batches
+    );
     let consents = stored_consent_ids(&url, &token).await;
     for id in &acked.consent_ids {
         assert!(consents.contains(id), "acknowledged consent {id} lost");
     }
     let policy = ok_json("GET", &format!("{url}/v1/policy"), None, Vec::new()).await;
-    let version = policy["version"].as_u64().or_else(|| policy["bundle"]["version"].as_u64()).or_else(|| policy["policy"]["version"].as_u64());
+    let version = policy["version"]
+        .as_u64()
+        .or_else(|| policy["bundle"]["version"].as_u64())
+        .or_else(|| policy["policy"]["version"].as_u64());
     assert_eq!(version, Some(2), "{policy}");
     let verify = ok_json("GET", &format!("{url}/v1/audit/verify"), None, Vec::new()).await;
     assert_eq!(verify["ok"], true, "{verify}");

@@ -7,7 +7,9 @@ use regio_node::demo::run::{run, Options};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_region_behaves_at_every_step() {
     let mut out = Vec::new();
-    let report = run(&Options::default(), &mut out).await.expect("the demo runs");
+    let report = run(&Options::default(), &mut out)
+        .await
+        .expect("the demo runs");
     let text = String::from_utf8(out).unwrap();
     assert!(report.ok(), "{text}");
     let numbers: Vec<u8> = report.steps.iter().map(|s| s.number).collect();
@@ -23,15 +25,37 @@ async fn the_demo_region_behaves_at_every_step() {
     assert_eq!(step(5).coverage, Some((0, 5)));
     assert_eq!(step(5).reasons, vec!["charter.purpose_not_allowed"; 5]);
     assert_eq!(step(6).coverage, Some((5, 5)));
-    assert!(step(6).seen.contains("groups suppressed per member [1, 0, 0, 0, 0]"), "{}", step(6).seen);
+    assert!(
+        step(6)
+            .seen
+            .contains("groups suppressed per member [1, 0, 0, 0, 0]"),
+        "{}",
+        step(6).seen
+    );
     assert_eq!(step(7).coverage, Some((4, 5)));
-    assert!(step(7).took < std::time::Duration::from_millis(2500), "{:?}", step(7).took);
+    assert!(
+        step(7).took < std::time::Duration::from_millis(2500),
+        "{:?}",
+        step(7).took
+    );
     assert_eq!(step(8).seen, "5 chains and 5 answers verify");
 
     // The exact figures of the default data (see demo::expect's unit test).
-    assert_eq!(step(2).seen, "Gent: 184 readings (change -24), the others unchanged");
-    for line in ["1. A federated query.", "coverage: 5 of 5 members answered", "coverage: 4 of 5 members answered", "Summary: 8 of 8 steps"] {
+    assert_eq!(
+        step(2).seen,
+        "Gent: 184 readings (change -24), the others unchanged"
+    );
+    for line in [
+        "1. A federated query.",
+        "coverage: 5 of 5 members answered",
+        "coverage: 4 of 5 members answered",
+        "Summary: 8 of 8 steps",
+    ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
-    assert!(!report.storage.exists(), "{} was not removed", report.storage.display());
+    assert!(
+        !report.storage.exists(),
+        "{} was not removed",
+        report.storage.display()
+    );
 }

@@ -59,9 +59,25 @@ fn spans(bodies: &[Value]) -> Vec<Span> {
         for rs in body["resourceSpans"].as_array().into_iter().flatten() {
             for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
                 for s in ss["spans"].as_array().into_iter().flatten() {
-                    let attrs = s["attributes"].as_array().into_iter().flatten().map(|a| (a["key"].as_str().unwrap_or("").to_owned(), attr_value(&a["value"]))).collect();
+                    let attrs = s["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| {
+                            (
+                                a["key"].as_str().unwrap_or("").to_owned(),
+                                attr_value(&a["value"]),
+                            )
+                        })
+                        .collect();
                     let text = |k: &str| s[k].as_str().unwrap_or("").to_owned();
-                    out.push(Span { trace: text("traceId").to_lowercase(), id: text("spanId").to_lowercase(), parent: text("parentSpanId").to_lowercase(), name: text("name"), attrs });
+                    out.push(Span {
+                        trace: text("traceId").to_lowercase(),
+                        id: text("spanId").to_lowercase(),
+                        parent: text("parentSpanId").to_lowercase(),
+                        name: text("name"),
+                        attrs,
+                    });
                 }
             }
         }
@@ -77,24 +93,35 @@ fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     listener.set_nonblocking(true).unwrap();
     let store = got.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let app = axum::Router::new().route(
                 "/v1/traces",
                 post(move |body: Bytes| async move {
-                    let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("the exporter sent no OTLP JSON ({e})"));
+                    let v: Value = serde_json::from_slice(&body)
+                        .unwrap_or_else(|e| panic!("the exporter sent no OTLP JSON ({e})"));
                     store.lock().unwrap().push(v);
                     "{}"
                 }),
             );
-            axum::serve(tokio::net::TcpListener::from_std(listener).unwrap(), app).await.unwrap();
+            axum::serve(tokio::net::TcpListener::from_std(listener).unwrap(), app)
+                .await
+                .unwrap();
         });
     });
     (format!("http://{addr}"), got)
 }
 
 /// A signed query of the certified application with a `traceparent` (or none).
-fn query(actors: &Actors, docs: &region::Documents, origin: &regio_node::policy::Did, traceparent: Option<String>) -> Value {
+fn query(
+    actors: &Actors,
+    docs: &region::Documents,
+    origin: &regio_node::policy::Did,
+    traceparent: Option<String>,
+) -> Value {
     let now = Utc::now();
     // 32 random hex digits (a fresh trace id is exactly that).
     let nonce = telemetry::new_traceparent()[3..35].to_owned();
@@ -114,7 +141,12 @@ fn query(actors: &Actors, docs: &region::Documents, origin: &regio_node::policy:
 }
 
 /// Waits until the received spans satisfy `done`; returns them.
-fn wait_for(t: &Telemetry, got: &Mutex<Vec<Value>>, what: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+fn wait_for(
+    t: &Telemetry,
+    got: &Mutex<Vec<Value>>,
+    what: &str,
+    done: impl Fn(&[Span]) -> bool,
+) -> Vec<Span> {
     let started = Instant::now();
     loop {
         t.flush().unwrap();
@@ -122,7 +154,10 @@ fn wait_for(t: &Telemetry, got: &Mutex<Vec<Value>>, what: &str, done: impl Fn(&[
         if done(&all) {
             return all;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: not received within 20 s; got {all:#?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: not received within 20 s; got {all:#?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -132,25 +167,54 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
     let (url, got) = receiver();
     // Before any async runtime: the exporter's HTTP client is a blocking one.
     let telemetry = Telemetry::init(Some(&url), "otlp-test").unwrap();
-    assert_eq!(telemetry.endpoint(), Some(format!("{url}/v1/traces").as_str()));
+    assert_eq!(
+        telemetry.endpoint(),
+        Some(format!("{url}/v1/traces").as_str())
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let actors = Actors::new(N);
     let dirs: Vec<tempfile::TempDir> = (0..N).map(|_| tempfile::tempdir().unwrap()).collect();
     let (engines, nets, docs) = rt.block_on(async {
         let mut engines = Vec::new();
         let mut nets = Vec::new();
         for (k, dir) in actors.nodes.iter().zip(&dirs) {
-            let engine = Arc::new(Engine::open(Store::open_sled(dir.path()).unwrap(), k.clone(), [], Limits::default()).unwrap());
+            let engine = Arc::new(
+                Engine::open(
+                    Store::open_sled(dir.path()).unwrap(),
+                    k.clone(),
+                    [],
+                    Limits::default(),
+                )
+                .unwrap(),
+            );
             let (inbound, gossip) = EngineInbound::new(engine.clone());
-            let (handle, _task) = net::start(NetConfig::loopback(), k, inbound, std::future::pending::<()>()).await.unwrap();
+            let (handle, _task) = net::start(
+                NetConfig::loopback(),
+                k,
+                inbound,
+                std::future::pending::<()>(),
+            )
+            .await
+            .unwrap();
             tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
             engines.push(engine);
             nets.push(handle);
         }
         let mut addresses = Vec::new();
         for n in &nets {
-            addresses.push(n.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+            addresses.push(
+                n.listen_addrs()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>(),
+            );
         }
         let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
         for (i, (e, n)) in engines.iter().zip(&nets).enumerate() {
@@ -159,53 +223,142 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
         }
         (engines, nets, docs)
     });
-    let dids: BTreeSet<String> = engines.iter().map(|e| e.did().as_str().to_owned()).collect();
+    let dids: BTreeSet<String> = engines
+        .iter()
+        .map(|e| e.did().as_str().to_owned())
+        .collect();
 
     // 1. With the application's traceparent: one trace, spans from all three nodes.
     let traceparent = telemetry::new_traceparent();
     let trace = telemetry::trace_id(&traceparent).unwrap().to_owned();
     let q = query(&actors, &docs, engines[1].did(), Some(traceparent.clone()));
     let id = q["id"].as_str().unwrap().to_owned();
-    let r = rt.block_on(coordinate(engines[1].clone(), &NetTransport(nets[1].clone()), q, Duration::from_secs(10), Utc::now())).unwrap();
+    let r = rt
+        .block_on(coordinate(
+            engines[1].clone(),
+            &NetTransport(nets[1].clone()),
+            q,
+            Duration::from_secs(10),
+            Utc::now(),
+        ))
+        .unwrap();
     assert_eq!(r.coverage, (N, N), "{:#?}", r.provenance);
-    let all = wait_for(&telemetry, &got, "answer spans of all three nodes in the app's trace", |all| {
-        all.iter().filter(|s| s.trace == trace && s.name == "regio.answer").count() == N && all.iter().any(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id))
-    });
-    let ours: Vec<&Span> = all.iter().filter(|s| s.attrs.get("query.id") == Some(&id) || (s.attrs.contains_key("member.did") && s.trace == trace)).collect();
-    assert!(ours.iter().all(|s| s.trace == trace), "spans of the query outside the app's trace: {ours:#?}");
+    let all = wait_for(
+        &telemetry,
+        &got,
+        "answer spans of all three nodes in the app's trace",
+        |all| {
+            all.iter()
+                .filter(|s| s.trace == trace && s.name == "regio.answer")
+                .count()
+                == N
+                && all
+                    .iter()
+                    .any(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id))
+        },
+    );
+    let ours: Vec<&Span> = all
+        .iter()
+        .filter(|s| {
+            s.attrs.get("query.id") == Some(&id)
+                || (s.attrs.contains_key("member.did") && s.trace == trace)
+        })
+        .collect();
+    assert!(
+        ours.iter().all(|s| s.trace == trace),
+        "spans of the query outside the app's trace: {ours:#?}"
+    );
     let answers: Vec<&&Span> = ours.iter().filter(|s| s.name == "regio.answer").collect();
-    let answering: BTreeSet<String> = answers.iter().map(|s| s.attrs["node.did"].clone()).collect();
+    let answering: BTreeSet<String> = answers
+        .iter()
+        .map(|s| s.attrs["node.did"].clone())
+        .collect();
     assert_eq!(answering, dids, "one answer span per node");
     for p in &r.provenance {
-        let a = answers.iter().find(|s| s.attrs["node.did"] == p.member.as_str()).unwrap();
+        let a = answers
+            .iter()
+            .find(|s| s.attrs["node.did"] == p.member.as_str())
+            .unwrap();
         assert_eq!(p.status, Status::Answered);
         assert_eq!(a.attrs["query.decision"], "answered", "{a:#?}");
-        assert_eq!(a.attrs["query.rows_scanned"], p.rows_scanned.to_string(), "{a:#?}");
-        assert_eq!(a.attrs["query.rows_excluded_by_consent"], p.rows_excluded_by_consent.to_string(), "{a:#?}");
-        assert_eq!(a.attrs["query.groups_suppressed"], p.groups_suppressed.to_string(), "{a:#?}");
+        assert_eq!(
+            a.attrs["query.rows_scanned"],
+            p.rows_scanned.to_string(),
+            "{a:#?}"
+        );
+        assert_eq!(
+            a.attrs["query.rows_excluded_by_consent"],
+            p.rows_excluded_by_consent.to_string(),
+            "{a:#?}"
+        );
+        assert_eq!(
+            a.attrs["query.groups_suppressed"],
+            p.groups_suppressed.to_string(),
+            "{a:#?}"
+        );
         assert!(p.rows_excluded_by_consent > 0);
         // Every member's answer hangs directly under the application's span.
         assert_eq!(a.parent, traceparent[36..52].to_string(), "{a:#?}");
     }
     let coord = ours.iter().find(|s| s.name == "regio.coordinate").unwrap();
     assert_eq!(coord.attrs["node.did"], engines[1].did().as_str());
-    assert_eq!((coord.attrs["query.members"].as_str(), coord.attrs["query.answered"].as_str(), coord.attrs["query.missing"].as_str()), ("3", "3", ""));
-    let requests: Vec<&&Span> = ours.iter().filter(|s| s.name == "regio.member_request").collect();
+    assert_eq!(
+        (
+            coord.attrs["query.members"].as_str(),
+            coord.attrs["query.answered"].as_str(),
+            coord.attrs["query.missing"].as_str()
+        ),
+        ("3", "3", "")
+    );
+    let requests: Vec<&&Span> = ours
+        .iter()
+        .filter(|s| s.name == "regio.member_request")
+        .collect();
     assert_eq!(requests.len(), N, "{requests:#?}");
-    assert!(requests.iter().all(|s| s.parent == coord.id && s.attrs["member.reply"] == "answer"), "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .all(|s| s.parent == coord.id && s.attrs["member.reply"] == "answer"),
+        "{requests:#?}"
+    );
 
     // 2. Without traceparent: the coordinator's span is a root; its own answer joins its
     //    trace, the other members answer in traces of their own.
     let q = query(&actors, &docs, engines[0].did(), None);
     let id = q["id"].as_str().unwrap().to_owned();
-    let r = rt.block_on(coordinate(engines[0].clone(), &NetTransport(nets[0].clone()), q, Duration::from_secs(10), Utc::now())).unwrap();
+    let r = rt
+        .block_on(coordinate(
+            engines[0].clone(),
+            &NetTransport(nets[0].clone()),
+            q,
+            Duration::from_secs(10),
+            Utc::now(),
+        ))
+        .unwrap();
     assert_eq!(r.coverage, (N, N));
-    let all = wait_for(&telemetry, &got, "spans of the query without traceparent", |all| {
-        all.iter().filter(|s| s.name == "regio.answer" && s.attrs.get("query.id") == Some(&id)).count() == N && all.iter().any(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id))
-    });
-    let coord = all.iter().find(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id)).unwrap();
+    let all = wait_for(
+        &telemetry,
+        &got,
+        "spans of the query without traceparent",
+        |all| {
+            all.iter()
+                .filter(|s| s.name == "regio.answer" && s.attrs.get("query.id") == Some(&id))
+                .count()
+                == N
+                && all
+                    .iter()
+                    .any(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id))
+        },
+    );
+    let coord = all
+        .iter()
+        .find(|s| s.name == "regio.coordinate" && s.attrs.get("query.id") == Some(&id))
+        .unwrap();
     assert_eq!(coord.parent, "", "the coordinator's span is a root");
-    for a in all.iter().filter(|s| s.name == "regio.answer" && s.attrs.get("query.id") == Some(&id)) {
+    for a in all
+        .iter()
+        .filter(|s| s.name == "regio.answer" && s.attrs.get("query.id") == Some(&id))
+    {
         let own = a.attrs["node.did"] == engines[0].did().as_str();
         assert_eq!(a.trace == coord.trace, own, "{a:#?}");
     }

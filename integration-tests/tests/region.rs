@@ -6,22 +6,29 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use regio_integration_tests::fixture::{self, outsider, poll, query_entries, Region, COUNT_SQL, DEADLINE};
-use regio_node::demo::table::reasons;
+use regio_integration_tests::fixture::{
+    self, outsider, poll, query_entries, Region, COUNT_SQL, DEADLINE,
+};
 use regio_node::audit::Kind;
 use regio_node::demo::region::{self, Actors};
+use regio_node::demo::table::reasons;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::{p2p, Status};
 use regio_node::net::{NetError, Protocol};
-use regio_node::policy::doc::manifest::Member;
 use regio_node::policy::doc::cert::Revocation;
+use regio_node::policy::doc::manifest::Member;
 use regio_node::policy::{DocHash, Key, Signed};
 use regio_node::store::DocKind;
 
 const N: usize = 3;
 
 fn first_addr(addrs: &[String]) -> regio_node::net::Multiaddr {
-    addrs.iter().find(|a| a.contains("/tcp/")).expect("a TCP address").parse().expect("multiaddr")
+    addrs
+        .iter()
+        .find(|a| a.contains("/tcp/"))
+        .expect("a TCP address")
+        .parse()
+        .expect("multiaddr")
 }
 
 /// (a) A peer outside the region is refused `peer.not_member` by the network layer: the
@@ -31,18 +38,43 @@ async fn a_non_member_peer_is_refused_before_any_work() {
     let region = Region::start(N).await;
     let (stranger, _dir) = outsider(&Key::from_secret([77; 32])).await;
     let member = region.node(0);
-    stranger.net.dial(first_addr(&member.addresses().await.unwrap())).await.unwrap();
+    stranger
+        .net
+        .dial(first_addr(&member.addresses().await.unwrap()))
+        .await
+        .unwrap();
     let query = region.query(0, COUNT_SQL);
     let id = query["id"].as_str().unwrap().to_owned();
     let before = member.net.stats();
 
-    let got = stranger.net.request(member.engine.did(), Protocol::Query, serde_json::to_vec(&query).unwrap(), DEADLINE).await;
+    let got = stranger
+        .net
+        .request(
+            member.engine.did(),
+            Protocol::Query,
+            serde_json::to_vec(&query).unwrap(),
+            DEADLINE,
+        )
+        .await;
 
-    assert_eq!(got, Err(NetError::Refused { reason: "peer.not_member".into() }));
+    assert_eq!(
+        got,
+        Err(NetError::Refused {
+            reason: "peer.not_member".into()
+        })
+    );
     let after = member.net.stats();
     assert_eq!(after.requests_refused, before.requests_refused + 1);
-    assert_eq!(after.requests_handled, before.requests_handled, "the engine was called");
-    assert!(query_entries(&member.engine).iter().all(|e| e.body["query"] != id.as_str()), "the refused query reached the audit log");
+    assert_eq!(
+        after.requests_handled, before.requests_handled,
+        "the engine was called"
+    );
+    assert!(
+        query_entries(&member.engine)
+            .iter()
+            .all(|e| e.body["query"] != id.as_str()),
+        "the refused query reached the audit log"
+    );
     assert!(query_entries(&member.engine).is_empty());
     // The same query from a member is answered: only membership stopped it.
     let r = region.coordinate(0, query).await;
@@ -56,8 +88,23 @@ async fn a_replayed_query_is_refused_by_every_member() {
     let query = region.query(1, COUNT_SQL);
     let first = region.coordinate(1, query.clone()).await;
     assert_eq!(first.coverage, (N, N), "{:#?}", first.provenance);
-    let expected: u64 = (0..N).map(|i| regio_node::demo::expect::daily_counts(i, fixture::DAYS, fixture::SENSORS, &[], Utc::now()).values().sum::<u64>()).sum();
-    assert_eq!(first.result.as_ref().unwrap()["rows"][0][0].as_u64(), Some(expected));
+    let expected: u64 = (0..N)
+        .map(|i| {
+            regio_node::demo::expect::daily_counts(
+                i,
+                fixture::DAYS,
+                fixture::SENSORS,
+                &[],
+                Utc::now(),
+            )
+            .values()
+            .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(
+        first.result.as_ref().unwrap()["rows"][0][0].as_u64(),
+        Some(expected)
+    );
 
     let again = region.coordinate(1, query).await;
     assert_eq!(again.coverage, (0, N));
@@ -73,7 +120,11 @@ async fn a_manifest_below_the_threshold_changes_nothing() {
     let live = &region.live;
     let newcomer_key = Key::from_secret([60; 32]);
     let (newcomer, _dir) = outsider(&newcomer_key).await;
-    newcomer.net.dial(first_addr(&region.node(0).addresses().await.unwrap())).await.unwrap();
+    newcomer
+        .net
+        .dial(first_addr(&region.node(0).addresses().await.unwrap()))
+        .await
+        .unwrap();
 
     let v1 = &live.docs.manifest;
     assert_eq!(v1.doc().threshold, 2);
@@ -81,18 +132,40 @@ async fn a_manifest_below_the_threshold_changes_nothing() {
     next.version = 2;
     next.previous = Some(v1.hash());
     next.issued = Utc::now();
-    next.members.push(Member { did: newcomer_key.did().clone(), nis: "12345".into(), name: "Nieuwdorp".into(), addresses: newcomer.addresses().await.unwrap() });
+    next.members.push(Member {
+        did: newcomer_key.did().clone(),
+        nis: "12345".into(),
+        name: "Nieuwdorp".into(),
+        addresses: newcomer.addresses().await.unwrap(),
+    });
     // One current member (below the threshold of 2) and the newcomer sign it.
-    let v2 = Signed::sign(next, &live.actors.nodes[0], Utc::now()).unwrap().cosign(&newcomer_key, Utc::now()).unwrap();
-    assert!(region.node(1).engine.put_manifest(v2.raw().clone(), Utc::now()).is_err(), "taken in directly");
+    let v2 = Signed::sign(next, &live.actors.nodes[0], Utc::now())
+        .unwrap()
+        .cosign(&newcomer_key, Utc::now())
+        .unwrap();
+    assert!(
+        region
+            .node(1)
+            .engine
+            .put_manifest(v2.raw().clone(), Utc::now())
+            .is_err(),
+        "taken in directly"
+    );
 
     // Once gossip from node 0 reaches every peer, publish the manifest, then a marker behind
     // it (a revocation of a made-up certificate): once the marker is stored at a peer, the
     // manifest before it was applied — or refused — there too.
     region.gossip_ready(0).await;
     let sender = &region.node(0).net;
-    let manifest = Gossip::Manifest { doc: v2.raw().clone() };
-    poll("manifest gossip published", Duration::from_secs(20), || async { p2p::publish(sender, region::REGION, &manifest).await.ok() }).await;
+    let manifest = Gossip::Manifest {
+        doc: v2.raw().clone(),
+    };
+    poll(
+        "manifest gossip published",
+        Duration::from_secs(20),
+        || async { p2p::publish(sender, region::REGION, &manifest).await.ok() },
+    )
+    .await;
     let rev = Revocation {
         certificate: DocHash([9; 32]),
         certificate_id: "urn:uuid:marker".into(),
@@ -100,11 +173,27 @@ async fn a_manifest_below_the_threshold_changes_nothing() {
         reason: "marker".into(),
         revoked_at: Utc::now(),
     };
-    let marker = Gossip::Revocation { doc: fixture::sign(rev, &live.actors.certifier) };
-    poll("marker applied at every peer", Duration::from_secs(20), || async {
-        let _ = p2p::publish(sender, region::REGION, &marker).await;
-        (1..N).all(|i| !region.node(i).engine.store().documents(DocKind::Revocation).unwrap().is_empty()).then_some(())
-    })
+    let marker = Gossip::Revocation {
+        doc: fixture::sign(rev, &live.actors.certifier),
+    };
+    poll(
+        "marker applied at every peer",
+        Duration::from_secs(20),
+        || async {
+            let _ = p2p::publish(sender, region::REGION, &marker).await;
+            (1..N)
+                .all(|i| {
+                    !region
+                        .node(i)
+                        .engine
+                        .store()
+                        .documents(DocKind::Revocation)
+                        .unwrap()
+                        .is_empty()
+                })
+                .then_some(())
+        },
+    )
     .await;
 
     for i in 0..N {
@@ -125,20 +214,38 @@ async fn a_manifest_below_the_threshold_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_query_stays_inside_its_region() {
     let region = Region::start(N).await;
-    let other = Actors { nodes: vec![Key::from_secret([50; 32])], ..Actors::new(0) };
+    let other = Actors {
+        nodes: vec![Key::from_secret([50; 32])],
+        ..Actors::new(0)
+    };
     let kempen = Region::start_in("kempen-demo", other).await;
     let outside = kempen.node(0);
-    outside.net.dial(first_addr(&region.node(0).addresses().await.unwrap())).await.unwrap();
+    outside
+        .net
+        .dial(first_addr(&region.node(0).addresses().await.unwrap()))
+        .await
+        .unwrap();
     assert_eq!(outside.engine.regions()[0].doc().region, "kempen-demo");
 
     for at in 0..N {
         let r = region.coordinate(at, region.query(at, COUNT_SQL)).await;
         assert_eq!(r.coverage, (N, N), "{:#?}", r.provenance);
-        assert!(r.provenance.iter().all(|p| &p.member != outside.engine.did()));
+        assert!(r
+            .provenance
+            .iter()
+            .all(|p| &p.member != outside.engine.did()));
     }
-    assert!(query_entries(&outside.engine).is_empty(), "{:?}", query_entries(&outside.engine));
+    assert!(
+        query_entries(&outside.engine).is_empty(),
+        "{:?}",
+        query_entries(&outside.engine)
+    );
     let stats = outside.net.stats();
-    assert_eq!((stats.requests_handled, stats.requests_refused), (0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.requests_handled, stats.requests_refused),
+        (0, 0),
+        "{stats:?}"
+    );
     // Every member logged each of the N queries.
     for i in 0..N {
         assert_eq!(query_entries(&region.node(i).engine).len(), N);
@@ -164,14 +271,27 @@ async fn equivocation_is_caught_and_logged_by_peers() {
     let (a, b) = (fork(10), fork(25));
     assert_ne!(a.hash(), b.hash());
     region.gossip_ready(0).await;
-    let msgs = [Gossip::Policy { doc: a.raw().clone() }, Gossip::Policy { doc: b.raw().clone() }];
+    let msgs = [
+        Gossip::Policy {
+            doc: a.raw().clone(),
+        },
+        Gossip::Policy {
+            doc: b.raw().clone(),
+        },
+    ];
     let sender = &region.node(0).net;
-    poll("equivocation evidence at two peers", Duration::from_secs(20), || async {
-        for m in &msgs {
-            let _ = p2p::publish(sender, region::REGION, m).await;
-        }
-        (1..N).all(|i| !region.node(i).engine.equivocations().is_empty()).then_some(())
-    })
+    poll(
+        "equivocation evidence at two peers",
+        Duration::from_secs(20),
+        || async {
+            for m in &msgs {
+                let _ = p2p::publish(sender, region::REGION, m).await;
+            }
+            (1..N)
+                .all(|i| !region.node(i).engine.equivocations().is_empty())
+                .then_some(())
+        },
+    )
     .await;
 
     for i in 1..N {
@@ -191,5 +311,12 @@ async fn equivocation_is_caught_and_logged_by_peers() {
     }
     // The cheat itself does not judge its own bundles.
     assert!(region.node(0).engine.equivocations().is_empty());
-    assert!(matches!(region.coordinate(1, region.query(1, COUNT_SQL)).await.provenance[0].status, Status::Answered));
+    assert!(matches!(
+        region
+            .coordinate(1, region.query(1, COUNT_SQL))
+            .await
+            .provenance[0]
+            .status,
+        Status::Answered
+    ));
 }

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_integration_tests::containers::{self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker};
+use regio_integration_tests::containers::{
+    self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker,
+};
 use regio_node::demo::data::{self, MUNICIPALITIES};
 use regio_node::demo::region::{self, Actors};
 use regio_node::policy::{Did, DocHash, Signed};
@@ -68,12 +70,25 @@ struct Record {
 
 /// A signed count query of the certified application for coordinator `did`.
 fn signed_query(actors: &Actors, did: &Did, cert: &DocHash) -> Vec<u8> {
-    let q = region::query(&actors.app, did, "ResearchAndDevelopment", SQL, Some(*cert), Utc::now()).unwrap();
+    let q = region::query(
+        &actors.app,
+        did,
+        "ResearchAndDevelopment",
+        SQL,
+        Some(*cert),
+        Utc::now(),
+    )
+    .unwrap();
     serde_json::to_vec(&q).unwrap()
 }
 
 /// Sends queries to the nodes that are up, one at a time, round robin, until `done`.
-async fn query_loop(shared: Arc<Mutex<Shared>>, actors: Arc<Actors>, dids: Vec<Did>, cert: DocHash) {
+async fn query_loop(
+    shared: Arc<Mutex<Shared>>,
+    actors: Arc<Actors>,
+    dids: Vec<Did>,
+    cert: DocHash,
+) {
     let mut next = 0;
     loop {
         let picked = {
@@ -94,12 +109,22 @@ async fn query_loop(shared: Arc<Mutex<Shared>>, actors: Arc<Actors>, dids: Vec<D
         let body = signed_query(&actors, &dids[target], &cert);
         let started = Instant::now();
         let url = format!("{url}/v1/query?deadline_ms={DEADLINE_MS}");
-        let reply = tokio::time::timeout(Duration::from_millis(DEADLINE_MS) + MARGIN, http("POST", &url, None, body)).await.ok();
+        let reply = tokio::time::timeout(
+            Duration::from_millis(DEADLINE_MS) + MARGIN,
+            http("POST", &url, None, body),
+        )
+        .await
+        .ok();
         let ended = Instant::now();
         {
             let mut s = shared.lock().unwrap();
             s.in_flight = None;
-            s.records.push(Record { target, started, ended, reply });
+            s.records.push(Record {
+                target,
+                started,
+                ended,
+                reply,
+            });
         }
         // A steady load, not a flood: the machine runs other work too.
         tokio::time::sleep(PAUSE).await;
@@ -113,27 +138,45 @@ fn judge(status: u16, text: &str, expected: &[u64], down: &[usize]) -> Result<us
     if status != 200 {
         return Err(format!("status {status}: {v}"));
     }
-    let lines = v["provenance"].as_array().filter(|l| l.len() == expected.len()).ok_or_else(|| format!("not one provenance line per member: {v}"))?;
+    let lines = v["provenance"]
+        .as_array()
+        .filter(|l| l.len() == expected.len())
+        .ok_or_else(|| format!("not one provenance line per member: {v}"))?;
     let mut answered = Vec::new();
     for (m, line) in lines.iter().enumerate() {
         if line["name"] != MUNICIPALITIES[m].1 {
-            return Err(format!("provenance line {m} is not {}: {v}", MUNICIPALITIES[m].1));
+            return Err(format!(
+                "provenance line {m} is not {}: {v}",
+                MUNICIPALITIES[m].1
+            ));
         }
         match (line["status"].as_str(), line["reason"].as_str()) {
             (Some("answered"), None) => answered.push(m),
             (Some("timed_out" | "unreachable"), None) => {}
-            _ => return Err(format!("{} neither answered nor was out of reach: {line}", MUNICIPALITIES[m].1)),
+            _ => {
+                return Err(format!(
+                    "{} neither answered nor was out of reach: {line}",
+                    MUNICIPALITIES[m].1
+                ))
+            }
         }
     }
     if v["coverage"] != json!([answered.len(), expected.len()]) {
-        return Err(format!("coverage does not match the provenance ({answered:?} answered): {v}"));
+        return Err(format!(
+            "coverage does not match the provenance ({answered:?} answered): {v}"
+        ));
     }
     if let Some(m) = down.iter().find(|m| answered.contains(m)) {
-        return Err(format!("{} was stopped for the whole query but is named as answering: {v}", MUNICIPALITIES[*m].1));
+        return Err(format!(
+            "{} was stopped for the whole query but is named as answering: {v}",
+            MUNICIPALITIES[*m].1
+        ));
     }
     let want: u64 = answered.iter().map(|&m| expected[m]).sum();
     if v["result"]["rows"][0][0].as_u64() != Some(want) {
-        return Err(format!("result is not {want}, the count of {answered:?}: {v}"));
+        return Err(format!(
+            "result is not {want}, the count of {answered:?}: {v}"
+        ));
     }
     Ok(answered.len())
 }
@@ -161,13 +204,29 @@ fn with_large_quota(mut docs: region::Documents, actors: &Actors) -> region::Doc
 }
 
 /// Polls a query at `url` (coordinator `did`) until it answers [3,3] with the exact count.
-async fn until_whole(url: &str, did: &Did, actors: &Actors, cert: &DocHash, expected: &[u64], within: Duration) -> Duration {
+async fn until_whole(
+    url: &str,
+    did: &Did,
+    actors: &Actors,
+    cert: &DocHash,
+    expected: &[u64],
+    within: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
-        let (status, text) = http("POST", &format!("{url}/v1/query?deadline_ms={DEADLINE_MS}"), None, signed_query(actors, did, cert)).await.unwrap_or((0, String::new()));
+        let (status, text) = http(
+            "POST",
+            &format!("{url}/v1/query?deadline_ms={DEADLINE_MS}"),
+            None,
+            signed_query(actors, did, cert),
+        )
+        .await
+        .unwrap_or((0, String::new()));
         match judge(status, &text, expected, &[]) {
             Ok(3) => return start.elapsed(),
-            outcome if start.elapsed() > within => panic!("{url}: no [3,3] answer within {within:?}; last: {outcome:?} {text}"),
+            outcome if start.elapsed() > within => {
+                panic!("{url}: no [3,3] answer within {within:?}; last: {outcome:?} {text}")
+            }
             _ => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
@@ -182,31 +241,84 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
     let trio = containers::Trio::start("rolling").await;
     // The region: members named by DID and container IP; every document at every node.
     let (ips, actors, addresses) = trio.members().await;
-    let containers::Trio { network, volumes, nodes, .. } = trio;
-    let docs = with_large_quota(region::documents(&actors, &addresses, Utc::now()).unwrap(), &actors);
+    let containers::Trio {
+        network,
+        volumes,
+        nodes,
+        ..
+    } = trio;
+    let docs = with_large_quota(
+        region::documents(&actors, &addresses, Utc::now()).unwrap(),
+        &actors,
+    );
     let mut urls = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let (url, t) = (n.url().await, Some(n.files.token.as_str()));
-        ok_json("POST", &format!("{url}/v1/datasets"), t, serde_json::to_vec(&data::readings_schema()).unwrap()).await;
-        ok_json("POST", &format!("{url}/v1/datasets/readings/records?format=ndjson"), t, demo_rows_ndjson(i, DAYS, SENSORS).into_bytes()).await;
-        ok_json("POST", &format!("{url}/v1/consent/import?format=ndjson"), t, demo_consent_ndjson(i, DAYS, SENSORS).into_bytes()).await;
-        for (route, doc) in [("policy", docs.policies[i].raw()), ("charters", docs.charter.raw()), ("regions", docs.manifest.raw()), ("certificates", docs.certificate.raw())] {
-            ok_json("POST", &format!("{url}/v1/{route}"), t, serde_json::to_vec(doc).unwrap()).await;
+        ok_json(
+            "POST",
+            &format!("{url}/v1/datasets"),
+            t,
+            serde_json::to_vec(&data::readings_schema()).unwrap(),
+        )
+        .await;
+        ok_json(
+            "POST",
+            &format!("{url}/v1/datasets/readings/records?format=ndjson"),
+            t,
+            demo_rows_ndjson(i, DAYS, SENSORS).into_bytes(),
+        )
+        .await;
+        ok_json(
+            "POST",
+            &format!("{url}/v1/consent/import?format=ndjson"),
+            t,
+            demo_consent_ndjson(i, DAYS, SENSORS).into_bytes(),
+        )
+        .await;
+        for (route, doc) in [
+            ("policy", docs.policies[i].raw()),
+            ("charters", docs.charter.raw()),
+            ("regions", docs.manifest.raw()),
+            ("certificates", docs.certificate.raw()),
+        ] {
+            ok_json(
+                "POST",
+                &format!("{url}/v1/{route}"),
+                t,
+                serde_json::to_vec(doc).unwrap(),
+            )
+            .await;
         }
         urls.push(url);
     }
-    let expected: Vec<u64> = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).collect();
+    let expected: Vec<u64> = (0..3)
+        .map(|i| demo_expected_count(i, DAYS, SENSORS))
+        .collect();
     let dids: Vec<Did> = nodes.iter().map(|n| n.files.key.did().clone()).collect();
     let cert = docs.certificate.hash();
     for (url, did) in urls.iter().zip(&dids) {
         until_whole(url, did, &actors, &cert, &expected, Duration::from_secs(60)).await;
     }
-    eprintln!("region of 3 whole after {:?}; rolling restart begins", t0.elapsed());
+    eprintln!(
+        "region of 3 whole after {:?}; rolling restart begins",
+        t0.elapsed()
+    );
 
     // The loop runs while each node in turn is drained, stopped, restarted and waited for.
-    let shared = Arc::new(Mutex::new(Shared { urls, up: vec![true; 3], in_flight: None, records: Vec::new(), done: false }));
+    let shared = Arc::new(Mutex::new(Shared {
+        urls,
+        up: vec![true; 3],
+        in_flight: None,
+        records: Vec::new(),
+        done: false,
+    }));
     let actors = Arc::new(actors);
-    let looping = tokio::spawn(query_loop(shared.clone(), actors.clone(), dids.clone(), cert));
+    let looping = tokio::spawn(query_loop(
+        shared.clone(),
+        actors.clone(),
+        dids.clone(),
+        cert,
+    ));
     let roll = Instant::now();
     let mut down: Vec<(usize, Instant, Instant)> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -214,22 +326,47 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
         shared.lock().unwrap().up[i] = false;
         let drain = Instant::now();
         while shared.lock().unwrap().in_flight == Some(i) {
-            assert!(drain.elapsed() < Duration::from_millis(DEADLINE_MS) + MARGIN, "the loop's query to {name} did not end");
+            assert!(
+                drain.elapsed() < Duration::from_millis(DEADLINE_MS) + MARGIN,
+                "the loop's query to {name} did not end"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (code, took) = node.stop_gracefully(Duration::from_secs(20)).await;
-        assert_eq!(code, 0, "{name} did not exit cleanly on SIGTERM (exit code {code} after {took:?})");
+        assert_eq!(
+            code, 0,
+            "{name} did not exit cleanly on SIGTERM (exit code {code} after {took:?})"
+        );
         let stopped = Instant::now();
         // Two of the loop's queries run wholly while the member is down.
         let waiting = Instant::now();
-        while shared.lock().unwrap().records.iter().filter(|r| r.started >= stopped).count() < 2 {
-            assert!(waiting.elapsed() < Duration::from_secs(30), "the loop made no queries while {name} was down");
+        while shared
+            .lock()
+            .unwrap()
+            .records
+            .iter()
+            .filter(|r| r.started >= stopped)
+            .count()
+            < 2
+        {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(30),
+                "the loop made no queries while {name} was down"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         node.pin_ip(&network, &ips[i]).await;
         down.push((i, stopped, Instant::now()));
         let url = node.restart().await;
-        let back = until_whole(&url, &dids[i], &actors, &cert, &expected, Duration::from_secs(60)).await;
+        let back = until_whole(
+            &url,
+            &dids[i],
+            &actors,
+            &cert,
+            &expected,
+            Duration::from_secs(60),
+        )
+        .await;
         let rejoined = {
             let mut s = shared.lock().unwrap();
             s.urls[i] = url;
@@ -255,10 +392,19 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
     for (k, r) in records.iter().enumerate() {
         let took = r.ended - r.started;
         slowest = slowest.max(took);
-        let whole_down: Vec<usize> = down.iter().filter(|(_, from, to)| *from <= r.started && r.ended <= *to).map(|(m, _, _)| *m).collect();
-        let what = format!("query {k} to {} ({took:?}, stopped meanwhile: {whole_down:?})", MUNICIPALITIES[r.target].1);
+        let whole_down: Vec<usize> = down
+            .iter()
+            .filter(|(_, from, to)| *from <= r.started && r.ended <= *to)
+            .map(|(m, _, _)| *m)
+            .collect();
+        let what = format!(
+            "query {k} to {} ({took:?}, stopped meanwhile: {whole_down:?})",
+            MUNICIPALITIES[r.target].1
+        );
         match &r.reply {
-            None => failures.push(format!("{what}: no answer within {DEADLINE_MS} ms + {MARGIN:?}")),
+            None => failures.push(format!(
+                "{what}: no answer within {DEADLINE_MS} ms + {MARGIN:?}"
+            )),
             Some(Err(e)) => {
                 unreachable += 1;
                 eprintln!("{what}: unreachable at the client: {e}");
@@ -275,16 +421,27 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
             },
         }
         if took > Duration::from_millis(DEADLINE_MS) + MARGIN {
-            failures.push(format!("{what}: took longer than the deadline + {MARGIN:?}"));
+            failures.push(format!(
+                "{what}: took longer than the deadline + {MARGIN:?}"
+            ));
         }
     }
     eprintln!(
         "rolling restart: {} queries in {roll:?} — {full} at [3,3], {partial} partial, {unreachable} unreachable at the client; slowest {slowest:?}; answers naming the stopped member {named_down:?}",
         records.len()
     );
-    assert!(failures.is_empty(), "{} of {} queries failed:\n{}", failures.len(), records.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} queries failed:\n{}",
+        failures.len(),
+        records.len(),
+        failures.join("\n")
+    );
     assert_eq!(unreachable, 0, "the loop only aims at nodes that are up");
-    assert!(named_down.iter().all(|&n| n >= 2), "each stopped member is named in at least 2 answers: {named_down:?}");
+    assert!(
+        named_down.iter().all(|&n| n >= 2),
+        "each stopped member is named in at least 2 answers: {named_down:?}"
+    );
     assert!(full > 0, "no [3,3] answer during the roll");
 
     // After the roll: the whole region everywhere, exact count, intact audit chains.

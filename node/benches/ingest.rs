@@ -20,11 +20,13 @@ use regio_node::consent::Entry;
 use regio_node::ingest::{self, Mode};
 use regio_node::store::Store;
 
-
 /// Cuts `text` into pieces of about `lines` lines, at line ends; CSV pieces repeat the header.
 fn batches(text: &[u8], lines: usize, csv: bool) -> Vec<Vec<u8>> {
     let (header, body) = if csv {
-        let end = text.iter().position(|&b| b == b'\n').map_or(text.len(), |i| i + 1);
+        let end = text
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |i| i + 1);
         (&text[..end], &text[end..])
     } else {
         (&text[..0], text)
@@ -58,7 +60,12 @@ fn ingest(file: &Path, batch_lines: usize) {
     let mut records = 0;
     for piece in &pieces {
         let t = Instant::now();
-        let parsed = if csv { ingest::parse_csv(&support::readings_schema(), piece, Mode::AllOrNothing) } else { ingest::parse_ndjson(&support::readings_schema(), piece, Mode::AllOrNothing) }.unwrap();
+        let parsed = if csv {
+            ingest::parse_csv(&support::readings_schema(), piece, Mode::AllOrNothing)
+        } else {
+            ingest::parse_ndjson(&support::readings_schema(), piece, Mode::AllOrNothing)
+        }
+        .unwrap();
         parse += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let chunks = ingest::into_chunks(&support::readings_schema(), parsed.rows).unwrap();
@@ -69,7 +76,12 @@ fn ingest(file: &Path, batch_lines: usize) {
     }
     let total = start.elapsed().as_secs_f64();
     let scan = Instant::now();
-    let scanned: u32 = store.scan("readings", None, None).unwrap().iter().map(|c| c.rows).sum();
+    let scanned: u32 = store
+        .scan("readings", None, None)
+        .unwrap()
+        .iter()
+        .map(|c| c.rows)
+        .sum();
     let scan = scan.elapsed().as_secs_f64();
     assert_eq!(u64::from(scanned), records);
     println!(
@@ -83,7 +95,9 @@ fn ingest(file: &Path, batch_lines: usize) {
 /// Small durable appends from several writers at once: sled coalesces their flushes.
 fn concurrent_small_appends(file: &Path) {
     let text = std::fs::read(file).unwrap();
-    let rows = ingest::parse_ndjson(&support::readings_schema(), &text, Mode::AllOrNothing).unwrap().rows;
+    let rows = ingest::parse_ndjson(&support::readings_schema(), &text, Mode::AllOrNothing)
+        .unwrap()
+        .rows;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sled(dir.path()).unwrap();
     store.create_dataset(&support::readings_schema()).unwrap();
@@ -97,7 +111,11 @@ fn concurrent_small_appends(file: &Path) {
                 s.spawn(move || {
                     for b in 0..per_writer {
                         let at = (w * per_writer + b) * 1000;
-                        let chunks = ingest::into_chunks(&support::readings_schema(), rows[at..at + 1000].to_vec()).unwrap();
+                        let chunks = ingest::into_chunks(
+                            &support::readings_schema(),
+                            rows[at..at + 1000].to_vec(),
+                        )
+                        .unwrap();
                         store.append_chunks("readings", &chunks).unwrap();
                     }
                 });
@@ -111,7 +129,9 @@ fn concurrent_small_appends(file: &Path) {
                 let store = store.clone();
                 s.spawn(move || {
                     for i in 0..200 {
-                        assert!(store.check_and_insert_nonce(&format!("{writers}-{w}-{i}"), i64::MAX, 0).unwrap());
+                        assert!(store
+                            .check_and_insert_nonce(&format!("{writers}-{w}-{i}"), i64::MAX, 0)
+                            .unwrap());
                     }
                 });
             }
@@ -132,7 +152,9 @@ fn concurrent_small_appends(file: &Path) {
 
 fn consent_view(file: &Path) {
     let text = std::fs::read(file).unwrap();
-    let entries = ingest::parse_consent_ndjson(&text, Mode::AllOrNothing).unwrap().rows;
+    let entries = ingest::parse_consent_ndjson(&text, Mode::AllOrNothing)
+        .unwrap()
+        .rows;
     let n = entries.len();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sled(dir.path()).unwrap();
@@ -141,15 +163,29 @@ fn consent_view(file: &Path) {
     let now = 1_735_689_600_000_000; // 2025-01-01
     let t = Instant::now();
     let view = store.consent_view("readings", &purposes, now).unwrap();
-    println!("consent view from {n} entries ({}): {} subjects consent, built in {:.3} ms", file.display(), view.len(), t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "consent view from {n} entries ({}): {} subjects consent, built in {:.3} ms",
+        file.display(),
+        view.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
 
     // 100,000 synthetic entries over 25,000 subjects and 4 purposes, a fifth withdrawn.
-    let purposes4 = ["ResearchAndDevelopment", "PublicBenefit", "ServiceProvision", "Marketing"];
+    let purposes4 = [
+        "ResearchAndDevelopment",
+        "PublicBenefit",
+        "ServiceProvision",
+        "Marketing",
+    ];
     let synthetic: Vec<Entry> = (0..100_000u64)
         .map(|i| Entry {
             id: format!("c{i}"),
             subject: format!("subj-{}", i / 4),
-            datasets: if i % 3 == 0 { vec!["readings".into()] } else { vec![] },
+            datasets: if i % 3 == 0 {
+                vec!["readings".into()]
+            } else {
+                vec![]
+            },
             purposes: vec![purposes4[(i % 4) as usize].into()],
             given: i % 10 != 0,
             given_at: 1_600_000_000_000_000 + i as i64,
@@ -178,7 +214,10 @@ fn consent_view(file: &Path) {
     let mut subjects = 0;
     for _ in 0..5 {
         let t = Instant::now();
-        subjects = store.consent_view("readings", &purposes, now).unwrap().len();
+        subjects = store
+            .consent_view("readings", &purposes, now)
+            .unwrap()
+            .len();
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(
@@ -190,19 +229,40 @@ fn consent_view(file: &Path) {
 }
 
 fn main() {
-    let dir = PathBuf::from(std::env::var("REGIO_BENCH_DATA").unwrap_or_else(|_| "/tmp/bench-scratch/data-n5-r200000-s42".into()));
+    let dir = PathBuf::from(
+        std::env::var("REGIO_BENCH_DATA")
+            .unwrap_or_else(|_| "/tmp/bench-scratch/data-n5-r200000-s42".into()),
+    );
     let nd = dir.join("readings_44021.ndjson");
     if !nd.exists() {
-        println!("no data at {} (see this bench's doc comment for how to generate it)", dir.display());
+        println!(
+            "no data at {} (see this bench's doc comment for how to generate it)",
+            dir.display()
+        );
         return;
     }
     for lines in [200_000, 20_000] {
         ingest(&nd, lines);
     }
     ingest(&dir.join("readings_44021.csv"), 200_000);
-    let from_nd = ingest::parse_ndjson(&support::readings_schema(), &std::fs::read(&nd).unwrap(), Mode::AllOrNothing).unwrap().rows;
-    let from_csv = ingest::parse_csv(&support::readings_schema(), &std::fs::read(dir.join("readings_44021.csv")).unwrap(), Mode::AllOrNothing).unwrap().rows;
-    println!("NDJSON and CSV of the same readings parse to identical rows: {}", from_nd == from_csv);
+    let from_nd = ingest::parse_ndjson(
+        &support::readings_schema(),
+        &std::fs::read(&nd).unwrap(),
+        Mode::AllOrNothing,
+    )
+    .unwrap()
+    .rows;
+    let from_csv = ingest::parse_csv(
+        &support::readings_schema(),
+        &std::fs::read(dir.join("readings_44021.csv")).unwrap(),
+        Mode::AllOrNothing,
+    )
+    .unwrap()
+    .rows;
+    println!(
+        "NDJSON and CSV of the same readings parse to identical rows: {}",
+        from_nd == from_csv
+    );
     concurrent_small_appends(&nd);
     consent_view(&dir.join("consent_44021.ndjson"));
 }

@@ -97,7 +97,13 @@ pub struct Entry {
 }
 
 /// The hash an entry with these fields must carry.
-pub fn entry_hash(seq: u64, at: i64, kind: Kind, body: &serde_json::Value, prev: &[u8; 32]) -> [u8; 32] {
+pub fn entry_hash(
+    seq: u64,
+    at: i64,
+    kind: Kind,
+    body: &serde_json::Value,
+    prev: &[u8; 32],
+) -> [u8; 32] {
     let content = serde_json::json!({ "seq": seq, "at": at, "kind": kind.as_str(), "body": body });
     let mut h = Sha256::new();
     h.update(DOMAIN);
@@ -111,7 +117,14 @@ impl Entry {
     pub fn next(prev: Option<&Entry>, at: i64, kind: Kind, body: serde_json::Value) -> Entry {
         let (seq, prev_hash) = prev.map_or((1, GENESIS), |p| (p.seq + 1, p.hash));
         let hash = entry_hash(seq, at, kind, &body, &prev_hash);
-        Entry { seq, at, kind, body, prev: prev_hash, hash }
+        Entry {
+            seq,
+            at,
+            kind,
+            body,
+            prev: prev_hash,
+            hash,
+        }
     }
 }
 
@@ -150,13 +163,24 @@ pub fn verify(entries: &[Entry], anchor: Option<(u64, [u8; 32])>) -> Result<(), 
     let (mut expected_seq, mut expected_prev) = anchor.map_or((1, GENESIS), |(s, h)| (s + 1, h));
     for e in entries {
         if e.seq != expected_seq {
-            return Err(AuditError::BrokenLink { seq: e.seq, fault: Fault::Sequence { expected: expected_seq } });
+            return Err(AuditError::BrokenLink {
+                seq: e.seq,
+                fault: Fault::Sequence {
+                    expected: expected_seq,
+                },
+            });
         }
         if e.prev != expected_prev {
-            return Err(AuditError::BrokenLink { seq: e.seq, fault: Fault::PrevMismatch });
+            return Err(AuditError::BrokenLink {
+                seq: e.seq,
+                fault: Fault::PrevMismatch,
+            });
         }
         if entry_hash(e.seq, e.at, e.kind, &e.body, &e.prev) != e.hash {
-            return Err(AuditError::BrokenLink { seq: e.seq, fault: Fault::HashMismatch });
+            return Err(AuditError::BrokenLink {
+                seq: e.seq,
+                fault: Fault::HashMismatch,
+            });
         }
         expected_seq += 1;
         expected_prev = e.hash;
@@ -165,8 +189,18 @@ pub fn verify(entries: &[Entry], anchor: Option<(u64, [u8; 32])>) -> Result<(), 
 }
 
 /// Signs the checkpoint of a log whose head is `head`.
-pub fn sign_checkpoint(key: &Key, head: &Entry, at: DateTime<Utc>) -> Result<Signed<AuditCheckpoint>, SignDocError> {
-    let doc = AuditCheckpoint { node: key.did().clone(), seq: head.seq, head: hex::encode(head.hash), entries: head.seq, at };
+pub fn sign_checkpoint(
+    key: &Key,
+    head: &Entry,
+    at: DateTime<Utc>,
+) -> Result<Signed<AuditCheckpoint>, SignDocError> {
+    let doc = AuditCheckpoint {
+        node: key.did().clone(),
+        seq: head.seq,
+        head: hex::encode(head.hash),
+        entries: head.seq,
+        at,
+    };
     Signed::sign(doc, key, at)
 }
 
@@ -247,21 +281,44 @@ pub enum LogError {
 }
 
 /// Verifies a whole log (from entry 1) and every checkpoint signed by `node` over it.
-pub fn verify_log(entries: &[Entry], checkpoints: &[serde_json::Value], node: &Did) -> Result<LogReport, LogError> {
+pub fn verify_log(
+    entries: &[Entry],
+    checkpoints: &[serde_json::Value],
+    node: &Did,
+) -> Result<LogReport, LogError> {
     verify(entries, None)?;
     let mut covered = Vec::new();
     for (index, raw) in checkpoints.iter().enumerate() {
-        let signed = Signed::<AuditCheckpoint>::verify(raw.clone()).map_err(|e| CheckpointError::Document { index, reason: e.to_string() })?;
+        let signed = Signed::<AuditCheckpoint>::verify(raw.clone()).map_err(|e| {
+            CheckpointError::Document {
+                index,
+                reason: e.to_string(),
+            }
+        })?;
         let c = signed.doc();
         if &c.node != node || !signed.signed_by(node) {
-            return Err(CheckpointError::Signer { seq: c.seq, signer: signed.signer().to_string(), node: node.to_string() }.into());
+            return Err(CheckpointError::Signer {
+                seq: c.seq,
+                signer: signed.signer().to_string(),
+                node: node.to_string(),
+            }
+            .into());
         }
         let Some(entry) = usize::try_from(c.seq - 1).ok().and_then(|i| entries.get(i)) else {
-            return Err(CheckpointError::Missing { seq: c.seq, len: entries.len() as u64 }.into());
+            return Err(CheckpointError::Missing {
+                seq: c.seq,
+                len: entries.len() as u64,
+            }
+            .into());
         };
         let found = hex::encode(entry.hash);
         if found != c.head {
-            return Err(CheckpointError::HeadMismatch { seq: c.seq, signed: c.head.clone(), found }.into());
+            return Err(CheckpointError::HeadMismatch {
+                seq: c.seq,
+                signed: c.head.clone(),
+                found,
+            }
+            .into());
         }
         covered.push(c.seq);
     }
@@ -299,7 +356,12 @@ mod tests {
     fn chain(n: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
-            let e = Entry::next(out.last(), 1000 + i as i64, Kind::QueryAnswered, json!({ "query": i }));
+            let e = Entry::next(
+                out.last(),
+                1000 + i as i64,
+                Kind::QueryAnswered,
+                json!({ "query": i }),
+            );
             out.push(e);
         }
         out
@@ -312,50 +374,115 @@ mod tests {
         assert_eq!(c[0].prev, GENESIS);
         assert_eq!(verify(&c, None), Ok(()));
         assert_eq!(verify(&c[2..], Some((2, c[1].hash))), Ok(()));
-        assert_eq!(verify(&c[2..], None), Err(AuditError::BrokenLink { seq: 3, fault: Fault::Sequence { expected: 1 } }));
+        assert_eq!(
+            verify(&c[2..], None),
+            Err(AuditError::BrokenLink {
+                seq: 3,
+                fault: Fault::Sequence { expected: 1 }
+            })
+        );
     }
 
     #[test]
     fn tampering_is_named() {
         let mut c = chain(5);
         c[2].body = json!({ "query": 99 });
-        assert_eq!(verify(&c, None), Err(AuditError::BrokenLink { seq: 3, fault: Fault::HashMismatch }));
+        assert_eq!(
+            verify(&c, None),
+            Err(AuditError::BrokenLink {
+                seq: 3,
+                fault: Fault::HashMismatch
+            })
+        );
 
         let mut c = chain(5);
         c[3].prev = [7; 32];
-        assert_eq!(verify(&c, None), Err(AuditError::BrokenLink { seq: 4, fault: Fault::PrevMismatch }));
+        assert_eq!(
+            verify(&c, None),
+            Err(AuditError::BrokenLink {
+                seq: 4,
+                fault: Fault::PrevMismatch
+            })
+        );
 
         let mut c = chain(5);
         c.remove(1);
-        assert_eq!(verify(&c, None), Err(AuditError::BrokenLink { seq: 3, fault: Fault::Sequence { expected: 2 } }));
+        assert_eq!(
+            verify(&c, None),
+            Err(AuditError::BrokenLink {
+                seq: 3,
+                fault: Fault::Sequence { expected: 2 }
+            })
+        );
 
         // Re-hashing an edited entry still breaks the link of the next one.
         let mut c = chain(5);
         c[1].body = json!("forged");
         c[1].hash = entry_hash(c[1].seq, c[1].at, c[1].kind, &c[1].body, &c[1].prev);
-        assert_eq!(verify(&c, None), Err(AuditError::BrokenLink { seq: 3, fault: Fault::PrevMismatch }));
+        assert_eq!(
+            verify(&c, None),
+            Err(AuditError::BrokenLink {
+                seq: 3,
+                fault: Fault::PrevMismatch
+            })
+        );
     }
 
     #[test]
     fn checkpoints_cover_the_log() {
         let key = Key::from_secret([1; 32]);
         let c = chain(6);
-        let cp = |i: usize| sign_checkpoint(&key, &c[i], Utc::now()).unwrap().raw().clone();
+        let cp = |i: usize| {
+            sign_checkpoint(&key, &c[i], Utc::now())
+                .unwrap()
+                .raw()
+                .clone()
+        };
         let report = verify_log(&c, &[cp(2), cp(5)], key.did()).unwrap();
-        assert_eq!((report.entries, report.checkpoints.clone(), report.uncovered), (6, vec![3, 6], 0));
+        assert_eq!(
+            (report.entries, report.checkpoints.clone(), report.uncovered),
+            (6, vec![3, 6], 0)
+        );
         // Truncating the log below a checkpoint, or rewriting the chain under it, is caught.
-        assert_eq!(verify_log(&c[..4], &[cp(5)], key.did()), Err(LogError::Checkpoint(CheckpointError::Missing { seq: 6, len: 4 })));
+        assert_eq!(
+            verify_log(&c[..4], &[cp(5)], key.did()),
+            Err(LogError::Checkpoint(CheckpointError::Missing {
+                seq: 6,
+                len: 4
+            }))
+        );
         let mut forged = chain(6);
         forged[5].body = json!("rewritten");
-        forged[5].hash = entry_hash(forged[5].seq, forged[5].at, forged[5].kind, &forged[5].body, &forged[5].prev);
-        assert!(matches!(verify_log(&forged, &[cp(5)], key.did()), Err(LogError::Checkpoint(CheckpointError::HeadMismatch { seq: 6, .. }))));
+        forged[5].hash = entry_hash(
+            forged[5].seq,
+            forged[5].at,
+            forged[5].kind,
+            &forged[5].body,
+            &forged[5].prev,
+        );
+        assert!(matches!(
+            verify_log(&forged, &[cp(5)], key.did()),
+            Err(LogError::Checkpoint(CheckpointError::HeadMismatch {
+                seq: 6,
+                ..
+            }))
+        ));
         // A checkpoint by another key, or altered, is named.
         let other = Key::from_secret([2; 32]);
-        assert!(matches!(verify_log(&c, &[cp(2)], other.did()), Err(LogError::Checkpoint(CheckpointError::Signer { seq: 3, .. }))));
+        assert!(matches!(
+            verify_log(&c, &[cp(2)], other.did()),
+            Err(LogError::Checkpoint(CheckpointError::Signer { seq: 3, .. }))
+        ));
         let mut bad = cp(2);
         bad["seq"] = 2.into();
         bad["entries"] = 2.into();
-        assert!(matches!(verify_log(&c, &[bad], key.did()), Err(LogError::Checkpoint(CheckpointError::Document { index: 0, .. }))));
+        assert!(matches!(
+            verify_log(&c, &[bad], key.did()),
+            Err(LogError::Checkpoint(CheckpointError::Document {
+                index: 0,
+                ..
+            }))
+        ));
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub enum Column {
 impl Column {
     fn new(ty: FieldType, capacity: usize) -> Self {
         match ty {
-            FieldType::String => Column::Str { dict: Vec::new(), codes: Vec::with_capacity(capacity) },
+            FieldType::String => Column::Str {
+                dict: Vec::new(),
+                codes: Vec::with_capacity(capacity),
+            },
             FieldType::Integer => Column::Int(Vec::with_capacity(capacity)),
             FieldType::Float => Column::Float(Vec::with_capacity(capacity)),
             FieldType::Timestamp => Column::Ts(Vec::with_capacity(capacity)),
@@ -52,13 +55,36 @@ impl Column {
     pub fn get(&self, row: usize) -> Value {
         match self {
             Column::Str { dict, codes } => match codes.get(row) {
-                Some(&c) if c != NULL_CODE => dict.get(c as usize).map(|s| Value::Str(s.clone())).unwrap_or(Value::Null),
+                Some(&c) if c != NULL_CODE => dict
+                    .get(c as usize)
+                    .map(|s| Value::Str(s.clone()))
+                    .unwrap_or(Value::Null),
                 _ => Value::Null,
             },
-            Column::Int(v) => v.get(row).copied().flatten().map(Value::Int).unwrap_or(Value::Null),
-            Column::Float(v) => v.get(row).copied().flatten().map(Value::Float).unwrap_or(Value::Null),
-            Column::Ts(v) => v.get(row).copied().flatten().map(Value::Ts).unwrap_or(Value::Null),
-            Column::Geo(v) => v.get(row).copied().flatten().map(|(a, b)| Value::Geo(a, b)).unwrap_or(Value::Null),
+            Column::Int(v) => v
+                .get(row)
+                .copied()
+                .flatten()
+                .map(Value::Int)
+                .unwrap_or(Value::Null),
+            Column::Float(v) => v
+                .get(row)
+                .copied()
+                .flatten()
+                .map(Value::Float)
+                .unwrap_or(Value::Null),
+            Column::Ts(v) => v
+                .get(row)
+                .copied()
+                .flatten()
+                .map(Value::Ts)
+                .unwrap_or(Value::Null),
+            Column::Geo(v) => v
+                .get(row)
+                .copied()
+                .flatten()
+                .map(|(a, b)| Value::Geo(a, b))
+                .unwrap_or(Value::Null),
         }
     }
 
@@ -120,11 +146,20 @@ impl Chunk {
     /// Builds a chunk from typed rows (each row in schema order). Nulls must be allowed by
     /// the schema; callers validate records before (see `ingest`), this re-checks types.
     pub fn build(schema: &Schema, rows: &[Vec<Value>]) -> Result<Chunk, ChunkError> {
-        let mut columns: Vec<Column> = schema.fields.iter().map(|f| Column::new(f.ty, rows.len())).collect();
-        let mut dict_index: Vec<std::collections::HashMap<String, u32>> = vec![Default::default(); columns.len()];
+        let mut columns: Vec<Column> = schema
+            .fields
+            .iter()
+            .map(|f| Column::new(f.ty, rows.len()))
+            .collect();
+        let mut dict_index: Vec<std::collections::HashMap<String, u32>> =
+            vec![Default::default(); columns.len()];
         for (r, row) in rows.iter().enumerate() {
             if row.len() != columns.len() {
-                return Err(ChunkError::Width { row: r, expected: columns.len(), got: row.len() });
+                return Err(ChunkError::Width {
+                    row: r,
+                    expected: columns.len(),
+                    got: row.len(),
+                });
             }
             for (c, value) in row.iter().enumerate() {
                 let mismatch = || ChunkError::Type {
@@ -161,12 +196,20 @@ impl Chunk {
             }
         }
         let time_bounds = schema.time_index().and_then(|t| match &columns[t] {
-            Column::Ts(v) => v.iter().flatten().fold(None, |acc: Option<(i64, i64)>, &x| {
-                Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-            }),
+            Column::Ts(v) => v
+                .iter()
+                .flatten()
+                .fold(None, |acc: Option<(i64, i64)>, &x| {
+                    Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+                }),
             _ => None,
         });
-        Ok(Chunk { version: CHUNK_VERSION, rows: rows.len() as u32, time_bounds, columns })
+        Ok(Chunk {
+            version: CHUNK_VERSION,
+            rows: rows.len() as u32,
+            time_bounds,
+            columns,
+        })
     }
 
     /// Compact binary form for the store.
@@ -176,12 +219,18 @@ impl Chunk {
 
     /// Reads a stored chunk, checking its version and shape.
     pub fn decode(bytes: &[u8]) -> Result<Chunk, ChunkError> {
-        let chunk: Chunk = postcard::from_bytes(bytes).map_err(|e| ChunkError::Decode(e.to_string()))?;
+        let chunk: Chunk =
+            postcard::from_bytes(bytes).map_err(|e| ChunkError::Decode(e.to_string()))?;
         if chunk.version != CHUNK_VERSION {
-            return Err(ChunkError::Decode(format!("layout version {} (this node reads {CHUNK_VERSION})", chunk.version)));
+            return Err(ChunkError::Decode(format!(
+                "layout version {} (this node reads {CHUNK_VERSION})",
+                chunk.version
+            )));
         }
         if chunk.columns.iter().any(|c| c.len() != chunk.rows as usize) {
-            return Err(ChunkError::Decode("column lengths differ from the row count".into()));
+            return Err(ChunkError::Decode(
+                "column lengths differ from the row count".into(),
+            ));
         }
         Ok(chunk)
     }
@@ -204,9 +253,21 @@ mod tests {
         Schema {
             dataset: "readings".into(),
             fields: vec![
-                Field { name: "subject".into(), ty: FieldType::String, nullable: true },
-                Field { name: "observed_at".into(), ty: FieldType::Timestamp, nullable: false },
-                Field { name: "no2".into(), ty: FieldType::Float, nullable: true },
+                Field {
+                    name: "subject".into(),
+                    ty: FieldType::String,
+                    nullable: true,
+                },
+                Field {
+                    name: "observed_at".into(),
+                    ty: FieldType::Timestamp,
+                    nullable: false,
+                },
+                Field {
+                    name: "no2".into(),
+                    ty: FieldType::Float,
+                    nullable: true,
+                },
             ],
             subject: Some("subject".into()),
             time: Some("observed_at".into()),
@@ -222,17 +283,33 @@ mod tests {
         ];
         let chunk = Chunk::build(&schema(), &rows).unwrap();
         assert_eq!(chunk.time_bounds, Some((5, 20)));
-        assert_eq!(chunk.columns[0], Column::Str { dict: vec!["s1".into()], codes: vec![0, NULL_CODE, 0] });
+        assert_eq!(
+            chunk.columns[0],
+            Column::Str {
+                dict: vec!["s1".into()],
+                codes: vec![0, NULL_CODE, 0]
+            }
+        );
         assert_eq!(chunk.columns[2].get(2), Value::Float(3.0));
         let back = Chunk::decode(&chunk.encode()).unwrap();
         assert_eq!(back, chunk);
-        assert!(chunk.overlaps(Some(20), None) && !chunk.overlaps(Some(21), None) && !chunk.overlaps(None, Some(5)));
+        assert!(
+            chunk.overlaps(Some(20), None)
+                && !chunk.overlaps(Some(21), None)
+                && !chunk.overlaps(None, Some(5))
+        );
     }
 
     #[test]
     fn wrong_types_and_corrupt_bytes_are_named() {
         let bad = vec![vec![Value::Int(1), Value::Ts(1), Value::Null]];
-        assert!(matches!(Chunk::build(&schema(), &bad), Err(ChunkError::Type { row: 0, .. })));
-        assert!(matches!(Chunk::decode(&[9, 9, 9]), Err(ChunkError::Decode(_))));
+        assert!(matches!(
+            Chunk::build(&schema(), &bad),
+            Err(ChunkError::Type { row: 0, .. })
+        ));
+        assert!(matches!(
+            Chunk::decode(&[9, 9, 9]),
+            Err(ChunkError::Decode(_))
+        ));
     }
 }

@@ -166,11 +166,20 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
             let mut message = e.message().trim().to_string();
-            let key = text.lines().nth(line.saturating_sub(1)).and_then(|l| l.split_once('=')).map(|(k, _)| k.trim());
+            let key = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim());
             if let Some(k) = key.filter(|k| !k.is_empty() && !message.contains(k)) {
                 message = format!("field `{k}`: {message}");
             }
-            ConfigError::Parse { path: path.to_path_buf(), line, column, message }
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         })?;
         config.check(path)?;
         Ok(config)
@@ -178,17 +187,29 @@ impl Config {
 
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field, message: &str| Err(ConfigError::Invalid { path: path.to_path_buf(), field, message: message.into() });
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                message: message.into(),
+            })
+        };
         if self.nis.trim().is_empty() {
             return invalid("nis", "must not be empty");
         }
         if self.api.parse::<std::net::SocketAddr>().is_err() {
-            return invalid("api", "must be an IP address and port, e.g. \"127.0.0.1:7480\"");
+            return invalid(
+                "api",
+                "must be an IP address and port, e.g. \"127.0.0.1:7480\"",
+            );
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");
@@ -285,28 +306,55 @@ mod tests {
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let mut c = Config::new("11002", "Antwerpen");
-        c.clerks = vec![crate::policy::Key::from_secret([7; 32]).did().clone(), crate::policy::Key::from_secret([8; 32]).did().clone()];
+        c.clerks = vec![
+            crate::policy::Key::from_secret([7; 32]).did().clone(),
+            crate::policy::Key::from_secret([8; 32]).did().clone(),
+        ];
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
     }
 
     #[test]
     fn clerks_default_empty_and_bad_did_named() {
-        assert!(Config::parse("nis = \"1\"\nname = \"x\"\n", Path::new("c.toml")).unwrap().clerks.is_empty());
-        let e = Config::parse("nis = \"1\"\nname = \"x\"\nclerks = [\"did:web:x\"]\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            Config::parse("nis = \"1\"\nname = \"x\"\n", Path::new("c.toml"))
+                .unwrap()
+                .clerks
+                .is_empty()
+        );
+        let e = Config::parse(
+            "nis = \"1\"\nname = \"x\"\nclerks = [\"did:web:x\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("c.toml:3:") && e.contains("clerks"), "{e}");
     }
 
     #[test]
     fn errors_name_file_line_and_field() {
         let text = "nis = \"1\"\nname = \"x\"\nmax_body_bytes = \"big\"\n";
-        let e = Config::parse(text, Path::new("/n/config.toml")).unwrap_err().to_string();
+        let e = Config::parse(text, Path::new("/n/config.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/n/config.toml:3:"), "{e}");
         assert!(e.contains("field `max_body_bytes`"), "{e}");
-        let e = Config::parse("nis = \"1\"\nname = \"x\"\nbogus = 1\n", Path::new("c.toml")).unwrap_err().to_string();
+        let e = Config::parse(
+            "nis = \"1\"\nname = \"x\"\nbogus = 1\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("c.toml:3") && e.contains("bogus"), "{e}");
-        let e = Config::parse("name = \"x\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        let e = Config::parse("name = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nis"), "{e}");
-        let e = Config::parse("nis = \"1\"\nname = \"x\"\napi = \"nope\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        let e = Config::parse(
+            "nis = \"1\"\nname = \"x\"\napi = \"nope\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`api`"), "{e}");
     }
 }

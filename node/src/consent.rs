@@ -43,7 +43,8 @@ impl Entry {
 
     /// The instant of the last change this entry records (its given or withdrawn time).
     pub fn last_change(&self) -> i64 {
-        self.withdrawn_at.map_or(self.given_at, |w| w.max(self.given_at))
+        self.withdrawn_at
+            .map_or(self.given_at, |w| w.max(self.given_at))
     }
 
     /// Whether `self` should replace `current` as the entry of its id: unless it records
@@ -90,9 +91,15 @@ impl ConsentIndex {
     }
 
     fn keys(e: &Entry) -> Vec<IndexKey> {
-        let datasets: Vec<Option<String>> =
-            if e.datasets.is_empty() { vec![None] } else { e.datasets.iter().cloned().map(Some).collect() };
-        datasets.iter().flat_map(|d| e.purposes.iter().map(move |p| (d.clone(), p.clone()))).collect()
+        let datasets: Vec<Option<String>> = if e.datasets.is_empty() {
+            vec![None]
+        } else {
+            e.datasets.iter().cloned().map(Some).collect()
+        };
+        datasets
+            .iter()
+            .flat_map(|d| e.purposes.iter().map(move |p| (d.clone(), p.clone())))
+            .collect()
     }
 
     /// Applies one entry; returns whether it became the current entry of its id. The
@@ -111,9 +118,17 @@ impl ConsentIndex {
             }
             None => Arc::from(e.subject.as_str()),
         };
-        let grant = Grant { subject, given: e.given, given_at: e.given_at, withdrawn_at: e.withdrawn_at };
+        let grant = Grant {
+            subject,
+            given: e.given,
+            given_at: e.given_at,
+            withdrawn_at: e.withdrawn_at,
+        };
         for k in Self::keys(&e) {
-            self.by_key.entry(k).or_default().insert(e.id.clone(), grant.clone());
+            self.by_key
+                .entry(k)
+                .or_default()
+                .insert(e.id.clone(), grant.clone());
         }
         self.current.insert(e.id.clone(), e);
         true
@@ -178,7 +193,14 @@ impl ConsentView {
 mod tests {
     use super::*;
 
-    pub(crate) fn entry(id: &str, subject: &str, datasets: &[&str], purpose: &str, given_at: i64, withdrawn_at: Option<i64>) -> Entry {
+    pub(crate) fn entry(
+        id: &str,
+        subject: &str,
+        datasets: &[&str],
+        purpose: &str,
+        given_at: i64,
+        withdrawn_at: Option<i64>,
+    ) -> Entry {
         Entry {
             id: id.into(),
             subject: subject.into(),
@@ -196,19 +218,40 @@ mod tests {
     fn view_semantics() {
         let r = vec!["Research".to_string()];
         let index = ConsentIndex::from_entries([
-            entry("a", "s-past-withdrawn", &["readings"], "Research", 10, Some(50)),
-            entry("b", "s-future-withdrawn", &["readings"], "Research", 10, Some(500)),
+            entry(
+                "a",
+                "s-past-withdrawn",
+                &["readings"],
+                "Research",
+                10,
+                Some(50),
+            ),
+            entry(
+                "b",
+                "s-future-withdrawn",
+                &["readings"],
+                "Research",
+                10,
+                Some(500),
+            ),
             entry("c", "s-other-purpose", &["readings"], "Marketing", 10, None),
             entry("d", "s-other-dataset", &["traffic"], "Research", 10, None),
             entry("e", "s-all-datasets", &[], "Research", 10, None),
             entry("f", "s-not-yet", &["readings"], "Research", 200, None),
-            Entry { given: false, ..entry("g", "s-refused", &["readings"], "Research", 10, None) },
+            Entry {
+                given: false,
+                ..entry("g", "s-refused", &["readings"], "Research", 10, None)
+            },
         ]);
         let v = index.view("readings", &r, 100);
         let mut allowed: Vec<String> = v.allowed.iter().map(|s| s.to_string()).collect();
         allowed.sort();
         assert_eq!(allowed, vec!["s-all-datasets", "s-future-withdrawn"]);
-        assert!(!v.allows("s-other-purpose") && !v.allows("s-other-dataset") && !v.allows("s-past-withdrawn"));
+        assert!(
+            !v.allows("s-other-purpose")
+                && !v.allows("s-other-dataset")
+                && !v.allows("s-past-withdrawn")
+        );
         assert!(index.view("traffic", &r, 100).allows("s-other-dataset"));
     }
 

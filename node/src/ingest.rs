@@ -54,8 +54,18 @@ pub struct LineError {
 }
 
 impl LineError {
-    fn new(line: u64, field: Option<&str>, expected: impl Into<String>, found: impl Into<String>) -> Self {
-        LineError { line, field: field.map(str::to_string), expected: expected.into(), found: found.into() }
+    fn new(
+        line: u64,
+        field: Option<&str>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        LineError {
+            line,
+            field: field.map(str::to_string),
+            expected: expected.into(),
+            found: found.into(),
+        }
     }
 }
 
@@ -81,8 +91,14 @@ pub struct Parsed<T> {
 }
 
 /// Collects per-line results according to `mode`.
-fn collect<T>(mode: Mode, items: impl Iterator<Item = Result<T, LineError>>) -> Result<Parsed<T>, IngestError> {
-    let mut out = Parsed { rows: Vec::new(), rejected: Vec::new() };
+fn collect<T>(
+    mode: Mode,
+    items: impl Iterator<Item = Result<T, LineError>>,
+) -> Result<Parsed<T>, IngestError> {
+    let mut out = Parsed {
+        rows: Vec::new(),
+        rejected: Vec::new(),
+    };
     for item in items {
         match (item, mode) {
             (Ok(row), _) => out.rows.push(row),
@@ -117,7 +133,11 @@ fn describe_text(s: &str) -> String {
         return "an empty value".into();
     }
     let short: String = s.chars().take(40).collect();
-    format!("{:?}{}", short, if short.len() < s.len() { "…" } else { "" })
+    format!(
+        "{:?}{}",
+        short,
+        if short.len() < s.len() { "…" } else { "" }
+    )
 }
 
 /// The name of a type in error messages.
@@ -150,7 +170,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         5 if !offset.contains(':') => format!("{}:{}", &offset[..3], &offset[3..]),
         _ => offset.to_string(),
     };
-    DateTime::parse_from_rfc3339(&format!("{date}T{clock}{offset}")).ok().map(|t| t.timestamp_micros())
+    DateTime::parse_from_rfc3339(&format!("{date}T{clock}{offset}"))
+        .ok()
+        .map(|t| t.timestamp_micros())
 }
 
 fn geo_from_json(v: &serde_json::Value) -> Option<Value> {
@@ -170,7 +192,13 @@ fn geo_from_json(v: &serde_json::Value) -> Option<Value> {
 /// Types one input value as `field`; `Err((expected, found))` when it does not fit.
 fn typed(field: &Field, cell: Cell<'_>) -> Result<Value, (String, String)> {
     let expected = || type_name(field.ty).to_string();
-    let null = |found: &str| if field.nullable { Ok(Value::Null) } else { Err((expected(), found.to_string())) };
+    let null = |found: &str| {
+        if field.nullable {
+            Ok(Value::Null)
+        } else {
+            Err((expected(), found.to_string()))
+        }
+    };
     match cell {
         Cell::Absent => null("nothing (the field is missing)"),
         Cell::Json(serde_json::Value::Null) => null("null"),
@@ -180,7 +208,9 @@ fn typed(field: &Field, cell: Cell<'_>) -> Result<Value, (String, String)> {
                 (FieldType::String, serde_json::Value::String(s)) => Some(Value::Str(s.clone())),
                 (FieldType::Integer, serde_json::Value::Number(n)) => n.as_i64().map(Value::Int),
                 (FieldType::Float, serde_json::Value::Number(n)) => n.as_f64().map(Value::Float),
-                (FieldType::Timestamp, serde_json::Value::String(s)) => parse_timestamp(s).map(Value::Ts),
+                (FieldType::Timestamp, serde_json::Value::String(s)) => {
+                    parse_timestamp(s).map(Value::Ts)
+                }
                 (FieldType::GeoPoint, v) => geo_from_json(v),
                 _ => None,
             };
@@ -190,9 +220,17 @@ fn typed(field: &Field, cell: Cell<'_>) -> Result<Value, (String, String)> {
             let value = match field.ty {
                 FieldType::String => Some(Value::Str(s.to_string())),
                 FieldType::Integer => s.trim().parse().ok().map(Value::Int),
-                FieldType::Float => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).map(Value::Float),
+                FieldType::Float => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(Value::Float),
                 FieldType::Timestamp => parse_timestamp(s.trim()).map(Value::Ts),
-                FieldType::GeoPoint => serde_json::from_str(s).ok().as_ref().and_then(geo_from_json),
+                FieldType::GeoPoint => serde_json::from_str(s)
+                    .ok()
+                    .as_ref()
+                    .and_then(geo_from_json),
             };
             value.ok_or_else(|| (expected(), describe_text(s)))
         }
@@ -208,11 +246,19 @@ pub fn into_chunks(schema: &Schema, mut rows: Vec<Vec<Value>>) -> Result<Vec<Chu
             _ => None,
         });
     }
-    rows.chunks(CHUNK_ROWS).map(|part| Chunk::build(schema, part)).collect()
+    rows.chunks(CHUNK_ROWS)
+        .map(|part| Chunk::build(schema, part))
+        .collect()
 }
 
 /// Consent-file helpers shared by the CSV and NDJSON forms.
-fn consent_entry(subject: String, purpose: String, granted: bool, given_at: i64, withdrawn_at: Option<i64>) -> consent::Entry {
+fn consent_entry(
+    subject: String,
+    purpose: String,
+    granted: bool,
+    given_at: i64,
+    withdrawn_at: Option<i64>,
+) -> consent::Entry {
     consent::Entry {
         id: format!("{subject}/{purpose}"),
         subject,

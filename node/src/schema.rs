@@ -110,14 +110,20 @@ impl Schema {
     /// Checks names, uniqueness and the subject/time roles.
     pub fn validate(&self) -> Result<(), SchemaError> {
         if !valid_name(&self.dataset) {
-            return Err(SchemaError::BadName { what: "dataset", name: self.dataset.clone() });
+            return Err(SchemaError::BadName {
+                what: "dataset",
+                name: self.dataset.clone(),
+            });
         }
         if self.fields.is_empty() {
             return Err(SchemaError::Empty);
         }
         for (i, f) in self.fields.iter().enumerate() {
             if !valid_name(&f.name) {
-                return Err(SchemaError::BadName { what: "field", name: f.name.clone() });
+                return Err(SchemaError::BadName {
+                    what: "field",
+                    name: f.name.clone(),
+                });
             }
             if self.fields[..i].iter().any(|g| g.name == f.name) {
                 return Err(SchemaError::Duplicate(f.name.clone()));
@@ -125,12 +131,20 @@ impl Schema {
         }
         if let Some(s) = &self.subject {
             if self.field(s).map(|(_, f)| f.ty) != Some(FieldType::String) {
-                return Err(SchemaError::Role { role: "subject", name: s.clone(), expected: "string" });
+                return Err(SchemaError::Role {
+                    role: "subject",
+                    name: s.clone(),
+                    expected: "string",
+                });
             }
         }
         if let Some(t) = &self.time {
             if self.field(t).map(|(_, f)| f.ty) != Some(FieldType::Timestamp) {
-                return Err(SchemaError::Role { role: "time", name: t.clone(), expected: "timestamp" });
+                return Err(SchemaError::Role {
+                    role: "time",
+                    name: t.clone(),
+                    expected: "timestamp",
+                });
             }
         }
         Ok(())
@@ -143,11 +157,17 @@ impl Schema {
 
     /// Column index of the subject field.
     pub fn subject_index(&self) -> Option<usize> {
-        self.subject.as_deref().and_then(|s| self.field(s)).map(|(i, _)| i)
+        self.subject
+            .as_deref()
+            .and_then(|s| self.field(s))
+            .map(|(i, _)| i)
     }
 
     /// Column index of the time field.
     pub fn time_index(&self) -> Option<usize> {
-        self.time.as_deref().and_then(|s| self.field(s)).map(|(i, _)| i)
+        self.time
+            .as_deref()
+            .and_then(|s| self.field(s))
+            .map(|(i, _)| i)
     }
 }

@@ -90,7 +90,10 @@ pub struct Node {
 }
 
 fn read(path: &Path) -> Result<String, ServerError> {
-    std::fs::read_to_string(path).map_err(|source| ServerError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| ServerError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl Node {
@@ -98,12 +101,25 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Node, ServerError> {
         let config = Config::load(&dir.join(CONFIG_FILE))?;
         let key_path = dir.join(KEY_FILE);
-        let key = Key::from_file_json(&read(&key_path)?).map_err(|e| ServerError::Key { path: key_path, message: e.to_string() })?;
+        let key = Key::from_file_json(&read(&key_path)?).map_err(|e| ServerError::Key {
+            path: key_path,
+            message: e.to_string(),
+        })?;
         let token_path = dir.join(TOKEN_FILE);
-        let token = AdminToken::parse(&read(&token_path)?).map_err(|source| ServerError::Token { path: token_path, source })?;
+        let token =
+            AdminToken::parse(&read(&token_path)?).map_err(|source| ServerError::Token {
+                path: token_path,
+                source,
+            })?;
         let data = config.data_path(dir);
-        let store = Store::open_sled(&data).map_err(|source| ServerError::Store { path: data, source })?;
-        let engine = crate::engine::Engine::open(store.clone(), key.clone(), config.clerks.clone(), crate::policy::decision::Limits::default())?;
+        let store =
+            Store::open_sled(&data).map_err(|source| ServerError::Store { path: data, source })?;
+        let engine = crate::engine::Engine::open(
+            store.clone(),
+            key.clone(),
+            config.clerks.clone(),
+            crate::policy::decision::Limits::default(),
+        )?;
         let state = AppState {
             store,
             engine: Arc::new(engine),
@@ -113,15 +129,29 @@ impl Node {
             metrics: Arc::new(Metrics::new()?),
             net: None,
         };
-        Ok(Node { dir: dir.to_path_buf(), state })
+        Ok(Node {
+            dir: dir.to_path_buf(),
+            state,
+        })
     }
 
     /// Starts the network, then serves the API on `api` (default: the config's) until
     /// `shutdown` resolves; then stops the API, the network, and drops the store.
-    pub async fn serve(mut self, api: Option<&str>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn serve(
+        mut self,
+        api: Option<&str>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let addr = api.unwrap_or(&self.state.config.api).to_string();
-        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
-        let bound: SocketAddr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let bound: SocketAddr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
         let running = self.start_net().await?;
         self.state.net = Some(running.net.clone());
         let did = self.state.key.did().as_str().to_string();
@@ -129,16 +159,26 @@ impl Node {
         {
             let mut out = std::io::stdout().lock();
             // A closed stdout must not stop the node.
-            let _ = writeln!(out, "listening on http://{bound} did={did} dir={}", self.dir.display());
+            let _ = writeln!(
+                out,
+                "listening on http://{bound} did={did} dir={}",
+                self.dir.display()
+            );
             for a in &p2p {
                 let _ = writeln!(out, "p2p {a}/p2p/{}", running.net.peer_id());
             }
             let _ = out.flush();
         }
         let app = api::router(self.state.clone());
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServerError::Serve);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve);
         running.stop().await;
-        let _ = self.state.store.checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
+        let _ = self
+            .state
+            .store
+            .checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
         drop(self.state);
         served
     }
@@ -148,11 +188,24 @@ impl Node {
         let listen = c
             .listen
             .iter()
-            .map(|l| l.parse::<crate::net::Multiaddr>().map_err(|e| ServerError::Net(format!("listen address `{l}`: {e}"))))
+            .map(|l| {
+                l.parse::<crate::net::Multiaddr>()
+                    .map_err(|e| ServerError::Net(format!("listen address `{l}`: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let net_config = crate::net::NetConfig::default().with_listen(listen).with_mdns(c.mdns).with_full_mesh_up_to(c.full_mesh_up_to);
+        let net_config = crate::net::NetConfig::default()
+            .with_listen(listen)
+            .with_mdns(c.mdns)
+            .with_full_mesh_up_to(c.full_mesh_up_to);
         let interval = std::time::Duration::from_millis(c.gossip_interval_ms);
-        crate::federation::run::start(self.state.engine.clone(), &self.state.key, net_config, interval).await.map_err(|e| ServerError::Net(e.to_string()))
+        crate::federation::run::start(
+            self.state.engine.clone(),
+            &self.state.key,
+            net_config,
+            interval,
+        )
+        .await
+        .map_err(|e| ServerError::Net(e.to_string()))
     }
 }
 

@@ -37,13 +37,13 @@
 use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
-use serde_json::Value;
-use tracing::field;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use serde_json::Value;
+use tracing::field;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -108,7 +108,10 @@ fn resolve(env: Option<String>, config: Option<&str>) -> Option<(String, &'stati
     let traces = |base: &str| format!("{}/v1/traces", base.trim_end_matches('/'));
     match env.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => Some((traces(e), ENDPOINT_ENV)),
-        None => config.map(str::trim).filter(|c| !c.is_empty()).map(|c| (traces(c), "config otlp_endpoint")),
+        None => config
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| (traces(c), "config otlp_endpoint")),
     }
 }
 
@@ -117,9 +120,15 @@ impl Telemetry {
     /// or `config_endpoint` names a collector, stderr log lines when `RUST_LOG` is set.
     /// `instance` (e.g. the node's NIS code and name) is the exported resource's
     /// `service.instance.id`.
-    pub fn init(config_endpoint: Option<&str>, instance: &str) -> Result<Telemetry, TelemetryError> {
+    pub fn init(
+        config_endpoint: Option<&str>,
+        instance: &str,
+    ) -> Result<Telemetry, TelemetryError> {
         let endpoint = resolve(std::env::var(ENDPOINT_ENV).ok(), config_endpoint);
-        let service = std::env::var(SERVICE_NAME_ENV).ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
+        let service = std::env::var(SERVICE_NAME_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_SERVICE_NAME.into());
         let provider = match &endpoint {
             None => None,
             Some((url, from)) => {
@@ -129,12 +138,24 @@ impl Telemetry {
                     .with_endpoint(url.clone())
                     .with_timeout(EXPORT_TIMEOUT)
                     .build()
-                    .map_err(|e| TelemetryError::Exporter { endpoint: url.clone(), from, message: e.to_string() })?;
+                    .map_err(|e| TelemetryError::Exporter {
+                        endpoint: url.clone(),
+                        from,
+                        message: e.to_string(),
+                    })?;
                 let resource = Resource::builder()
                     .with_service_name(service)
-                    .with_attribute(opentelemetry::KeyValue::new("service.instance.id", instance.to_owned()))
+                    .with_attribute(opentelemetry::KeyValue::new(
+                        "service.instance.id",
+                        instance.to_owned(),
+                    ))
                     .build();
-                Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+                Some(
+                    SdkTracerProvider::builder()
+                        .with_batch_exporter(exporter)
+                        .with_resource(resource)
+                        .build(),
+                )
             }
         };
         let otel = provider.as_ref().map(|p| {
@@ -142,15 +163,30 @@ impl Telemetry {
                 .with_tracer(p.tracer("regio-node"))
                 .with_filter(Targets::new().with_target("regio_node", LevelFilter::INFO))
         });
-        let log = match std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()) {
+        let log = match std::env::var("RUST_LOG")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        {
             None => None,
             Some(f) => {
-                let filter = EnvFilter::try_new(&f).map_err(|e| TelemetryError::Filter(format!("`{f}`: {e}")))?;
-                Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+                let filter = EnvFilter::try_new(&f)
+                    .map_err(|e| TelemetryError::Filter(format!("`{f}`: {e}")))?;
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::io::stderr)
+                        .with_filter(filter),
+                )
             }
         };
-        tracing_subscriber::registry().with(otel).with(log).try_init().map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-        Ok(Telemetry { provider, endpoint: endpoint.map(|(url, _)| url) })
+        tracing_subscriber::registry()
+            .with(otel)
+            .with(log)
+            .try_init()
+            .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+        Ok(Telemetry {
+            provider,
+            endpoint: endpoint.map(|(url, _)| url),
+        })
     }
 
     /// [`Telemetry::init`] for the node directory `dir`: its config's `otlp_endpoint`, its
@@ -158,8 +194,14 @@ impl Telemetry {
     /// own start to report (telemetry then follows the environment only).
     pub fn for_node_dir(dir: &std::path::Path) -> Result<Telemetry, TelemetryError> {
         let config = crate::config::Config::load(&dir.join(crate::config::CONFIG_FILE)).ok();
-        let instance = config.as_ref().map_or_else(|| dir.display().to_string(), |c| format!("{} {}", c.nis, c.name));
-        Telemetry::init(config.as_ref().and_then(|c| c.otlp_endpoint.as_deref()), &instance)
+        let instance = config.as_ref().map_or_else(
+            || dir.display().to_string(),
+            |c| format!("{} {}", c.nis, c.name),
+        );
+        Telemetry::init(
+            config.as_ref().and_then(|c| c.otlp_endpoint.as_deref()),
+            &instance,
+        )
     }
 
     /// The traces URL spans are exported to, if any.
@@ -170,7 +212,10 @@ impl Telemetry {
     /// Exports every span ended so far.
     pub fn flush(&self) -> Result<(), TelemetryError> {
         match (&self.provider, &self.endpoint) {
-            (Some(p), Some(e)) => p.force_flush().map_err(|err| TelemetryError::Flush { endpoint: e.clone(), message: err.to_string() }),
+            (Some(p), Some(e)) => p.force_flush().map_err(|err| TelemetryError::Flush {
+                endpoint: e.clone(),
+                message: err.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -182,7 +227,10 @@ impl Telemetry {
 
     fn stop(&mut self) -> Result<(), TelemetryError> {
         match (self.provider.take(), &self.endpoint) {
-            (Some(p), Some(e)) => p.shutdown().map_err(|err| TelemetryError::Flush { endpoint: e.clone(), message: err.to_string() }),
+            (Some(p), Some(e)) => p.shutdown().map_err(|err| TelemetryError::Flush {
+                endpoint: e.clone(),
+                message: err.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -202,7 +250,10 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
     let Some(tp) = traceparent else { return };
     let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
     let cx = TraceContextPropagator::new().extract(&carrier);
-    if opentelemetry::trace::TraceContextExt::span(&cx).span_context().is_valid() {
+    if opentelemetry::trace::TraceContextExt::span(&cx)
+        .span_context()
+        .is_valid()
+    {
         let _ = span.set_parent(cx);
     }
 }
@@ -211,20 +262,31 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
 /// in the Query it signs, so that every node's spans join one trace.
 pub fn new_traceparent() -> String {
     let mut bytes = [0u8; 24];
-    if getrandom::fill(&mut bytes).is_err() || bytes[..16].iter().all(|b| *b == 0) || bytes[16..].iter().all(|b| *b == 0) {
+    if getrandom::fill(&mut bytes).is_err()
+        || bytes[..16].iter().all(|b| *b == 0)
+        || bytes[16..].iter().all(|b| *b == 0)
+    {
         // Never all zero (invalid): fall back on the clock.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos()) | 1;
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos())
+            | 1;
         bytes[..16].copy_from_slice(&t.to_be_bytes());
         bytes[16..].copy_from_slice(&(t as u64).to_be_bytes());
     }
-    format!("00-{}-{}-01", hex::encode(&bytes[..16]), hex::encode(&bytes[16..]))
+    format!(
+        "00-{}-{}-01",
+        hex::encode(&bytes[..16]),
+        hex::encode(&bytes[16..])
+    )
 }
 
 /// The trace id (32 hex digits) of a `traceparent`, when it is well formed.
 pub fn trace_id(traceparent: &str) -> Option<&str> {
     let mut parts = traceparent.split('-');
     let (version, id) = (parts.next()?, parts.next()?);
-    (version.len() == 2 && id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    (version.len() == 2 && id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(id)
 }
 
 /// A string field of the (not yet verified) query, or "".
@@ -255,7 +317,12 @@ pub fn answer_span(node: &Did, query: &Value) -> tracing::Span {
 /// Records what the node decided on `span` (from [`answer_span`]).
 pub fn record_answer<E: std::fmt::Display>(span: &tracing::Span, answer: &Result<Answer, E>) {
     match answer.as_ref().map(|a| &a.signed.doc().outcome) {
-        Ok(Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, .. }) => {
+        Ok(Outcome::Answered {
+            rows_scanned,
+            rows_excluded_by_consent,
+            groups_suppressed,
+            ..
+        }) => {
             span.record("query.decision", "answered");
             span.record("query.rows_scanned", rows_scanned);
             span.record("query.rows_excluded_by_consent", rows_excluded_by_consent);
@@ -300,7 +367,12 @@ pub fn coordinate_span(node: &Did, query: &Value) -> tracing::Span {
 /// The span of the request to one member, a child of the current (coordinator's) span.
 /// Its `member.reply` is recorded when the reply arrives; it ends then, or at the deadline.
 pub fn member_span(member: &Did, name: &str) -> tracing::Span {
-    tracing::info_span!("regio.member_request", "member.did" = member.as_str(), "member.name" = name, "member.reply" = field::Empty)
+    tracing::info_span!(
+        "regio.member_request",
+        "member.did" = member.as_str(),
+        "member.name" = name,
+        "member.reply" = field::Empty
+    )
 }
 
 /// Records the federated result (coverage, who is missing, what was filtered) on `span`.
@@ -317,7 +389,14 @@ pub fn record_coordinate(span: &tracing::Span, result: &Result<FederatedResult, 
     let (answered, members) = r.coverage;
     span.record("query.members", members as u64);
     span.record("query.answered", answered as u64);
-    span.record("query.decision", if answered > 0 { "answered" } else { "unanswered" });
+    span.record(
+        "query.decision",
+        if answered > 0 {
+            "answered"
+        } else {
+            "unanswered"
+        },
+    );
     let mut reasons = r.provenance.iter().filter_map(|p| match &p.status {
         Status::Refused { reason, .. } => Some(reason.as_str()),
         _ => None,
@@ -325,11 +404,36 @@ pub fn record_coordinate(span: &tracing::Span, result: &Result<FederatedResult, 
     if let Some(first) = reasons.next() {
         span.record("query.reason", first);
     }
-    let missing: Vec<&str> = r.provenance.iter().filter(|p| matches!(p.status, Status::TimedOut | Status::Unreachable { .. } | Status::Invalid { .. })).map(|p| p.name.as_str()).collect();
+    let missing: Vec<&str> = r
+        .provenance
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.status,
+                Status::TimedOut | Status::Unreachable { .. } | Status::Invalid { .. }
+            )
+        })
+        .map(|p| p.name.as_str())
+        .collect();
     span.record("query.missing", missing.join(",").as_str());
-    span.record("query.rows_scanned", r.provenance.iter().map(|p| p.rows_scanned).sum::<u64>());
-    span.record("query.rows_excluded_by_consent", r.provenance.iter().map(|p| p.rows_excluded_by_consent).sum::<u64>());
-    span.record("query.groups_suppressed", r.provenance.iter().map(|p| p.groups_suppressed).sum::<u64>());
+    span.record(
+        "query.rows_scanned",
+        r.provenance.iter().map(|p| p.rows_scanned).sum::<u64>(),
+    );
+    span.record(
+        "query.rows_excluded_by_consent",
+        r.provenance
+            .iter()
+            .map(|p| p.rows_excluded_by_consent)
+            .sum::<u64>(),
+    );
+    span.record(
+        "query.groups_suppressed",
+        r.provenance
+            .iter()
+            .map(|p| p.groups_suppressed)
+            .sum::<u64>(),
+    );
 }
 
 #[cfg(test)]
@@ -338,8 +442,14 @@ mod tests {
 
     #[test]
     fn the_environment_wins_and_empty_is_none() {
-        assert_eq!(resolve(Some("http://a:4318/".into()), Some("http://b:4318")), Some(("http://a:4318/v1/traces".into(), ENDPOINT_ENV)));
-        assert_eq!(resolve(Some(" ".into()), Some("http://b:4318")), Some(("http://b:4318/v1/traces".into(), "config otlp_endpoint")));
+        assert_eq!(
+            resolve(Some("http://a:4318/".into()), Some("http://b:4318")),
+            Some(("http://a:4318/v1/traces".into(), ENDPOINT_ENV))
+        );
+        assert_eq!(
+            resolve(Some(" ".into()), Some("http://b:4318")),
+            Some(("http://b:4318/v1/traces".into(), "config otlp_endpoint"))
+        );
         assert_eq!(resolve(None, Some("")), None);
         assert_eq!(resolve(None, None), None);
     }

@@ -45,19 +45,43 @@ fn line(v: &[&str]) -> Vec<String> {
 
 /// One node (Gent, 44021) alone in region `vlaanderen`, with data, consent and documents.
 fn setup(store: Store) -> (Engine, Region) {
-    let (node, certifier, app, clerk) = (Key::from_secret([1; 32]), Key::from_secret([10; 32]), Key::from_secret([50; 32]), Key::from_secret([60; 32]));
-    let engine = Engine::open(store, node.clone(), [clerk.did().clone()], Limits::default()).unwrap();
+    let (node, certifier, app, clerk) = (
+        Key::from_secret([1; 32]),
+        Key::from_secret([10; 32]),
+        Key::from_secret([50; 32]),
+        Key::from_secret([60; 32]),
+    );
+    let engine = Engine::open(
+        store,
+        node.clone(),
+        [clerk.did().clone()],
+        Limits::default(),
+    )
+    .unwrap();
     let store = engine.store();
     let schema = readings_schema();
     store.create_dataset(&schema).unwrap();
     let data = std::fs::read(fixture().join("readings_44021.ndjson")).unwrap();
-    let rows = ingest::parse_ndjson(&schema, &data, Mode::AllOrNothing).unwrap().rows;
+    let rows = ingest::parse_ndjson(&schema, &data, Mode::AllOrNothing)
+        .unwrap()
+        .rows;
     store.append_rows("readings", rows).unwrap();
     let consent = std::fs::read(fixture().join("consent_44021.ndjson")).unwrap();
-    store.put_consents(ingest::parse_consent_ndjson(&consent, Mode::AllOrNothing).unwrap().rows, now().timestamp_micros()).unwrap();
+    store
+        .put_consents(
+            ingest::parse_consent_ndjson(&consent, Mode::AllOrNothing)
+                .unwrap()
+                .rows,
+            now().timestamp_micros(),
+        )
+        .unwrap();
 
     let bundle = PolicyBundle {
-        municipality: Municipality { nis: "44021".into(), name: "Gent".into(), did: node.did().clone() },
+        municipality: Municipality {
+            nis: "44021".into(),
+            name: "Gent".into(),
+            did: node.did().clone(),
+        },
         version: 1,
         previous: None,
         issued: now() - Duration::days(1),
@@ -71,19 +95,37 @@ fn setup(store: Store) -> (Engine, Region) {
         access: Access {
             model: None,
             policy: vec![
-                line(&["p", "researcher", "vlaanderen", "readings", "aggregate", "ResearchAndDevelopment"]),
+                line(&[
+                    "p",
+                    "researcher",
+                    "vlaanderen",
+                    "readings",
+                    "aggregate",
+                    "ResearchAndDevelopment",
+                ]),
                 line(&["g", app.did().as_str(), "researcher", "vlaanderen"]),
             ],
         },
-        certification: vec![CertRequirement { dataset: "readings".into(), purpose: "*".into(), certifiers: vec![] }],
+        certification: vec![CertRequirement {
+            dataset: "readings".into(),
+            purpose: "*".into(),
+            certifiers: vec![],
+        }],
         charters: vec![],
-        disclosure: Disclosure { min_group_size: 10, raw_datasets: vec![] },
+        disclosure: Disclosure {
+            min_group_size: 10,
+            raw_datasets: vec![],
+        },
     };
     let bundle = Signed::sign(bundle, &node, now()).unwrap();
     engine.publish_policy(bundle.raw().clone(), now()).unwrap();
 
-    let charter_text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charters/inclusion-charter.json")).unwrap();
-    let charter = decode_body::<InclusionCharter>(&serde_json::from_str(&charter_text).unwrap()).unwrap();
+    let charter_text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charters/inclusion-charter.json"),
+    )
+    .unwrap();
+    let charter =
+        decode_body::<InclusionCharter>(&serde_json::from_str(&charter_text).unwrap()).unwrap();
     let charter = Signed::sign(charter, &node, now()).unwrap();
     engine.put_charter(charter.raw().clone(), now()).unwrap();
     let manifest = RegionManifest {
@@ -92,12 +134,22 @@ fn setup(store: Store) -> (Engine, Region) {
         version: 1,
         previous: None,
         issued: now() - Duration::days(1),
-        members: vec![Member { did: node.did().clone(), nis: "44021".into(), name: "Gent".into(), addresses: vec![] }],
+        members: vec![Member {
+            did: node.did().clone(),
+            nis: "44021".into(),
+            name: "Gent".into(),
+            addresses: vec![],
+        }],
         charter: charter.hash(),
         certifiers: vec![certifier.did().clone()],
         threshold: 1,
     };
-    engine.put_manifest(Signed::sign(manifest, &node, now()).unwrap().raw().clone(), now()).unwrap();
+    engine
+        .put_manifest(
+            Signed::sign(manifest, &node, now()).unwrap().raw().clone(),
+            now(),
+        )
+        .unwrap();
 
     let cert = EthicsCertificate {
         id: "urn:uuid:11111111-2222-4333-8444-555555555555".into(),
@@ -110,14 +162,33 @@ fn setup(store: Store) -> (Engine, Region) {
             organisation: "UGent".into(),
             purposes: vec!["ResearchAndDevelopment".into()],
             datasets: vec!["readings".into()],
-            algorithm: Algorithm { name: "daily".into(), description: "Daily NO2 per municipality.".into(), source: "https://example.org/src".into(), hash: format!("sha256:{}", "cd".repeat(32)) },
-            assessment: Assessment { criteria: "urn:regio:certification-criteria:1".into(), level: "standard".into(), risk_category: "limited".into(), report: "https://example.org/r".into() },
+            algorithm: Algorithm {
+                name: "daily".into(),
+                description: "Daily NO2 per municipality.".into(),
+                source: "https://example.org/src".into(),
+                hash: format!("sha256:{}", "cd".repeat(32)),
+            },
+            assessment: Assessment {
+                criteria: "urn:regio:certification-criteria:1".into(),
+                level: "standard".into(),
+                risk_category: "limited".into(),
+                report: "https://example.org/r".into(),
+            },
             register: Register::default(),
         },
     };
     let cert = Signed::sign(cert, &certifier, now()).unwrap();
     engine.put_certificate(cert.raw().clone(), now()).unwrap();
-    (engine, Region { node, certifier, app, clerk, cert })
+    (
+        engine,
+        Region {
+            node,
+            certifier,
+            app,
+            clerk,
+            cert,
+        },
+    )
 }
 
 fn query(r: &Region, sql: &str, nonce: &str, cert: bool) -> Value {
@@ -138,13 +209,21 @@ fn query(r: &Region, sql: &str, nonce: &str, cert: bool) -> Value {
 
 fn csv_of(engine: &Engine, value: Value) -> String {
     let answer = engine.answer(value, None, now()).unwrap();
-    assert!(matches!(answer.signed.doc().outcome, Outcome::Answered { .. }), "{:?}", answer.signed.doc().outcome);
+    assert!(
+        matches!(answer.signed.doc().outcome, Outcome::Answered { .. }),
+        "{:?}",
+        answer.signed.doc().outcome
+    );
     assert!(answer.signed.signed_by(engine.did()));
     let partial: PartialResult = match &answer.signed.doc().outcome {
-        Outcome::Answered { result, .. } => serde_json::from_value(result["partial"].clone()).unwrap(),
+        Outcome::Answered { result, .. } => {
+            serde_json::from_value(result["partial"].clone()).unwrap()
+        }
         Outcome::Refused { .. } => unreachable!(),
     };
-    finalize(answer.plan.as_ref().unwrap(), &partial).unwrap().to_csv()
+    finalize(answer.plan.as_ref().unwrap(), &partial)
+        .unwrap()
+        .to_csv()
 }
 
 fn rows_of(engine: &Engine, value: Value) -> Vec<(String, String, i64, f64, f64, f64)> {
@@ -159,7 +238,14 @@ fn count_of(engine: &Engine, value: Value) -> i64 {
 }
 
 fn reason(engine: &Engine, value: Value) -> String {
-    match engine.answer(value, None, now()).unwrap().signed.doc().outcome.clone() {
+    match engine
+        .answer(value, None, now())
+        .unwrap()
+        .signed
+        .doc()
+        .outcome
+        .clone()
+    {
         Outcome::Refused { reason, .. } => reason,
         Outcome::Answered { .. } => panic!("expected a refusal"),
     }
@@ -169,7 +255,11 @@ fn reason(engine: &Engine, value: Value) -> String {
 fn the_reference_query_gives_duckdbs_rows_for_this_municipality() {
     let (engine, r) = setup(Store::memory());
     let ours = rows_of(&engine, query(&r, REFERENCE_SQL, "a", true));
-    let expected: Vec<_> = read_result_csv(&std::fs::read_to_string(fixture().join("expected.csv")).unwrap()).into_iter().filter(|row| row.0 == "44021").collect();
+    let expected: Vec<_> =
+        read_result_csv(&std::fs::read_to_string(fixture().join("expected.csv")).unwrap())
+            .into_iter()
+            .filter(|row| row.0 == "44021")
+            .collect();
     assert!(!expected.is_empty());
     assert_eq!(ours.len(), expected.len());
     for (a, b) in ours.iter().zip(&expected) {
@@ -184,7 +274,10 @@ fn the_reference_query_gives_duckdbs_rows_for_this_municipality() {
 #[test]
 fn a_withdrawal_changes_the_next_answer() {
     let (engine, r) = setup(Store::memory());
-    let before = count_of(&engine, query(&r, "SELECT count(*) AS n FROM readings", "b1", true));
+    let before = count_of(
+        &engine,
+        query(&r, "SELECT count(*) AS n FROM readings", "b1", true),
+    );
     let consent = ConsentRecord {
         id: "subj-aba69e7ca371abc5/ResearchAndDevelopment".into(),
         subject: "subj-aba69e7ca371abc5".into(),
@@ -200,11 +293,29 @@ fn a_withdrawal_changes_the_next_answer() {
         notice: None,
         language: Some("nl".into()),
     };
-    engine.record_consent(Signed::sign(consent, &r.clerk, now()).unwrap().raw().clone(), now()).unwrap();
-    let after = count_of(&engine, query(&r, "SELECT count(*) AS n FROM readings", "b2", true));
-    let subject_rows = std::fs::read_to_string(fixture().join("readings_44021.ndjson")).unwrap().matches("subj-aba69e7ca371abc5").count() as i64;
+    engine
+        .record_consent(
+            Signed::sign(consent, &r.clerk, now())
+                .unwrap()
+                .raw()
+                .clone(),
+            now(),
+        )
+        .unwrap();
+    let after = count_of(
+        &engine,
+        query(&r, "SELECT count(*) AS n FROM readings", "b2", true),
+    );
+    let subject_rows = std::fs::read_to_string(fixture().join("readings_44021.ndjson"))
+        .unwrap()
+        .matches("subj-aba69e7ca371abc5")
+        .count() as i64;
     assert!(subject_rows > 0);
-    assert_eq!(before - after, subject_rows, "every row of the withdrawn subject leaves the count");
+    assert_eq!(
+        before - after,
+        subject_rows,
+        "every row of the withdrawn subject leaves the count"
+    );
 }
 
 #[test]
@@ -231,9 +342,32 @@ fn replays_forgeries_unsupported_sql_and_unknown_datasets_are_refused() {
     let mut forged = q.clone();
     forged["sql"] = "SELECT subject FROM readings".into();
     assert_eq!(reason(&engine, forged), "signature.invalid");
-    assert_eq!(reason(&engine, query(&r, "SELECT a.x FROM readings a JOIN consent b ON a.s = b.s", "e", true)), "query.unsupported");
-    assert_eq!(reason(&engine, query(&r, "SELECT count(*) FROM bevolking", "f", true)), "dataset.unknown");
-    assert_eq!(reason(&engine, query(&r, "SELECT subject, no2 FROM readings", "g", true)), "access.denied");
+    assert_eq!(
+        reason(
+            &engine,
+            query(
+                &r,
+                "SELECT a.x FROM readings a JOIN consent b ON a.s = b.s",
+                "e",
+                true
+            )
+        ),
+        "query.unsupported"
+    );
+    assert_eq!(
+        reason(
+            &engine,
+            query(&r, "SELECT count(*) FROM bevolking", "f", true)
+        ),
+        "dataset.unknown"
+    );
+    assert_eq!(
+        reason(
+            &engine,
+            query(&r, "SELECT subject, no2 FROM readings", "g", true)
+        ),
+        "access.denied"
+    );
     engine.store().verify_audit().unwrap().unwrap();
 }
 
@@ -248,8 +382,19 @@ fn revocation_turns_answers_into_refusals() {
         reason: "bias found in review".into(),
         revoked_at: now() - Duration::seconds(1),
     };
-    engine.put_revocation(Signed::sign(rev, &r.certifier, now()).unwrap().raw().clone(), now()).unwrap();
-    assert_eq!(reason(&engine, query(&r, REFERENCE_SQL, "i", true)), "certificate.revoked");
+    engine
+        .put_revocation(
+            Signed::sign(rev, &r.certifier, now())
+                .unwrap()
+                .raw()
+                .clone(),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        reason(&engine, query(&r, REFERENCE_SQL, "i", true)),
+        "certificate.revoked"
+    );
 }
 
 #[test]
@@ -260,23 +405,45 @@ fn documents_are_checked_before_they_are_stored() {
     let mut b = head.doc().clone();
     b.version = 3;
     b.previous = Some(head.hash());
-    let err = engine.publish_policy(Signed::sign(b, &r.node, now()).unwrap().raw().clone(), now()).unwrap_err();
+    let err = engine
+        .publish_policy(
+            Signed::sign(b, &r.node, now()).unwrap().raw().clone(),
+            now(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("does not follow"), "{err}");
     // Another municipality's bundle.
     let mut b = head.doc().clone();
     b.version = 2;
     b.previous = Some(head.hash());
     b.municipality.did = r.app.did().clone();
-    let err = engine.publish_policy(Signed::sign(b, &r.app, now()).unwrap().raw().clone(), now()).unwrap_err();
+    let err = engine
+        .publish_policy(Signed::sign(b, &r.app, now()).unwrap().raw().clone(), now())
+        .unwrap_err();
     assert!(err.to_string().contains("this node is"), "{err}");
     // Consent signed by a clerk this node does not know.
     let stranger = Key::from_secret([99; 32]);
     let c = ConsentRecord {
-        id: "x".into(), subject: "s".into(), subject_did: None, controller: r.node.did().clone(), datasets: vec!["*".into()],
-        purposes: vec!["ResearchAndDevelopment".into()], status: Status::Given, given_at: now(), withdrawn_at: None,
-        channel: Channel::Paper, clerk: Some(stranger.did().clone()), notice: None, language: None,
+        id: "x".into(),
+        subject: "s".into(),
+        subject_did: None,
+        controller: r.node.did().clone(),
+        datasets: vec!["*".into()],
+        purposes: vec!["ResearchAndDevelopment".into()],
+        status: Status::Given,
+        given_at: now(),
+        withdrawn_at: None,
+        channel: Channel::Paper,
+        clerk: Some(stranger.did().clone()),
+        notice: None,
+        language: None,
     };
-    let err = engine.record_consent(Signed::sign(c, &stranger, now()).unwrap().raw().clone(), now()).unwrap_err();
+    let err = engine
+        .record_consent(
+            Signed::sign(c, &stranger, now()).unwrap().raw().clone(),
+            now(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("not authorised"), "{err}");
     assert_eq!(engine.policy().unwrap().doc().version, 1);
     assert!(engine.store().consent("x").unwrap().is_none());
@@ -288,9 +455,19 @@ fn state_is_rebuilt_from_disk_after_a_restart() {
     let (engine, r) = setup(Store::open_sled(dir.path()).unwrap());
     let first = rows_of(&engine, query(&r, REFERENCE_SQL, "j", true));
     drop(engine);
-    let engine = Engine::open(Store::open_sled(dir.path()).unwrap(), r.node.clone(), [r.clerk.did().clone()], Limits::default()).unwrap();
+    let engine = Engine::open(
+        Store::open_sled(dir.path()).unwrap(),
+        r.node.clone(),
+        [r.clerk.did().clone()],
+        Limits::default(),
+    )
+    .unwrap();
     assert_eq!(engine.policy().unwrap().doc().version, 1);
     assert_eq!(engine.regions().len(), 1);
     assert_eq!(rows_of(&engine, query(&r, REFERENCE_SQL, "k", true)), first);
-    assert_eq!(reason(&engine, query(&r, REFERENCE_SQL, "j", true)), "query.replayed", "nonces survive the restart");
+    assert_eq!(
+        reason(&engine, query(&r, REFERENCE_SQL, "j", true)),
+        "query.replayed",
+        "nonces survive the restart"
+    );
 }

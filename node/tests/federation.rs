@@ -11,8 +11,8 @@ use regio_node::demo::cluster::{LiveNode, LiveRegion};
 use regio_node::demo::data::MUNICIPALITIES;
 use regio_node::demo::expect;
 use regio_node::demo::region::{self, Actors};
-use regio_node::federation::gossip::Gossip;
 use regio_node::engine::Engine;
+use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p;
 use regio_node::federation::{run, FederatedResult, Status};
 use regio_node::net::NetConfig;
@@ -28,17 +28,36 @@ const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 /// Rows that count for ResearchAndDevelopment: city sensors, and citizens who consent now.
 fn expected_count(i: usize) -> i64 {
-    expect::daily_counts(i, DAYS, SENSORS, &[], Utc::now()).values().sum::<u64>() as i64
+    expect::daily_counts(i, DAYS, SENSORS, &[], Utc::now())
+        .values()
+        .sum::<u64>() as i64
 }
 
 async fn region() -> (Actors, Vec<LiveNode>, region::Documents) {
     let stores = (0..N).map(|_| Store::memory()).collect();
-    let live = LiveRegion::start(Actors::new(N), stores, DAYS, SENSORS, Utc::now()).await.unwrap();
+    let live = LiveRegion::start(Actors::new(N), stores, DAYS, SENSORS, Utc::now())
+        .await
+        .unwrap();
     (live.actors, live.nodes, live.docs)
 }
 
-async fn ask(nodes: &[LiveNode], at: usize, app: &regio_node::policy::Key, cert: bool, docs: &region::Documents, deadline: Duration) -> FederatedResult {
-    let q = region::query(app, nodes[at].engine.did(), "ResearchAndDevelopment", SQL, cert.then(|| docs.certificate.hash()), Utc::now()).unwrap();
+async fn ask(
+    nodes: &[LiveNode],
+    at: usize,
+    app: &regio_node::policy::Key,
+    cert: bool,
+    docs: &region::Documents,
+    deadline: Duration,
+) -> FederatedResult {
+    let q = region::query(
+        app,
+        nodes[at].engine.did(),
+        "ResearchAndDevelopment",
+        SQL,
+        cert.then(|| docs.certificate.hash()),
+        Utc::now(),
+    )
+    .unwrap();
     nodes[at].coordinate(q, deadline).await.unwrap()
 }
 
@@ -64,17 +83,33 @@ async fn a_region_answers_together_and_refuses_together() {
     assert_eq!(r.answers.len(), N);
 
     // 2. An application without a certificate is refused by every member, for the same reason.
-    let r = ask(&nodes, 0, &actors.uncertified, false, &docs, Duration::from_secs(5)).await;
+    let r = ask(
+        &nodes,
+        0,
+        &actors.uncertified,
+        false,
+        &docs,
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(r.coverage, (0, N));
     assert!(r.result.is_none());
     for p in &r.provenance {
-        assert!(matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.missing"), "{p:?}");
+        assert!(
+            matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.missing"),
+            "{p:?}"
+        );
     }
 
     // 3. The certifier revokes at one node; gossip carries it; every node refuses.
     let rev = revocation(&actors, &docs);
-    nodes[2].engine.put_revocation(rev.raw().clone(), Utc::now()).unwrap();
-    let msg = Gossip::Revocation { doc: rev.raw().clone() };
+    nodes[2]
+        .engine
+        .put_revocation(rev.raw().clone(), Utc::now())
+        .unwrap();
+    let msg = Gossip::Revocation {
+        doc: rev.raw().clone(),
+    };
     let started = Instant::now();
     loop {
         // The mesh may still be forming: publish again until every node has it.
@@ -84,17 +119,42 @@ async fn a_region_answers_together_and_refuses_together() {
         if revoked == N {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "revocation did not reach every node: {:#?}", r.provenance);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "revocation did not reach every node: {:#?}",
+            r.provenance
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // 4. A stopped member: the answer comes by the deadline, its coverage says so.
     nodes[2].stop().await;
     let t = Instant::now();
-    let r = ask(&nodes, 0, &actors.uncertified, false, &docs, Duration::from_millis(1500)).await;
-    assert!(t.elapsed() < Duration::from_millis(2500), "took {:?}", t.elapsed());
-    assert!(matches!(r.provenance[2].status, Status::TimedOut | Status::Unreachable { .. }), "{:?}", r.provenance[2]);
-    assert!(r.provenance[..2].iter().all(|p| matches!(p.status, Status::Refused { .. })));
+    let r = ask(
+        &nodes,
+        0,
+        &actors.uncertified,
+        false,
+        &docs,
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(
+            r.provenance[2].status,
+            Status::TimedOut | Status::Unreachable { .. }
+        ),
+        "{:?}",
+        r.provenance[2]
+    );
+    assert!(r.provenance[..2]
+        .iter()
+        .all(|p| matches!(p.status, Status::Refused { .. })));
     for n in &nodes {
         n.stop().await;
     }
@@ -102,12 +162,32 @@ async fn a_region_answers_together_and_refuses_together() {
 
 /// The certifier's signed revocation of the region's certificate.
 fn revocation(actors: &Actors, docs: &region::Documents) -> Signed<Revocation> {
-    region::revocation(actors, docs, "the algorithm changed without review", Utc::now()).unwrap()
+    region::revocation(
+        actors,
+        docs,
+        "the algorithm changed without review",
+        Utc::now(),
+    )
+    .unwrap()
 }
 
 fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String {
-    let q = region::query(&actors.app, engine.did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
-    match &engine.answer(q, None, Utc::now()).unwrap().signed.doc().outcome {
+    let q = region::query(
+        &actors.app,
+        engine.did(),
+        "ResearchAndDevelopment",
+        SQL,
+        Some(docs.certificate.hash()),
+        Utc::now(),
+    )
+    .unwrap();
+    match &engine
+        .answer(q, None, Utc::now())
+        .unwrap()
+        .signed
+        .doc()
+        .outcome
+    {
         regio_node::policy::doc::query::Outcome::Answered { .. } => "answered".into(),
         regio_node::policy::doc::query::Outcome::Refused { reason, .. } => reason.clone(),
     }
@@ -118,16 +198,41 @@ fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anti_entropy_brings_a_late_node_up_to_date() {
     let actors = Actors::new(N);
-    let engines: Vec<Arc<Engine>> =
-        actors.nodes.iter().map(|k| Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap())).collect();
+    let engines: Vec<Arc<Engine>> = actors
+        .nodes
+        .iter()
+        .map(|k| {
+            Arc::new(
+                Engine::open(
+                    Store::memory(),
+                    k.clone(),
+                    [actors.clerk.did().clone()],
+                    Limits::default(),
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
     let interval = Duration::from_millis(200);
     let mut running = Vec::new();
     for (engine, key) in engines.iter().zip(&actors.nodes).take(2) {
-        running.push(run::start(engine.clone(), key, NetConfig::loopback(), interval).await.unwrap());
+        running.push(
+            run::start(engine.clone(), key, NetConfig::loopback(), interval)
+                .await
+                .unwrap(),
+        );
     }
     let mut addresses = Vec::new();
     for r in &running {
-        addresses.push(r.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        addresses.push(
+            r.net
+                .listen_addrs()
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+        );
     }
     addresses.push(Vec::new()); // the late node dials the others
     let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
@@ -139,24 +244,51 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
     }
 
     let rev = revocation(&actors, &docs);
-    engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
+    engines[0]
+        .put_revocation(rev.raw().clone(), Utc::now())
+        .unwrap();
     let started = Instant::now();
     while outcome(&engines[1], &actors, &docs) != "certificate.revoked" {
-        assert!(started.elapsed() < Duration::from_secs(20), "node 1 never learnt the revocation");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "node 1 never learnt the revocation"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(outcome(&engines[2], &actors, &docs), "answered", "the late node has not heard of it yet");
+    assert_eq!(
+        outcome(&engines[2], &actors, &docs),
+        "answered",
+        "the late node has not heard of it yet"
+    );
 
-    running.push(run::start(engines[2].clone(), &actors.nodes[2], NetConfig::loopback(), interval).await.unwrap());
+    running.push(
+        run::start(
+            engines[2].clone(),
+            &actors.nodes[2],
+            NetConfig::loopback(),
+            interval,
+        )
+        .await
+        .unwrap(),
+    );
     let started = Instant::now();
     while outcome(&engines[2], &actors, &docs) != "certificate.revoked" {
-        assert!(started.elapsed() < Duration::from_secs(20), "anti-entropy did not bring the late node up to date");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "anti-entropy did not bring the late node up to date"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // It also learns the others' policy heads.
-    let want: std::collections::BTreeMap<_, _> = (0..2).map(|i| (actors.nodes[i].did().clone(), (1, docs.policies[i].hash()))).collect();
+    let want: std::collections::BTreeMap<_, _> = (0..2)
+        .map(|i| (actors.nodes[i].did().clone(), (1, docs.policies[i].hash())))
+        .collect();
     while engines[2].peer_heads() != want {
-        assert!(started.elapsed() < Duration::from_secs(20), "policy heads: {:?}", engines[2].peer_heads());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "policy heads: {:?}",
+            engines[2].peer_heads()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for r in running {

@@ -42,22 +42,57 @@ async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>)
 }
 
 fn dids(seen: &[PeerSeen], pick: impl Fn(&PeerSeen) -> bool) -> BTreeSet<Did> {
-    seen.iter().filter(|p| pick(p)).map(|p| p.did.clone()).collect()
+    seen.iter()
+        .filter(|p| pick(p))
+        .map(|p| p.did.clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_everyone() {
     let actors = Actors::new(N);
-    let engines: Vec<Arc<Engine>> =
-        actors.nodes.iter().map(|k| Arc::new(Engine::open(Store::memory(), k.clone(), [actors.clerk.did().clone()], Limits::default()).unwrap())).collect();
-    let config = NetConfig::loopback().with_full_mesh_up_to(2).with_idle_timeout(IDLE);
+    let engines: Vec<Arc<Engine>> = actors
+        .nodes
+        .iter()
+        .map(|k| {
+            Arc::new(
+                Engine::open(
+                    Store::memory(),
+                    k.clone(),
+                    [actors.clerk.did().clone()],
+                    Limits::default(),
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let config = NetConfig::loopback()
+        .with_full_mesh_up_to(2)
+        .with_idle_timeout(IDLE);
     let mut running = Vec::new();
     for (engine, key) in engines.iter().zip(&actors.nodes) {
-        running.push(run::start(engine.clone(), key, config.clone(), Duration::from_millis(200)).await.unwrap());
+        running.push(
+            run::start(
+                engine.clone(),
+                key,
+                config.clone(),
+                Duration::from_millis(200),
+            )
+            .await
+            .unwrap(),
+        );
     }
     let mut addresses = Vec::new();
     for r in &running {
-        addresses.push(r.net.listen_addrs().await.unwrap().iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        addresses.push(
+            r.net
+                .listen_addrs()
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+        );
     }
     let now = Utc::now();
     let docs = region::documents(&actors, &addresses, now).unwrap();
@@ -72,34 +107,70 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
     //    (the opposite member's digests arrive forwarded).
     let everyone: Vec<Did> = actors.nodes.iter().map(|k| k.did().clone()).collect();
     for (i, r) in running.iter().enumerate() {
-        let others: BTreeSet<Did> = everyone.iter().filter(|d| *d != &everyone[i]).cloned().collect();
-        until(&format!("node {i}: neighbours connected, every member heard"), async || {
-            let seen = peers(&r.net).await;
-            let neighbours = dids(&seen, |p| p.neighbour);
-            let connected = dids(&seen, |p| p.connected);
-            let heard = dids(&seen, |p| p.heard.is_some());
-            if neighbours.len() == N - 2 && connected == neighbours && heard == others {
-                Ok(())
-            } else {
-                Err(format!("{} neighbours, connected {connected:?}, heard {heard:?}", neighbours.len()))
-            }
-        })
+        let others: BTreeSet<Did> = everyone
+            .iter()
+            .filter(|d| *d != &everyone[i])
+            .cloned()
+            .collect();
+        until(
+            &format!("node {i}: neighbours connected, every member heard"),
+            async || {
+                let seen = peers(&r.net).await;
+                let neighbours = dids(&seen, |p| p.neighbour);
+                let connected = dids(&seen, |p| p.connected);
+                let heard = dids(&seen, |p| p.heard.is_some());
+                if neighbours.len() == N - 2 && connected == neighbours && heard == others {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} neighbours, connected {connected:?}, heard {heard:?}",
+                        neighbours.len()
+                    ))
+                }
+            },
+        )
         .await;
     }
     let far: Did = {
         let seen = peers(&running[0].net).await;
         let far = dids(&seen, |p| !p.neighbour);
-        assert_eq!(far.len(), 1, "exactly one member is not a neighbour of node 0: {seen:?}");
+        assert_eq!(
+            far.len(),
+            1,
+            "exactly one member is not a neighbour of node 0: {seen:?}"
+        );
         far.into_iter().next().unwrap()
     };
 
     // 2. A revocation filed at node 0 reaches the member it has no connection to.
-    let rev = region::revocation(&actors, &docs, "the algorithm changed without review", Utc::now()).unwrap();
-    engines[0].put_revocation(rev.raw().clone(), Utc::now()).unwrap();
+    let rev = region::revocation(
+        &actors,
+        &docs,
+        "the algorithm changed without review",
+        Utc::now(),
+    )
+    .unwrap();
+    engines[0]
+        .put_revocation(rev.raw().clone(), Utc::now())
+        .unwrap();
     let far_engine = engines.iter().find(|e| e.did() == &far).unwrap().clone();
     until("the revocation at the member opposite node 0", async || {
-        let q = region::query(&actors.app, far_engine.did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
-        match &far_engine.answer(q, None, Utc::now()).unwrap().signed.doc().outcome {
+        let q = region::query(
+            &actors.app,
+            far_engine.did(),
+            "ResearchAndDevelopment",
+            SQL,
+            Some(docs.certificate.hash()),
+            Utc::now(),
+        )
+        .unwrap();
+        match &far_engine
+            .answer(q, None, Utc::now())
+            .unwrap()
+            .signed
+            .doc()
+            .outcome
+        {
             Outcome::Refused { reason, .. } if reason == "certificate.revoked" => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -108,22 +179,51 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
 
     // 3. A query at node 0 reaches all six (the opposite one over a connection dialled for
     //    it); every member refuses the revoked certificate, for that reason.
-    let q = region::query(&actors.app, engines[0].did(), "ResearchAndDevelopment", SQL, Some(docs.certificate.hash()), Utc::now()).unwrap();
-    let r = coordinate(engines[0].clone(), &NetTransport(running[0].net.clone()), q, Duration::from_secs(5), Utc::now()).await.unwrap();
+    let q = region::query(
+        &actors.app,
+        engines[0].did(),
+        "ResearchAndDevelopment",
+        SQL,
+        Some(docs.certificate.hash()),
+        Utc::now(),
+    )
+    .unwrap();
+    let r = coordinate(
+        engines[0].clone(),
+        &NetTransport(running[0].net.clone()),
+        q,
+        Duration::from_secs(5),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.coverage, (0, N), "{:#?}", r.provenance);
     for p in &r.provenance {
-        assert!(matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked"), "{p:?}");
+        assert!(
+            matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked"),
+            "{p:?}"
+        );
     }
     let seen = peers(&running[0].net).await;
-    assert!(dids(&seen, |p| p.connected).contains(&far), "the query's connection to the opposite member: {seen:?}");
+    assert!(
+        dids(&seen, |p| p.connected).contains(&far),
+        "the query's connection to the opposite member: {seen:?}"
+    );
 
     // 4. Idle for longer than the idle timeout, the on-demand connection is closed again; the
     //    neighbours stay.
-    until("the on-demand connection closed after the idle timeout", async || {
-        let seen = peers(&running[0].net).await;
-        let connected = dids(&seen, |p| p.connected);
-        if !connected.contains(&far) && connected == dids(&seen, |p| p.neighbour) { Ok(()) } else { Err(format!("{connected:?}")) }
-    })
+    until(
+        "the on-demand connection closed after the idle timeout",
+        async || {
+            let seen = peers(&running[0].net).await;
+            let connected = dids(&seen, |p| p.connected);
+            if !connected.contains(&far) && connected == dids(&seen, |p| p.neighbour) {
+                Ok(())
+            } else {
+                Err(format!("{connected:?}"))
+            }
+        },
+    )
     .await;
 
     for r in running {

@@ -24,7 +24,13 @@ struct Recorder {
 impl InboundHandler for Recorder {
     async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
         self.queries.fetch_add(1, Ordering::SeqCst);
-        format!("{} answers {} to {}", self.me, String::from_utf8_lossy(&bytes), from).into_bytes()
+        format!(
+            "{} answers {} to {}",
+            self.me,
+            String::from_utf8_lossy(&bytes),
+            from
+        )
+        .into_bytes()
     }
     async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
         self.chains.fetch_add(1, Ordering::SeqCst);
@@ -62,8 +68,12 @@ impl InboundHandler for Shared {
 async fn node(name: &str, config: NetConfig) -> Node {
     let key = Key::generate().unwrap();
     let (gtx, grx) = mpsc::unbounded_channel();
-    let recorder =
-        Arc::new(Recorder { me: name.into(), queries: AtomicUsize::new(0), chains: AtomicUsize::new(0), gossip: gtx });
+    let recorder = Arc::new(Recorder {
+        me: name.into(),
+        queries: AtomicUsize::new(0),
+        chains: AtomicUsize::new(0),
+        gossip: gtx,
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let (handle, join) = net::start(config, &key, Shared(Arc::clone(&recorder)), async move {
         let _ = stopped.await;
@@ -72,7 +82,15 @@ async fn node(name: &str, config: NetConfig) -> Node {
     .unwrap();
     let addrs = handle.listen_addrs().await.unwrap();
     assert!(!addrs.is_empty());
-    Node { key, handle, join, stop: Some(stop), recorder, gossip: Mutex::new(grx), addrs }
+    Node {
+        key,
+        handle,
+        join,
+        stop: Some(stop),
+        recorder,
+        gossip: Mutex::new(grx),
+        addrs,
+    }
 }
 
 impl Node {
@@ -81,7 +99,10 @@ impl Node {
     }
     async fn shutdown(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(5), self.join).await.expect("network task exits").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.join)
+            .await
+            .expect("network task exits")
+            .unwrap();
     }
     /// The next gossip message authored by `from`, within `within`.
     async fn gossip_from(&self, from: &Did, within: Duration) -> Option<(String, Vec<u8>)> {
@@ -101,7 +122,10 @@ impl Node {
 }
 
 async fn form_region(nodes: &[&Node]) {
-    let members: Vec<(Did, Vec<Multiaddr>)> = nodes.iter().map(|n| (n.did().clone(), n.addrs.clone())).collect();
+    let members: Vec<(Did, Vec<Multiaddr>)> = nodes
+        .iter()
+        .map(|n| (n.did().clone(), n.addrs.clone()))
+        .collect();
     for n in nodes {
         n.handle.set_members(REGION, members.clone()).await.unwrap();
         n.handle.subscribe(REGION).await.unwrap();
@@ -115,12 +139,21 @@ async fn gossip_reaches(sender: &Node, receivers: &[&Node], within: Duration) {
     let mut pending: Vec<&Node> = receivers.to_vec();
     let mut round = 0;
     while !pending.is_empty() {
-        assert!(Instant::now() < deadline, "gossip did not reach every member within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "gossip did not reach every member within {within:?}"
+        );
         round += 1;
-        let _ = sender.handle.publish(REGION, format!("head v{round}").into_bytes()).await;
+        let _ = sender
+            .handle
+            .publish(REGION, format!("head v{round}").into_bytes())
+            .await;
         let mut still = Vec::new();
         for r in pending {
-            match r.gossip_from(sender.did(), Duration::from_millis(300)).await {
+            match r
+                .gossip_from(sender.did(), Duration::from_millis(300))
+                .await
+            {
                 Some((region, bytes)) => {
                     assert_eq!(region, REGION);
                     assert!(bytes.starts_with(b"head v"));
@@ -134,7 +167,11 @@ async fn gossip_reaches(sender: &Node, receivers: &[&Node], within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_members_are_served_outsider_is_refused_before_any_work() {
-    let (a, b, c) = (node("a", NetConfig::loopback()).await, node("b", NetConfig::loopback()).await, node("c", NetConfig::loopback()).await);
+    let (a, b, c) = (
+        node("a", NetConfig::loopback()).await,
+        node("b", NetConfig::loopback()).await,
+        node("c", NetConfig::loopback()).await,
+    );
     let outsider = node("o", NetConfig::loopback()).await;
     assert_eq!(a.handle.peer_id(), net::peer_id_of(a.did()));
     form_region(&[&a, &b, &c]).await;
@@ -142,11 +179,19 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
     // Members answer each other with what their handler produced; the coordinator asks itself too.
     let deadline = Duration::from_secs(10);
     for target in [&a, &b, &c] {
-        let answer = a.handle.request(target.did(), Protocol::Query, b"q1".to_vec(), deadline).await.unwrap();
+        let answer = a
+            .handle
+            .request(target.did(), Protocol::Query, b"q1".to_vec(), deadline)
+            .await
+            .unwrap();
         let expected = format!("{} answers q1 to {}", target.recorder.me, a.did());
         assert_eq!(String::from_utf8(answer).unwrap(), expected);
     }
-    let chain = c.handle.request(b.did(), Protocol::Chain, b"head:did".to_vec(), deadline).await.unwrap();
+    let chain = c
+        .handle
+        .request(b.did(), Protocol::Chain, b"head:did".to_vec(), deadline)
+        .await
+        .unwrap();
     assert_eq!(chain, b"chain:head:did");
     assert_eq!(b.recorder.chains.load(Ordering::SeqCst), 1);
     let connected = a.handle.connected_peers().await.unwrap();
@@ -156,8 +201,17 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
     let before = a.recorder.queries.load(Ordering::SeqCst);
     outsider.handle.dial(a.addrs[0].clone()).await.unwrap();
     for protocol in [Protocol::Query, Protocol::Chain] {
-        let err = outsider.handle.request(a.did(), protocol, b"q-out".to_vec(), deadline).await.unwrap_err();
-        assert_eq!(err, NetError::Refused { reason: "peer.not_member".into() });
+        let err = outsider
+            .handle
+            .request(a.did(), protocol, b"q-out".to_vec(), deadline)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            NetError::Refused {
+                reason: "peer.not_member".into()
+            }
+        );
         assert_eq!(err.reason(), Some(Reason::PeerNotMember));
     }
     assert_eq!(a.recorder.queries.load(Ordering::SeqCst), before);
@@ -174,14 +228,26 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
         let mut n = 0;
         while a.handle.stats().gossip_rejected == 0 {
             n += 1;
-            let _ = outsider.handle.publish(REGION, format!("forged head {n}").into_bytes()).await;
+            let _ = outsider
+                .handle
+                .publish(REGION, format!("forged head {n}").into_bytes())
+                .await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
-    assert!(rejected.is_ok(), "a never saw (and rejected) the outsider's gossip");
-    assert!(a.gossip_from(outsider.did(), Duration::from_millis(300)).await.is_none());
-    assert!(b.gossip_from(outsider.did(), Duration::from_millis(10)).await.is_none());
+    assert!(
+        rejected.is_ok(),
+        "a never saw (and rejected) the outsider's gossip"
+    );
+    assert!(a
+        .gossip_from(outsider.did(), Duration::from_millis(300))
+        .await
+        .is_none());
+    assert!(b
+        .gossip_from(outsider.did(), Duration::from_millis(10))
+        .await
+        .is_none());
 
     for n in [a, b, c, outsider] {
         n.shutdown().await;
@@ -190,21 +256,45 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_request_to_stopped_node_fails_within_deadline() {
-    let (a, b) = (node("a", NetConfig::loopback()).await, node("b", NetConfig::loopback()).await);
+    let (a, b) = (
+        node("a", NetConfig::loopback()).await,
+        node("b", NetConfig::loopback()).await,
+    );
     form_region(&[&a, &b]).await;
-    let ok = a.handle.request(b.did(), Protocol::Query, b"ping".to_vec(), Duration::from_secs(10)).await;
+    let ok = a
+        .handle
+        .request(
+            b.did(),
+            Protocol::Query,
+            b"ping".to_vec(),
+            Duration::from_secs(10),
+        )
+        .await;
     assert!(ok.is_ok(), "{ok:?}");
 
     let (b_did, b_handle) = (b.did().clone(), b.handle.clone());
     b.shutdown().await;
-    assert_eq!(b_handle.listen_addrs().await.unwrap_err(), NetError::Shutdown);
+    assert_eq!(
+        b_handle.listen_addrs().await.unwrap_err(),
+        NetError::Shutdown
+    );
 
     for deadline in [Duration::from_millis(300), Duration::from_millis(1500)] {
         let started = Instant::now();
-        let err = a.handle.request(&b_did, Protocol::Query, b"ping".to_vec(), deadline).await.unwrap_err();
+        let err = a
+            .handle
+            .request(&b_did, Protocol::Query, b"ping".to_vec(), deadline)
+            .await
+            .unwrap_err();
         let elapsed = started.elapsed();
-        assert!(matches!(err, NetError::Unreachable { .. } | NetError::Timeout(_)), "{err:?}");
-        assert!(elapsed <= deadline + Duration::from_millis(250), "took {elapsed:?} for a deadline of {deadline:?}");
+        assert!(
+            matches!(err, NetError::Unreachable { .. } | NetError::Timeout(_)),
+            "{err:?}"
+        );
+        assert!(
+            elapsed <= deadline + Duration::from_millis(250),
+            "took {elapsed:?} for a deadline of {deadline:?}"
+        );
     }
     a.shutdown().await;
 }
@@ -213,21 +303,56 @@ async fn net_request_to_stopped_node_fails_within_deadline() {
 async fn net_oversize_request_is_refused() {
     let mut big = NetConfig::loopback();
     big.max_request_bytes = 4 * 1024 * 1024;
-    let (small, sender) = (node("small", NetConfig::loopback()).await, node("big", big).await);
+    let (small, sender) = (
+        node("small", NetConfig::loopback()).await,
+        node("big", big).await,
+    );
     form_region(&[&small, &sender]).await;
     let deadline = Duration::from_secs(10);
 
     // Over our own limit: refused locally, nothing sent.
-    let err = small.handle.request(sender.did(), Protocol::Query, vec![0; 1024 * 1024 + 1], deadline).await.unwrap_err();
-    assert!(matches!(err, NetError::TooLarge { max: 1_048_576, .. }), "{err:?}");
+    let err = small
+        .handle
+        .request(
+            sender.did(),
+            Protocol::Query,
+            vec![0; 1024 * 1024 + 1],
+            deadline,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::TooLarge { max: 1_048_576, .. }),
+        "{err:?}"
+    );
 
     // Over the receiver's limit: the stream fails and the receiver's handler never runs.
-    let err = sender.handle.request(small.did(), Protocol::Query, vec![1; 2 * 1024 * 1024], deadline).await.unwrap_err();
-    assert!(matches!(err, NetError::Io(_) | NetError::Unreachable { .. }), "{err:?}");
+    let err = sender
+        .handle
+        .request(
+            small.did(),
+            Protocol::Query,
+            vec![1; 2 * 1024 * 1024],
+            deadline,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::Io(_) | NetError::Unreachable { .. }),
+        "{err:?}"
+    );
     assert_eq!(small.recorder.queries.load(Ordering::SeqCst), 0);
 
     // A request just under the limit still goes through.
-    let ok = sender.handle.request(small.did(), Protocol::Query, vec![b'x'; 1000 * 1000], deadline).await;
+    let ok = sender
+        .handle
+        .request(
+            small.did(),
+            Protocol::Query,
+            vec![b'x'; 1000 * 1000],
+            deadline,
+        )
+        .await;
     assert!(ok.is_ok(), "{ok:?}");
     assert_eq!(small.recorder.queries.load(Ordering::SeqCst), 1);
 
@@ -249,20 +374,41 @@ fn net_peer_id_did_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_member_removed_from_region_is_refused_from_then_on() {
-    let (a, b) = (node("a", NetConfig::loopback()).await, node("b", NetConfig::loopback()).await);
+    let (a, b) = (
+        node("a", NetConfig::loopback()).await,
+        node("b", NetConfig::loopback()).await,
+    );
     form_region(&[&a, &b]).await;
     let deadline = Duration::from_secs(10);
-    assert!(b.handle.request(a.did(), Protocol::Query, b"1".to_vec(), deadline).await.is_ok());
+    assert!(b
+        .handle
+        .request(a.did(), Protocol::Query, b"1".to_vec(), deadline)
+        .await
+        .is_ok());
 
     // a's new manifest no longer lists b: b's next request is refused, a's handler not called.
-    a.handle.set_members(REGION, vec![(a.did().clone(), a.addrs.clone())]).await.unwrap();
-    let err = b.handle.request(a.did(), Protocol::Query, b"2".to_vec(), deadline).await.unwrap_err();
+    a.handle
+        .set_members(REGION, vec![(a.did().clone(), a.addrs.clone())])
+        .await
+        .unwrap();
+    let err = b
+        .handle
+        .request(a.did(), Protocol::Query, b"2".to_vec(), deadline)
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), Some(Reason::PeerNotMember));
     assert_eq!(a.recorder.queries.load(Ordering::SeqCst), 1);
 
     // Membership in another region of a's is enough to be served again.
-    a.handle.set_members("other", vec![(b.did().clone(), b.addrs.clone())]).await.unwrap();
-    assert!(b.handle.request(a.did(), Protocol::Query, b"3".to_vec(), deadline).await.is_ok());
+    a.handle
+        .set_members("other", vec![(b.did().clone(), b.addrs.clone())])
+        .await
+        .unwrap();
+    assert!(b
+        .handle
+        .request(a.did(), Protocol::Query, b"3".to_vec(), deadline)
+        .await
+        .is_ok());
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -274,18 +420,40 @@ async fn net_tcp_only_and_quic_only_regions_work_and_a_dead_tcp_member_fails_fas
         let (a, b) = (node("a", config()).await, node("b", config()).await);
         assert_eq!(a.addrs.len(), 1);
         form_region(&[&a, &b]).await;
-        let answer = a.handle.request(b.did(), Protocol::Query, b"t".to_vec(), Duration::from_secs(10)).await;
-        assert_eq!(answer.unwrap(), format!("b answers t to {}", a.did()).into_bytes(), "over {listen}");
+        let answer = a
+            .handle
+            .request(
+                b.did(),
+                Protocol::Query,
+                b"t".to_vec(),
+                Duration::from_secs(10),
+            )
+            .await;
+        assert_eq!(
+            answer.unwrap(),
+            format!("b answers t to {}", a.did()).into_bytes(),
+            "over {listen}"
+        );
         gossip_reaches(&b, &[&a], Duration::from_secs(15)).await;
 
         let b_did = b.did().clone();
         b.shutdown().await;
         let deadline = Duration::from_secs(3);
         let started = Instant::now();
-        let err = a.handle.request(&b_did, Protocol::Query, b"t".to_vec(), deadline).await.unwrap_err();
+        let err = a
+            .handle
+            .request(&b_did, Protocol::Query, b"t".to_vec(), deadline)
+            .await
+            .unwrap_err();
         let elapsed = started.elapsed();
-        assert!(matches!(err, NetError::Unreachable { .. } | NetError::Timeout(_)), "{err:?}");
-        assert!(elapsed <= deadline + Duration::from_millis(250), "{elapsed:?}");
+        assert!(
+            matches!(err, NetError::Unreachable { .. } | NetError::Timeout(_)),
+            "{err:?}"
+        );
+        assert!(
+            elapsed <= deadline + Duration::from_millis(250),
+            "{elapsed:?}"
+        );
         if listen.to_string().contains("/tcp/") {
             // A closed TCP port answers at once: the coordinator learns it long before the deadline.
             assert!(matches!(err, NetError::Unreachable { .. }), "{err:?}");

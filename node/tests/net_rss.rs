@@ -30,9 +30,13 @@ fn rss_kib() -> u64 {
 async fn net_idle_rss_of_one_node() {
     let before = rss_kib();
     let (ka, kb) = (Key::generate().unwrap(), Key::generate().unwrap());
-    let (a, ja) = net::start(NetConfig::loopback(), &ka, Echo, std::future::pending()).await.unwrap();
+    let (a, ja) = net::start(NetConfig::loopback(), &ka, Echo, std::future::pending())
+        .await
+        .unwrap();
     let after_one = rss_kib();
-    let (b, jb) = net::start(NetConfig::loopback(), &kb, Echo, std::future::pending()).await.unwrap();
+    let (b, jb) = net::start(NetConfig::loopback(), &kb, Echo, std::future::pending())
+        .await
+        .unwrap();
     let members = vec![
         (ka.did().clone(), a.listen_addrs().await.unwrap()),
         (kb.did().clone(), b.listen_addrs().await.unwrap()),
@@ -41,7 +45,14 @@ async fn net_idle_rss_of_one_node() {
         h.set_members("r", members.clone()).await.unwrap();
         h.subscribe("r").await.unwrap();
     }
-    a.request(kb.did(), Protocol::Query, b"x".to_vec(), Duration::from_secs(5)).await.unwrap();
+    a.request(
+        kb.did(),
+        Protocol::Query,
+        b"x".to_vec(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after_two = rss_kib();
     println!(

@@ -18,10 +18,23 @@ fn partial(nis: &str) -> PartialResult {
     let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
     let chunks = load_readings(&dir.join(format!("readings_{nis}.ndjson")));
     let now = regio_node::query::parse_time_literal("2026-11-27T00:00:00Z").unwrap();
-    let consenting = load_consent(&dir.join(format!("consent_{nis}.ndjson")), "ResearchAndDevelopment", now);
+    let consenting = load_consent(
+        &dir.join(format!("consent_{nis}.ndjson")),
+        "ResearchAndDevelopment",
+        now,
+    );
     let consent = |s: &str| consenting.contains(s);
-    let opts = ExecOptions { consent: Some(&consent), masked: &[], min_group_size: 10 };
-    execute(&plan, chunks.into_iter().map(Ok::<_, std::io::Error>), &opts).unwrap()
+    let opts = ExecOptions {
+        consent: Some(&consent),
+        masked: &[],
+        min_group_size: 10,
+    };
+    execute(
+        &plan,
+        chunks.into_iter().map(Ok::<_, std::io::Error>),
+        &opts,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -41,7 +54,8 @@ fn merged_partials_match_duckdb() {
     let merged = merged.unwrap();
     assert_eq!(merged.rows_scanned, 2400);
     let ours = read_result_csv(&finalize(&plan, &merged).unwrap().to_csv());
-    let expected = read_result_csv(&std::fs::read_to_string(fixture().join("expected.csv")).unwrap());
+    let expected =
+        read_result_csv(&std::fs::read_to_string(fixture().join("expected.csv")).unwrap());
     assert_eq!(ours.len(), 26);
     assert_eq!(ours.len(), expected.len());
     for (a, b) in ours.iter().zip(&expected) {

@@ -29,13 +29,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[test]
 #[ignore = "measurement, run by hand with REGIO_BENCH_DATA"]
 fn subject_collection_cost() {
-    let data = PathBuf::from(std::env::var("REGIO_BENCH_DATA").unwrap_or_else(|_| "/tmp/audit-bench-n1".into()));
+    let data = PathBuf::from(
+        std::env::var("REGIO_BENCH_DATA").unwrap_or_else(|_| "/tmp/audit-bench-n1".into()),
+    );
     let chunks = load_readings(&data.join("readings_44021.ndjson"));
-    let consenting = load_consent(&data.join("consent_44021.ndjson"), "ResearchAndDevelopment", chrono::Utc::now().timestamp_micros());
+    let consenting = load_consent(
+        &data.join("consent_44021.ndjson"),
+        "ResearchAndDevelopment",
+        chrono::Utc::now().timestamp_micros(),
+    );
     let schema = readings_schema();
     let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
     let consent = |s: &str| consenting.contains(s);
-    let opts = ExecOptions { consent: Some(&consent), masked: &[], min_group_size: 10 };
+    let opts = ExecOptions {
+        consent: Some(&consent),
+        masked: &[],
+        min_group_size: 10,
+    };
     let rows: u64 = chunks.iter().map(|c| u64::from(c.rows)).sum();
     let (mut plain, mut counting) = (Vec::new(), Vec::new());
     let mut subjects = HashSet::new();
@@ -45,7 +55,13 @@ fn subject_collection_cost() {
         let p = t.elapsed().as_secs_f64() * 1e3;
         subjects.clear();
         let t = Instant::now();
-        let b = execute_counting(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts, &mut subjects).unwrap();
+        let b = execute_counting(
+            &plan,
+            chunks.iter().map(Ok::<_, std::io::Error>),
+            &opts,
+            &mut subjects,
+        )
+        .unwrap();
         let c = t.elapsed().as_secs_f64() * 1e3;
         assert_eq!(a, b, "collecting subjects changes nothing in the result");
         if i > 0 {
@@ -62,10 +78,32 @@ fn subject_collection_cost() {
     for i in 0..21u8 {
         let body = serde_json::json!({ "query": i });
         let t = Instant::now();
-        store.audit_query(Kind::QueryAnswered, 1, body.clone(), QueryRecord { hash: [i; 32], raw: vec![b'{', b'}'] }, &[]).unwrap();
+        store
+            .audit_query(
+                Kind::QueryAnswered,
+                1,
+                body.clone(),
+                QueryRecord {
+                    hash: [i; 32],
+                    raw: vec![b'{', b'}'],
+                },
+                &[],
+            )
+            .unwrap();
         without.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        store.audit_query(Kind::QueryAnswered, 1, body, QueryRecord { hash: [i; 32], raw: vec![b'{', b'}'] }, &list).unwrap();
+        store
+            .audit_query(
+                Kind::QueryAnswered,
+                1,
+                body,
+                QueryRecord {
+                    hash: [i; 32],
+                    raw: vec![b'{', b'}'],
+                },
+                &list,
+            )
+            .unwrap();
         with.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!("sled audit append (fsync): without subjects {:.2} ms, with {} subjects {:.2} ms (median of 21)", median(without), list.len(), median(with));

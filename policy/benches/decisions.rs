@@ -41,7 +41,10 @@ fn bench(c: &mut Criterion) {
 
     let mut decide_full = || {
         let q = decision::verify_query(black_box(query_json.clone())).unwrap();
-        assert!(matches!(decision::decide(&q, &shape, &ctx), Decision::Allow(_)));
+        assert!(matches!(
+            decision::decide(&q, &shape, &ctx),
+            Decision::Allow(_)
+        ));
     };
     let verified = w.query("ResearchAndDevelopment");
     let mut decide_only = || {
@@ -59,13 +62,38 @@ fn bench(c: &mut Criterion) {
     };
 
     println!("\n== Regio decision throughput, one core (this process) ==");
-    let baseline = per_second("baseline: bare Ed25519 verify_strict", 20_000, &mut bare_ed25519);
-    let full = per_second("decisions (verify query + casbin + charter + cert)", 10_000, &mut decide_full);
-    let only = per_second("decision pipeline alone (query already verified)", 20_000, &mut decide_only);
-    let docs = per_second("signed documents verified (EthicsCertificate)", 10_000, &mut verify_doc);
-    println!("ratio decisions / bare Ed25519 verify: {:.2}", full / baseline);
-    println!("ratio documents / bare Ed25519 verify: {:.2}", docs / baseline);
-    println!("goal >= 10,000 decisions/s: {}", if full >= 10_000.0 { "met" } else { "NOT met" });
+    let baseline = per_second(
+        "baseline: bare Ed25519 verify_strict",
+        20_000,
+        &mut bare_ed25519,
+    );
+    let full = per_second(
+        "decisions (verify query + casbin + charter + cert)",
+        10_000,
+        &mut decide_full,
+    );
+    let only = per_second(
+        "decision pipeline alone (query already verified)",
+        20_000,
+        &mut decide_only,
+    );
+    let docs = per_second(
+        "signed documents verified (EthicsCertificate)",
+        10_000,
+        &mut verify_doc,
+    );
+    println!(
+        "ratio decisions / bare Ed25519 verify: {:.2}",
+        full / baseline
+    );
+    println!(
+        "ratio documents / bare Ed25519 verify: {:.2}",
+        docs / baseline
+    );
+    println!(
+        "goal >= 10,000 decisions/s: {}",
+        if full >= 10_000.0 { "met" } else { "NOT met" }
+    );
     let _ = only;
 
     let mut g = c.benchmark_group("policy");

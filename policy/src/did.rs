@@ -38,12 +38,17 @@ pub struct Did {
 impl Did {
     /// The did:key of a public key.
     pub fn from_key(key: &VerifyingKey) -> Self {
-        Did { key: *key, text: format!("did:key:{}", public_multibase(key)) }
+        Did {
+            key: *key,
+            text: format!("did:key:{}", public_multibase(key)),
+        }
     }
 
     /// Parses `did:key:z…` and decodes its public key.
     pub fn parse(s: &str) -> Result<Self, DidError> {
-        let mb = s.strip_prefix("did:key:").ok_or_else(|| DidError::NotDidKey(s.to_owned()))?;
+        let mb = s
+            .strip_prefix("did:key:")
+            .ok_or_else(|| DidError::NotDidKey(s.to_owned()))?;
         if !mb.starts_with('z') {
             return Err(DidError::NotDidKey(s.to_owned()));
         }
@@ -51,12 +56,17 @@ impl Did {
             DidError::Multibase(_) => DidError::Multibase(s.to_owned()),
             _ => DidError::NotEd25519(s.to_owned()),
         })?;
-        Ok(Did { key, text: s.to_owned() })
+        Ok(Did {
+            key,
+            text: s.to_owned(),
+        })
     }
 
     /// Parses a verification method `did:key:z…#z…` (fragment = the same multibase key).
     pub fn from_verification_method(vm: &str) -> Result<Self, DidError> {
-        let (did, fragment) = vm.split_once('#').ok_or_else(|| DidError::BadFragment(vm.to_owned()))?;
+        let (did, fragment) = vm
+            .split_once('#')
+            .ok_or_else(|| DidError::BadFragment(vm.to_owned()))?;
         let parsed = Did::parse(did)?;
         if fragment != parsed.multibase() {
             return Err(DidError::BadFragment(vm.to_owned()));
@@ -87,7 +97,11 @@ impl Did {
     /// A short form for tables: `did:key:z6Mk…last6`.
     pub fn short(&self) -> String {
         let mb = self.multibase();
-        format!("did:key:{}…{}", &mb[..6.min(mb.len())], &mb[mb.len().saturating_sub(6)..])
+        format!(
+            "did:key:{}…{}",
+            &mb[..6.min(mb.len())],
+            &mb[mb.len().saturating_sub(6)..]
+        )
     }
 }
 
@@ -176,14 +190,26 @@ mod tests {
             did.verification_method(),
             format!("{W3C_DID}#z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2")
         );
-        assert_eq!(Did::from_verification_method(&did.verification_method()).unwrap(), did);
+        assert_eq!(
+            Did::from_verification_method(&did.verification_method()).unwrap(),
+            did
+        );
     }
 
     #[test]
     fn rejects_what_is_not_an_ed25519_did_key() {
-        assert!(matches!(Did::parse("did:web:example.org"), Err(DidError::NotDidKey(_))));
-        assert!(matches!(Did::parse("did:key:u6Mk"), Err(DidError::NotDidKey(_))));
-        assert!(matches!(Did::parse("did:key:z0OIl"), Err(DidError::Multibase(_))));
+        assert!(matches!(
+            Did::parse("did:web:example.org"),
+            Err(DidError::NotDidKey(_))
+        ));
+        assert!(matches!(
+            Did::parse("did:key:u6Mk"),
+            Err(DidError::NotDidKey(_))
+        ));
+        assert!(matches!(
+            Did::parse("did:key:z0OIl"),
+            Err(DidError::Multibase(_))
+        ));
         // A P-256 did:key (multicodec 0x1200) is not ours.
         assert!(matches!(
             Did::parse("did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169"),

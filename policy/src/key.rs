@@ -25,7 +25,9 @@ pub enum KeyError {
     #[error("key file has no `secretKeyMultibase` (it holds a public key only)")]
     NoSecret,
     /// The secret key is not multibase `ed25519-priv`.
-    #[error("`secretKeyMultibase` is not a base58btc ed25519-priv key (multicodec 0x1300 + 32 bytes)")]
+    #[error(
+        "`secretKeyMultibase` is not a base58btc ed25519-priv key (multicodec 0x1300 + 32 bytes)"
+    )]
     BadSecret,
     /// The public key in the file does not belong to the secret key.
     #[error("`publicKeyMultibase` {found} does not match the secret key (expected {expected})")]
@@ -65,7 +67,11 @@ struct KeyFile {
     controller: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     public_key_multibase: Option<String>,
-    #[serde(default, alias = "privateKeyMultibase", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "privateKeyMultibase",
+        skip_serializing_if = "Option::is_none"
+    )]
     secret_key_multibase: Option<String>,
 }
 
@@ -155,8 +161,14 @@ mod tests {
         let text = r#"{"publicKeyMultibase": "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
                        "privateKeyMultibase": "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"}"#;
         let key = Key::from_file_json(text).unwrap();
-        assert_eq!(key.did().as_str(), "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2");
-        assert_eq!(key.secret_multibase(), "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq");
+        assert_eq!(
+            key.did().as_str(),
+            "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
+        );
+        assert_eq!(
+            key.secret_multibase(),
+            "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"
+        );
     }
 
     #[test]
@@ -165,11 +177,18 @@ mod tests {
         let back = Key::from_file_json(&key.to_file_json()).unwrap();
         assert_eq!(back.did(), key.did());
         let other = Key::generate().unwrap();
-        let forged = key.to_file_json().replace(key.did().multibase(), other.did().multibase());
-        assert!(matches!(Key::from_file_json(&forged), Err(KeyError::PublicMismatch { .. })));
+        let forged = key
+            .to_file_json()
+            .replace(key.did().multibase(), other.did().multibase());
+        assert!(matches!(
+            Key::from_file_json(&forged),
+            Err(KeyError::PublicMismatch { .. })
+        ));
         assert!(matches!(Key::from_file_json("{}"), Err(KeyError::NoSecret)));
         assert!(matches!(
-            Key::from_file_json(r#"{"secretKeyMultibase":"z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"}"#),
+            Key::from_file_json(
+                r#"{"secretKeyMultibase":"z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"}"#
+            ),
             Err(KeyError::BadSecret)
         ));
     }

@@ -151,9 +151,13 @@ pub fn check_i_json(value: &Value) -> Result<(), VerifyError> {
     fn walk(v: &Value, path: &mut String) -> Result<(), VerifyError> {
         match v {
             Value::Number(n) => {
-                let too_big = n.as_u64().is_some_and(|u| u > MAX_EXACT) || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT);
+                let too_big = n.as_u64().is_some_and(|u| u > MAX_EXACT)
+                    || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT);
                 if too_big {
-                    return Err(VerifyError::NotIJson { path: path.clone(), number: n.to_string() });
+                    return Err(VerifyError::NotIJson {
+                        path: path.clone(),
+                        number: n.to_string(),
+                    });
                 }
             }
             Value::Array(items) => {
@@ -196,12 +200,19 @@ fn split(doc: &Value) -> Result<(Map<String, Value>, Vec<Value>), VerifyError> {
 }
 
 /// Builds the proof configuration for a new proof over `unsecured`.
-fn proof_config(unsecured: &Map<String, Value>, signer: &Did, created: DateTime<Utc>) -> Map<String, Value> {
+fn proof_config(
+    unsecured: &Map<String, Value>,
+    signer: &Did,
+    created: DateTime<Utc>,
+) -> Map<String, Value> {
     let mut config = Map::new();
     config.insert("type".into(), PROOF_TYPE.into());
     config.insert("cryptosuite".into(), CRYPTOSUITE.into());
     config.insert("created".into(), timestamp(created).into());
-    config.insert("verificationMethod".into(), signer.verification_method().into());
+    config.insert(
+        "verificationMethod".into(),
+        signer.verification_method().into(),
+    );
     config.insert("proofPurpose".into(), ASSERTION_METHOD.into());
     if let Some(ctx) = unsecured.get("@context") {
         config.insert("@context".into(), ctx.clone());
@@ -225,7 +236,10 @@ pub fn add_proof(doc: &mut Value, key: &Key, created: DateTime<Utc>) -> Result<(
     let restore = |obj: &mut Map<String, Value>, existing: Vec<Value>| match existing.len() {
         0 => {}
         1 => {
-            obj.insert("proof".into(), existing.into_iter().next().unwrap_or_default());
+            obj.insert(
+                "proof".into(),
+                existing.into_iter().next().unwrap_or_default(),
+            );
         }
         _ => {
             obj.insert("proof".into(), Value::Array(existing));
@@ -236,13 +250,22 @@ pub fn add_proof(doc: &mut Value, key: &Key, created: DateTime<Utc>) -> Result<(
         restore(obj, existing);
         return Err(SignError::BadExistingProof);
     }
-    if existing.iter().any(|p| p.get("verificationMethod").and_then(Value::as_str) == Some(&vm)) {
+    if existing
+        .iter()
+        .any(|p| p.get("verificationMethod").and_then(Value::as_str) == Some(&vm))
+    {
         restore(obj, existing);
         return Err(SignError::AlreadySigned(key.did().to_string()));
     }
     let mut config = proof_config(obj, key.did(), created);
-    let signature = key.sign_bytes(&hash_data(&Value::Object(config.clone()), &Value::Object(obj.clone())));
-    config.insert("proofValue".into(), multibase::encode(multibase::Base::Base58Btc, signature).into());
+    let signature = key.sign_bytes(&hash_data(
+        &Value::Object(config.clone()),
+        &Value::Object(obj.clone()),
+    ));
+    config.insert(
+        "proofValue".into(),
+        multibase::encode(multibase::Base::Base58Btc, signature).into(),
+    );
     let mut proofs = existing;
     proofs.push(Value::Object(config));
     restore(obj, proofs);
@@ -257,9 +280,20 @@ fn as_context_list(v: &Value) -> Vec<&Value> {
 }
 
 /// Verifies one proof of a proof set against the document without proofs.
-fn verify_one(index: usize, proof: &Value, secured: &Map<String, Value>, unsecured: &Map<String, Value>) -> Result<ProofInfo, VerifyError> {
-    let malformed = |what: &str| VerifyError::Malformed { index, what: what.to_owned() };
-    let mut options = proof.as_object().ok_or_else(|| malformed("not a JSON object"))?.clone();
+fn verify_one(
+    index: usize,
+    proof: &Value,
+    secured: &Map<String, Value>,
+    unsecured: &Map<String, Value>,
+) -> Result<ProofInfo, VerifyError> {
+    let malformed = |what: &str| VerifyError::Malformed {
+        index,
+        what: what.to_owned(),
+    };
+    let mut options = proof
+        .as_object()
+        .ok_or_else(|| malformed("not a JSON object"))?
+        .clone();
     let proof_value = match options.remove("proofValue") {
         Some(Value::String(s)) => s,
         Some(_) => return Err(malformed("`proofValue` is not a string")),
@@ -274,18 +308,35 @@ fn verify_one(index: usize, proof: &Value, secured: &Map<String, Value>, unsecur
     };
     let found = text("type")?;
     if found != PROOF_TYPE {
-        return Err(VerifyError::Unsupported { index, field: "type", found: found.into(), expected: PROOF_TYPE });
+        return Err(VerifyError::Unsupported {
+            index,
+            field: "type",
+            found: found.into(),
+            expected: PROOF_TYPE,
+        });
     }
     let found = text("cryptosuite")?;
     if found != CRYPTOSUITE {
-        return Err(VerifyError::Unsupported { index, field: "cryptosuite", found: found.into(), expected: CRYPTOSUITE });
+        return Err(VerifyError::Unsupported {
+            index,
+            field: "cryptosuite",
+            found: found.into(),
+            expected: CRYPTOSUITE,
+        });
     }
     let found = text("proofPurpose")?;
     if found != ASSERTION_METHOD {
-        return Err(VerifyError::Unsupported { index, field: "proofPurpose", found: found.into(), expected: ASSERTION_METHOD });
+        return Err(VerifyError::Unsupported {
+            index,
+            field: "proofPurpose",
+            found: found.into(),
+            expected: ASSERTION_METHOD,
+        });
     }
     if options.contains_key("previousProof") {
-        return Err(malformed("`previousProof` (proof chains) is not supported; use a proof set"));
+        return Err(malformed(
+            "`previousProof` (proof chains) is not supported; use a proof set",
+        ));
     }
     let signer = Did::from_verification_method(text("verificationMethod")?)
         .map_err(|source| VerifyError::VerificationMethod { index, source })?;
@@ -307,9 +358,14 @@ fn verify_one(index: usize, proof: &Value, secured: &Map<String, Value>, unsecur
     };
     let mut document = unsecured.clone();
     if let Some(proof_ctx) = options.get("@context") {
-        let doc_ctx = secured.get("@context").map(as_context_list).unwrap_or_default();
+        let doc_ctx = secured
+            .get("@context")
+            .map(as_context_list)
+            .unwrap_or_default();
         let proof_ctx_list = as_context_list(proof_ctx);
-        if doc_ctx.len() < proof_ctx_list.len() || doc_ctx[..proof_ctx_list.len()] != proof_ctx_list[..] {
+        if doc_ctx.len() < proof_ctx_list.len()
+            || doc_ctx[..proof_ctx_list.len()] != proof_ctx_list[..]
+        {
             return Err(VerifyError::ContextMismatch { index });
         }
         document.insert("@context".into(), proof_ctx.clone());
@@ -318,8 +374,15 @@ fn verify_one(index: usize, proof: &Value, secured: &Map<String, Value>, unsecur
     signer
         .verifying_key()
         .verify_strict(&data, &signature)
-        .map_err(|_| VerifyError::BadSignature { index, signer: signer.to_string() })?;
-    Ok(ProofInfo { index, signer, created })
+        .map_err(|_| VerifyError::BadSignature {
+            index,
+            signer: signer.to_string(),
+        })?;
+    Ok(ProofInfo {
+        index,
+        signer,
+        created,
+    })
 }
 
 /// Verifies every proof of a secured document. All must verify; returns who signed, in order.

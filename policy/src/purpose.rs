@@ -55,7 +55,8 @@ pub enum VocabularyError {
     Cycle(String),
 }
 
-static BUILTIN: LazyLock<Vocabulary> = LazyLock::new(|| Vocabulary::from_json(PURPOSES_JSON).unwrap_or_default());
+static BUILTIN: LazyLock<Vocabulary> =
+    LazyLock::new(|| Vocabulary::from_json(PURPOSES_JSON).unwrap_or_default());
 
 impl Vocabulary {
     /// The vocabulary shipped with Regio.
@@ -65,8 +66,13 @@ impl Vocabulary {
 
     /// Reads and checks a vocabulary file.
     pub fn from_json(text: &str) -> Result<Self, VocabularyError> {
-        let file: File = serde_json::from_str(text).map_err(|e| VocabularyError::Json(e.to_string()))?;
-        let purposes: BTreeMap<String, Purpose> = file.purposes.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let file: File =
+            serde_json::from_str(text).map_err(|e| VocabularyError::Json(e.to_string()))?;
+        let purposes: BTreeMap<String, Purpose> = file
+            .purposes
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
         for p in purposes.values() {
             if let Some(b) = p.broader.iter().find(|b| !purposes.contains_key(*b)) {
                 return Err(VocabularyError::UnknownBroader(p.id.clone(), b.clone()));
@@ -99,7 +105,11 @@ impl Vocabulary {
 
     fn strict_ancestors(&self, id: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let mut todo: Vec<&str> = self.purposes.get(id).map(|p| p.broader.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut todo: Vec<&str> = self
+            .purposes
+            .get(id)
+            .map(|p| p.broader.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         while let Some(next) = todo.pop() {
             if out.insert(next.to_owned()) {
                 if let Some(p) = self.purposes.get(next) {
@@ -138,15 +148,24 @@ mod tests {
         assert!(v.covers("CommercialPurpose", "CommercialResearch"));
         assert!(!v.covers("Marketing", "ResearchAndDevelopment"));
         let c = v.covering("AcademicResearch");
-        assert_eq!(c, vec!["AcademicResearch", "Purpose", "ResearchAndDevelopment"]);
+        assert_eq!(
+            c,
+            vec!["AcademicResearch", "Purpose", "ResearchAndDevelopment"]
+        );
     }
 
     #[test]
     fn unknown_broader_and_cycles_are_refused() {
         let bad = r#"{"source":"t","purposes":[{"id":"A","iri":"x","broader":["B"],"label":{},"definition":{}}]}"#;
-        assert_eq!(Vocabulary::from_json(bad).unwrap_err(), VocabularyError::UnknownBroader("A".into(), "B".into()));
+        assert_eq!(
+            Vocabulary::from_json(bad).unwrap_err(),
+            VocabularyError::UnknownBroader("A".into(), "B".into())
+        );
         let cyc = r#"{"source":"t","purposes":[{"id":"A","iri":"x","broader":["B"],"label":{},"definition":{}},
                      {"id":"B","iri":"y","broader":["A"],"label":{},"definition":{}}]}"#;
-        assert!(matches!(Vocabulary::from_json(cyc).unwrap_err(), VocabularyError::Cycle(_)));
+        assert!(matches!(
+            Vocabulary::from_json(cyc).unwrap_err(),
+            VocabularyError::Cycle(_)
+        ));
     }
 }

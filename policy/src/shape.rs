@@ -63,7 +63,10 @@ pub struct FieldUse {
 impl FieldUse {
     /// A use of `field` at `granularity`.
     pub fn new(field: impl Into<String>, granularity: Granularity) -> Self {
-        FieldUse { field: field.into(), granularity }
+        FieldUse {
+            field: field.into(),
+            granularity,
+        }
     }
 }
 

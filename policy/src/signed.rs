@@ -47,7 +47,10 @@ pub struct Invalid {
 impl Invalid {
     /// A rule broken at `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Invalid { field: field.into(), reason: reason.into() }
+        Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -121,9 +124,12 @@ impl fmt::Debug for DocHash {
 impl std::str::FromStr for DocHash {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hexpart = s.strip_prefix("sha256:").ok_or_else(|| format!("`{s}` is not `sha256:<64 hex digits>`"))?;
+        let hexpart = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| format!("`{s}` is not `sha256:<64 hex digits>`"))?;
         let mut out = [0u8; 32];
-        hex::decode_to_slice(hexpart, &mut out).map_err(|_| format!("`{s}` is not `sha256:<64 hex digits>`"))?;
+        hex::decode_to_slice(hexpart, &mut out)
+            .map_err(|_| format!("`{s}` is not `sha256:<64 hex digits>`"))?;
         Ok(DocHash(out))
     }
 }
@@ -134,7 +140,9 @@ impl Serialize for DocHash {
 }
 impl<'de> Deserialize<'de> for DocHash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -149,7 +157,10 @@ pub struct Signed<T> {
 
 impl<T: fmt::Debug> fmt::Debug for Signed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signed").field("hash", &DocHash::of(&self.raw)).field("doc", &self.doc).finish()
+        f.debug_struct("Signed")
+            .field("hash", &DocHash::of(&self.raw))
+            .field("doc", &self.doc)
+            .finish()
     }
 }
 
@@ -159,15 +170,25 @@ pub fn parse_json(text: &[u8]) -> Result<Value, DocumentError> {
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = e.to_string();
         let message = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
-        DocumentError::Json { line: e.line(), column: e.column(), message }
+        DocumentError::Json {
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
     })
 }
 
 /// The unsigned JSON of a document body: envelope fields added.
 pub fn envelope<T: Document>(doc: &T) -> Result<Value, DocumentError> {
-    let body = serde_json::to_value(doc).map_err(|e| DocumentError::Field { path: String::new(), message: e.to_string() })?;
+    let body = serde_json::to_value(doc).map_err(|e| DocumentError::Field {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
     let Value::Object(body) = body else {
-        return Err(DocumentError::Field { path: String::new(), message: "a document body must be a JSON object".into() });
+        return Err(DocumentError::Field {
+            path: String::new(),
+            message: "a document body must be a JSON object".into(),
+        });
     };
     let mut out = Map::new();
     if let Some(ctx) = T::context() {
@@ -189,13 +210,18 @@ pub fn decode_body<T: Document>(value: &Value) -> Result<T, DocumentError> {
         _ => false,
     };
     if !type_ok {
-        return Err(DocumentError::Type { expected: T::TYPE, found: found.to_string() });
+        return Err(DocumentError::Type {
+            expected: T::TYPE,
+            found: found.to_string(),
+        });
     }
     match obj.get("schemaVersion") {
         Some(v) if v.as_u64() == Some(u64::from(T::SCHEMA_VERSION)) => {}
         other => {
             return Err(DocumentError::SchemaVersion {
-                found: other.map(Value::to_string).unwrap_or_else(|| "missing".into()),
+                found: other
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "missing".into()),
                 supported: T::SCHEMA_VERSION,
             })
         }
@@ -204,9 +230,11 @@ pub fn decode_body<T: Document>(value: &Value) -> Result<T, DocumentError> {
     for key in ["@context", "type", "schemaVersion", "proof"] {
         body.remove(key);
     }
-    let doc: T = serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| DocumentError::Field {
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
+    let doc: T = serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
+        DocumentError::Field {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }
     })?;
     doc.validate()?;
     Ok(doc)
@@ -217,7 +245,12 @@ impl<T: Document> Signed<T> {
     pub fn verify(value: Value) -> Result<Self, DocumentError> {
         let signers = proof::verify(&value)?;
         let doc = decode_body::<T>(&value)?;
-        Ok(Signed { doc, raw: value, signers, hash: std::sync::OnceLock::new() })
+        Ok(Signed {
+            doc,
+            raw: value,
+            signers,
+            hash: std::sync::OnceLock::new(),
+        })
     }
 
     /// Parses JSON text, then [`Signed::verify`].
@@ -267,7 +300,10 @@ impl<T: Document> Signed<T> {
         if self.signed_by(did) {
             Ok(())
         } else {
-            Err(Invalid::new("proof", format!("signed by {}, not by `{field}` {did}", self.signer())))
+            Err(Invalid::new(
+                "proof",
+                format!("signed by {}, not by `{field}` {did}", self.signer()),
+            ))
         }
     }
     /// Whether `did` signed this document.

@@ -29,15 +29,25 @@ fn allowed(d: Decision) -> decision::Obligations {
 #[test]
 fn a_proper_query_is_allowed_with_its_obligations() {
     let w = World::new();
-    let o = allowed(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &w.ctx()));
+    let o = allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &shape("readings"),
+        &w.ctx(),
+    ));
     assert_eq!(o.policy_version, 1);
-    assert_eq!(o.min_group_size, 10, "the charter's 10 beats the bundle's 5");
+    assert_eq!(
+        o.min_group_size, 10,
+        "the charter's 10 beats the bundle's 5"
+    );
     assert_eq!(o.masked, vec!["subject".to_string()]);
     assert!(!o.raw);
     assert_eq!(o.quota_member, *w.brugge.did());
     let c = o.consent.unwrap();
     assert_eq!(c.subject_field, "subject");
-    assert_eq!(c.purposes, vec!["ResearchAndDevelopment".to_string(), "Purpose".to_string()]);
+    assert_eq!(
+        c.purposes,
+        vec!["ResearchAndDevelopment".to_string(), "Purpose".to_string()]
+    );
 }
 
 #[test]
@@ -45,7 +55,10 @@ fn forged_query_is_signature_invalid() {
     let w = World::new();
     let mut v = w.query("ResearchAndDevelopment").raw().clone();
     v["sql"] = json!("SELECT subject FROM readings");
-    assert_eq!(decision::verify_query(v).unwrap_err().reason, Reason::SignatureInvalid);
+    assert_eq!(
+        decision::verify_query(v).unwrap_err().reason,
+        Reason::SignatureInvalid
+    );
 }
 
 #[test]
@@ -74,20 +87,39 @@ fn expired_not_yet_valid_and_overlong_queries() {
     let mut ctx = w.ctx();
     let q = w.query("ResearchAndDevelopment");
     ctx.now = q.doc().expires;
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::QueryExpired);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::QueryExpired
+    );
     ctx.now = q.doc().issued - Duration::seconds(61);
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::QueryNotYetValid);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::QueryNotYetValid
+    );
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.expires = doc.issued + Duration::hours(2);
     let long = Signed::sign(doc, &w.app, now()).unwrap();
-    assert_eq!(refused(decision::decide(&long, &shape("readings"), &w.ctx())), Reason::QueryLifetime);
+    assert_eq!(
+        refused(decision::decide(&long, &shape("readings"), &w.ctx())),
+        Reason::QueryLifetime
+    );
 }
 
 #[test]
 fn replayed_query_is_refused() {
     let w = World::new();
-    let ctx = decision::Context { nonce_seen: true, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::QueryReplayed);
+    let ctx = decision::Context {
+        nonce_seen: true,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::QueryReplayed
+    );
 }
 
 #[test]
@@ -96,23 +128,56 @@ fn other_region_non_member_sender_and_origin() {
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.region = "kempen".into();
     let q = Signed::sign(doc, &w.app, now()).unwrap();
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &w.ctx())), Reason::RegionUnknown);
-    let no_region = decision::Context { region: None, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &no_region)), Reason::RegionUnknown);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &w.ctx())),
+        Reason::RegionUnknown
+    );
+    let no_region = decision::Context {
+        region: None,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &no_region
+        )),
+        Reason::RegionUnknown
+    );
 
-    let ctx = decision::Context { sender: Some(w.outsider.did()), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::PeerNotMember);
+    let ctx = decision::Context {
+        sender: Some(w.outsider.did()),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::PeerNotMember
+    );
 
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.origin = w.outsider.did().clone();
     let q = Signed::sign(doc, &w.app, now()).unwrap();
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &w.ctx())), Reason::OriginNotMember);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &w.ctx())),
+        Reason::OriginNotMember
+    );
 }
 
 #[test]
 fn unknown_dataset() {
     let w = World::new();
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("bevolking"), &w.ctx())), Reason::DatasetUnknown);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("bevolking"),
+            &w.ctx()
+        )),
+        Reason::DatasetUnknown
+    );
 }
 
 #[test]
@@ -121,20 +186,34 @@ fn application_without_a_role_is_denied() {
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.certificate = None;
     let q = Signed::sign(doc, &w.other_app, now()).unwrap();
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &w.ctx())), Reason::AccessDenied);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &w.ctx())),
+        Reason::AccessDenied
+    );
 }
 
 #[test]
 fn purpose_not_granted_is_denied() {
     let w = World::new();
-    assert_eq!(refused(decision::decide(&w.query("Marketing"), &shape("readings"), &w.ctx())), Reason::AccessDenied);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("Marketing"),
+            &shape("readings"),
+            &w.ctx()
+        )),
+        Reason::AccessDenied
+    );
 }
 
 #[test]
 fn grant_for_a_broad_purpose_covers_a_narrower_one() {
     let w = World::new();
     // The certificate is for ResearchAndDevelopment, the grant too: AcademicResearch is narrower.
-    allowed(decision::decide(&w.query("AcademicResearch"), &shape("readings"), &w.ctx()));
+    allowed(decision::decide(
+        &w.query("AcademicResearch"),
+        &shape("readings"),
+        &w.ctx(),
+    ));
 }
 
 #[test]
@@ -142,12 +221,32 @@ fn grant_for_a_narrow_purpose_does_not_cover_the_broader_one() {
     let w = World::new();
     let mut b = bundle_doc(&w.gent, &w.certifier);
     b.access.policy.retain(|l| l[0] == "p" && l[1] == "narrow");
-    b.access.policy.push(vec!["g".into(), w.app.did().to_string(), "narrow".into(), "vlaanderen".into()]);
+    b.access.policy.push(vec![
+        "g".into(),
+        w.app.did().to_string(),
+        "narrow".into(),
+        "vlaanderen".into(),
+    ]);
     let bundle = Signed::sign(b, &w.gent, now()).unwrap();
     let rules = Rules::compile(&bundle.doc().access).unwrap();
-    let ctx = decision::Context { policy: &bundle, rules: &rules, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::AccessDenied);
-    allowed(decision::decide(&w.query("AcademicResearch"), &shape("readings"), &ctx));
+    let ctx = decision::Context {
+        policy: &bundle,
+        rules: &rules,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::AccessDenied
+    );
+    allowed(decision::decide(
+        &w.query("AcademicResearch"),
+        &shape("readings"),
+        &ctx,
+    ));
 }
 
 #[test]
@@ -156,13 +255,27 @@ fn raw_needs_the_grant_and_the_disclosure_rule() {
     let mut raw = shape("readings");
     raw.kind = QueryKind::Raw;
     // researcher role has no raw grant for ResearchAndDevelopment.
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &raw, &w.ctx())), Reason::AccessDenied);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &raw,
+            &w.ctx()
+        )),
+        Reason::AccessDenied
+    );
     // analyst may do raw for PublicBenefit on any dataset, but readings' rows never leave Gent.
-    assert_eq!(refused(decision::decide(&w.query("PublicBenefit"), &raw, &w.ctx())), Reason::RawNotAllowed);
+    assert_eq!(
+        refused(decision::decide(&w.query("PublicBenefit"), &raw, &w.ctx())),
+        Reason::RawNotAllowed
+    );
     let mut parking = shape("parking");
     parking.kind = QueryKind::Raw;
     parking.fields = vec!["spot".into(), "occupied".into()];
-    let o = allowed(decision::decide(&w.query("PublicBenefit"), &parking, &w.ctx()));
+    let o = allowed(decision::decide(
+        &w.query("PublicBenefit"),
+        &parking,
+        &w.ctx(),
+    ));
     assert!(o.raw);
     assert_eq!(o.consent, None, "open dataset: no consent filter");
 }
@@ -170,19 +283,46 @@ fn raw_needs_the_grant_and_the_disclosure_rule() {
 #[test]
 fn missing_charter_is_refused() {
     let w = World::new();
-    let ctx = decision::Context { charter: None, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::CharterUnavailable);
+    let ctx = decision::Context {
+        charter: None,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::CharterUnavailable
+    );
     // A charter other than the one the manifest names does not count either.
     let other = Signed::sign(charter_doc(), &w.leuven, now()).unwrap();
-    let ctx = decision::Context { charter: Some(&other), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::CharterUnavailable);
+    let ctx = decision::Context {
+        charter: Some(&other),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::CharterUnavailable
+    );
 }
 
 #[test]
 fn purpose_granted_but_not_allowed_by_the_charter() {
     let w = World::new();
     // ServiceProvision is granted by Gent's rules, but the default charter does not allow it.
-    assert_eq!(refused(decision::decide(&w.query("ServiceProvision"), &shape("readings"), &w.ctx())), Reason::PurposeNotAllowed);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ServiceProvision"),
+            &shape("readings"),
+            &w.ctx()
+        )),
+        Reason::PurposeNotAllowed
+    );
 }
 
 #[test]
@@ -190,11 +330,29 @@ fn grouping_on_a_protected_category_is_refused() {
     let w = World::new();
     let mut s = shape("readings");
     s.groups = vec![FieldUse::new("geboortejaar", Granularity::Exact)];
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx())), Reason::ProtectedAttribute);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &s,
+            &w.ctx()
+        )),
+        Reason::ProtectedAttribute
+    );
     s.groups = vec![FieldUse::new("geboortejaar", Granularity::NumericBin(5.0))];
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx())), Reason::ProtectedAttribute);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &s,
+            &w.ctx()
+        )),
+        Reason::ProtectedAttribute
+    );
     s.groups = vec![FieldUse::new("geboortejaar", Granularity::NumericBin(10.0))];
-    allowed(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx()));
+    allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &s,
+        &w.ctx(),
+    ));
 }
 
 #[test]
@@ -202,17 +360,38 @@ fn filtering_on_a_never_attribute_is_refused_at_any_granularity() {
     let w = World::new();
     let mut s = shape("readings");
     s.filters = vec![FieldUse::new("etniciteit", Granularity::NumericBin(1000.0))];
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx())), Reason::ProtectedAttribute);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &s,
+            &w.ctx()
+        )),
+        Reason::ProtectedAttribute
+    );
 }
 
 #[test]
 fn time_field_is_allowed_at_its_bucket_or_coarser_only() {
     let w = World::new();
     let mut s = shape("readings");
-    s.groups = vec![FieldUse::new("observed_at", Granularity::Time(TimeUnit::Day))];
-    allowed(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx()));
+    s.groups = vec![FieldUse::new(
+        "observed_at",
+        Granularity::Time(TimeUnit::Day),
+    )];
+    allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &s,
+        &w.ctx(),
+    ));
     s.groups = vec![FieldUse::new("observed_at", Granularity::Exact)];
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &s, &w.ctx())), Reason::ProtectedAttribute);
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &s,
+            &w.ctx()
+        )),
+        Reason::ProtectedAttribute
+    );
 }
 
 #[test]
@@ -221,12 +400,32 @@ fn certificate_missing_or_not_held() {
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.certificate = None;
     let q = Signed::sign(doc, &w.app, now()).unwrap();
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &w.ctx())), Reason::CertificateMissing);
-    let ctx = decision::Context { certificate: None, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::CertificateMissing);
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &w.ctx())),
+        Reason::CertificateMissing
+    );
+    let ctx = decision::Context {
+        certificate: None,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::CertificateMissing
+    );
 }
 
-fn with_cert(w: &World, edit: impl FnOnce(&mut EthicsCertificate), signer: &regio_policy::Key) -> (Signed<EthicsCertificate>, Signed<regio_policy::doc::query::Query>) {
+fn with_cert(
+    w: &World,
+    edit: impl FnOnce(&mut EthicsCertificate),
+    signer: &regio_policy::Key,
+) -> (
+    Signed<EthicsCertificate>,
+    Signed<regio_policy::doc::query::Query>,
+) {
     let mut c = cert_doc(&w.certifier, &w.app);
     edit(&mut c);
     let cert = Signed::sign(c, signer, now()).unwrap();
@@ -240,16 +439,28 @@ fn certificate_from_an_untrusted_certifier() {
     let w = World::new();
     let rogue = w.rogue_certifier.did().clone();
     let (cert, q) = with_cert(&w, |c| c.issuer = rogue, &w.rogue_certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateUntrustedIssuer);
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateUntrustedIssuer
+    );
 }
 
 #[test]
 fn certificate_naming_a_trusted_issuer_but_signed_by_another_key() {
     let w = World::new();
     let (cert, q) = with_cert(&w, |_| {}, &w.rogue_certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateUntrustedIssuer);
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateUntrustedIssuer
+    );
 }
 
 #[test]
@@ -270,22 +481,59 @@ fn revoked_certificate_and_a_forged_revocation() {
         .unwrap()
     };
     let real = [rev(&w.certifier)];
-    let ctx = decision::Context { revocations: &real, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::CertificateRevoked);
+    let ctx = decision::Context {
+        revocations: &real,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::CertificateRevoked
+    );
     let forged = [rev(&w.app)];
-    let ctx = decision::Context { revocations: &forged, ..w.ctx() };
-    allowed(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx));
+    let ctx = decision::Context {
+        revocations: &forged,
+        ..w.ctx()
+    };
+    allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &shape("readings"),
+        &ctx,
+    ));
 }
 
 #[test]
 fn expired_and_not_yet_valid_certificates() {
     let w = World::new();
-    let (cert, q) = with_cert(&w, |c| c.valid_until = now() - Duration::seconds(1), &w.certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateExpired);
-    let (cert, q) = with_cert(&w, |c| c.valid_from = now() + Duration::days(1), &w.certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateNotYetValid);
+    let (cert, q) = with_cert(
+        &w,
+        |c| c.valid_until = now() - Duration::seconds(1),
+        &w.certifier,
+    );
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateExpired
+    );
+    let (cert, q) = with_cert(
+        &w,
+        |c| c.valid_from = now() + Duration::days(1),
+        &w.certifier,
+    );
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateNotYetValid
+    );
 }
 
 #[test]
@@ -293,22 +541,49 @@ fn certificate_issued_to_another_application() {
     let w = World::new();
     let other = w.other_app.did().clone();
     let (cert, q) = with_cert(&w, |c| c.credential_subject.id = other, &w.certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateSubjectMismatch);
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateSubjectMismatch
+    );
 }
 
 #[test]
 fn certificate_outside_its_purpose_or_dataset_scope() {
     let w = World::new();
-    let (cert, _) = with_cert(&w, |c| c.credential_subject.purposes = vec!["AcademicResearch".into()], &w.certifier);
+    let (cert, _) = with_cert(
+        &w,
+        |c| c.credential_subject.purposes = vec!["AcademicResearch".into()],
+        &w.certifier,
+    );
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.certificate = Some(cert.hash());
     let q = Signed::sign(doc, &w.app, now()).unwrap();
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateScope, "narrow certificate, broad query");
-    let (cert, q) = with_cert(&w, |c| c.credential_subject.datasets = vec!["parking".into()], &w.certifier);
-    let ctx = decision::Context { certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateScope);
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateScope,
+        "narrow certificate, broad query"
+    );
+    let (cert, q) = with_cert(
+        &w,
+        |c| c.credential_subject.datasets = vec!["parking".into()],
+        &w.certifier,
+    );
+    let ctx = decision::Context {
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateScope
+    );
 }
 
 #[test]
@@ -317,21 +592,52 @@ fn requirement_without_certifiers_trusts_the_regions_certifiers() {
     let mut b = bundle_doc(&w.gent, &w.certifier);
     b.certification[0].certifiers.clear();
     let bundle = Signed::sign(b, &w.gent, now()).unwrap();
-    let ctx = decision::Context { policy: &bundle, ..w.ctx() };
-    allowed(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx));
+    let ctx = decision::Context {
+        policy: &bundle,
+        ..w.ctx()
+    };
+    allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &shape("readings"),
+        &ctx,
+    ));
     let rogue = w.rogue_certifier.did().clone();
     let (cert, q) = with_cert(&w, |c| c.issuer = rogue, &w.rogue_certifier);
-    let ctx = decision::Context { policy: &bundle, certificate: Some(&cert), ..w.ctx() };
-    assert_eq!(refused(decision::decide(&q, &shape("readings"), &ctx)), Reason::CertificateUntrustedIssuer);
+    let ctx = decision::Context {
+        policy: &bundle,
+        certificate: Some(&cert),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &ctx)),
+        Reason::CertificateUntrustedIssuer
+    );
 }
 
 #[test]
 fn quota_is_a_hard_limit_per_window() {
     let w = World::new();
-    let ctx = decision::Context { quota_used: 119, ..w.ctx() };
-    allowed(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx));
-    let ctx = decision::Context { quota_used: 120, ..w.ctx() };
-    assert_eq!(refused(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &ctx)), Reason::QuotaExceeded);
+    let ctx = decision::Context {
+        quota_used: 119,
+        ..w.ctx()
+    };
+    allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &shape("readings"),
+        &ctx,
+    ));
+    let ctx = decision::Context {
+        quota_used: 120,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::QuotaExceeded
+    );
 }
 
 fn consent(purpose: &str, withdrawn: Option<chrono::DateTime<chrono::Utc>>) -> ConsentRecord {
@@ -342,7 +648,11 @@ fn consent(purpose: &str, withdrawn: Option<chrono::DateTime<chrono::Utc>>) -> C
         controller: key(1).did().clone(),
         datasets: vec!["readings".into()],
         purposes: vec![purpose.into()],
-        status: if withdrawn.is_some() { Status::Withdrawn } else { Status::Given },
+        status: if withdrawn.is_some() {
+            Status::Withdrawn
+        } else {
+            Status::Given
+        },
         given_at: now() - Duration::days(3),
         withdrawn_at: withdrawn,
         channel: Channel::Desk,
@@ -355,8 +665,20 @@ fn consent(purpose: &str, withdrawn: Option<chrono::DateTime<chrono::Utc>>) -> C
 #[test]
 fn consent_for_a_broad_purpose_covers_narrower_queries_never_the_reverse() {
     let w = World::new();
-    let narrow_q = allowed(decision::decide(&w.query("AcademicResearch"), &shape("readings"), &w.ctx())).consent.unwrap();
-    let broad_q = allowed(decision::decide(&w.query("ResearchAndDevelopment"), &shape("readings"), &w.ctx())).consent.unwrap();
+    let narrow_q = allowed(decision::decide(
+        &w.query("AcademicResearch"),
+        &shape("readings"),
+        &w.ctx(),
+    ))
+    .consent
+    .unwrap();
+    let broad_q = allowed(decision::decide(
+        &w.query("ResearchAndDevelopment"),
+        &shape("readings"),
+        &w.ctx(),
+    ))
+    .consent
+    .unwrap();
     let broad = consent("ResearchAndDevelopment", None);
     let narrow = consent("AcademicResearch", None);
     assert!(broad.allows("readings", &narrow_q.purposes, now()));
@@ -403,13 +725,26 @@ fn chain_verifies_and_names_gaps_broken_links_forks_and_wrong_signers() {
     assert_eq!((head.version, head.hash), (3, c[2].hash()));
 
     let gap = vec![c[0].clone(), c[2].clone()];
-    assert!(matches!(verify_chain(&gap), Err(ChainError::Gap { expected: 2, found: 3 })));
+    assert!(matches!(
+        verify_chain(&gap),
+        Err(ChainError::Gap {
+            expected: 2,
+            found: 3
+        })
+    ));
 
     let mut b = bundle_doc(&w.gent, &w.certifier);
     b.version = 3;
     b.previous = Some(c[0].hash());
-    let broken = vec![c[0].clone(), c[1].clone(), Signed::sign(b, &w.gent, now()).unwrap()];
-    assert!(matches!(verify_chain(&broken), Err(ChainError::BrokenLink { version: 3, .. })));
+    let broken = vec![
+        c[0].clone(),
+        c[1].clone(),
+        Signed::sign(b, &w.gent, now()).unwrap(),
+    ];
+    assert!(matches!(
+        verify_chain(&broken),
+        Err(ChainError::BrokenLink { version: 3, .. })
+    ));
 
     let mut f = bundle_doc(&w.gent, &w.certifier);
     f.version = 2;
@@ -433,7 +768,10 @@ fn chain_verifies_and_names_gaps_broken_links_forks_and_wrong_signers() {
     s.version = 2;
     s.previous = Some(c[0].hash());
     let by_other = vec![c[0].clone(), Signed::sign(s, &w.brugge, now()).unwrap()];
-    assert!(matches!(verify_chain(&by_other), Err(ChainError::WrongSigner { version: 2, .. })));
+    assert!(matches!(
+        verify_chain(&by_other),
+        Err(ChainError::WrongSigner { version: 2, .. })
+    ));
 }
 
 fn next_manifest(w: &World) -> RegionManifest {
@@ -449,20 +787,35 @@ fn manifest_versions_need_the_threshold_of_current_members() {
     let w = World::new();
     manifest::accept(None, &w.manifest).unwrap();
     let one = Signed::sign(next_manifest(&w), &w.gent, now()).unwrap();
-    assert_eq!(manifest::accept(Some(&w.manifest), &one).unwrap_err(), ManifestError::BelowThreshold { have: 1, need: 2 });
+    assert_eq!(
+        manifest::accept(Some(&w.manifest), &one).unwrap_err(),
+        ManifestError::BelowThreshold { have: 1, need: 2 }
+    );
     // The joining member's own signature does not count towards the threshold.
     let with_newcomer = one.cosign(&w.outsider, now()).unwrap();
-    assert_eq!(manifest::accept(Some(&w.manifest), &with_newcomer).unwrap_err(), ManifestError::BelowThreshold { have: 1, need: 2 });
+    assert_eq!(
+        manifest::accept(Some(&w.manifest), &with_newcomer).unwrap_err(),
+        ManifestError::BelowThreshold { have: 1, need: 2 }
+    );
     let two = with_newcomer.cosign(&w.leuven, now()).unwrap();
     manifest::accept(Some(&w.manifest), &two).unwrap();
     // Founding needs every founder.
     let founding = Signed::sign(w.manifest.doc().clone(), &w.gent, now()).unwrap();
-    assert!(matches!(manifest::accept(None, &founding), Err(ManifestError::FounderMissing(_))));
+    assert!(matches!(
+        manifest::accept(None, &founding),
+        Err(ManifestError::FounderMissing(_))
+    ));
     // A successor must link to the current version.
     let mut unlinked = next_manifest(&w);
     unlinked.previous = Some(w.charter.hash());
-    let unlinked = Signed::sign(unlinked, &w.gent, now()).unwrap().cosign(&w.brugge, now()).unwrap();
-    assert!(matches!(manifest::accept(Some(&w.manifest), &unlinked), Err(ManifestError::NotSuccessor { .. })));
+    let unlinked = Signed::sign(unlinked, &w.gent, now())
+        .unwrap()
+        .cosign(&w.brugge, now())
+        .unwrap();
+    assert!(matches!(
+        manifest::accept(Some(&w.manifest), &unlinked),
+        Err(ManifestError::NotSuccessor { .. })
+    ));
 }
 
 #[test]
@@ -471,10 +824,16 @@ fn every_proof_of_a_charter_proof_set_is_checked() {
     assert_eq!(w.charter.signers().len(), 3);
     let mut v = w.charter.raw().clone();
     v["proof"][1]["proofValue"] = v["proof"][0]["proofValue"].clone();
-    assert!(matches!(proof::verify(&v), Err(proof::VerifyError::BadSignature { index: 1, .. })));
+    assert!(matches!(
+        proof::verify(&v),
+        Err(proof::VerifyError::BadSignature { index: 1, .. })
+    ));
     let mut v = w.charter.raw().clone();
     v["clauses"]["minGroupSize"] = json!(2);
-    assert!(matches!(proof::verify(&v), Err(proof::VerifyError::BadSignature { index: 0, .. })));
+    assert!(matches!(
+        proof::verify(&v),
+        Err(proof::VerifyError::BadSignature { index: 0, .. })
+    ));
     // The same key cannot sign twice.
     assert!(w.charter.cosign(&w.gent, now()).is_err());
 }

@@ -26,7 +26,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     json_leaf().prop_recursive(3, 24, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-zA-Z@é_]{1,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-zA-Z@é_]{1,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -79,59 +80,101 @@ fn consent_record() -> impl Strategy<Value = ConsentRecord> {
     (
         "[a-z0-9-]{1,20}",
         "\\PC{1,16}",
-        prop::sample::subsequence(vec!["ResearchAndDevelopment", "PublicBenefit", "AcademicResearch", "Marketing"], 1..3),
+        prop::sample::subsequence(
+            vec![
+                "ResearchAndDevelopment",
+                "PublicBenefit",
+                "AcademicResearch",
+                "Marketing",
+            ],
+            1..3,
+        ),
         instant(),
         prop::option::of(0i64..1_000_000),
-        prop::sample::select(vec![Channel::App, Channel::Desk, Channel::Paper, Channel::Kiosk, Channel::Import]),
+        prop::sample::select(vec![
+            Channel::App,
+            Channel::Desk,
+            Channel::Paper,
+            Channel::Kiosk,
+            Channel::Import,
+        ]),
         prop::option::of("\\PC{0,10}"),
     )
-        .prop_map(|(id, subject, purposes, given, withdrawn, channel, notice)| ConsentRecord {
-            id,
-            subject: format!("s{subject}"),
-            subject_did: Some(key(7).did().clone()),
-            controller: key(1).did().clone(),
-            datasets: vec!["readings".into()],
-            purposes: purposes.into_iter().map(String::from).collect(),
-            status: if withdrawn.is_some() { Status::Withdrawn } else { Status::Given },
-            given_at: given,
-            withdrawn_at: withdrawn.map(|s| given + Duration::seconds(s)),
-            channel,
-            clerk: Some(key(60).did().clone()),
-            notice,
-            language: None,
-        })
+        .prop_map(
+            |(id, subject, purposes, given, withdrawn, channel, notice)| ConsentRecord {
+                id,
+                subject: format!("s{subject}"),
+                subject_did: Some(key(7).did().clone()),
+                controller: key(1).did().clone(),
+                datasets: vec!["readings".into()],
+                purposes: purposes.into_iter().map(String::from).collect(),
+                status: if withdrawn.is_some() {
+                    Status::Withdrawn
+                } else {
+                    Status::Given
+                },
+                given_at: given,
+                withdrawn_at: withdrawn.map(|s| given + Duration::seconds(s)),
+                channel,
+                clerk: Some(key(60).did().clone()),
+                notice,
+                language: None,
+            },
+        )
 }
 
 fn query_doc() -> impl Strategy<Value = Query> {
-    ("\\PC{1,40}", "[A-Za-z0-9_-]{16,40}", instant(), 1i64..600, any::<Option<[u8; 32]>>()).prop_map(|(sql, nonce, issued, life, cert)| Query {
-        id: format!("urn:uuid:{nonce}"),
-        region: "vlaanderen".into(),
-        origin: key(2).did().clone(),
-        purpose: "PublicBenefit".into(),
-        sql: format!("SELECT {sql}"),
-        certificate: cert.map(DocHash),
-        issued,
-        expires: issued + Duration::seconds(life),
-        nonce,
-        traceparent: None,
-    })
+    (
+        "\\PC{1,40}",
+        "[A-Za-z0-9_-]{16,40}",
+        instant(),
+        1i64..600,
+        any::<Option<[u8; 32]>>(),
+    )
+        .prop_map(|(sql, nonce, issued, life, cert)| Query {
+            id: format!("urn:uuid:{nonce}"),
+            region: "vlaanderen".into(),
+            origin: key(2).did().clone(),
+            purpose: "PublicBenefit".into(),
+            sql: format!("SELECT {sql}"),
+            certificate: cert.map(DocHash),
+            issued,
+            expires: issued + Duration::seconds(life),
+            nonce,
+            traceparent: None,
+        })
 }
 
 fn answer_doc() -> impl Strategy<Value = PartialAnswer> {
-    (0u64..(1u64 << 53), any::<u32>(), any::<bool>(), json_value(), instant()).prop_map(|(scanned, excluded, refused, result, at)| PartialAnswer {
-        query: "urn:uuid:q".into(),
-        query_hash: DocHash([3; 32]),
-        region: "vlaanderen".into(),
-        node: key(1).did().clone(),
-        policy_version: scanned % 100 + 1,
-        policy_hash: Some(DocHash([4; 32])),
-        answered_at: at,
-        outcome: if refused {
-            Outcome::Refused { reason: "access.denied".into(), message: format!("{excluded}") }
-        } else {
-            Outcome::Answered { rows_scanned: scanned, rows_excluded_by_consent: u64::from(excluded), groups_suppressed: 2, result }
-        },
-    })
+    (
+        0u64..(1u64 << 53),
+        any::<u32>(),
+        any::<bool>(),
+        json_value(),
+        instant(),
+    )
+        .prop_map(|(scanned, excluded, refused, result, at)| PartialAnswer {
+            query: "urn:uuid:q".into(),
+            query_hash: DocHash([3; 32]),
+            region: "vlaanderen".into(),
+            node: key(1).did().clone(),
+            policy_version: scanned % 100 + 1,
+            policy_hash: Some(DocHash([4; 32])),
+            answered_at: at,
+            outcome: if refused {
+                Outcome::Refused {
+                    reason: "access.denied".into(),
+                    message: format!("{excluded}"),
+                }
+            } else {
+                Outcome::Answered {
+                    rows_scanned: scanned,
+                    rows_excluded_by_consent: u64::from(excluded),
+                    groups_suppressed: 2,
+                    result,
+                }
+            },
+        })
 }
 
 fn round_trip<T: Document + PartialEq + std::fmt::Debug>(doc: T, signer: &Key) {

@@ -87,7 +87,6 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     regio_policy::time::parse(s)
 }
@@ -95,4 +94,3 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 pub fn parse_did(s: &str) -> Result<Did, String> {
     Did::parse(s.trim()).map_err(|e| e.to_string())
 }
-

@@ -322,4 +322,3 @@ pub struct QueryArgs {
     #[arg(value_name = "SQL")]
     pub sql: String,
 }
-

@@ -228,4 +228,3 @@ pub struct ReasonsArgs {
     #[arg(long)]
     pub json: bool,
 }
-

@@ -12,7 +12,9 @@ pub const REGIO: &str = env!("CARGO_BIN_EXE_regio");
 
 /// The checked-in fixture of the generated air-quality data.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../node/tests/fixtures/airquality-n2-r1200-s7").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../node/tests/fixtures/airquality-n2-r1200-s7")
+        .join(name)
 }
 
 /// The readings schema (see node/tests/support).
@@ -36,13 +38,30 @@ pub const READINGS_SCHEMA: &str = r#"{
 
 /// Runs `regio ARGS` to completion.
 pub fn regio(args: &[&str]) -> Output {
-    Command::new(REGIO).args(args).env_remove("REGIO_TOKEN").env_remove("REGIO_NODE").output().expect("run regio")
+    Command::new(REGIO)
+        .args(args)
+        .env_remove("REGIO_TOKEN")
+        .env_remove("REGIO_NODE")
+        .output()
+        .expect("run regio")
 }
 
 /// `regio init` into `dir`.
 pub fn init(dir: &Path) {
-    let out = regio(&["init", "--dir", dir.to_str().unwrap(), "--nis", "44021", "--name", "Gent"]);
-    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = regio(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--nis",
+        "44021",
+        "--name",
+        "Gent",
+    ]);
+    assert!(
+        out.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A running node: the child and its API URL.
@@ -57,7 +76,16 @@ impl RunningNode {
     /// Starts `regio node run --dir DIR --api 127.0.0.1:0` and waits for its address.
     pub fn start(dir: &Path) -> RunningNode {
         let mut child = Command::new(REGIO)
-            .args(["node", "run", "--dir", dir.to_str().unwrap(), "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args([
+                "node",
+                "run",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--api",
+                "127.0.0.1:0",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -67,19 +95,29 @@ impl RunningNode {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("listening on ") {
-                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     let _ = tx.send(url);
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the node printed no `listening on` line");
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the node printed no `listening on` line");
         RunningNode { child, url }
     }
 
     /// Sends SIGTERM and returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
         self.child.wait().unwrap().code()
     }
 
@@ -93,7 +131,15 @@ impl RunningNode {
 /// The record count of `dataset` from `regio dataset list --json`.
 pub fn count(url: &str, dataset: &str) -> u64 {
     let out = regio(&["dataset", "list", "--node", url, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array().unwrap().iter().find(|d| d["dataset"] == dataset).map_or(0, |d| d["records"].as_u64().unwrap())
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == dataset)
+        .map_or(0, |d| d["records"].as_u64().unwrap())
 }

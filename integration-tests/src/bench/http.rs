@@ -18,28 +18,51 @@ impl Default for Http {
 impl Http {
     /// A client whose every call gives up after `timeout`.
     pub fn new(timeout: Duration) -> Http {
-        Http(ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into())
+        Http(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(timeout))
+                .build()
+                .into(),
+        )
     }
 
     /// `GET url`: status and JSON body (`Null` if the body is not JSON).
     pub fn get(&self, url: &str) -> Result<(u16, Value)> {
-        let mut resp = self.0.get(url).call().with_context(|| format!("GET {url}"))?;
+        let mut resp = self
+            .0
+            .get(url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().with_context(|| format!("GET {url}: body"))?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("GET {url}: body"))?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
     /// `GET url`: the status only (the body is read and dropped).
     pub fn status(&self, url: &str) -> Result<u16> {
-        let mut resp = self.0.get(url).call().with_context(|| format!("GET {url}"))?;
+        let mut resp = self
+            .0
+            .get(url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
         let _ = resp.body_mut().read_to_vec();
         Ok(resp.status().as_u16())
     }
 
     /// `GET url` as text (e.g. `/metrics`).
     pub fn text(&self, url: &str) -> Result<String> {
-        let mut resp = self.0.get(url).call().with_context(|| format!("GET {url}"))?;
-        resp.body_mut().read_to_string().with_context(|| format!("GET {url}: body"))
+        let mut resp = self
+            .0
+            .get(url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        resp.body_mut()
+            .read_to_string()
+            .with_context(|| format!("GET {url}: body"))
     }
 
     /// `POST url` with a JSON body and an optional admin token: status and JSON body.
@@ -48,9 +71,14 @@ impl Http {
         if let Some(t) = token {
             r = r.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut resp = r.send(body.to_string().as_bytes()).with_context(|| format!("POST {url}"))?;
+        let mut resp = r
+            .send(body.to_string().as_bytes())
+            .with_context(|| format!("POST {url}"))?;
         let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().with_context(|| format!("POST {url}: body"))?;
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("POST {url}: body"))?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 

@@ -50,7 +50,9 @@ pub fn regio_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --release -p regio-cli failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.join("target"));
     Ok(target.join("release").join("regio"))
 }
 
@@ -94,7 +96,9 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         let pid = self.child.id();
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -112,29 +116,57 @@ impl Drop for Node {
 
 /// Runs `regio init` for a node with free ports; `config` lines (`key = value`) replace
 /// the generated lines with the same key, or are appended.
-pub fn init(regio: &Path, dir: &Path, nis: &str, name: &str, config: &[(&str, &str)]) -> Result<()> {
-    let d = dir.to_str().ok_or_else(|| anyhow!("node directory {} is not UTF-8", dir.display()))?;
+pub fn init(
+    regio: &Path,
+    dir: &Path,
+    nis: &str,
+    name: &str,
+    config: &[(&str, &str)],
+) -> Result<()> {
+    let d = dir
+        .to_str()
+        .ok_or_else(|| anyhow!("node directory {} is not UTF-8", dir.display()))?;
     let out = Command::new(regio)
-        .args(["init", "--dir", d, "--nis", nis, "--name", name, "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "init",
+            "--dir",
+            d,
+            "--nis",
+            nis,
+            "--name",
+            name,
+            "--api",
+            "127.0.0.1:0",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
         .env_remove("REGIO_TOKEN")
         .env_remove("REGIO_NODE")
         .output()
         .with_context(|| format!("cannot run {}", regio.display()))?;
     if !out.status.success() {
-        bail!("regio init --dir {d}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "regio init --dir {d}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     if !config.is_empty() {
         let path = dir.join("config.toml");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         for (k, v) in config {
             let line = format!("{k} = {v}");
-            match lines.iter_mut().find(|l| l.split('=').next().map(str::trim) == Some(*k)) {
+            match lines
+                .iter_mut()
+                .find(|l| l.split('=').next().map(str::trim) == Some(*k))
+            {
                 Some(l) => *l = line,
                 None => lines.push(line),
             }
         }
-        std::fs::write(&path, lines.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, lines.join("\n") + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
@@ -142,7 +174,8 @@ pub fn init(regio: &Path, dir: &Path, nis: &str, name: &str, config: &[(&str, &s
 /// Starts `regio node run --dir DIR` and reads its `listening on` and `p2p` lines; the
 /// node's stderr goes to `DIR/node.log`.
 pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
-    let log = std::fs::File::create(dir.join("node.log")).with_context(|| format!("cannot create {}/node.log", dir.display()))?;
+    let log = std::fs::File::create(dir.join("node.log"))
+        .with_context(|| format!("cannot create {}/node.log", dir.display()))?;
     let mut child = Command::new(regio)
         .args(["node", "run", "--dir"])
         .arg(dir)
@@ -155,15 +188,27 @@ pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
     if let Ok(mut pids) = PIDS.lock() {
         pids.push(child.id());
     }
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout of regio node run"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout of regio node run"))?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut node = Node { child, dir: dir.to_path_buf(), url: String::new(), p2p: Vec::new(), key: Key::from_secret([0; 32]), token: String::new() };
-    let first = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| anyhow!("{}: no `listening on` line within 60 s", dir.display()))?;
+    let mut node = Node {
+        child,
+        dir: dir.to_path_buf(),
+        url: String::new(),
+        p2p: Vec::new(),
+        key: Key::from_secret([0; 32]),
+        token: String::new(),
+    };
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| anyhow!("{}: no `listening on` line within 60 s", dir.display()))?;
     node.url = first
         .strip_prefix("listening on ")
         .and_then(|r| r.split_whitespace().next())
@@ -179,22 +224,33 @@ pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
         }
     }
     let key_file = dir.join("node.key");
-    let text = std::fs::read_to_string(&key_file).with_context(|| format!("cannot read {}", key_file.display()))?;
+    let text = std::fs::read_to_string(&key_file)
+        .with_context(|| format!("cannot read {}", key_file.display()))?;
     node.key = Key::from_file_json(&text).map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
     let token_file = dir.join("admin.token");
-    node.token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?.trim().to_string();
+    node.token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("cannot read {}", token_file.display()))?
+        .trim()
+        .to_string();
     Ok(node)
 }
 
 /// On SIGINT or SIGTERM: SIGTERM to every running node, then exit 130.
 pub fn stop_nodes_on_signal() {
     std::thread::spawn(|| {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
         rt.block_on(regio_node::server::shutdown_signal());
         let pids = PIDS.lock().map(|p| p.clone()).unwrap_or_default();
         eprintln!("interrupted: stopping {} node(s)", pids.len());
         for pid in pids {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
         std::process::exit(130);
     });
@@ -202,12 +258,19 @@ pub fn stop_nodes_on_signal() {
 
 /// Polls `f` every `every` until it returns `Ok`, at most `limit`; the error names `what`
 /// and the last answer.
-pub fn poll<T>(limit: Duration, every: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> Result<T> {
+pub fn poll<T>(
+    limit: Duration,
+    every: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> Result<T> {
     let start = Instant::now();
     loop {
         match f() {
             Ok(t) => return Ok(t),
-            Err(last) if start.elapsed() > limit => bail!("{what}: not within {limit:?}; last: {last}"),
+            Err(last) if start.elapsed() > limit => {
+                bail!("{what}: not within {limit:?}; last: {last}")
+            }
             Err(_) => std::thread::sleep(every),
         }
     }
@@ -231,5 +294,8 @@ pub fn percentile(v: &[f64], p: f64) -> f64 {
 
 /// `ms` values with three decimals, space-separated.
 pub fn list(ms: &[f64]) -> String {
-    ms.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" ")
+    ms.iter()
+        .map(|t| format!("{t:.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -56,11 +56,18 @@ fn main() -> Result<()> {
     let regio = bench::regio_binary(a.regio.clone())?;
     let scratch = Path::new("/tmp/bench-scratch");
     std::fs::create_dir_all(scratch).context("cannot create /tmp/bench-scratch")?;
-    let tmp = tempfile::Builder::new().prefix("revocation-bench-").tempdir_in(scratch).context("cannot create a temporary directory")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("revocation-bench-")
+        .tempdir_in(scratch)
+        .context("cannot create a temporary directory")?;
     let config: Vec<(&str, &str)> = a
         .config
         .iter()
-        .map(|l| l.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| anyhow!("--config `{l}` is not `key = value`")))
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| anyhow!("--config `{l}` is not `key = value`"))
+        })
         .collect::<Result<_>>()?;
     let t = Instant::now();
     let mut nodes: Vec<Node> = Vec::new();
@@ -70,22 +77,44 @@ fn main() -> Result<()> {
         bench::init(&regio, &dir, nis, &format!("{name} {i}"), &config)?;
         nodes.push(bench::start(&regio, &dir)?);
     }
-    println!("{} nodes started in {:.1} s", nodes.len(), t.elapsed().as_secs_f64());
+    println!(
+        "{} nodes started in {:.1} s",
+        nodes.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     let http = Http::new(Duration::from_secs(30));
     let now = Utc::now();
     let mut actors = Actors::new(nodes.len());
     actors.nodes = nodes.iter().map(|n| n.key.clone()).collect();
     let addresses: Vec<Vec<String>> = nodes.iter().map(|n| n.p2p.clone()).collect();
-    let docs = region::documents(&actors, &addresses, now).map_err(|e| anyhow!("signing the region: {e}"))?;
+    let docs = region::documents(&actors, &addresses, now)
+        .map_err(|e| anyhow!("signing the region: {e}"))?;
     let t = Instant::now();
     for n in &nodes {
-        http.post_doc(&format!("{}/v1/regions", n.url), &n.token, docs.manifest.raw())?;
+        http.post_doc(
+            &format!("{}/v1/regions", n.url),
+            &n.token,
+            docs.manifest.raw(),
+        )?;
     }
-    bench::poll(Duration::from_secs(180), Duration::from_millis(500), "every node reaching every member", || {
-        let unreached: Vec<usize> = nodes.iter().map(|n| unreached(&http, n)).collect::<Result<_>>().map_err(|e| e.to_string())?;
-        if unreached.iter().all(|c| *c == 0) { Ok(()) } else { Err(format!("members not reached per node: {unreached:?}")) }
-    })?;
+    bench::poll(
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+        "every node reaching every member",
+        || {
+            let unreached: Vec<usize> = nodes
+                .iter()
+                .map(|n| unreached(&http, n))
+                .collect::<Result<_>>()
+                .map_err(|e| e.to_string())?;
+            if unreached.iter().all(|c| *c == 0) {
+                Ok(())
+            } else {
+                Err(format!("members not reached per node: {unreached:?}"))
+            }
+        },
+    )?;
     println!(
         "region formed ({} members, manifest posted at each node): every node reaches every member after {:.1} s; {}",
         nodes.len(),
@@ -107,9 +136,20 @@ fn main() -> Result<()> {
             revoked.push(r_ms);
         }
     }
-    println!("certificate spread ms (registered at one node, stored at all): {}", bench::list(&spread));
-    println!("certificate spread p50 {:.1} ms, p99 {:.1} ms", bench::percentile(&spread, 50.0), bench::percentile(&spread, 99.0));
-    println!("revocation ms (POSTed at one node, stored = refused at all {}): {}", nodes.len(), bench::list(&revoked));
+    println!(
+        "certificate spread ms (registered at one node, stored at all): {}",
+        bench::list(&spread)
+    );
+    println!(
+        "certificate spread p50 {:.1} ms, p99 {:.1} ms",
+        bench::percentile(&spread, 50.0),
+        bench::percentile(&spread, 99.0)
+    );
+    println!(
+        "revocation ms (POSTed at one node, stored = refused at all {}): {}",
+        nodes.len(),
+        bench::list(&revoked)
+    );
     let p99 = bench::percentile(&revoked, 99.0);
     println!(
         "revocation at every node: p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms over {} runs (goal p99 < 2000 ms: {})",
@@ -129,15 +169,25 @@ fn main() -> Result<()> {
 /// How many members of its region a node does not reach (`reachable` false in
 /// `GET /v1/regions`).
 fn unreached(http: &Http, n: &Node) -> Result<usize> {
-    let regions: serde_json::Value = serde_json::from_str(&http.text(&format!("{}/v1/regions", n.url))?)?;
-    let members = regions.as_array().and_then(|r| r.first()).map(|r| r["members"].clone()).unwrap_or_default();
-    let members = members.as_array().ok_or_else(|| anyhow!("{}: not in a region yet", n.url))?;
+    let regions: serde_json::Value =
+        serde_json::from_str(&http.text(&format!("{}/v1/regions", n.url))?)?;
+    let members = regions
+        .as_array()
+        .and_then(|r| r.first())
+        .map(|r| r["members"].clone())
+        .unwrap_or_default();
+    let members = members
+        .as_array()
+        .ok_or_else(|| anyhow!("{}: not in a region yet", n.url))?;
     Ok(members.iter().filter(|m| m["reachable"] != true).count())
 }
 
 /// `connected peers per node: min A, median B, max C`.
 fn connections(http: &Http, nodes: &[Node]) -> Result<String> {
-    let counts: Vec<f64> = nodes.iter().map(|n| connected_peers(http, n).map(|c| c as f64)).collect::<Result<_>>()?;
+    let counts: Vec<f64> = nodes
+        .iter()
+        .map(|n| connected_peers(http, n).map(|c| c as f64))
+        .collect::<Result<_>>()?;
     Ok(format!(
         "connected peers per node: min {}, median {}, max {}",
         counts.iter().cloned().fold(f64::INFINITY, f64::min),
@@ -158,14 +208,25 @@ fn connected_peers(http: &Http, n: &Node) -> Result<usize> {
 
 /// A fresh certificate at node `run % n`, then its revocation at another node: the ms until
 /// every node stored each.
-fn one_run(a: &Args, http: &Http, nodes: &[Node], actors: &Actors, template: &Signed<regio_node::policy::doc::cert::EthicsCertificate>, run: usize) -> Result<(f64, f64)> {
+fn one_run(
+    a: &Args,
+    http: &Http,
+    nodes: &[Node],
+    actors: &Actors,
+    template: &Signed<regio_node::policy::doc::cert::EthicsCertificate>,
+    run: usize,
+) -> Result<(f64, f64)> {
     let n = nodes.len();
     let mut cert = template.doc().clone();
     cert.id = format!("urn:uuid:0b9c1d3e-7a52-4d1e-9f00-{:012}", 1000 + run);
     let cert = Signed::sign(cert, &actors.certifier, Utc::now())?;
     let at = &nodes[run % n];
     let t = Instant::now();
-    http.post_doc(&format!("{}/v1/certificates", at.url), &at.token, cert.raw())?;
+    http.post_doc(
+        &format!("{}/v1/certificates", at.url),
+        &at.token,
+        cert.raw(),
+    )?;
     let c_ms = until_everywhere(a, http, nodes, "certificates", &cert.hash().to_string(), t)?;
 
     let rev = Revocation {
@@ -184,7 +245,14 @@ fn one_run(a: &Args, http: &Http, nodes: &[Node], actors: &Actors, template: &Si
 }
 
 /// Sweeps `GET /v1/{kind}/{hash}` over the nodes still missing it until none is; ms since `t`.
-fn until_everywhere(a: &Args, http: &Http, nodes: &[Node], kind: &str, hash: &str, t: Instant) -> Result<f64> {
+fn until_everywhere(
+    a: &Args,
+    http: &Http,
+    nodes: &[Node],
+    kind: &str,
+    hash: &str,
+    t: Instant,
+) -> Result<f64> {
     let mut missing: Vec<&Node> = nodes.iter().collect();
     while !missing.is_empty() {
         let mut still = Vec::new();
@@ -197,7 +265,11 @@ fn until_everywhere(a: &Args, http: &Http, nodes: &[Node], kind: &str, hash: &st
         }
         missing = still;
         if t.elapsed() > Duration::from_secs(a.timeout_secs) {
-            return Err(anyhow!("{kind} {hash}: {} node(s) still without it after {} s", missing.len(), a.timeout_secs));
+            return Err(anyhow!(
+                "{kind} {hash}: {} node(s) still without it after {} s",
+                missing.len(),
+                a.timeout_secs
+            ));
         }
     }
     Ok(t.elapsed().as_secs_f64() * 1000.0)
@@ -207,7 +279,10 @@ fn until_everywhere(a: &Args, http: &Http, nodes: &[Node], kind: &str, hash: &st
 /// memory (heap, stacks), file-backed pages (the `regio` binary's code, shared by every node
 /// on the host) and the proportional set size (shared pages divided among their sharers).
 fn rss(what: &str, nodes: &[Node]) -> Result<()> {
-    let mb: Vec<f64> = nodes.iter().map(|n| n.rss_kib().map(|k| k as f64 / 1024.0)).collect::<Result<_>>()?;
+    let mb: Vec<f64> = nodes
+        .iter()
+        .map(|n| n.rss_kib().map(|k| k as f64 / 1024.0))
+        .collect::<Result<_>>()?;
     let over = mb.iter().filter(|m| **m > 30.0).count();
     println!(
         "{what} (VmRSS, MB, {} nodes): min {:.1}, median {:.1}, max {:.1}; over 30 MB: {over} (goal: none)",
@@ -216,7 +291,12 @@ fn rss(what: &str, nodes: &[Node]) -> Result<()> {
         bench::median(&mb),
         mb.iter().cloned().fold(0.0, f64::max)
     );
-    let field = |file: &str, key: &str| -> Result<Vec<f64>> { nodes.iter().map(|n| n.proc_kib(file, key).map(|k| k as f64 / 1024.0)).collect() };
+    let field = |file: &str, key: &str| -> Result<Vec<f64>> {
+        nodes
+            .iter()
+            .map(|n| n.proc_kib(file, key).map(|k| k as f64 / 1024.0))
+            .collect()
+    };
     println!(
         "  of which (median MB): anonymous {:.1}, file-backed {:.1} (the binary, shared by all nodes on the host); PSS {:.1}",
         bench::median(&field("status", "RssAnon:")?),

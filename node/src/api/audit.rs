@@ -39,13 +39,19 @@ pub async fn entries(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     if p.limit == 0 || p.limit > MAX_LIMIT {
-        return Err(ApiError::bad_query(format!("limit must be between 1 and {MAX_LIMIT}, found {}", p.limit)));
+        return Err(ApiError::bad_query(format!(
+            "limit must be between 1 and {MAX_LIMIT}, found {}",
+            p.limit
+        )));
     }
     let store = s.store.clone();
     let from = p.from.max(1);
-    let entries = blocking(move || Ok(store.audit_range(from, from.saturating_add(p.limit))?)).await?;
+    let entries =
+        blocking(move || Ok(store.audit_range(from, from.saturating_add(p.limit))?)).await?;
     let next = (entries.len() as u64 == p.limit).then(|| from + p.limit);
-    Ok(Json(serde_json::json!({ "entries": entries, "next": next })))
+    Ok(Json(
+        serde_json::json!({ "entries": entries, "next": next }),
+    ))
 }
 
 /// `GET /v1/audit/verify`: `{"ok": bool, "entries": N, "head": HASH|null, "error": …}`.
@@ -74,9 +80,20 @@ pub fn routes() -> axum::Router<AppState> {
 /// `GET /v1/audit/export` (admin): the whole [`crate::audit::export::Export`] of this node —
 /// log, checkpoints (a fresh one covering the head), policy chain, peer heads, equivocation
 /// evidence, certificates, revocations, charters, manifests, queries, dataset schemas.
-pub async fn export(State(s): State<AppState>, _: Admin) -> Result<Json<crate::audit::export::Export>, ApiError> {
+pub async fn export(
+    State(s): State<AppState>,
+    _: Admin,
+) -> Result<Json<crate::audit::export::Export>, ApiError> {
     let engine = s.engine.clone();
     let config = s.config.clone();
-    let export = blocking(move || Ok(crate::audit::export::Export::build(&engine, &config.nis, &config.name, chrono::Utc::now())?)).await?;
+    let export = blocking(move || {
+        Ok(crate::audit::export::Export::build(
+            &engine,
+            &config.nis,
+            &config.name,
+            chrono::Utc::now(),
+        )?)
+    })
+    .await?;
     Ok(Json(export))
 }

@@ -25,7 +25,9 @@ impl std::fmt::Debug for AdminToken {
 #[non_exhaustive]
 pub enum TokenError {
     /// The token is not 64 hexadecimal digits.
-    #[error("the admin token must be 64 hexadecimal digits (32 random bytes); found {0} characters")]
+    #[error(
+        "the admin token must be 64 hexadecimal digits (32 random bytes); found {0} characters"
+    )]
     Malformed(usize),
 }
 
@@ -41,7 +43,11 @@ impl AdminToken {
 
     /// Whether `presented` is this token (constant time in the token's content).
     pub fn matches(&self, presented: &str) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(presented.trim().to_ascii_lowercase().as_bytes()))
+        bool::from(
+            self.0
+                .as_bytes()
+                .ct_eq(presented.trim().to_ascii_lowercase().as_bytes()),
+        )
     }
 }
 
@@ -60,7 +66,11 @@ impl FromRequestParts<AppState> for Admin {
                 "this route needs the admin token: send `Authorization: Bearer <token>` (the token is in the node directory's admin.token)",
             ));
         };
-        let presented = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
         if presented.is_empty() || !state.token.matches(presented) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

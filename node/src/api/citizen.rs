@@ -21,7 +21,9 @@ use crate::consent;
 
 /// The routes, merged into [`super::router`].
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/consent/history", get(history)).route("/v1/consent/receipt", get(receipt))
+    Router::new()
+        .route("/v1/consent/history", get(history))
+        .route("/v1/consent/receipt", get(receipt))
 }
 
 /// Query parameters: the subject (pseudonym, as in the datasets' subject field).
@@ -41,7 +43,8 @@ fn subject(params: Result<Query<SubjectParams>, QueryRejection>) -> Result<Strin
 }
 
 fn time(micros: i64) -> Value {
-    chrono::DateTime::from_timestamp_micros(micros).map_or(Value::Null, |t| json!(crate::policy::time::format(&t)))
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map_or(Value::Null, |t| json!(crate::policy::time::format(&t)))
 }
 
 fn consent_json(e: &consent::Entry) -> Value {
@@ -58,11 +61,16 @@ fn consent_json(e: &consent::Entry) -> Value {
 }
 
 /// `GET /v1/consent/history?subject=ID` (admin/desk).
-pub async fn history(State(s): State<AppState>, _: Admin, params: Result<Query<SubjectParams>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn history(
+    State(s): State<AppState>,
+    _: Admin,
+    params: Result<Query<SubjectParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
-    let (queries, consents) = blocking(move || Ok((store.subject_queries(&who)?, store.consent_history(&who)?))).await?;
+    let (queries, consents) =
+        blocking(move || Ok((store.subject_queries(&who)?, store.consent_history(&who)?))).await?;
     let queries: Vec<Value> = queries
         .iter()
         .map(|e| {
@@ -74,12 +82,18 @@ pub async fn history(State(s): State<AppState>, _: Admin, params: Result<Query<S
         })
         .collect();
     let consent: Vec<Value> = consents.iter().map(consent_json).collect();
-    Ok(Json(json!({ "subject": subject, "node": s.key.did(), "queries": queries, "consent": consent })))
+    Ok(Json(
+        json!({ "subject": subject, "node": s.key.did(), "queries": queries, "consent": consent }),
+    ))
 }
 
 /// `GET /v1/consent/receipt?subject=ID` (admin/desk): Kantara Consent Receipt v1.1 of the
 /// subject's consent current now (one service per dataset scope, one purpose per purpose).
-pub async fn receipt(State(s): State<AppState>, _: Admin, params: Result<Query<SubjectParams>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn receipt(
+    State(s): State<AppState>,
+    _: Admin,
+    params: Result<Query<SubjectParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
@@ -97,7 +111,11 @@ pub async fn receipt(State(s): State<AppState>, _: Admin, params: Result<Query<S
     let active: Vec<&consent::Entry> = current.iter().filter(|e| e.active_at(now)).collect();
     let mut services: Vec<Value> = Vec::new();
     for e in &active {
-        let service = if e.datasets.is_empty() { format!("all datasets of {}", s.config.name) } else { e.datasets.join(", ") };
+        let service = if e.datasets.is_empty() {
+            format!("all datasets of {}", s.config.name)
+        } else {
+            e.datasets.join(", ")
+        };
         let purposes: Vec<Value> = e
             .purposes
             .iter()
@@ -126,7 +144,14 @@ pub async fn receipt(State(s): State<AppState>, _: Admin, params: Result<Query<S
         h.update(e.given_at.to_be_bytes());
     }
     let d = hex::encode(h.finalize());
-    let id = format!("{}-{}-{}-{}-{}", &d[0..8], &d[8..12], &d[12..16], &d[16..20], &d[20..32]);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &d[0..8],
+        &d[8..12],
+        &d[12..16],
+        &d[16..20],
+        &d[20..32]
+    );
     Ok(Json(json!({
         "version": "KI-CR-v1.1.0",
         "jurisdiction": "BE",

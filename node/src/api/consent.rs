@@ -55,7 +55,11 @@ pub async fn import(
     RawBody(body): RawBody,
 ) -> Result<Json<ImportReply>, ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
-    let mode = if p.skip_invalid { Mode::SkipInvalid } else { Mode::AllOrNothing };
+    let mode = if p.skip_invalid {
+        Mode::SkipInvalid
+    } else {
+        Mode::AllOrNothing
+    };
     let (store, metrics) = (s.store.clone(), s.metrics.clone());
     let reply = blocking(move || {
         let parsed = match p.format {
@@ -64,9 +68,17 @@ pub async fn import(
         }?;
         let rejected: Vec<serde_json::Value> = parsed.rejected.iter().map(line_json).collect();
         let imported = parsed.rows.len() as u64;
-        let audit_seq = if parsed.rows.is_empty() { None } else { Some(store.put_consents(parsed.rows, now_micros())?.seq) };
+        let audit_seq = if parsed.rows.is_empty() {
+            None
+        } else {
+            Some(store.put_consents(parsed.rows, now_micros())?.seq)
+        };
         metrics.consent_imported.inc_by(imported);
-        Ok(ImportReply { imported, audit_seq, rejected })
+        Ok(ImportReply {
+            imported,
+            audit_seq,
+            rejected,
+        })
     })
     .await?;
     Ok(Json(reply))

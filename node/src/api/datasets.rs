@@ -30,16 +30,37 @@ pub struct DatasetJson {
 pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetJson>>, ApiError> {
     let store = s.store.clone();
     let infos = blocking(move || Ok(store.datasets()?)).await?;
-    Ok(Json(infos.into_iter().map(|d| DatasetJson { schema: d.schema, records: d.records, chunks: d.chunks }).collect()))
+    Ok(Json(
+        infos
+            .into_iter()
+            .map(|d| DatasetJson {
+                schema: d.schema,
+                records: d.records,
+                chunks: d.chunks,
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /v1/datasets` (admin): body is a `Schema`.
-pub async fn create(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<DatasetJson>), ApiError> {
-    let schema: Schema = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("dataset schema", &e))?;
+pub async fn create(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<DatasetJson>), ApiError> {
+    let schema: Schema =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("dataset schema", &e))?;
     let store = s.store.clone();
     let created = schema.clone();
     blocking(move || Ok(store.create_dataset(&created)?)).await?;
-    Ok((StatusCode::CREATED, Json(DatasetJson { schema, records: 0, chunks: 0 })))
+    Ok((
+        StatusCode::CREATED,
+        Json(DatasetJson {
+            schema,
+            records: 0,
+            chunks: 0,
+        }),
+    ))
 }
 
 /// Input formats of records.
@@ -89,7 +110,11 @@ pub async fn ingest(
     RawBody(body): RawBody,
 ) -> Result<Json<IngestReply>, ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
-    let mode = if p.skip_invalid { Mode::SkipInvalid } else { Mode::AllOrNothing };
+    let mode = if p.skip_invalid {
+        Mode::SkipInvalid
+    } else {
+        Mode::AllOrNothing
+    };
     let (store, metrics) = (s.store.clone(), s.metrics.clone());
     let dataset = name.clone();
     let result = blocking(move || {
@@ -104,12 +129,17 @@ pub async fn ingest(
         let stored = if parsed.rows.is_empty() {
             0
         } else {
-            let chunks = ingest::into_chunks(&schema, parsed.rows).map_err(|e| ApiError::from(ingest::IngestError::from(e)))?;
+            let chunks = ingest::into_chunks(&schema, parsed.rows)
+                .map_err(|e| ApiError::from(ingest::IngestError::from(e)))?;
             store.append_chunks(&dataset, &chunks)?.records
         };
         metrics.ingest_records.inc_by(stored);
         metrics.ingest_rejected.inc_by(rejected.len() as u64);
-        Ok(IngestReply { dataset, stored, rejected })
+        Ok(IngestReply {
+            dataset,
+            stored,
+            rejected,
+        })
     })
     .await?;
     Ok(Json(result))

@@ -21,9 +21,17 @@ impl From<DocError> for ApiError {
     fn from(e: DocError) -> ApiError {
         match e {
             DocError::Store(s) => s.into(),
-            DocError::Chain(_) => ApiError::new(StatusCode::BAD_REQUEST, "policy.chain", e.to_string()),
-            DocError::Manifest(_) => ApiError::new(StatusCode::BAD_REQUEST, "manifest.refused", e.to_string()),
-            other => ApiError::new(StatusCode::BAD_REQUEST, "document.invalid", other.to_string()),
+            DocError::Chain(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "policy.chain", e.to_string())
+            }
+            DocError::Manifest(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "manifest.refused", e.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "document.invalid",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -44,24 +52,47 @@ async fn spread(s: &AppState, msg: Gossip) {
 }
 
 /// What a stored document reply holds.
-fn stored<T: crate::policy::signed::Document>(kind: &str, s: &Signed<T>) -> (StatusCode, Json<Value>) {
-    (StatusCode::CREATED, Json(json!({ "stored": kind, "hash": s.hash() })))
+fn stored<T: crate::policy::signed::Document>(
+    kind: &str,
+    s: &Signed<T>,
+) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(json!({ "stored": kind, "hash": s.hash() })),
+    )
 }
 
 /// `POST /v1/policy` (admin): publish the next signed PolicyBundle of this node.
-pub async fn policy_publish(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn policy_publish(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed PolicyBundle")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.publish_policy(value, now())?)).await?;
-    spread(&s, Gossip::Policy { doc: signed.raw().clone() }).await;
-    Ok((StatusCode::CREATED, Json(json!({ "version": signed.doc().version, "hash": signed.hash() }))))
+    spread(
+        &s,
+        Gossip::Policy {
+            doc: signed.raw().clone(),
+        },
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": signed.doc().version, "hash": signed.hash() })),
+    ))
 }
 
 /// `GET /v1/policy`: the current signed bundle.
 pub async fn policy_show(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     match s.engine.policy() {
         Some(p) => Ok(Json(p.raw().clone())),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "policy.missing", "this node has published no policy yet (`regio policy publish`)")),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "policy.missing",
+            "this node has published no policy yet (`regio policy publish`)",
+        )),
     }
 }
 
@@ -80,25 +111,49 @@ pub async fn policy_history(State(s): State<AppState>) -> Result<Json<Value>, Ap
 }
 
 /// `POST /v1/certificates` (admin).
-pub async fn certificate(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn certificate(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed EthicsCertificate")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_certificate(value, now())?)).await?;
-    spread(&s, Gossip::Certificate { doc: signed.raw().clone() }).await;
+    spread(
+        &s,
+        Gossip::Certificate {
+            doc: signed.raw().clone(),
+        },
+    )
+    .await;
     Ok(stored("certificate", &signed))
 }
 
 /// `POST /v1/revocations` (admin).
-pub async fn revocation(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn revocation(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed Revocation")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_revocation(value, now())?)).await?;
-    spread(&s, Gossip::Revocation { doc: signed.raw().clone() }).await;
+    spread(
+        &s,
+        Gossip::Revocation {
+            doc: signed.raw().clone(),
+        },
+    )
+    .await;
     Ok(stored("revocation", &signed))
 }
 
 /// `POST /v1/charters` (admin).
-pub async fn charter(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn charter(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed InclusionCharter")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_charter(value, now())?)).await?;
@@ -107,19 +162,39 @@ pub async fn charter(State(s): State<AppState>, _: Admin, RawBody(body): RawBody
 
 /// `POST /v1/regions` (admin): a region manifest version. Once it takes effect the node
 /// joins the region (allow-list, dials, topic) and gossips the version to the members.
-pub async fn region(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn region(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed RegionManifest")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_manifest(value, now())?)).await?;
     if let Some(net) = &s.net {
-        p2p::join_regions(&s.engine, net).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "net.unavailable", format!("the manifest is stored but the network could not join the region: {e}")))?;
+        p2p::join_regions(&s.engine, net).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "net.unavailable",
+                format!("the manifest is stored but the network could not join the region: {e}"),
+            )
+        })?;
     }
-    spread(&s, Gossip::Manifest { doc: signed.raw().clone() }).await;
+    spread(
+        &s,
+        Gossip::Manifest {
+            doc: signed.raw().clone(),
+        },
+    )
+    .await;
     Ok(stored("manifest", &signed))
 }
 
 /// `POST /v1/consent` (admin): one signed ConsentRecord.
-pub async fn consent(State(s): State<AppState>, _: Admin, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn consent(
+    State(s): State<AppState>,
+    _: Admin,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let value = parse(&body, "signed ConsentRecord")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.record_consent(value, now())?)).await?;

@@ -26,7 +26,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error without details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// Adds structured details.
@@ -37,18 +42,30 @@ impl ApiError {
 
     /// `400 request.bad_query`: a query-string parameter is invalid.
     pub fn bad_query(message: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "request.bad_query", format!("invalid query parameters: {message}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.bad_query",
+            format!("invalid query parameters: {message}"),
+        )
     }
 
     /// `400 request.bad_json`: the body is not the JSON expected.
     pub fn bad_json(what: &str, e: &serde_json::Error) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "request.bad_json", format!("the body is not a valid {what}: {e}"))
-            .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.bad_json",
+            format!("the body is not a valid {what}: {e}"),
+        )
+        .with_details(serde_json::json!({ "line": e.line(), "column": e.column() }))
     }
 
     /// `500 internal`: a bug or a failed background task.
     pub fn internal(message: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            message.to_string(),
+        )
     }
 }
 

@@ -26,7 +26,9 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState, RawBody};
 use crate::federation::p2p::NetTransport;
-use crate::federation::{coordinate, FederatedResult, FederationError, Status, Transport, TransportError};
+use crate::federation::{
+    coordinate, FederatedResult, FederationError, Status, Transport, TransportError,
+};
 use crate::policy::decision::Reason;
 use crate::policy::Did;
 
@@ -45,30 +47,65 @@ pub struct QueryParams {
 struct Offline;
 
 impl Transport for Offline {
-    fn request(&self, _member: &Did, _query: Vec<u8>, _deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
-        Box::pin(async { Err(TransportError::Unreachable("this node runs without a network".into())) })
+    fn request(
+        &self,
+        _member: &Did,
+        _query: Vec<u8>,
+        _deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
+        Box::pin(async {
+            Err(TransportError::Unreachable(
+                "this node runs without a network".into(),
+            ))
+        })
     }
 }
 
 /// `POST /v1/query`: see the module documentation.
-pub async fn query(State(s): State<AppState>, params: Result<Query<QueryParams>, QueryRejection>, RawBody(body): RawBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn query(
+    State(s): State<AppState>,
+    params: Result<Query<QueryParams>, QueryRejection>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
     if ms == 0 || ms > MAX_DEADLINE_MS {
-        return Err(ApiError::bad_query(format!("deadline_ms must be 1..={MAX_DEADLINE_MS}, not {ms}")));
+        return Err(ApiError::bad_query(format!(
+            "deadline_ms must be 1..={MAX_DEADLINE_MS}, not {ms}"
+        )));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("signed Query", &e))?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("signed Query", &e))?;
     let deadline = Duration::from_millis(ms);
     let now = chrono::Utc::now();
     let result = match &s.net {
-        Some(net) => coordinate(s.engine.clone(), &NetTransport(net.clone()), value, deadline, now).await,
+        Some(net) => {
+            coordinate(
+                s.engine.clone(),
+                &NetTransport(net.clone()),
+                value,
+                deadline,
+                now,
+            )
+            .await
+        }
         None => coordinate(s.engine.clone(), &Offline, value, deadline, now).await,
     };
     let r = match result {
         Ok(r) => r,
-        Err(FederationError::Query(refusal)) => return Err(ApiError::new(StatusCode::FORBIDDEN, refusal.reason.code(), refusal.message)),
+        Err(FederationError::Query(refusal)) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                refusal.reason.code(),
+                refusal.message,
+            ))
+        }
         Err(FederationError::NotMember(region)) => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, Reason::RegionUnknown.code(), format!("this node is not a member of region `{region}`")))
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                Reason::RegionUnknown.code(),
+                format!("this node is not a member of region `{region}`"),
+            ))
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
@@ -91,7 +128,10 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
             _ => None,
         })
         .collect();
-    let common = refusals.first().map(|(reason, _)| *reason).filter(|first| refusals.iter().all(|(r, _)| r == first));
+    let common = refusals
+        .first()
+        .map(|(reason, _)| *reason)
+        .filter(|first| refusals.iter().all(|(r, _)| r == first));
     let summary: Vec<String> = r
         .provenance
         .iter()
@@ -107,10 +147,16 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
         })
         .collect();
     // Every member refused for the same reason with the same words: say it once.
-    let unanimous = refusals.len() == r.provenance.len() && common.is_some() && refusals.windows(2).all(|w| w[0].1 == w[1].1);
+    let unanimous = refusals.len() == r.provenance.len()
+        && common.is_some()
+        && refusals.windows(2).all(|w| w[0].1 == w[1].1);
     let message = match (unanimous, refusals.first()) {
         (true, Some((_, m))) => format!("{m} (refused by every member of region `{}`)", r.region),
-        _ => format!("no member of region `{}` answered: {}", r.region, summary.join("; ")),
+        _ => format!(
+            "no member of region `{}` answered: {}",
+            r.region,
+            summary.join("; ")
+        ),
     };
     body["error"] = json!({ "code": common.unwrap_or("query.no_answer"), "message": message });
     (StatusCode::FORBIDDEN, Json(body))

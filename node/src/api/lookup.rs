@@ -22,22 +22,36 @@ use crate::policy::DocHash;
 use crate::store::DocKind;
 
 /// `GET /v1/certificates/{hash}`.
-pub async fn certificate(State(s): State<AppState>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn certificate(
+    State(s): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     lookup(s, DocKind::Certificate, &hash).await
 }
 
 /// `GET /v1/revocations/{hash}`.
-pub async fn revocation(State(s): State<AppState>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn revocation(
+    State(s): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     lookup(s, DocKind::Revocation, &hash).await
 }
 
 async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<Value>, ApiError> {
-    let h: DocHash = hash.parse().map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, "request.bad_hash", e))?;
+    let h: DocHash = hash
+        .parse()
+        .map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, "request.bad_hash", e))?;
     let store = s.store.clone();
     let record = blocking(move || Ok(store.document(kind, &h.0)?)).await?;
     let Some(r) = record else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "document.unknown", format!("no {kind:?} {h} at this node")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "document.unknown",
+            format!("no {kind:?} {h} at this node"),
+        ));
     };
     let document: Value = serde_json::from_slice(&r.raw).map_err(ApiError::internal)?;
-    Ok(Json(json!({ "hash": h, "storedAt": r.stored_at, "document": document })))
+    Ok(Json(
+        json!({ "hash": h, "storedAt": r.stored_at, "document": document }),
+    ))
 }

@@ -10,7 +10,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use super::{ApiError, AppState};
 
@@ -42,52 +44,94 @@ impl Metrics {
     /// Creates and registers the API's metrics.
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new();
-        let ingest_records = IntCounter::new("regio_ingest_records_total", "Records stored by ingest")?;
-        let ingest_rejected = IntCounter::new("regio_ingest_rejected_total", "Ingest lines rejected")?;
-        let consent_imported = IntCounter::new("regio_consent_imported_total", "Consent entries imported")?;
-        let requests =
-            IntCounterVec::new(Opts::new("regio_http_requests_total", "HTTP requests by route, method and status"), &["route", "method", "status"])?;
+        let ingest_records =
+            IntCounter::new("regio_ingest_records_total", "Records stored by ingest")?;
+        let ingest_rejected =
+            IntCounter::new("regio_ingest_rejected_total", "Ingest lines rejected")?;
+        let consent_imported =
+            IntCounter::new("regio_consent_imported_total", "Consent entries imported")?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "regio_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
         let datasets = IntGauge::new("regio_datasets", "Datasets on this node")?;
-        let records = IntGaugeVec::new(Opts::new("regio_dataset_records", "Records stored per dataset"), &["dataset"])?;
+        let records = IntGaugeVec::new(
+            Opts::new("regio_dataset_records", "Records stored per dataset"),
+            &["dataset"],
+        )?;
         registry.register(Box::new(ingest_records.clone()))?;
         registry.register(Box::new(ingest_rejected.clone()))?;
         registry.register(Box::new(consent_imported.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(datasets.clone()))?;
         registry.register(Box::new(records.clone()))?;
-        let peers = IntGauge::new("regio_p2p_connected_peers", "Peers with a live libp2p connection")?;
-        let equivocations = IntGauge::new("regio_equivocations_detected", "Members caught signing two policy bundles of one version")?;
+        let peers = IntGauge::new(
+            "regio_p2p_connected_peers",
+            "Peers with a live libp2p connection",
+        )?;
+        let equivocations = IntGauge::new(
+            "regio_equivocations_detected",
+            "Members caught signing two policy bundles of one version",
+        )?;
         registry.register(Box::new(peers.clone()))?;
         registry.register(Box::new(equivocations.clone()))?;
-        Ok(Metrics { registry, ingest_records, ingest_rejected, consent_imported, requests, datasets, records, peers, equivocations })
+        Ok(Metrics {
+            registry,
+            ingest_records,
+            ingest_rejected,
+            consent_imported,
+            requests,
+            datasets,
+            records,
+            peers,
+            equivocations,
+        })
     }
 }
 
 /// Middleware counting every request by matched route, method and status.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let method = req.method().to_string();
     let response = next.run(req).await;
-    state.metrics.requests.with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()]).inc();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
+        .inc();
     response
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store.clone();
-    let infos = tokio::task::spawn_blocking(move || store.datasets()).await.map_err(ApiError::internal)??;
+    let infos = tokio::task::spawn_blocking(move || store.datasets())
+        .await
+        .map_err(ApiError::internal)??;
     let m = &state.metrics;
-    m.datasets.set(i64::try_from(infos.len()).unwrap_or(i64::MAX));
+    m.datasets
+        .set(i64::try_from(infos.len()).unwrap_or(i64::MAX));
     for d in &infos {
-        m.records.with_label_values(&[d.schema.dataset.as_str()]).set(i64::try_from(d.records).unwrap_or(i64::MAX));
+        m.records
+            .with_label_values(&[d.schema.dataset.as_str()])
+            .set(i64::try_from(d.records).unwrap_or(i64::MAX));
     }
     let peers = match &state.net {
         Some(net) => net.connected_peers().await.map(|p| p.len()).unwrap_or(0),
         None => 0,
     };
     m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
-    m.equivocations.set(i64::try_from(state.engine.equivocations().len()).unwrap_or(i64::MAX));
+    m.equivocations
+        .set(i64::try_from(state.engine.equivocations().len()).unwrap_or(i64::MAX));
     let mut out = Vec::new();
-    TextEncoder::new().encode(&m.registry.gather(), &mut out).map_err(ApiError::internal)?;
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut out)
+        .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -80,7 +80,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("did", &self.key.did().as_str()).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("did", &self.key.did().as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,9 +98,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::entries))
         .route("/v1/audit/verify", get(audit::verify))
         .merge(engine_routes())
-        .merge(audit::routes()).merge(citizen::routes())
+        .merge(audit::routes())
+        .merge(citizen::routes())
         .fallback(unknown_route)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -106,7 +112,10 @@ pub fn router(state: AppState) -> Router {
 /// The engine's routes (lead): policy, certificates, revocations, signed consent, query.
 fn engine_routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/policy", get(engine::policy_show).post(engine::policy_publish))
+        .route(
+            "/v1/policy",
+            get(engine::policy_show).post(engine::policy_publish),
+        )
         .route("/v1/policy/history", get(engine::policy_history))
         .route("/v1/certificates", post(engine::certificate))
         .route("/v1/revocations", post(engine::revocation))
@@ -120,12 +129,24 @@ fn engine_routes() -> Router<AppState> {
 }
 
 async fn unknown_route(req: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route.unknown", format!("no route {} {}", req.method(), req.uri().path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route.unknown",
+        format!("no route {} {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
     let (peer_id, listen) = match &s.net {
-        Some(net) => (Some(net.peer_id().to_string()), net.listen_addrs().await.unwrap_or_default().iter().map(|a| a.to_string()).collect()),
+        Some(net) => (
+            Some(net.peer_id().to_string()),
+            net.listen_addrs()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+        ),
         None => (None, Vec::new()),
     };
     Json(serde_json::json!({
@@ -163,8 +184,12 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// Runs blocking store work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// Microseconds since the epoch, now.

@@ -42,18 +42,34 @@ impl Seen {
     /// Asks the network (nothing is known without one).
     pub async fn of(s: &AppState) -> Seen {
         let peers = match &s.net {
-            Some(net) => net.peers().await.unwrap_or_default().into_iter().map(|p| (p.did.clone(), p)).collect(),
+            Some(net) => net
+                .peers()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.did.clone(), p))
+                .collect(),
             None => HashMap::new(),
         };
-        Seen { peers, window: Duration::from_millis(s.config.gossip_interval_ms.saturating_mul(3)) }
+        Seen {
+            peers,
+            window: Duration::from_millis(s.config.gossip_interval_ms.saturating_mul(3)),
+        }
     }
 
     fn json(&self, did: &Did, me: bool) -> [(&'static str, Value); 4] {
         let p = self.peers.get(did);
         let connected = me || p.is_some_and(|p| p.connected);
-        let heard = if me { Some(Duration::ZERO) } else { p.and_then(|p| p.heard) };
+        let heard = if me {
+            Some(Duration::ZERO)
+        } else {
+            p.and_then(|p| p.heard)
+        };
         [
-            ("reachable", json!(connected || heard.is_some_and(|h| h <= self.window))),
+            (
+                "reachable",
+                json!(connected || heard.is_some_and(|h| h <= self.window)),
+            ),
             ("connected", json!(connected)),
             ("neighbour", json!(me || p.is_some_and(|p| p.neighbour))),
             ("heardMsAgo", json!(heard.map(|h| h.as_millis() as u64))),
@@ -73,9 +89,12 @@ pub fn region_json(engine: &Engine, m: &Signed<RegionManifest>, seen: &Seen) -> 
         .map(|member| {
             let me = &member.did == engine.did();
             let head = if me {
-                own.as_ref().map(|p| json!({ "version": p.doc().version, "hash": p.hash() }))
+                own.as_ref()
+                    .map(|p| json!({ "version": p.doc().version, "hash": p.hash() }))
             } else {
-                heads.get(&member.did).map(|(v, h)| json!({ "version": v, "hash": h }))
+                heads
+                    .get(&member.did)
+                    .map(|(v, h)| json!({ "version": v, "hash": h }))
             };
             let evidence: Vec<Value> = equivocations
                 .iter()
@@ -112,12 +131,26 @@ pub fn region_json(engine: &Engine, m: &Signed<RegionManifest>, seen: &Seen) -> 
 /// `GET /v1/regions`: every region this node is in.
 pub async fn list(State(s): State<AppState>) -> Json<Value> {
     let seen = Seen::of(&s).await;
-    Json(Value::Array(s.engine.regions().iter().map(|m| region_json(&s.engine, m, &seen)).collect()))
+    Json(Value::Array(
+        s.engine
+            .regions()
+            .iter()
+            .map(|m| region_json(&s.engine, m, &seen))
+            .collect(),
+    ))
 }
 
 /// `GET /v1/regions/{id}`: one region, `404 region.unknown` when this node is not in it.
-pub async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let Some(m) = s.engine.regions().into_iter().find(|m| m.doc().region == id) else {
+pub async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(m) = s
+        .engine
+        .regions()
+        .into_iter()
+        .find(|m| m.doc().region == id)
+    else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "region.unknown", format!("this node is not a member of region `{id}` (`regio region members` lists its regions)")));
     };
     let seen = Seen::of(&s).await;

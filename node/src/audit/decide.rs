@@ -7,9 +7,7 @@
 //! (`quotaUsed`) and the nonce store — a `query.replayed` refusal is decided after the
 //! policy (a re-run of the policy gives `allow`, which is what is checked).
 
-use chrono::{DateTime, Duration, Utc};
 use super::{Entry, Kind};
-use crate::query::{self, PlanError};
 use crate::policy::decision::access::Rules;
 use crate::policy::decision::{self, Context, Decision, Limits, Reason};
 use crate::policy::doc::cert::{EthicsCertificate, Revocation};
@@ -17,17 +15,30 @@ use crate::policy::doc::charter::InclusionCharter;
 use crate::policy::doc::manifest::RegionManifest;
 use crate::policy::signed::Document;
 use crate::policy::{Did, DocHash, Signed};
+use crate::query::{self, PlanError};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::verify::{verified_chain, Check};
 use super::files::{Item, Loaded};
+use super::verify::{verified_chain, Check};
 
 /// The signed document of type `T` with this hash among `items`.
-fn find<T: Document>(items: &[Item], hash: &Value, what: &str) -> Result<Option<Signed<T>>, String> {
-    let Some(h) = hash.as_str() else { return Ok(None) };
+fn find<T: Document>(
+    items: &[Item],
+    hash: &Value,
+    what: &str,
+) -> Result<Option<Signed<T>>, String> {
+    let Some(h) = hash.as_str() else {
+        return Ok(None);
+    };
     let h: DocHash = h.parse().map_err(|e| format!("logged {what} hash: {e}"))?;
-    let item = items.iter().find(|i| DocHash::of(&i.value) == h).ok_or_else(|| format!("the {what} {h} the entry names is not in the export"))?;
-    Signed::<T>::verify(item.value.clone()).map(Some).map_err(|e| format!("{}: {e}", item.origin))
+    let item = items
+        .iter()
+        .find(|i| DocHash::of(&i.value) == h)
+        .ok_or_else(|| format!("the {what} {h} the entry names is not in the export"))?;
+    Signed::<T>::verify(item.value.clone())
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", item.origin))
 }
 
 /// The decision of the entry as logged: `allow` or the reason code.
@@ -44,39 +55,72 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
     if !d.is_object() {
         return Err("the entry records no decision inputs (logged by an older node)".into());
     }
-    let at: DateTime<Utc> = d["at"].as_str().ok_or("no decision time")?.parse::<DateTime<Utc>>().map_err(|e| format!("decision time: {e}"))?;
-    let qh: DocHash = e.body["queryHash"].as_str().ok_or("no query hash")?.parse()?;
-    let raw = l.queries.iter().find(|i| DocHash::of(&i.value) == qh).ok_or_else(|| format!("the query {qh} is not in the export"))?;
+    let at: DateTime<Utc> = d["at"]
+        .as_str()
+        .ok_or("no decision time")?
+        .parse::<DateTime<Utc>>()
+        .map_err(|e| format!("decision time: {e}"))?;
+    let qh: DocHash = e.body["queryHash"]
+        .as_str()
+        .ok_or("no query hash")?
+        .parse()?;
+    let raw = l
+        .queries
+        .iter()
+        .find(|i| DocHash::of(&i.value) == qh)
+        .ok_or_else(|| format!("the query {qh} is not in the export"))?;
     let query = match decision::verify_query(raw.value.clone()) {
         Ok(q) => q,
         Err(r) => return Ok((r.reason.code().into(), String::new())),
     };
-    let Some(version) = d["policyVersion"].as_u64() else { return Ok((Reason::PolicyMissing.code().into(), String::new())) };
+    let Some(version) = d["policyVersion"].as_u64() else {
+        return Ok((Reason::PolicyMissing.code().into(), String::new()));
+    };
     let mut scratch = Vec::new();
     let chain = verified_chain(l, &mut scratch);
-    let policy = chain.get(&version).ok_or_else(|| format!("policy v{version} is not in the export's verified chain"))?;
+    let policy = chain
+        .get(&version)
+        .ok_or_else(|| format!("policy v{version} is not in the export's verified chain"))?;
     if d["policyHash"].as_str() != Some(policy.hash().to_string().as_str()) {
-        return Err(format!("the entry names policy v{version} {}, the chain's v{version} is {}", d["policyHash"], policy.hash()));
+        return Err(format!(
+            "the entry names policy v{version} {}, the chain's v{version} is {}",
+            d["policyHash"],
+            policy.hash()
+        ));
     }
     let lookup = |name: &str| l.datasets.iter().find(|s| s.dataset == name).cloned();
     let shape = match query::plan(&query.doc().sql, lookup) {
         Ok((_, shape)) => shape,
-        Err(PlanError::UnknownDataset { .. }) => return Ok((Reason::DatasetUnknown.code().into(), String::new())),
+        Err(PlanError::UnknownDataset { .. }) => {
+            return Ok((Reason::DatasetUnknown.code().into(), String::new()))
+        }
         Err(_) => return Ok((Reason::QueryUnsupported.code().into(), String::new())),
     };
-    let rules = Rules::compile(&policy.doc().access).map_err(|e| format!("policy v{version}: {e}"))?;
-    let region: Option<Signed<RegionManifest>> = find(&l.manifests, &d["manifest"]["hash"], "manifest")?;
+    let rules =
+        Rules::compile(&policy.doc().access).map_err(|e| format!("policy v{version}: {e}"))?;
+    let region: Option<Signed<RegionManifest>> =
+        find(&l.manifests, &d["manifest"]["hash"], "manifest")?;
     let charter: Option<Signed<InclusionCharter>> = find(&l.charters, &d["charter"], "charter")?;
-    let certificate: Option<Signed<EthicsCertificate>> = find(&l.certificates, &d["certificate"], "certificate")?;
+    let certificate: Option<Signed<EthicsCertificate>> =
+        find(&l.certificates, &d["certificate"], "certificate")?;
     let mut revocations: Vec<Signed<Revocation>> = Vec::new();
     for h in d["revocations"].as_array().into_iter().flatten() {
         revocations.extend(find::<Revocation>(&l.revocations, h, "revocation")?);
     }
-    let sender: Option<Did> = serde_json::from_value(d["sender"].clone()).map_err(|e| format!("sender: {e}"))?;
+    let sender: Option<Did> =
+        serde_json::from_value(d["sender"].clone()).map_err(|e| format!("sender: {e}"))?;
     let quota_used = d["quotaUsed"].as_u64().unwrap_or(0) as u32;
     let limits = Limits {
-        max_query_lifetime: Duration::seconds(d["limits"]["maxQueryLifetimeSeconds"].as_i64().ok_or("no limits logged")?),
-        clock_skew: Duration::seconds(d["limits"]["clockSkewSeconds"].as_i64().ok_or("no limits logged")?),
+        max_query_lifetime: Duration::seconds(
+            d["limits"]["maxQueryLifetimeSeconds"]
+                .as_i64()
+                .ok_or("no limits logged")?,
+        ),
+        clock_skew: Duration::seconds(
+            d["limits"]["clockSkewSeconds"]
+                .as_i64()
+                .ok_or("no limits logged")?,
+        ),
     };
     let ctx = Context {
         now: at,
@@ -91,7 +135,10 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
         quota_used,
         limits,
     };
-    let note = format!("at {}, policy v{version}; quota counter {quota_used} from the log (state)", crate::policy::time::format(&at));
+    let note = format!(
+        "at {}, policy v{version}; quota counter {quota_used} from the log (state)",
+        crate::policy::time::format(&at)
+    );
     Ok(match decision::decide(&query, &shape, &ctx) {
         Decision::Allow(_) => ("allow".into(), note),
         Decision::Refuse(r) => (r.reason.code().into(), note),
@@ -100,9 +147,19 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
 
 /// Re-runs the decisions of the entries selected (`seq`, or all query entries).
 pub fn decide(l: &Loaded, seq: Option<u64>) -> Vec<Check> {
-    let entries: Vec<&Entry> = l.entries.iter().filter(|e| matches!(e.kind, Kind::QueryAnswered | Kind::QueryRefused) && seq.is_none_or(|s| e.seq == s)).collect();
+    let entries: Vec<&Entry> = l
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(e.kind, Kind::QueryAnswered | Kind::QueryRefused)
+                && seq.is_none_or(|s| e.seq == s)
+        })
+        .collect();
     if entries.is_empty() {
-        let what = seq.map_or_else(|| "no query entries in the log".to_string(), |s| format!("entry {s} is not a query entry of the log"));
+        let what = seq.map_or_else(
+            || "no query entries in the log".to_string(),
+            |s| format!("entry {s} is not a query entry of the log"),
+        );
         return vec![Check::fail(&l.name, "decide", what)];
     }
     entries

@@ -80,26 +80,49 @@ pub struct Export {
 }
 
 fn json_of(what: &'static str, raw: &[u8]) -> Result<Value, StoreError> {
-    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 impl Export {
     /// Builds the export of `engine`'s node, first signing a checkpoint of the current head.
-    pub fn build(engine: &Engine, nis: &str, name: &str, now: DateTime<Utc>) -> Result<Export, StoreError> {
+    pub fn build(
+        engine: &Engine,
+        nis: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Export, StoreError> {
         let store = engine.store();
         store.checkpoint_now(now.timestamp_micros())?;
         let entries = store.audit_range(1, u64::MAX)?;
         let docs = |kind: DocKind, what: &'static str| -> Result<Vec<Value>, StoreError> {
-            store.documents(kind)?.iter().map(|r| json_of(what, &r.raw)).collect()
+            store
+                .documents(kind)?
+                .iter()
+                .map(|r| json_of(what, &r.raw))
+                .collect()
         };
         let mut equivocations: Vec<Evidence> = engine
             .equivocations()
             .into_iter()
-            .map(|e| Evidence { issuer: e.issuer, version: e.version, a: e.a.raw().clone(), b: e.b.raw().clone() })
+            .map(|e| Evidence {
+                issuer: e.issuer,
+                version: e.version,
+                a: e.a.raw().clone(),
+                b: e.b.raw().clone(),
+            })
             .collect();
-        for e in entries.iter().filter(|e| e.kind == Kind::EquivocationDetected) {
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == Kind::EquivocationDetected)
+        {
             if let Ok(ev) = serde_json::from_value::<Evidence>(e.body.clone()) {
-                if !equivocations.iter().any(|x| x.issuer == ev.issuer && x.version == ev.version) {
+                if !equivocations
+                    .iter()
+                    .any(|x| x.issuer == ev.issuer && x.version == ev.version)
+                {
                     equivocations.push(ev);
                 }
             }
@@ -110,15 +133,35 @@ impl Export {
             nis: nis.into(),
             name: name.into(),
             exported_at: now,
-            checkpoints: store.checkpoints()?.iter().map(|(_, raw)| json_of("checkpoint", raw)).collect::<Result<_, _>>()?,
-            policies: store.policies()?.iter().map(|p| json_of("policy", &p.raw)).collect::<Result<_, _>>()?,
-            peer_heads: engine.peer_heads().into_iter().map(|(member, (version, hash))| PeerHead { member, version, hash }).collect(),
+            checkpoints: store
+                .checkpoints()?
+                .iter()
+                .map(|(_, raw)| json_of("checkpoint", raw))
+                .collect::<Result<_, _>>()?,
+            policies: store
+                .policies()?
+                .iter()
+                .map(|p| json_of("policy", &p.raw))
+                .collect::<Result<_, _>>()?,
+            peer_heads: engine
+                .peer_heads()
+                .into_iter()
+                .map(|(member, (version, hash))| PeerHead {
+                    member,
+                    version,
+                    hash,
+                })
+                .collect(),
             equivocations,
             certificates: docs(DocKind::Certificate, "certificate")?,
             revocations: docs(DocKind::Revocation, "revocation")?,
             charters: docs(DocKind::Charter, "charter")?,
             manifests: docs(DocKind::Manifest, "manifest")?,
-            queries: store.signed_queries()?.iter().map(|q| json_of("signed query", &q.raw)).collect::<Result<_, _>>()?,
+            queries: store
+                .signed_queries()?
+                .iter()
+                .map(|q| json_of("signed query", &q.raw))
+                .collect::<Result<_, _>>()?,
             datasets: store.datasets()?.into_iter().map(|d| d.schema).collect(),
             entries,
         })

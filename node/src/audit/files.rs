@@ -47,16 +47,27 @@ pub enum FilesError {
 type Result<T> = std::result::Result<T, FilesError>;
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FilesError + '_ {
-    move |source| FilesError::Io { path: path.display().to_string(), source }
+    move |source| FilesError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn invalid(path: impl std::fmt::Display, reason: impl std::fmt::Display) -> FilesError {
-    FilesError::Invalid { path: path.to_string(), reason: reason.to_string() }
+    FilesError::Invalid {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 fn read_json(path: &Path) -> Result<Value> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{}:{}:{}", path.display(), e.line(), e.column()), format!("not valid JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        invalid(
+            format!("{}:{}:{}", path.display(), e.line(), e.column()),
+            format!("not valid JSON: {e}"),
+        )
+    })
 }
 
 fn pretty(value: &Value) -> String {
@@ -108,7 +119,14 @@ pub struct Loaded {
 }
 
 fn items(origin: &str, list: &str, values: Vec<Value>) -> Vec<Item> {
-    values.into_iter().enumerate().map(|(i, value)| Item { origin: format!("{origin}#{list}[{i}]"), value }).collect()
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| Item {
+            origin: format!("{origin}#{list}[{i}]"),
+            value,
+        })
+        .collect()
 }
 
 impl Loaded {
@@ -127,7 +145,13 @@ impl Loaded {
                 .equivocations
                 .into_iter()
                 .enumerate()
-                .map(|(i, ev)| (format!("{label}#equivocations[{i}].a"), format!("{label}#equivocations[{i}].b"), ev))
+                .map(|(i, ev)| {
+                    (
+                        format!("{label}#equivocations[{i}].a"),
+                        format!("{label}#equivocations[{i}].b"),
+                        ev,
+                    )
+                })
                 .collect(),
             certificates: items(label, "certificates", e.certificates),
             revocations: items(label, "revocations", e.revocations),
@@ -149,8 +173,16 @@ fn write_json(path: &Path, value: &Value) -> Result<()> {
 
 /// Writes `e` into `dir` (created; must be empty if it exists). Returns the files written.
 pub fn write(dir: &Path, e: &Export) -> Result<usize> {
-    if dir.exists() && std::fs::read_dir(dir).map_err(io_err(dir))?.next().is_some() {
-        return Err(invalid(dir.display(), "exists and is not empty: choose a new directory for the export"));
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .next()
+            .is_some()
+    {
+        return Err(invalid(
+            dir.display(),
+            "exists and is not empty: choose a new directory for the export",
+        ));
     }
     let sub = |name: &str| -> Result<PathBuf> {
         let p = dir.join(name);
@@ -173,12 +205,18 @@ pub fn write(dir: &Path, e: &Export) -> Result<usize> {
     n += 2;
     let d = sub("checkpoints")?;
     for c in &e.checkpoints {
-        write_json(&d.join(format!("{}.json", c["seq"].as_u64().unwrap_or(0))), c)?;
+        write_json(
+            &d.join(format!("{}.json", c["seq"].as_u64().unwrap_or(0))),
+            c,
+        )?;
         n += 1;
     }
     let d = sub("policies")?;
     for p in &e.policies {
-        write_json(&d.join(format!("v{}.json", p["version"].as_u64().unwrap_or(0))), p)?;
+        write_json(
+            &d.join(format!("v{}.json", p["version"].as_u64().unwrap_or(0))),
+            p,
+        )?;
         n += 1;
     }
     let d = sub("equivocations")?;
@@ -187,7 +225,13 @@ pub fn write(dir: &Path, e: &Export) -> Result<usize> {
         write_json(&d.join(format!("{i}-b.json")), &ev.b)?;
         n += 2;
     }
-    for (name, list) in [("certificates", &e.certificates), ("revocations", &e.revocations), ("charters", &e.charters), ("manifests", &e.manifests), ("queries", &e.queries)] {
+    for (name, list) in [
+        ("certificates", &e.certificates),
+        ("revocations", &e.revocations),
+        ("charters", &e.charters),
+        ("manifests", &e.manifests),
+        ("queries", &e.queries),
+    ] {
         let d = sub(name)?;
         for v in list {
             write_json(&d.join(format!("{}.json", hex_name(v))), v)?;
@@ -196,7 +240,10 @@ pub fn write(dir: &Path, e: &Export) -> Result<usize> {
     }
     let d = sub("datasets")?;
     for s in &e.datasets {
-        write_json(&d.join(format!("{}.json", s.dataset)), &serde_json::to_value(s).map_err(|e| invalid(&s.dataset, e))?)?;
+        write_json(
+            &d.join(format!("{}.json", s.dataset)),
+            &serde_json::to_value(s).map_err(|e| invalid(&s.dataset, e))?,
+        )?;
         n += 1;
     }
     Ok(n)
@@ -214,10 +261,26 @@ fn files(dir: &Path, name: &str) -> Result<Vec<Item>> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort_by_key(|p| {
-        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        (stem.trim_start_matches('v').parse::<u64>().unwrap_or(u64::MAX), stem)
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (
+            stem.trim_start_matches('v')
+                .parse::<u64>()
+                .unwrap_or(u64::MAX),
+            stem,
+        )
     });
-    paths.into_iter().map(|p| Ok(Item { origin: p.display().to_string(), value: read_json(&p)? })).collect()
+    paths
+        .into_iter()
+        .map(|p| {
+            Ok(Item {
+                origin: p.display().to_string(),
+                value: read_json(&p)?,
+            })
+        })
+        .collect()
 }
 
 /// Loads an export from a directory (the layout above) or a single export JSON file.
@@ -225,7 +288,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let label = path.display().to_string();
     if path.is_file() {
         let value = read_json(path)?;
-        let e: Export = serde_json::from_value(value).map_err(|e| invalid(&label, format!("not an audit export (`regio audit export` writes one): {e}")))?;
+        let e: Export = serde_json::from_value(value).map_err(|e| {
+            invalid(
+                &label,
+                format!("not an audit export (`regio audit export` writes one): {e}"),
+            )
+        })?;
         return Ok(Loaded::from_export(&label, e));
     }
     let meta_path = path.join("node.json");
@@ -233,27 +301,51 @@ pub fn load(path: &Path) -> Result<Loaded> {
         return Err(invalid(&label, "not an audit export directory (no node.json; `regio audit export --node URL -o DIR` writes one)"));
     }
     let meta = read_json(&meta_path)?;
-    let node: Did = serde_json::from_value(meta["node"].clone()).map_err(|e| invalid(meta_path.display(), format!("`node`: {e}")))?;
-    let peer_heads: Vec<PeerHead> = serde_json::from_value(meta["peerHeads"].clone()).map_err(|e| invalid(meta_path.display(), format!("`peerHeads`: {e}")))?;
+    let node: Did = serde_json::from_value(meta["node"].clone())
+        .map_err(|e| invalid(meta_path.display(), format!("`node`: {e}")))?;
+    let peer_heads: Vec<PeerHead> = serde_json::from_value(meta["peerHeads"].clone())
+        .map_err(|e| invalid(meta_path.display(), format!("`peerHeads`: {e}")))?;
     let log_path = path.join("log.ndjson");
     let text = std::fs::read_to_string(&log_path).map_err(io_err(&log_path))?;
     let mut entries = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let e: Entry = serde_json::from_str(line).map_err(|e| invalid(format!("{}:{}", log_path.display(), i + 1), format!("not an audit entry: {e}")))?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let e: Entry = serde_json::from_str(line).map_err(|e| {
+            invalid(
+                format!("{}:{}", log_path.display(), i + 1),
+                format!("not an audit entry: {e}"),
+            )
+        })?;
         entries.push(e);
     }
     let eq = files(path, "equivocations")?;
     let mut equivocations = Vec::new();
     for pair in eq.chunks(2) {
         if let [a, b] = pair {
-            let issuer: Did = serde_json::from_value(a.value["municipality"]["did"].clone()).map_err(|e| invalid(&a.origin, format!("municipality.did: {e}")))?;
+            let issuer: Did = serde_json::from_value(a.value["municipality"]["did"].clone())
+                .map_err(|e| invalid(&a.origin, format!("municipality.did: {e}")))?;
             let version = a.value["version"].as_u64().unwrap_or(0);
-            equivocations.push((a.origin.clone(), b.origin.clone(), Evidence { issuer, version, a: a.value.clone(), b: b.value.clone() }));
+            equivocations.push((
+                a.origin.clone(),
+                b.origin.clone(),
+                Evidence {
+                    issuer,
+                    version,
+                    a: a.value.clone(),
+                    b: b.value.clone(),
+                },
+            ));
         }
     }
     let datasets = files(path, "datasets")?
         .into_iter()
-        .map(|i| serde_json::from_value(i.value).map_err(|e| invalid(&i.origin, format!("not a dataset schema: {e}"))))
+        .map(|i| {
+            serde_json::from_value(i.value)
+                .map_err(|e| invalid(&i.origin, format!("not a dataset schema: {e}")))
+        })
         .collect::<Result<Vec<Schema>>>()?;
     Ok(Loaded {
         label,

@@ -46,7 +46,11 @@ pub struct LiveNode {
 impl LiveNode {
     /// Starts a node with `key` on `store`, listening on loopback (TCP and QUIC, any port).
     /// `clerks` may register consent on behalf of citizens.
-    pub async fn start(key: &Key, store: Store, clerks: Vec<Did>) -> Result<LiveNode, ClusterError> {
+    pub async fn start(
+        key: &Key,
+        store: Store,
+        clerks: Vec<Did>,
+    ) -> Result<LiveNode, ClusterError> {
         let engine = Arc::new(Engine::open(store, key.clone(), clerks, Limits::default())?);
         let (inbound, gossip) = EngineInbound::new(engine.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -55,12 +59,23 @@ impl LiveNode {
         })
         .await?;
         tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
-        Ok(LiveNode { engine, net, stop: Mutex::new(Some(stop)), task: Mutex::new(Some(task)) })
+        Ok(LiveNode {
+            engine,
+            net,
+            stop: Mutex::new(Some(stop)),
+            task: Mutex::new(Some(task)),
+        })
     }
 
     /// The multiaddresses it listens on, as text.
     pub async fn addresses(&self) -> Result<Vec<String>, NetError> {
-        Ok(self.net.listen_addrs().await?.iter().map(|a| a.to_string()).collect())
+        Ok(self
+            .net
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect())
     }
 
     /// Tells the network about the regions the engine is in (members, gossip topics).
@@ -69,8 +84,19 @@ impl LiveNode {
     }
 
     /// Coordinates a federated query from this node over libp2p.
-    pub async fn coordinate(&self, query: serde_json::Value, deadline: Duration) -> Result<FederatedResult, FederationError> {
-        coordinate(self.engine.clone(), &NetTransport(self.net.clone()), query, deadline, Utc::now()).await
+    pub async fn coordinate(
+        &self,
+        query: serde_json::Value,
+        deadline: Duration,
+    ) -> Result<FederatedResult, FederationError> {
+        coordinate(
+            self.engine.clone(),
+            &NetTransport(self.net.clone()),
+            query,
+            deadline,
+            Utc::now(),
+        )
+        .await
     }
 
     /// Stops the network (listeners and connections close) and waits until it is down. The
@@ -101,12 +127,25 @@ impl LiveRegion {
     /// Starts one node per key of `actors.nodes` on `stores` (same order), signs the region's
     /// documents with their real addresses, loads each node with `days` days of `sensors`
     /// sensors of synthetic data, and joins them to the region.
-    pub async fn start(actors: Actors, stores: Vec<Store>, days: usize, sensors: usize, now: DateTime<Utc>) -> Result<LiveRegion, ClusterError> {
+    pub async fn start(
+        actors: Actors,
+        stores: Vec<Store>,
+        days: usize,
+        sensors: usize,
+        now: DateTime<Utc>,
+    ) -> Result<LiveRegion, ClusterError> {
         LiveRegion::start_in(region::REGION, actors, stores, days, sensors, now).await
     }
 
     /// [`LiveRegion::start`] for a region with id `region`.
-    pub async fn start_in(region: &str, actors: Actors, stores: Vec<Store>, days: usize, sensors: usize, now: DateTime<Utc>) -> Result<LiveRegion, ClusterError> {
+    pub async fn start_in(
+        region: &str,
+        actors: Actors,
+        stores: Vec<Store>,
+        days: usize,
+        sensors: usize,
+        now: DateTime<Utc>,
+    ) -> Result<LiveRegion, ClusterError> {
         let mut nodes = Vec::with_capacity(stores.len());
         for (key, store) in actors.nodes.iter().zip(stores) {
             nodes.push(LiveNode::start(key, store, vec![actors.clerk.did().clone()]).await?);
@@ -120,7 +159,11 @@ impl LiveRegion {
             region::load(&n.engine, i, &docs, days, sensors, now)?;
             n.join_regions().await?;
         }
-        Ok(LiveRegion { actors, docs, nodes })
+        Ok(LiveRegion {
+            actors,
+            docs,
+            nodes,
+        })
     }
 
     /// Stops every node's network.

@@ -7,7 +7,13 @@ use crate::consent;
 use crate::schema::{Field, FieldType, Schema, Value};
 
 /// The demo's municipalities: the five NIS codes of `../shared/bench/gen_airquality.py`.
-pub const MUNICIPALITIES: [(&str, &str); 5] = [("44021", "Gent"), ("11002", "Antwerpen"), ("31005", "Brugge"), ("24062", "Leuven"), ("71016", "Genk")];
+pub const MUNICIPALITIES: [(&str, &str); 5] = [
+    ("44021", "Gent"),
+    ("11002", "Antwerpen"),
+    ("31005", "Brugge"),
+    ("24062", "Leuven"),
+    ("71016", "Genk"),
+];
 
 /// First day of the data (2024-01-01T00:00:00Z), microseconds.
 pub const START_MICROS: i64 = 1_704_067_200_000_000;
@@ -15,7 +21,11 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Schema of the `readings` dataset.
 pub fn readings_schema() -> Schema {
-    let f = |name: &str, ty, nullable| Field { name: name.into(), ty, nullable };
+    let f = |name: &str, ty, nullable| Field {
+        name: name.into(),
+        ty,
+        nullable,
+    };
     Schema {
         dataset: "readings".into(),
         fields: vec![
@@ -76,9 +86,18 @@ pub fn municipality(index: usize, days: usize, sensors: usize) -> Municipality {
         };
         for s in 0..active {
             for hour in (0..24).step_by(3) {
-                let at = START_MICROS + day as i64 * DAY_MICROS + hour as i64 * 3_600_000_000 + (rng.next() % 3_600_000_000) as i64;
-                let traffic = if (7..10).contains(&hour) || (16..19).contains(&hour) { 14.0 } else { 0.0 };
-                let no2 = ((18.0 + 3.0 * index as f64 + traffic + rng.unit() * 12.0) * 100.0).round() / 100.0;
+                let at = START_MICROS
+                    + day as i64 * DAY_MICROS
+                    + hour as i64 * 3_600_000_000
+                    + (rng.next() % 3_600_000_000) as i64;
+                let traffic = if (7..10).contains(&hour) || (16..19).contains(&hour) {
+                    14.0
+                } else {
+                    0.0
+                };
+                let no2 = ((18.0 + 3.0 * index as f64 + traffic + rng.unit() * 12.0) * 100.0)
+                    .round()
+                    / 100.0;
                 let pm25 = ((8.0 + rng.unit() * 9.0) * 100.0).round() / 100.0;
                 let subject = (s < citizen).then(|| subject(nis, s));
                 rows.push(vec![
@@ -120,7 +139,11 @@ mod tests {
         let a = municipality(0, 4, 20);
         let b = municipality(0, 4, 20);
         assert_eq!(a.rows, b.rows);
-        let day0 = a.rows.iter().filter(|r| matches!(r[4], Value::Ts(t) if t < START_MICROS + DAY_MICROS)).count();
+        let day0 = a
+            .rows
+            .iter()
+            .filter(|r| matches!(r[4], Value::Ts(t) if t < START_MICROS + DAY_MICROS))
+            .count();
         assert_eq!(day0, 3 * 8, "three sensors, eight readings each on day 0");
         assert_eq!(a.rows.len(), 24 + 10 * 8 + 20 * 8 * 2);
         assert_eq!(a.consent.len(), 6);

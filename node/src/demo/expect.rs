@@ -14,11 +14,21 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Readings per day (index from the first day) that count at node `i` at `now`, after the
 /// desk withdrawals of `withdrawn` (subject pseudonyms).
-pub fn daily_counts(i: usize, days: usize, sensors: usize, withdrawn: &[String], now: DateTime<Utc>) -> BTreeMap<usize, u64> {
+pub fn daily_counts(
+    i: usize,
+    days: usize,
+    sensors: usize,
+    withdrawn: &[String],
+    now: DateTime<Utc>,
+) -> BTreeMap<usize, u64> {
     let d = data::municipality(i, days, sensors);
     let now = now.timestamp_micros();
-    let consenting: std::collections::HashSet<&str> =
-        d.consent.iter().filter(|c| c.active_at(now) && !withdrawn.contains(&c.subject)).map(|c| c.subject.as_str()).collect();
+    let consenting: std::collections::HashSet<&str> = d
+        .consent
+        .iter()
+        .filter(|c| c.active_at(now) && !withdrawn.contains(&c.subject))
+        .map(|c| c.subject.as_str())
+        .collect();
     let mut out = BTreeMap::new();
     for row in &d.rows {
         let counts = match &row[3] {
@@ -26,7 +36,8 @@ pub fn daily_counts(i: usize, days: usize, sensors: usize, withdrawn: &[String],
             _ => true,
         };
         if let (true, Value::Ts(t)) = (counts, &row[4]) {
-            *out.entry(((t - START_MICROS) / DAY_MICROS) as usize).or_insert(0) += 1;
+            *out.entry(((t - START_MICROS) / DAY_MICROS) as usize)
+                .or_insert(0) += 1;
         }
     }
     out
@@ -34,13 +45,19 @@ pub fn daily_counts(i: usize, days: usize, sensors: usize, withdrawn: &[String],
 
 /// The rows of one subject at node `i`.
 pub fn subject_rows(i: usize, days: usize, sensors: usize, subject: &str) -> u64 {
-    data::municipality(i, days, sensors).rows.iter().filter(|r| matches!(&r[3], Value::Str(s) if s == subject)).count() as u64
+    data::municipality(i, days, sensors)
+        .rows
+        .iter()
+        .filter(|r| matches!(&r[3], Value::Str(s) if s == subject))
+        .count() as u64
 }
 
 /// The day's date as the query engine prints it (`YYYY-MM-DD`).
 pub fn day_label(day: usize) -> String {
     let start = DateTime::<Utc>::from_timestamp_micros(START_MICROS).unwrap_or_default();
-    (start + Duration::days(day as i64)).format("%Y-%m-%d").to_string()
+    (start + Duration::days(day as i64))
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// The expected answer of the daily query for the whole region: per (NIS code, day label),
@@ -57,8 +74,19 @@ pub struct Daily {
 
 impl Daily {
     /// The expectation for nodes `0..n` at `now`.
-    pub fn new(n: usize, days: usize, sensors: usize, withdrawn: &[String], min_group: u64, now: DateTime<Utc>) -> Daily {
-        let mut daily = Daily { kept: BTreeMap::new(), suppressed: vec![0; n], hidden: BTreeMap::new() };
+    pub fn new(
+        n: usize,
+        days: usize,
+        sensors: usize,
+        withdrawn: &[String],
+        min_group: u64,
+        now: DateTime<Utc>,
+    ) -> Daily {
+        let mut daily = Daily {
+            kept: BTreeMap::new(),
+            suppressed: vec![0; n],
+            hidden: BTreeMap::new(),
+        };
         for i in 0..n {
             let nis = MUNICIPALITIES[i % MUNICIPALITIES.len()].0.to_owned();
             for (day, count) in daily_counts(i, days, sensors, withdrawn, now) {
@@ -89,11 +117,17 @@ mod tests {
         let now = Utc::now();
         let before = Daily::new(5, 3, 20, &[], 10, now);
         assert_eq!(before.suppressed, vec![0; 5]);
-        assert_eq!(before.kept[&("44021".to_owned(), "2024-01-01".to_owned())], 16);
+        assert_eq!(
+            before.kept[&("44021".to_owned(), "2024-01-01".to_owned())],
+            16
+        );
         let gone = data::subject("44021", 0);
         let after = Daily::new(5, 3, 20, std::slice::from_ref(&gone), 10, now);
         assert_eq!(after.suppressed, vec![1, 0, 0, 0, 0]);
-        assert_eq!(after.hidden[&("44021".to_owned(), "2024-01-01".to_owned())], 8);
+        assert_eq!(
+            after.hidden[&("44021".to_owned(), "2024-01-01".to_owned())],
+            8
+        );
         assert_eq!(subject_rows(0, 3, 20, &gone), 24);
         assert_eq!(before.total() - after.total(), 24 + 8);
     }

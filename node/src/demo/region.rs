@@ -13,8 +13,8 @@ use crate::policy::doc::cert::*;
 use crate::policy::doc::charter::InclusionCharter;
 use crate::policy::doc::manifest::{Member, RegionManifest};
 use crate::policy::doc::query::Query;
-use crate::policy::signed::{decode_body, DocumentError, SignDocError};
 use crate::policy::key::KeyError;
+use crate::policy::signed::{decode_body, DocumentError, SignDocError};
 use crate::policy::{Did, DocHash, Key, Signed};
 use crate::store::StoreError;
 
@@ -42,7 +42,9 @@ impl Actors {
     /// The demo's fixed keys for `n` nodes.
     pub fn new(n: usize) -> Actors {
         Actors {
-            nodes: (0..n).map(|i| Key::from_secret([i as u8 + 1; 32])).collect(),
+            nodes: (0..n)
+                .map(|i| Key::from_secret([i as u8 + 1; 32]))
+                .collect(),
             certifier: Key::from_secret([100; 32]),
             app: Key::from_secret([101; 32]),
             uncertified: Key::from_secret([102; 32]),
@@ -106,7 +108,11 @@ pub fn policy(i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
 pub fn policy_in(region: &str, i: usize, actors: &Actors, now: DateTime<Utc>) -> PolicyBundle {
     let (nis, name) = MUNICIPALITIES[i % MUNICIPALITIES.len()];
     PolicyBundle {
-        municipality: Municipality { nis: nis.into(), name: name.into(), did: actors.nodes[i].did().clone() },
+        municipality: Municipality {
+            nis: nis.into(),
+            name: name.into(),
+            did: actors.nodes[i].did().clone(),
+        },
         version: 1,
         previous: None,
         issued: now,
@@ -125,20 +131,38 @@ pub fn policy_in(region: &str, i: usize, actors: &Actors, now: DateTime<Utc>) ->
                 line(&["g", actors.uncertified.did().as_str(), "researcher", region]),
             ],
         },
-        certification: vec![CertRequirement { dataset: "readings".into(), purpose: "*".into(), certifiers: vec![] }],
+        certification: vec![CertRequirement {
+            dataset: "readings".into(),
+            purpose: "*".into(),
+            certifiers: vec![],
+        }],
         charters: vec![],
-        disclosure: Disclosure { min_group_size: 10, raw_datasets: vec![] },
+        disclosure: Disclosure {
+            min_group_size: 10,
+            raw_datasets: vec![],
+        },
     }
 }
 
 /// Signs every document of the region. `addresses[i]` are node `i`'s multiaddresses.
-pub fn documents(actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>) -> Result<Documents, BuildError> {
+pub fn documents(
+    actors: &Actors,
+    addresses: &[Vec<String>],
+    now: DateTime<Utc>,
+) -> Result<Documents, BuildError> {
     documents_in(REGION, actors, addresses, now)
 }
 
 /// [`documents`] for a region with id `region`.
-pub fn documents_in(region: &str, actors: &Actors, addresses: &[Vec<String>], now: DateTime<Utc>) -> Result<Documents, BuildError> {
-    let charter_body = decode_body::<InclusionCharter>(&serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null))?;
+pub fn documents_in(
+    region: &str,
+    actors: &Actors,
+    addresses: &[Vec<String>],
+    now: DateTime<Utc>,
+) -> Result<Documents, BuildError> {
+    let charter_body = decode_body::<InclusionCharter>(
+        &serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null),
+    )?;
     let mut charter = Signed::sign(charter_body, &actors.nodes[0], now)?;
     for k in &actors.nodes[1..] {
         charter = charter.cosign(k, now)?;
@@ -156,7 +180,11 @@ pub fn documents_in(region: &str, actors: &Actors, addresses: &[Vec<String>], no
         .collect();
     let manifest = RegionManifest {
         region: region.into(),
-        name: if region == REGION { "Vlaanderen demo region".into() } else { format!("demo region {region}") },
+        name: if region == REGION {
+            "Vlaanderen demo region".into()
+        } else {
+            format!("demo region {region}")
+        },
         version: 1,
         previous: None,
         issued: now,
@@ -169,15 +197,26 @@ pub fn documents_in(region: &str, actors: &Actors, addresses: &[Vec<String>], no
     for k in &actors.nodes[1..] {
         manifest = manifest.cosign(k, now)?;
     }
-    let policies = (0..actors.nodes.len()).map(|i| Signed::sign(policy_in(region, i, actors, now), &actors.nodes[i], now)).collect::<Result<Vec<_>, _>>()?;
+    let policies = (0..actors.nodes.len())
+        .map(|i| Signed::sign(policy_in(region, i, actors, now), &actors.nodes[i], now))
+        .collect::<Result<Vec<_>, _>>()?;
     let certificate = certificate(actors, 1, now)?;
-    Ok(Documents { charter, manifest, policies, certificate })
+    Ok(Documents {
+        charter,
+        manifest,
+        policies,
+        certificate,
+    })
 }
 
 /// The ethics board's certificate number `serial` for the research application: the daily
 /// NO2 algorithm, for `ResearchAndDevelopment` on `readings`, valid from a day before `now`
 /// for a year.
-pub fn certificate(actors: &Actors, serial: u32, now: DateTime<Utc>) -> Result<Signed<EthicsCertificate>, SignDocError> {
+pub fn certificate(
+    actors: &Actors,
+    serial: u32,
+    now: DateTime<Utc>,
+) -> Result<Signed<EthicsCertificate>, SignDocError> {
     let cert = EthicsCertificate {
         id: format!("urn:uuid:0b9c1d3e-7a52-4d1e-9f00-{serial:012}"),
         issuer: actors.certifier.did().clone(),
@@ -208,7 +247,12 @@ pub fn certificate(actors: &Actors, serial: u32, now: DateTime<Utc>) -> Result<S
 }
 
 /// The ethics board's signed revocation of the region's certificate, `reason` given.
-pub fn revocation(actors: &Actors, docs: &Documents, reason: &str, now: DateTime<Utc>) -> Result<Signed<Revocation>, SignDocError> {
+pub fn revocation(
+    actors: &Actors,
+    docs: &Documents,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Signed<Revocation>, SignDocError> {
     let rev = Revocation {
         certificate: docs.certificate.hash(),
         certificate_id: docs.certificate.doc().id.clone(),
@@ -221,7 +265,14 @@ pub fn revocation(actors: &Actors, docs: &Documents, reason: &str, now: DateTime
 
 /// Loads node `i`: its dataset and synthetic data, consent, its policy, the charter, the
 /// manifest and the certificate.
-pub fn load(engine: &Engine, i: usize, docs: &Documents, days: usize, sensors: usize, now: DateTime<Utc>) -> Result<(), BuildError> {
+pub fn load(
+    engine: &Engine,
+    i: usize,
+    docs: &Documents,
+    days: usize,
+    sensors: usize,
+    now: DateTime<Utc>,
+) -> Result<(), BuildError> {
     let store = engine.store();
     store.create_dataset(&data::readings_schema())?;
     let d = data::municipality(i, days, sensors);
@@ -235,7 +286,14 @@ pub fn load(engine: &Engine, i: usize, docs: &Documents, days: usize, sensors: u
 }
 
 /// A signed query of `app`, sent to `origin`.
-pub fn query(app: &Key, origin: &Did, purpose: &str, sql: &str, certificate: Option<DocHash>, now: DateTime<Utc>) -> Result<Value, SignDocError> {
+pub fn query(
+    app: &Key,
+    origin: &Did,
+    purpose: &str,
+    sql: &str,
+    certificate: Option<DocHash>,
+    now: DateTime<Utc>,
+) -> Result<Value, SignDocError> {
     let mut nonce = [0u8; 16];
     let _ = getrandom::fill(&mut nonce);
     let q = Query {

@@ -38,7 +38,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { days: 3, sensors: 20, deadline: Duration::from_secs(2), seedless: false }
+        Options {
+            days: 3,
+            sensors: 20,
+            deadline: Duration::from_secs(2),
+            seedless: false,
+        }
     }
 }
 
@@ -133,7 +138,10 @@ impl Scratch {
         let mut tag = [0u8; 6];
         let _ = getrandom::fill(&mut tag);
         let dir = std::env::temp_dir().join(format!("regio-demo-{}", hex::encode(tag)));
-        std::fs::create_dir_all(&dir).map_err(|source| DemoError::Io { what: format!("creating {}", dir.display()), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| DemoError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
         Ok(Scratch(dir))
     }
 }
@@ -163,18 +171,43 @@ pub(super) const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 impl Demo<'_> {
     /// Writes a line of narration.
     pub(super) fn say(&mut self, text: impl AsRef<str>) -> Result<(), DemoError> {
-        writeln!(self.out, "{}", text.as_ref()).map_err(|source| DemoError::Io { what: "writing the narration".into(), source })
+        writeln!(self.out, "{}", text.as_ref()).map_err(|source| DemoError::Io {
+            what: "writing the narration".into(),
+            source,
+        })
     }
 
     /// Signs a query of `app` for `purpose` and coordinates it from node `at`.
-    pub(super) async fn ask(&self, at: usize, app: &Key, purpose: &str, sql: &str, cert: Option<DocHash>, deadline: Duration) -> Result<FederatedResult, DemoError> {
+    pub(super) async fn ask(
+        &self,
+        at: usize,
+        app: &Key,
+        purpose: &str,
+        sql: &str,
+        cert: Option<DocHash>,
+        deadline: Duration,
+    ) -> Result<FederatedResult, DemoError> {
         let q = self.query(at, app, purpose, sql, cert)?;
         Ok(self.region.nodes[at].coordinate(q, deadline).await?)
     }
 
     /// A signed query of `app` addressed to node `at`.
-    pub(super) fn query(&self, at: usize, app: &Key, purpose: &str, sql: &str, cert: Option<DocHash>) -> Result<Value, DemoError> {
-        Ok(region::query(app, self.region.nodes[at].engine.did(), purpose, sql, cert, Utc::now())?)
+    pub(super) fn query(
+        &self,
+        at: usize,
+        app: &Key,
+        purpose: &str,
+        sql: &str,
+        cert: Option<DocHash>,
+    ) -> Result<Value, DemoError> {
+        Ok(region::query(
+            app,
+            self.region.nodes[at].engine.did(),
+            purpose,
+            sql,
+            cert,
+            Utc::now(),
+        )?)
     }
 
     /// The name of member `i`.
@@ -184,22 +217,45 @@ impl Demo<'_> {
 }
 
 fn open_stores(dir: &Path, n: usize) -> Result<Vec<Store>, DemoError> {
-    (0..n).map(|i| Ok(Store::open_sled(&dir.join(format!("node-{i}")))?)).collect()
+    (0..n)
+        .map(|i| Ok(Store::open_sled(&dir.join(format!("node-{i}")))?))
+        .collect()
 }
 
 /// Runs the demo region, narrating to `out`. Returns the report of every step; an `Err` only
 /// when the region could not be set up or a node failed internally.
 pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoError> {
     if opts.days < 3 || opts.sensors < 10 {
-        return Err(DemoError::Options(format!("need at least 3 days and 10 sensors (got {} days, {} sensors)", opts.days, opts.sensors)));
+        return Err(DemoError::Options(format!(
+            "need at least 3 days and 10 sensors (got {} days, {} sensors)",
+            opts.days, opts.sensors
+        )));
     }
     let started = Instant::now();
     let scratch = Scratch::new()?;
     let n = super::data::MUNICIPALITIES.len();
-    let actors = if opts.seedless { Actors::random(n)? } else { Actors::new(n) };
-    let region = LiveRegion::start(actors, open_stores(&scratch.0, n)?, opts.days, opts.sensors, Utc::now()).await?;
+    let actors = if opts.seedless {
+        Actors::random(n)?
+    } else {
+        Actors::new(n)
+    };
+    let region = LiveRegion::start(
+        actors,
+        open_stores(&scratch.0, n)?,
+        opts.days,
+        opts.sensors,
+        Utc::now(),
+    )
+    .await?;
     let cert = region.docs.certificate.hash();
-    let mut demo = Demo { region, opts, out, withdrawn: Vec::new(), cert, first: None };
+    let mut demo = Demo {
+        region,
+        opts,
+        out,
+        withdrawn: Vec::new(),
+        cert,
+        first: None,
+    };
     demo.say(format!(
         "Regio demo: the region `{}` of {} municipalities, each node on its own database under {}\n\
          and its own network endpoint on this machine; {} days of air-quality readings from {} sensors each.\n",
@@ -209,13 +265,19 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
         opts.days,
         opts.sensors
     ))?;
-    let mut report = Report { steps: Vec::new(), storage: scratch.0.clone(), elapsed: Duration::ZERO };
+    let mut report = Report {
+        steps: Vec::new(),
+        storage: scratch.0.clone(),
+        elapsed: Duration::ZERO,
+    };
     report.steps.push(steps::federated_query(&mut demo).await?);
     report.steps.push(steps::withdraw_consent(&mut demo).await?);
     report.steps.push(steps::uncertified(&mut demo).await?);
     report.steps.push(steps::revocation(&mut demo).await?);
     checks::recertify(&mut demo)?;
-    report.steps.push(checks::forbidden_purpose(&mut demo).await?);
+    report
+        .steps
+        .push(checks::forbidden_purpose(&mut demo).await?);
     report.steps.push(checks::small_group(&mut demo).await?);
     report.steps.push(checks::stopped_member(&mut demo).await?);
     report.steps.push(checks::auditor(&mut demo).await?);
@@ -225,14 +287,32 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
     drop(scratch);
     report.elapsed = started.elapsed();
     let passed = report.steps.iter().filter(|s| s.ok).count();
-    let mut summary = format!("\nSummary: {passed} of {} steps behaved as expected.\n", report.steps.len());
+    let mut summary = format!(
+        "\nSummary: {passed} of {} steps behaved as expected.\n",
+        report.steps.len()
+    );
     for s in &report.steps {
-        summary.push_str(&format!("  {} {}. {}\n", if s.ok { "ok  " } else { "FAIL" }, s.number, s.title));
+        summary.push_str(&format!(
+            "  {} {}. {}\n",
+            if s.ok { "ok  " } else { "FAIL" },
+            s.number,
+            s.title
+        ));
         if !s.ok {
-            summary.push_str(&format!("       expected: {}\n       seen:     {}\n", s.expected, s.seen));
+            summary.push_str(&format!(
+                "       expected: {}\n       seen:     {}\n",
+                s.expected, s.seen
+            ));
         }
     }
-    summary.push_str(&format!("Databases removed: {}. Total time {:.1} s.", report.storage.display(), report.elapsed.as_secs_f64()));
-    writeln!(out, "{summary}").map_err(|source| DemoError::Io { what: "writing the narration".into(), source })?;
+    summary.push_str(&format!(
+        "Databases removed: {}. Total time {:.1} s.",
+        report.storage.display(),
+        report.elapsed.as_secs_f64()
+    ));
+    writeln!(out, "{summary}").map_err(|source| DemoError::Io {
+        what: "writing the narration".into(),
+        source,
+    })?;
     Ok(report)
 }

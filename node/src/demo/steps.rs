@@ -22,18 +22,44 @@ pub(super) const PURPOSE: &str = "ResearchAndDevelopment";
 pub(super) const DAILY_SQL: &str =
     "SELECT municipality, date_trunc('day', observed_at) AS day, count(*) AS readings, avg(no2) AS no2_avg FROM readings GROUP BY 1, 2 ORDER BY 1, 2";
 /// Readings per municipality.
-const TOTAL_SQL: &str = "SELECT municipality, count(*) AS readings FROM readings GROUP BY 1 ORDER BY 1";
+const TOTAL_SQL: &str =
+    "SELECT municipality, count(*) AS readings FROM readings GROUP BY 1 ORDER BY 1";
 /// The charter's minimum group size.
 pub(super) const MIN_GROUP: u64 = 10;
 
 /// A step's outcome, narrated.
-pub(super) fn finish(d: &mut Demo<'_>, number: u8, title: &str, ok: bool, expected: String, seen: String) -> Result<Step, DemoError> {
-    d.say(if ok { format!("  => as expected: {seen}\n") } else { format!("  => NOT AS EXPECTED\n     expected: {expected}\n     seen:     {seen}\n") })?;
-    Ok(Step { number, title: title.into(), ok, expected, seen, coverage: None, reasons: Vec::new(), took: Duration::ZERO })
+pub(super) fn finish(
+    d: &mut Demo<'_>,
+    number: u8,
+    title: &str,
+    ok: bool,
+    expected: String,
+    seen: String,
+) -> Result<Step, DemoError> {
+    d.say(if ok {
+        format!("  => as expected: {seen}\n")
+    } else {
+        format!("  => NOT AS EXPECTED\n     expected: {expected}\n     seen:     {seen}\n")
+    })?;
+    Ok(Step {
+        number,
+        title: title.into(),
+        ok,
+        expected,
+        seen,
+        coverage: None,
+        reasons: Vec::new(),
+        took: Duration::ZERO,
+    })
 }
 
 /// `step` with the coverage of `r`, its refusal reasons when `refusals`, and the time taken.
-pub(super) fn measured(mut step: Step, r: &FederatedResult, refusals: bool, took: Duration) -> Step {
+pub(super) fn measured(
+    mut step: Step,
+    r: &FederatedResult,
+    refusals: bool,
+    took: Duration,
+) -> Step {
     step.coverage = Some(r.coverage);
     if refusals {
         step.reasons = table::reasons(r);
@@ -44,8 +70,22 @@ pub(super) fn measured(mut step: Step, r: &FederatedResult, refusals: bool, took
 
 /// The (municipality, day) → readings of a daily result.
 fn daily_rows(r: &FederatedResult) -> BTreeMap<(String, String), u64> {
-    let rows = r.result.as_ref().and_then(|v| v["rows"].as_array().cloned()).unwrap_or_default();
-    rows.iter().map(|row| ((row[0].as_str().unwrap_or("").to_owned(), row[1].as_str().unwrap_or("").to_owned()), row[2].as_u64().unwrap_or(0))).collect()
+    let rows = r
+        .result
+        .as_ref()
+        .and_then(|v| v["rows"].as_array().cloned())
+        .unwrap_or_default();
+    rows.iter()
+        .map(|row| {
+            (
+                (
+                    row[0].as_str().unwrap_or("").to_owned(),
+                    row[1].as_str().unwrap_or("").to_owned(),
+                ),
+                row[2].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 /// Compares a daily result with the expectation: every kept group and its count, the groups
@@ -56,8 +96,20 @@ pub(super) fn check_daily(r: &FederatedResult, exp: &Daily) -> (bool, String, St
     let suppressed: Vec<u64> = r.provenance.iter().map(|p| p.groups_suppressed).collect();
     let n = r.provenance.len();
     let ok = r.coverage == (n, n) && seen_rows == exp.kept && suppressed == exp.suppressed;
-    let expected = format!("coverage {n}/{n}, {} groups, {} readings, groups suppressed per member {:?}", exp.kept.len(), exp.total(), exp.suppressed);
-    let seen = format!("coverage {}/{}, {} groups, {} readings, groups suppressed per member {:?}", r.coverage.0, r.coverage.1, seen_rows.len(), total, suppressed);
+    let expected = format!(
+        "coverage {n}/{n}, {} groups, {} readings, groups suppressed per member {:?}",
+        exp.kept.len(),
+        exp.total(),
+        exp.suppressed
+    );
+    let seen = format!(
+        "coverage {}/{}, {} groups, {} readings, groups suppressed per member {:?}",
+        r.coverage.0,
+        r.coverage.1,
+        seen_rows.len(),
+        total,
+        suppressed
+    );
     (ok, expected, seen)
 }
 
@@ -67,10 +119,23 @@ pub(super) fn refused_everywhere(r: &FederatedResult, code: &str) -> (bool, Stri
     let all = reasons.iter().all(|c| c == code) && r.result.is_none();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (p, c) in r.provenance.iter().zip(&reasons) {
-        *counts.entry(if c.is_empty() { table::status(p) } else { c.clone() }).or_insert(0) += 1;
+        *counts
+            .entry(if c.is_empty() {
+                table::status(p)
+            } else {
+                c.clone()
+            })
+            .or_insert(0) += 1;
     }
-    let seen = counts.iter().map(|(c, k)| format!("{c} from {k}")).collect::<Vec<_>>().join(", ");
-    (all, format!("{seen}; coverage {}/{}", r.coverage.0, r.coverage.1))
+    let seen = counts
+        .iter()
+        .map(|(c, k)| format!("{c} from {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        all,
+        format!("{seen}; coverage {}/{}", r.coverage.0, r.coverage.1),
+    )
 }
 
 /// Step 1: a federated query, its result and provenance.
@@ -86,7 +151,9 @@ pub(super) async fn federated_query(d: &mut Demo<'_>) -> Result<Step, DemoError>
     ))?;
     let app = d.region.actors.app.clone();
     let t = Instant::now();
-    let r = d.ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE).await?;
+    let r = d
+        .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
+        .await?;
     let took = t.elapsed();
     d.say(format!("   Result ({} ms):\n{}\n   Provenance — who answered, under which policy, what they left out:\n{}", took.as_millis(), table::result(&r), table::provenance(&r)))?;
     let exp = Daily::new(n, days, sensors, &d.withdrawn, MIN_GROUP, Utc::now());
@@ -94,15 +161,33 @@ pub(super) async fn federated_query(d: &mut Demo<'_>) -> Result<Step, DemoError>
     d.say(format!("   Check: the generated data says the region holds {} readings that may be used for research; the answer adds up to {}.", exp.total(), daily_rows(&r).values().sum::<u64>()))?;
     let coverage = Some(r.coverage);
     d.first = Some(r);
-    let mut step = finish(d, 1, "a federated query answered by every member, with provenance", ok, expected, seen)?;
+    let mut step = finish(
+        d,
+        1,
+        "a federated query answered by every member, with provenance",
+        ok,
+        expected,
+        seen,
+    )?;
     step.coverage = coverage;
     step.took = took;
     Ok(step)
 }
 
 fn totals(r: &FederatedResult) -> BTreeMap<String, u64> {
-    let rows = r.result.as_ref().and_then(|v| v["rows"].as_array().cloned()).unwrap_or_default();
-    rows.iter().map(|row| (row[0].as_str().unwrap_or("").to_owned(), row[1].as_u64().unwrap_or(0))).collect()
+    let rows = r
+        .result
+        .as_ref()
+        .and_then(|v| v["rows"].as_array().cloned())
+        .unwrap_or_default();
+    rows.iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap_or("").to_owned(),
+                row[1].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 /// Step 2: a citizen withdraws consent at the desk; the next answer loses exactly their rows.
@@ -112,7 +197,10 @@ pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError
     let subject = data::subject(nis, 0);
     let rows = expect::subject_rows(0, days, sensors, &subject);
     let app = d.region.actors.app.clone();
-    let before = totals(&d.ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE).await?);
+    let before = totals(
+        &d.ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE)
+            .await?,
+    );
     d.say(format!(
         "2. A citizen withdraws consent at the desk.\n   Citizen {subject} of {name}, whose sensor sent {rows} readings, walks into the town hall and\n   \
          withdraws consent for research. The clerk registers it; the record is signed by the clerk and\n   \
@@ -136,24 +224,60 @@ pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError
         language: Some("nl".into()),
     };
     let signed = Signed::sign(record, &d.region.actors.clerk, now)?;
-    d.region.nodes[0].engine.record_consent(signed.raw().clone(), now)?;
+    d.region.nodes[0]
+        .engine
+        .record_consent(signed.raw().clone(), now)?;
     d.withdrawn.push(subject.clone());
     let t = Instant::now();
-    let r = d.ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE).await?;
+    let r = d
+        .ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE)
+        .await?;
     let took = t.elapsed();
     let after = totals(&r);
-    d.say(format!("   The next query, readings per municipality:\n{}", table::result(&r)))?;
+    d.say(format!(
+        "   The next query, readings per municipality:\n{}",
+        table::result(&r)
+    ))?;
     let mut want = before.clone();
     if let Some(v) = want.get_mut(nis) {
         *v = v.saturating_sub(rows);
     }
-    let data_says: u64 = expect::daily_counts(0, days, sensors, &d.withdrawn, Utc::now()).values().sum();
+    let data_says: u64 = expect::daily_counts(0, days, sensors, &d.withdrawn, Utc::now())
+        .values()
+        .sum();
     let ok = after == want && after.get(nis) == Some(&data_says) && r.coverage.0 == r.coverage.1;
     let b = before.get(nis).copied().unwrap_or(0);
     let a = after.get(nis).copied().unwrap_or(0);
-    let expected = format!("{name}: {b} - {rows} = {} readings, the other municipalities unchanged", b.saturating_sub(rows));
-    let seen = format!("{name}: {a} readings (change {}), the others {}", a as i64 - b as i64, if after.iter().filter(|(k, _)| *k != nis).all(|(k, v)| before.get(k) == Some(v)) { "unchanged" } else { "changed" });
-    Ok(measured(finish(d, 2, "a withdrawal at the desk removes exactly that citizen's readings", ok, expected, seen)?, &r, false, took))
+    let expected = format!(
+        "{name}: {b} - {rows} = {} readings, the other municipalities unchanged",
+        b.saturating_sub(rows)
+    );
+    let seen = format!(
+        "{name}: {a} readings (change {}), the others {}",
+        a as i64 - b as i64,
+        if after
+            .iter()
+            .filter(|(k, _)| *k != nis)
+            .all(|(k, v)| before.get(k) == Some(v))
+        {
+            "unchanged"
+        } else {
+            "changed"
+        }
+    );
+    Ok(measured(
+        finish(
+            d,
+            2,
+            "a withdrawal at the desk removes exactly that citizen's readings",
+            ok,
+            expected,
+            seen,
+        )?,
+        &r,
+        false,
+        took,
+    ))
 }
 
 /// Step 3: an application without a certificate is refused by every member.
@@ -164,12 +288,26 @@ pub(super) async fn uncertified(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     )?;
     let app = d.region.actors.uncertified.clone();
     let t = Instant::now();
-    let r = d.ask(0, &app, PURPOSE, DAILY_SQL, None, QUERY_DEADLINE).await?;
+    let r = d
+        .ask(0, &app, PURPOSE, DAILY_SQL, None, QUERY_DEADLINE)
+        .await?;
     let took = t.elapsed();
     d.say(table::provenance(&r))?;
     let (ok, seen) = refused_everywhere(&r, "certificate.missing");
     let n = r.provenance.len();
-    Ok(measured(finish(d, 3, "an uncertified application is refused everywhere", ok, format!("certificate.missing from {n}; coverage 0/{n}"), seen)?, &r, true, took))
+    Ok(measured(
+        finish(
+            d,
+            3,
+            "an uncertified application is refused everywhere",
+            ok,
+            format!("certificate.missing from {n}; coverage 0/{n}"),
+            seen,
+        )?,
+        &r,
+        true,
+        took,
+    ))
 }
 
 /// Step 4: the certificate is revoked at one node, gossiped, and refused everywhere.
@@ -177,7 +315,12 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let at = 2.min(d.region.nodes.len() - 1);
     let (actors, docs) = (&d.region.actors, &d.region.docs);
     let now = Utc::now();
-    let rev = super::region::revocation(actors, docs, "the algorithm changed without a new review", now)?;
+    let rev = super::region::revocation(
+        actors,
+        docs,
+        "the algorithm changed without a new review",
+        now,
+    )?;
     let text = format!(
         "4. The ethics board revokes the certificate.\n   The board learns that the application's algorithm changed without review. It signs a revocation\n   \
          and hands it to {}'s node only. The node passes it on to the region (gossip); every member checks\n   \
@@ -185,15 +328,21 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
         d.name(at)
     );
     d.say(text)?;
-    d.region.nodes[at].engine.put_revocation(rev.raw().clone(), now)?;
-    let msg = Gossip::Revocation { doc: rev.raw().clone() };
+    d.region.nodes[at]
+        .engine
+        .put_revocation(rev.raw().clone(), now)?;
+    let msg = Gossip::Revocation {
+        doc: rev.raw().clone(),
+    };
     let app = d.region.actors.app.clone();
     let t = Instant::now();
     let limit = Duration::from_secs(20);
     let r = loop {
         // The gossip mesh may still be forming: publish again until every member refuses.
         let _ = p2p::publish(&d.region.nodes[at].net, super::region::REGION, &msg).await;
-        let r = d.ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE).await?;
+        let r = d
+            .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
+            .await?;
         let all = r.provenance.iter().all(|p| matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked"));
         if all || t.elapsed() > limit {
             break r;
@@ -201,8 +350,25 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let took = t.elapsed();
-    d.say(format!("{}\n   Every member knew of the revocation {} ms after the board filed it at {}.", table::provenance(&r), took.as_millis(), d.name(at)))?;
+    d.say(format!(
+        "{}\n   Every member knew of the revocation {} ms after the board filed it at {}.",
+        table::provenance(&r),
+        took.as_millis(),
+        d.name(at)
+    ))?;
     let (ok, seen) = refused_everywhere(&r, "certificate.revoked");
     let n = r.provenance.len();
-    Ok(measured(finish(d, 4, "a revocation filed at one node is gossiped and honoured everywhere", ok, format!("certificate.revoked from {n} within {} s", limit.as_secs()), format!("{seen}, after {} ms", took.as_millis()))?, &r, true, took))
+    Ok(measured(
+        finish(
+            d,
+            4,
+            "a revocation filed at one node is gossiped and honoured everywhere",
+            ok,
+            format!("certificate.revoked from {n} within {} s", limit.as_secs()),
+            format!("{seen}, after {} ms", took.as_millis()),
+        )?,
+        &r,
+        true,
+        took,
+    ))
 }

@@ -15,10 +15,17 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: &[String]| {
-        let padded: Vec<String> = cells.iter().zip(&width).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         format!("    {}", padded.join("  ").trim_end())
     };
-    let mut out = vec![line(header), line(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())];
+    let mut out = vec![
+        line(header),
+        line(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>()),
+    ];
     out.extend(rows.iter().map(|r| line(r)));
     out.join("\n")
 }
@@ -26,10 +33,12 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
 fn cell(v: &Value, column: &str) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) if column == "municipality" => match MUNICIPALITIES.iter().find(|(nis, _)| nis == s) {
-            Some((nis, name)) => format!("{name} ({nis})"),
-            None => s.clone(),
-        },
+        Value::String(s) if column == "municipality" => {
+            match MUNICIPALITIES.iter().find(|(nis, _)| nis == s) {
+                Some((nis, name)) => format!("{name} ({nis})"),
+                None => s.clone(),
+            }
+        }
         Value::String(s) => s.clone(),
         Value::Number(n) => match n.as_f64() {
             Some(f) if !n.is_i64() && !n.is_u64() => format!("{f:.2}"),
@@ -44,10 +53,27 @@ pub fn result(r: &FederatedResult) -> String {
     let Some(res) = &r.result else {
         return "    (no result: no member answered)".into();
     };
-    let names: Vec<String> = res["columns"].as_array().map(|c| c.iter().map(|c| c["name"].as_str().unwrap_or("?").to_owned()).collect()).unwrap_or_default();
+    let names: Vec<String> = res["columns"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let rows: Vec<Vec<String>> = res["rows"]
         .as_array()
-        .map(|rows| rows.iter().map(|row| names.iter().enumerate().map(|(i, n)| cell(&row[i], n)).collect()).collect())
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| cell(&row[i], n))
+                        .collect()
+                })
+                .collect()
+        })
         .unwrap_or_default();
     grid(&names, &rows)
 }
@@ -65,7 +91,16 @@ pub fn status(p: &Provenance) -> String {
 
 /// The provenance, one line per member.
 pub fn provenance(r: &FederatedResult) -> String {
-    let header = ["member", "status", "policy", "rows scanned", "excluded (consent)", "groups suppressed", "signed answer"].map(String::from);
+    let header = [
+        "member",
+        "status",
+        "policy",
+        "rows scanned",
+        "excluded (consent)",
+        "groups suppressed",
+        "signed answer",
+    ]
+    .map(String::from);
     let rows: Vec<Vec<String>> = r
         .provenance
         .iter()
@@ -77,11 +112,17 @@ pub fn provenance(r: &FederatedResult) -> String {
                 p.rows_scanned.to_string(),
                 p.rows_excluded_by_consent.to_string(),
                 p.groups_suppressed.to_string(),
-                p.answer.map_or("-".into(), |h| format!("{}…", &h.to_string()[..19])),
+                p.answer
+                    .map_or("-".into(), |h| format!("{}…", &h.to_string()[..19])),
             ]
         })
         .collect();
-    format!("{}\n    coverage: {} of {} members answered", grid(&header, &rows), r.coverage.0, r.coverage.1)
+    format!(
+        "{}\n    coverage: {} of {} members answered",
+        grid(&header, &rows),
+        r.coverage.0,
+        r.coverage.1
+    )
 }
 
 /// The refusal reason of each member (empty when it did not refuse).

@@ -74,20 +74,43 @@ impl Engine {
     /// Answers a signed query (the JSON as received). `sender` is the peer that forwarded
     /// it (`None` for this node's own API). Traced as a `regio.answer` span (see
     /// [`crate::telemetry`]).
-    pub fn answer(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<Answer, AnswerError> {
+    pub fn answer(
+        &self,
+        value: Value,
+        sender: Option<&Did>,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, AnswerError> {
         let span = telemetry::answer_span(self.did(), &value);
         let answer = span.in_scope(|| self.answer_untraced(value, sender, now));
         telemetry::record_answer(&span, &answer);
         answer
     }
 
-    fn answer_untraced(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>) -> Result<Answer, AnswerError> {
+    fn answer_untraced(
+        &self,
+        value: Value,
+        sender: Option<&Did>,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, AnswerError> {
         let query_hash = DocHash::of(&value);
-        let query_id = value.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
-        let region = value.get("region").and_then(Value::as_str).unwrap_or("").to_owned();
-        let record = QueryRecord { hash: query_hash.0, raw: serde_json::to_vec(&value).unwrap_or_default() };
+        let query_id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let region = value
+            .get("region")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let record = QueryRecord {
+            hash: query_hash.0,
+            raw: serde_json::to_vec(&value).unwrap_or_default(),
+        };
         let mut trail = Trail::default();
-        trail.inputs.insert("at".into(), json!(crate::policy::time::format(&now)));
+        trail
+            .inputs
+            .insert("at".into(), json!(crate::policy::time::format(&now)));
         trail.inputs.insert("sender".into(), json!(sender));
         trail.inputs.insert("limits".into(), json!({ "maxQueryLifetimeSeconds": self.limits.max_query_lifetime.num_seconds(), "clockSkewSeconds": self.limits.clock_skew.num_seconds() }));
         match self.run(value, sender, now, &mut trail) {
@@ -99,7 +122,14 @@ impl Engine {
                     groups_suppressed: partial.groups_suppressed,
                     result: json!({ "schema": plan.schema, "partial": partial }),
                 };
-                let signed = self.sign_answer(&query_id, query_hash, &q.region, o.policy_version, outcome, now)?;
+                let signed = self.sign_answer(
+                    &query_id,
+                    query_hash,
+                    &q.region,
+                    o.policy_version,
+                    outcome,
+                    now,
+                )?;
                 let mut subjects: Vec<String> = trail.subjects.into_iter().collect();
                 subjects.sort_unstable();
                 self.store.audit_query(
@@ -115,15 +145,29 @@ impl Engine {
                     record,
                     &subjects,
                 )?;
-                Ok(Answer { signed, plan: Some(plan), partial: Some(partial) })
+                Ok(Answer {
+                    signed,
+                    plan: Some(plan),
+                    partial: Some(partial),
+                })
             }
             Err(stop) => {
                 let r = match *stop {
                     Stop::Failed(e) => return Err(e),
                     Stop::Refused(r) => r,
                 };
-                let outcome = Outcome::Refused { reason: r.refusal.reason.code().to_owned(), message: r.refusal.message.clone() };
-                let signed = self.sign_answer(&query_id, query_hash, &region, r.policy_version, outcome, now)?;
+                let outcome = Outcome::Refused {
+                    reason: r.refusal.reason.code().to_owned(),
+                    message: r.refusal.message.clone(),
+                };
+                let signed = self.sign_answer(
+                    &query_id,
+                    query_hash,
+                    &region,
+                    r.policy_version,
+                    outcome,
+                    now,
+                )?;
                 self.store.audit_query(
                     audit::Kind::QueryRefused,
                     now.timestamp_micros(),
@@ -135,15 +179,31 @@ impl Engine {
                     record,
                     &[],
                 )?;
-                Ok(Answer { signed, plan: r.plan, partial: None })
+                Ok(Answer {
+                    signed,
+                    plan: r.plan,
+                    partial: None,
+                })
             }
         }
     }
 
-    fn sign_answer(&self, id: &str, hash: DocHash, region: &str, policy_version: u64, outcome: Outcome, now: DateTime<Utc>) -> Result<Signed<PartialAnswer>, SignDocError> {
+    fn sign_answer(
+        &self,
+        id: &str,
+        hash: DocHash,
+        region: &str,
+        policy_version: u64,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<PartialAnswer>, SignDocError> {
         let policy_hash = self.read().policy.as_ref().map(|(p, _)| p.hash());
         let doc = PartialAnswer {
-            query: if id.is_empty() { "unknown".into() } else { id.to_owned() },
+            query: if id.is_empty() {
+                "unknown".into()
+            } else {
+                id.to_owned()
+            },
             query_hash: hash,
             region: region.to_owned(),
             node: self.did().clone(),
@@ -156,8 +216,22 @@ impl Engine {
     }
 
     #[allow(clippy::type_complexity)]
-    fn run(&self, value: Value, sender: Option<&Did>, now: DateTime<Utc>, trail: &mut Trail) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
-        let refused = |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| Err(Box::new(Stop::Refused(Refused { refusal, plan, requester, policy_version })));
+    fn run(
+        &self,
+        value: Value,
+        sender: Option<&Did>,
+        now: DateTime<Utc>,
+        trail: &mut Trail,
+    ) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
+        let refused =
+            |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| {
+                Err(Box::new(Stop::Refused(Refused {
+                    refusal,
+                    plan,
+                    requester,
+                    policy_version,
+                })))
+            };
         let query = match decision::verify_query(value) {
             Ok(q) => q,
             Err(r) => return refused(r, None, None, 0),
@@ -168,34 +242,91 @@ impl Engine {
         let (policy, rules, region, charter, certificate, revocations, quota_used) = {
             let state = self.read();
             let Some((policy, rules)) = state.policy.clone() else {
-                return refused(Refusal::new(Reason::PolicyMissing, format!("{} has published no policy", self.did())), None, requester, 0);
+                return refused(
+                    Refusal::new(
+                        Reason::PolicyMissing,
+                        format!("{} has published no policy", self.did()),
+                    ),
+                    None,
+                    requester,
+                    0,
+                );
             };
             let region = state.regions.get(&q.region).cloned();
-            let charter = region.as_ref().and_then(|r| state.charters.get(&r.doc().charter)).filter(|c| {
-                region.as_ref().is_some_and(|r| r.doc().members.iter().all(|m| c.signed_by(&m.did)))
-            });
+            let charter = region
+                .as_ref()
+                .and_then(|r| state.charters.get(&r.doc().charter))
+                .filter(|c| {
+                    region
+                        .as_ref()
+                        .is_some_and(|r| r.doc().members.iter().all(|m| c.signed_by(&m.did)))
+                });
             let cert_hash = q.certificate;
             let certificate = cert_hash.and_then(|h| state.certificates.get(&h).cloned());
-            let revocations = cert_hash.and_then(|h| state.revocations.get(&h).cloned()).unwrap_or_default();
-            let window = charter.map(|c| now.timestamp() / c.doc().clauses.quota.window_seconds.max(1) as i64).unwrap_or(0);
-            let used = state.quota.get(&(q.origin.clone(), window)).copied().unwrap_or(0);
-            (policy, rules, region, charter.cloned(), certificate, revocations, (window, used))
+            let revocations = cert_hash
+                .and_then(|h| state.revocations.get(&h).cloned())
+                .unwrap_or_default();
+            let window = charter
+                .map(|c| now.timestamp() / c.doc().clauses.quota.window_seconds.max(1) as i64)
+                .unwrap_or(0);
+            let used = state
+                .quota
+                .get(&(q.origin.clone(), window))
+                .copied()
+                .unwrap_or(0);
+            (
+                policy,
+                rules,
+                region,
+                charter.cloned(),
+                certificate,
+                revocations,
+                (window, used),
+            )
         };
         let version = policy.doc().version;
         let inputs = &mut trail.inputs;
         inputs.insert("policyVersion".into(), json!(version));
         inputs.insert("policyHash".into(), json!(policy.hash()));
-        inputs.insert("manifest".into(), json!(region.as_ref().map(|m| json!({ "version": m.doc().version, "hash": m.hash() }))));
+        inputs.insert(
+            "manifest".into(),
+            json!(region
+                .as_ref()
+                .map(|m| json!({ "version": m.doc().version, "hash": m.hash() }))),
+        );
         inputs.insert("charter".into(), json!(charter.as_ref().map(|c| c.hash())));
-        inputs.insert("certificate".into(), json!(certificate.as_ref().map(|c| c.hash())));
-        inputs.insert("revocations".into(), json!(revocations.iter().map(|r| r.hash()).collect::<Vec<_>>()));
+        inputs.insert(
+            "certificate".into(),
+            json!(certificate.as_ref().map(|c| c.hash())),
+        );
+        inputs.insert(
+            "revocations".into(),
+            json!(revocations.iter().map(|r| r.hash()).collect::<Vec<_>>()),
+        );
         inputs.insert("quotaUsed".into(), json!(quota_used.1));
         let store = &self.store;
         let planned = query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
         let (plan, shape) = match planned {
             Ok(p) => p,
-            Err(PlanError::UnknownDataset { name, .. }) => return refused(Refusal::new(Reason::DatasetUnknown, format!("no dataset `{name}` at this node")), None, requester, version),
-            Err(e) => return refused(Refusal::new(Reason::QueryUnsupported, e.to_string()), None, requester, version),
+            Err(PlanError::UnknownDataset { name, .. }) => {
+                return refused(
+                    Refusal::new(
+                        Reason::DatasetUnknown,
+                        format!("no dataset `{name}` at this node"),
+                    ),
+                    None,
+                    requester,
+                    version,
+                )
+            }
+            Err(e) => {
+                return refused(
+                    Refusal::new(Reason::QueryUnsupported, e.to_string()),
+                    None,
+                    requester,
+                    version,
+                )
+            }
         };
         let ctx = Context {
             now,
@@ -214,22 +345,53 @@ impl Engine {
             Decision::Allow(o) => *o,
             Decision::Refuse(r) => return refused(r, Some(plan), requester, version),
         };
-        match self.store.check_and_insert_nonce(&q.nonce, q.expires.timestamp_micros(), now.timestamp_micros()) {
+        match self.store.check_and_insert_nonce(
+            &q.nonce,
+            q.expires.timestamp_micros(),
+            now.timestamp_micros(),
+        ) {
             Ok(true) => {}
-            Ok(false) => return refused(Refusal::new(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce)), Some(plan), requester, version),
+            Ok(false) => {
+                return refused(
+                    Refusal::new(
+                        Reason::QueryReplayed,
+                        format!("nonce {} was already used", q.nonce),
+                    ),
+                    Some(plan),
+                    requester,
+                    version,
+                )
+            }
             Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
         }
-        let partial = self.execute(&plan, &obligations, now, &mut trail.subjects).map_err(|e| Box::new(Stop::Failed(e)))?;
+        let partial = self
+            .execute(&plan, &obligations, now, &mut trail.subjects)
+            .map_err(|e| Box::new(Stop::Failed(e)))?;
         let mut state = self.write();
-        *state.quota.entry((q.origin.clone(), quota_used.0)).or_insert(0) += 1;
+        *state
+            .quota
+            .entry((q.origin.clone(), quota_used.0))
+            .or_insert(0) += 1;
         drop(state);
         Ok((query, plan, partial, obligations))
     }
 
-    fn execute(&self, plan: &Plan, o: &Obligations, now: DateTime<Utc>, subjects: &mut HashSet<String>) -> Result<PartialResult, AnswerError> {
-        let chunks = self.store.scan_shared(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
+    fn execute(
+        &self,
+        plan: &Plan,
+        o: &Obligations,
+        now: DateTime<Utc>,
+        subjects: &mut HashSet<String>,
+    ) -> Result<PartialResult, AnswerError> {
+        let chunks =
+            self.store
+                .scan_shared(&plan.schema.dataset, plan.time_range.0, plan.time_range.1)?;
         let view = match &o.consent {
-            Some(filter) => Some(self.store.consent_view(&plan.schema.dataset, &filter.purposes, now.timestamp_micros())?),
+            Some(filter) => Some(self.store.consent_view(
+                &plan.schema.dataset,
+                &filter.purposes,
+                now.timestamp_micros(),
+            )?),
             None => None,
         };
         let allows = |subject: &str| view.as_ref().is_some_and(|v| v.allows(subject));
@@ -238,6 +400,12 @@ impl Engine {
             masked: &o.masked,
             min_group_size: u64::from(o.min_group_size),
         };
-        query::execute_counting(plan, chunks.into_iter().map(Ok::<_, Infallible>), &opts, subjects).map_err(|e| AnswerError::Exec(e.to_string()))
+        query::execute_counting(
+            plan,
+            chunks.into_iter().map(Ok::<_, Infallible>),
+            &opts,
+            subjects,
+        )
+        .map_err(|e| AnswerError::Exec(e.to_string()))
     }
 }

@@ -69,32 +69,63 @@ fn invalid(what: &'static str) -> impl Fn(Invalid) -> DocError {
 }
 
 fn record(signed_hash: DocHash, raw: &Value, now: DateTime<Utc>) -> DocRecord {
-    DocRecord { hash: signed_hash.0, raw: serde_json::to_vec(raw).unwrap_or_default(), stored_at: now.timestamp_micros() }
+    DocRecord {
+        hash: signed_hash.0,
+        raw: serde_json::to_vec(raw).unwrap_or_default(),
+        stored_at: now.timestamp_micros(),
+    }
 }
 
 impl Engine {
     /// Publishes the next version of this node's own policy (chain-checked).
-    pub fn publish_policy(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<PolicyBundle>, DocError> {
+    pub fn publish_policy(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<PolicyBundle>, DocError> {
         let signed: Signed<PolicyBundle> = verify("policy bundle", value)?;
         bundle::check_signer(&signed).map_err(invalid("policy bundle"))?;
         let doc = signed.doc();
         if &doc.municipality.did != self.did() {
-            return Err(DocError::NotOurs { found: doc.municipality.did.to_string(), expected: self.did().to_string() });
+            return Err(DocError::NotOurs {
+                found: doc.municipality.did.to_string(),
+                expected: self.did().to_string(),
+            });
         }
         let rules = Rules::compile(&doc.access)?;
         let mut state = self.write();
         match &state.policy {
-            None if doc.version != 1 => return Err(DocError::Chain(format!("the first version published must be 1, not {}", doc.version))),
+            None if doc.version != 1 => {
+                return Err(DocError::Chain(format!(
+                    "the first version published must be 1, not {}",
+                    doc.version
+                )))
+            }
             Some((head, _)) if doc.version != head.doc().version + 1 => {
-                return Err(DocError::Chain(format!("version {} does not follow the head, version {}", doc.version, head.doc().version)))
+                return Err(DocError::Chain(format!(
+                    "version {} does not follow the head, version {}",
+                    doc.version,
+                    head.doc().version
+                )))
             }
             Some((head, _)) if doc.previous != Some(head.hash()) => {
-                return Err(DocError::Chain(format!("`previous` must be {}, the hash of version {}", head.hash(), head.doc().version)))
+                return Err(DocError::Chain(format!(
+                    "`previous` must be {}, the hash of version {}",
+                    head.hash(),
+                    head.doc().version
+                )))
             }
             _ => {}
         }
         let raw = serde_json::to_vec(signed.raw()).unwrap_or_default();
-        self.store.publish_policy(PolicyRecord { version: doc.version, hash: signed.hash().0, raw }, now.timestamp_micros())?;
+        self.store.publish_policy(
+            PolicyRecord {
+                version: doc.version,
+                hash: signed.hash().0,
+                raw,
+            },
+            now.timestamp_micros(),
+        )?;
         state.policy = Some((signed.clone(), Arc::new(rules)));
         Ok(signed)
     }
@@ -102,13 +133,20 @@ impl Engine {
     /// Takes note of another member's signed policy bundle (from gossip or a chain fetch).
     /// Returns the evidence when it and a bundle seen before are two different bundles of
     /// one issuer with one version; the evidence is also written to the audit log.
-    pub fn observe_peer_policy(&self, value: Value, now: DateTime<Utc>) -> Result<Option<bundle::Equivocation>, DocError> {
+    pub fn observe_peer_policy(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bundle::Equivocation>, DocError> {
         let signed: Signed<PolicyBundle> = verify("policy bundle", value)?;
         bundle::check_signer(&signed).map_err(invalid("policy bundle"))?;
         let doc = signed.doc();
         let issuer = doc.municipality.did.clone();
         let mut state = self.write();
-        let head = state.peer_heads.entry(issuer.clone()).or_insert((doc.version, signed.hash()));
+        let head = state
+            .peer_heads
+            .entry(issuer.clone())
+            .or_insert((doc.version, signed.hash()));
         if doc.version > head.0 {
             *head = (doc.version, signed.hash());
         }
@@ -120,7 +158,11 @@ impl Engine {
         let Some(evidence) = bundle::equivocation(seen, &signed) else {
             return Ok(None);
         };
-        if state.equivocations.iter().any(|e| e.issuer == evidence.issuer && e.version == evidence.version) {
+        if state
+            .equivocations
+            .iter()
+            .any(|e| e.issuer == evidence.issuer && e.version == evidence.version)
+        {
             return Ok(Some(evidence));
         }
         self.store.audit(
@@ -136,25 +178,44 @@ impl Engine {
     }
 
     /// Stores an ethics certificate (signed by its issuer).
-    pub fn put_certificate(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<EthicsCertificate>, DocError> {
+    pub fn put_certificate(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<EthicsCertificate>, DocError> {
         let signed: Signed<EthicsCertificate> = verify("ethics certificate", value)?;
         cert::check_issuer(&signed).map_err(invalid("ethics certificate"))?;
         let mut state = self.write();
-        if let std::collections::hash_map::Entry::Vacant(slot) = state.certificates.entry(signed.hash()) {
-            self.store.put_document(DocKind::Certificate, record(signed.hash(), signed.raw(), now))?;
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            state.certificates.entry(signed.hash())
+        {
+            self.store.put_document(
+                DocKind::Certificate,
+                record(signed.hash(), signed.raw(), now),
+            )?;
             slot.insert(signed.clone());
         }
         Ok(signed)
     }
 
     /// Stores a revocation (signed by the issuer it names).
-    pub fn put_revocation(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<Revocation>, DocError> {
+    pub fn put_revocation(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<Revocation>, DocError> {
         let signed: Signed<Revocation> = verify("revocation", value)?;
         cert::check_revocation_signer(&signed).map_err(invalid("revocation"))?;
         let mut state = self.write();
-        let list = state.revocations.entry(signed.doc().certificate).or_default();
+        let list = state
+            .revocations
+            .entry(signed.doc().certificate)
+            .or_default();
         if !list.iter().any(|r| r.hash() == signed.hash()) {
-            self.store.put_document(DocKind::Revocation, record(signed.hash(), signed.raw(), now))?;
+            self.store.put_document(
+                DocKind::Revocation,
+                record(signed.hash(), signed.raw(), now),
+            )?;
             list.push(signed.clone());
         }
         Ok(signed)
@@ -162,11 +223,17 @@ impl Engine {
 
     /// Stores a signed inclusion charter (whether every member signed it is checked when a
     /// query needs it, against the region's current members).
-    pub fn put_charter(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<InclusionCharter>, DocError> {
+    pub fn put_charter(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<InclusionCharter>, DocError> {
         let signed: Signed<InclusionCharter> = verify("inclusion charter", value)?;
         let mut state = self.write();
-        if let std::collections::hash_map::Entry::Vacant(slot) = state.charters.entry(signed.hash()) {
-            self.store.put_document(DocKind::Charter, record(signed.hash(), signed.raw(), now))?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.charters.entry(signed.hash())
+        {
+            self.store
+                .put_document(DocKind::Charter, record(signed.hash(), signed.raw(), now))?;
             slot.insert(signed.clone());
         }
         Ok(signed)
@@ -174,7 +241,11 @@ impl Engine {
 
     /// Takes in a region manifest version: founding (every founder signed) or the successor
     /// of the current one (threshold of current members signed). Anything else is refused.
-    pub fn put_manifest(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<RegionManifest>, DocError> {
+    pub fn put_manifest(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<RegionManifest>, DocError> {
         let signed: Signed<RegionManifest> = verify("region manifest", value)?;
         let mut state = self.write();
         let current = state.regions.get(&signed.doc().region);
@@ -182,22 +253,41 @@ impl Engine {
             return Ok(signed);
         }
         manifest::accept(current, &signed)?;
-        self.store.put_document(DocKind::Manifest, record(signed.hash(), signed.raw(), now))?;
-        state.regions.insert(signed.doc().region.clone(), signed.clone());
+        self.store
+            .put_document(DocKind::Manifest, record(signed.hash(), signed.raw(), now))?;
+        state
+            .regions
+            .insert(signed.doc().region.clone(), signed.clone());
         Ok(signed)
     }
 
     /// Records a signed consent record (given or withdrawn). It must name this node as
     /// controller and be signed by the subject's own key or by one of this node's clerks.
-    pub fn record_consent(&self, value: Value, now: DateTime<Utc>) -> Result<Signed<ConsentRecord>, DocError> {
+    pub fn record_consent(
+        &self,
+        value: Value,
+        now: DateTime<Utc>,
+    ) -> Result<Signed<ConsentRecord>, DocError> {
         let signed: Signed<ConsentRecord> = verify("consent record", value)?;
         consent_doc::check_signer(&signed).map_err(invalid("consent record"))?;
         let doc = signed.doc();
         if &doc.controller != self.did() {
-            return Err(DocError::Invalid { what: "consent record", source: Invalid::new("controller", format!("{} is not this node ({})", doc.controller, self.did())) });
+            return Err(DocError::Invalid {
+                what: "consent record",
+                source: Invalid::new(
+                    "controller",
+                    format!("{} is not this node ({})", doc.controller, self.did()),
+                ),
+            });
         }
-        let by_subject = doc.subject_did.as_ref().is_some_and(|s| signed.signed_by(s));
-        let by_clerk = doc.clerk.as_ref().is_some_and(|c| signed.signed_by(c) && self.clerks.contains(c));
+        let by_subject = doc
+            .subject_did
+            .as_ref()
+            .is_some_and(|s| signed.signed_by(s));
+        let by_clerk = doc
+            .clerk
+            .as_ref()
+            .is_some_and(|c| signed.signed_by(c) && self.clerks.contains(c));
         if !by_subject && !by_clerk {
             return Err(DocError::Invalid {
                 what: "consent record",
@@ -207,7 +297,11 @@ impl Engine {
         let entry = consent::Entry {
             id: doc.id.clone(),
             subject: doc.subject.clone(),
-            datasets: if doc.datasets.iter().any(|d| d == "*") { Vec::new() } else { doc.datasets.clone() },
+            datasets: if doc.datasets.iter().any(|d| d == "*") {
+                Vec::new()
+            } else {
+                doc.datasets.clone()
+            },
             purposes: doc.purposes.clone(),
             given: true,
             given_at: doc.given_at.timestamp_micros(),
@@ -215,10 +309,14 @@ impl Engine {
                 Status::Given => None,
                 Status::Withdrawn => doc.withdrawn_at.map(|t| t.timestamp_micros()),
             },
-            channel: serde_json::to_value(doc.channel).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            channel: serde_json::to_value(doc.channel)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             raw: Some(serde_json::to_vec(signed.raw()).unwrap_or_default()),
         };
-        self.store.put_consents(vec![entry], now.timestamp_micros())?;
+        self.store
+            .put_consents(vec![entry], now.timestamp_micros())?;
         Ok(signed)
     }
 }

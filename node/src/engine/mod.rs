@@ -80,11 +80,22 @@ pub enum OpenError {
 impl Engine {
     /// Opens the engine on a store and rebuilds its state from what is stored. `clerks` are
     /// the DIDs allowed to register consent on behalf of citizens (the node's own key always is).
-    pub fn open(store: Store, key: Key, clerks: impl IntoIterator<Item = Did>, limits: Limits) -> Result<Engine, OpenError> {
+    pub fn open(
+        store: Store,
+        key: Key,
+        clerks: impl IntoIterator<Item = Did>,
+        limits: Limits,
+    ) -> Result<Engine, OpenError> {
         let mut clerks: HashSet<Did> = clerks.into_iter().collect();
         clerks.insert(key.did().clone());
         store.set_checkpointer(crate::audit::checkpointer(key.clone()));
-        let engine = Engine { store, key, clerks, limits, state: RwLock::new(State::default()) };
+        let engine = Engine {
+            store,
+            key,
+            clerks,
+            limits,
+            state: RwLock::new(State::default()),
+        };
         engine.reload()?;
         Ok(engine)
     }
@@ -108,32 +119,48 @@ impl Engine {
     }
 
     fn reload(&self) -> Result<(), OpenError> {
-        let bad = |what: &'static str, hash: &[u8; 32], reason: String| OpenError::Stored { what, hash: DocHash(*hash).to_string(), reason };
+        let bad = |what: &'static str, hash: &[u8; 32], reason: String| OpenError::Stored {
+            what,
+            hash: DocHash(*hash).to_string(),
+            reason,
+        };
         let mut state = State::default();
         if let Some(head) = self.store.policy_head()? {
-            let signed = Signed::<PolicyBundle>::from_json(&head.raw).map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
-            let rules = Rules::compile(&signed.doc().access).map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
+            let signed = Signed::<PolicyBundle>::from_json(&head.raw)
+                .map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
+            let rules = Rules::compile(&signed.doc().access)
+                .map_err(|e| bad("policy bundle", &head.hash, e.to_string()))?;
             state.policy = Some((signed, Arc::new(rules)));
         }
         for rec in self.store.documents(DocKind::Charter)? {
-            let c = Signed::<InclusionCharter>::from_json(&rec.raw).map_err(|e| bad("charter", &rec.hash, e.to_string()))?;
+            let c = Signed::<InclusionCharter>::from_json(&rec.raw)
+                .map_err(|e| bad("charter", &rec.hash, e.to_string()))?;
             state.charters.insert(c.hash(), c);
         }
         let mut manifests: Vec<Signed<RegionManifest>> = Vec::new();
         for rec in self.store.documents(DocKind::Manifest)? {
-            manifests.push(Signed::from_json(&rec.raw).map_err(|e| bad("manifest", &rec.hash, e.to_string()))?);
+            manifests.push(
+                Signed::from_json(&rec.raw)
+                    .map_err(|e| bad("manifest", &rec.hash, e.to_string()))?,
+            );
         }
         manifests.sort_by_key(|m| m.doc().version);
         for m in manifests {
             state.regions.insert(m.doc().region.clone(), m);
         }
         for rec in self.store.documents(DocKind::Certificate)? {
-            let c = Signed::<EthicsCertificate>::from_json(&rec.raw).map_err(|e| bad("certificate", &rec.hash, e.to_string()))?;
+            let c = Signed::<EthicsCertificate>::from_json(&rec.raw)
+                .map_err(|e| bad("certificate", &rec.hash, e.to_string()))?;
             state.certificates.insert(c.hash(), c);
         }
         for rec in self.store.documents(DocKind::Revocation)? {
-            let r = Signed::<Revocation>::from_json(&rec.raw).map_err(|e| bad("revocation", &rec.hash, e.to_string()))?;
-            state.revocations.entry(r.doc().certificate).or_default().push(r);
+            let r = Signed::<Revocation>::from_json(&rec.raw)
+                .map_err(|e| bad("revocation", &rec.hash, e.to_string()))?;
+            state
+                .revocations
+                .entry(r.doc().certificate)
+                .or_default()
+                .push(r);
         }
         *self.write() = state;
         Ok(())

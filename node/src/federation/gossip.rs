@@ -14,7 +14,10 @@ use crate::store::{DocKind, StoreError};
 
 /// Whether the store already holds this exact document.
 fn known(engine: &Engine, kind: DocKind, doc: &Value) -> Result<bool, GossipError> {
-    Ok(engine.store().document(kind, &DocHash::of(doc).0)?.is_some())
+    Ok(engine
+        .store()
+        .document(kind, &DocHash::of(doc).0)?
+        .is_some())
 }
 
 /// One gossip message.
@@ -96,7 +99,11 @@ impl Gossip {
     /// The signed document a message carries (`None` for a digest).
     pub fn document(&self) -> Option<&Value> {
         match self {
-            Gossip::Revocation { doc } | Gossip::Policy { doc } | Gossip::Manifest { doc } | Gossip::Certificate { doc } | Gossip::Charter { doc } => Some(doc),
+            Gossip::Revocation { doc }
+            | Gossip::Policy { doc }
+            | Gossip::Manifest { doc }
+            | Gossip::Certificate { doc }
+            | Gossip::Charter { doc } => Some(doc),
             Gossip::Digest { .. } => None,
         }
     }
@@ -112,7 +119,11 @@ impl Gossip {
     }
 
     /// Decodes and applies a message received from the region's topic.
-    pub fn apply(engine: &Engine, bytes: &[u8], now: DateTime<Utc>) -> Result<Applied, GossipError> {
+    pub fn apply(
+        engine: &Engine,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Applied, GossipError> {
         Gossip::from_bytes(bytes)?.apply_to(engine, now)
     }
 
@@ -129,10 +140,18 @@ impl Gossip {
                 Applied::Revocation
             }
             Gossip::Policy { doc } => {
-                let own = doc.pointer("/municipality/did").and_then(Value::as_str) == Some(engine.did().as_str());
-                let seen = doc.pointer("/municipality/did").and_then(Value::as_str).and_then(|d| {
-                    engine.peer_heads().into_iter().find(|(did, _)| did.as_str() == d).map(|(_, (_, hash))| hash)
-                });
+                let own = doc.pointer("/municipality/did").and_then(Value::as_str)
+                    == Some(engine.did().as_str());
+                let seen = doc
+                    .pointer("/municipality/did")
+                    .and_then(Value::as_str)
+                    .and_then(|d| {
+                        engine
+                            .peer_heads()
+                            .into_iter()
+                            .find(|(did, _)| did.as_str() == d)
+                            .map(|(_, (_, hash))| hash)
+                    });
                 if own || seen == Some(DocHash::of(&doc)) {
                     Applied::Policy(false)
                 } else {

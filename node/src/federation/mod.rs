@@ -49,7 +49,12 @@ pub enum TransportError {
 /// Carries a signed query to a member and its signed answer back.
 pub trait Transport: Send + Sync {
     /// Sends `query` (signed JSON bytes) to `member`; returns its signed answer bytes.
-    fn request(&self, member: &Did, query: Vec<u8>, deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>>;
+    fn request(
+        &self,
+        member: &Did,
+        query: Vec<u8>,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>>;
 }
 
 /// What happened at one member.
@@ -174,18 +179,36 @@ fn traced(reply: (usize, Reply)) -> (usize, Reply) {
 
 /// Runs a federated query from this node. Traced as a `regio.coordinate` span with one
 /// `regio.member_request` child per member (see [`crate::telemetry`]).
-pub async fn coordinate(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
+pub async fn coordinate(
+    engine: Arc<Engine>,
+    transport: &dyn Transport,
+    query_value: Value,
+    deadline: Duration,
+    now: DateTime<Utc>,
+) -> Result<FederatedResult, FederationError> {
     let span = telemetry::coordinate_span(engine.did(), &query_value);
-    let result = coordinate_untraced(engine, transport, query_value, deadline, now).instrument(span.clone()).await;
+    let result = coordinate_untraced(engine, transport, query_value, deadline, now)
+        .instrument(span.clone())
+        .await;
     telemetry::record_coordinate(&span, &result);
     result
 }
 
-async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, query_value: Value, deadline: Duration, now: DateTime<Utc>) -> Result<FederatedResult, FederationError> {
+async fn coordinate_untraced(
+    engine: Arc<Engine>,
+    transport: &dyn Transport,
+    query_value: Value,
+    deadline: Duration,
+    now: DateTime<Utc>,
+) -> Result<FederatedResult, FederationError> {
     let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
     let q = query.doc().clone();
     let query_hash = query.hash();
-    let region = engine.regions().into_iter().find(|r| r.doc().region == q.region).ok_or_else(|| FederationError::NotMember(q.region.clone()))?;
+    let region = engine
+        .regions()
+        .into_iter()
+        .find(|r| r.doc().region == q.region)
+        .ok_or_else(|| FederationError::NotMember(q.region.clone()))?;
     let members = region.doc().members.clone();
     if !members.iter().any(|m| &m.did == engine.did()) {
         return Err(FederationError::NotMember(q.region.clone()));
@@ -199,12 +222,32 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
             pending.push(Box::pin(
                 async move {
                     let span = tracing::Span::current();
-                    let local = tokio::task::spawn_blocking(move || span.in_scope(|| engine.answer(value, None, now))).await;
+                    let local = tokio::task::spawn_blocking(move || {
+                        span.in_scope(|| engine.answer(value, None, now))
+                    })
+                    .await;
                     traced(match local {
                         // Checked like any member's answer: the bytes it would have sent.
-                        Ok(Ok(a)) => (i, arrived(serde_json::to_vec(a.signed.raw()).unwrap_or_default(), engine_did, query_hash)),
-                        Ok(Err(e)) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
-                        Err(e) => (i, Reply::Failed(TransportError::Unreachable(format!("local engine: {e}")))),
+                        Ok(Ok(a)) => (
+                            i,
+                            arrived(
+                                serde_json::to_vec(a.signed.raw()).unwrap_or_default(),
+                                engine_did,
+                                query_hash,
+                            ),
+                        ),
+                        Ok(Err(e)) => (
+                            i,
+                            Reply::Failed(TransportError::Unreachable(format!(
+                                "local engine: {e}"
+                            ))),
+                        ),
+                        Err(e) => (
+                            i,
+                            Reply::Failed(TransportError::Unreachable(format!(
+                                "local engine: {e}"
+                            ))),
+                        ),
                     })
                 }
                 .instrument(span),
@@ -247,8 +290,15 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         };
         match reply {
             None | Some(Reply::Failed(TransportError::Timeout)) => {}
-            Some(Reply::Failed(e)) => line.status = Status::Unreachable { error: e.to_string() },
-            Some(Reply::Arrived(checking)) => match checking.await.unwrap_or_else(|e| Err(format!("checking the answer: {e}"))) {
+            Some(Reply::Failed(e)) => {
+                line.status = Status::Unreachable {
+                    error: e.to_string(),
+                }
+            }
+            Some(Reply::Arrived(checking)) => match checking
+                .await
+                .unwrap_or_else(|e| Err(format!("checking the answer: {e}")))
+            {
                 Err(error) => line.status = Status::Invalid { error },
                 Ok(Checked { signed, partial }) => {
                     answers.push(signed.raw().clone());
@@ -256,8 +306,18 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
                     line.answer = Some(signed.hash());
                     line.policy_version = Some(doc.policy_version);
                     match &doc.outcome {
-                        Outcome::Refused { reason, message } => line.status = Status::Refused { reason: reason.clone(), message: message.clone() },
-                        Outcome::Answered { rows_scanned, rows_excluded_by_consent, groups_suppressed, .. } => {
+                        Outcome::Refused { reason, message } => {
+                            line.status = Status::Refused {
+                                reason: reason.clone(),
+                                message: message.clone(),
+                            }
+                        }
+                        Outcome::Answered {
+                            rows_scanned,
+                            rows_excluded_by_consent,
+                            groups_suppressed,
+                            ..
+                        } => {
                             line.rows_scanned = *rows_scanned;
                             line.rows_excluded_by_consent = *rows_excluded_by_consent;
                             line.groups_suppressed = *groups_suppressed;
@@ -277,34 +337,60 @@ async fn coordinate_untraced(engine: Arc<Engine>, transport: &dyn Transport, que
         }
         provenance.push(line);
     }
-    let answered = provenance.iter().filter(|p| p.status == Status::Answered).count();
+    let answered = provenance
+        .iter()
+        .filter(|p| p.status == Status::Answered)
+        .count();
     let (result, csv) = match merged {
         None => (None, None),
         Some((schema, partial)) => {
-            let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone())).map_err(|e| FederationError::Merge(e.to_string()))?;
-            let rs: ResultSet = query::finalize(&plan, &partial).map_err(|e| FederationError::Merge(e.to_string()))?;
+            let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone()))
+                .map_err(|e| FederationError::Merge(e.to_string()))?;
+            let rs: ResultSet = query::finalize(&plan, &partial)
+                .map_err(|e| FederationError::Merge(e.to_string()))?;
             (Some(rs.to_json()), Some(rs.to_csv()))
         }
     };
-    Ok(FederatedResult { query: q.id, query_hash, region: q.region, result, csv, coverage: (answered, members.len()), provenance, answers })
+    Ok(FederatedResult {
+        query: q.id,
+        query_hash,
+        region: q.region,
+        result,
+        csv,
+        coverage: (answered, members.len()),
+        provenance,
+        answers,
+    })
 }
 
-fn check_answer(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Signed<PartialAnswer>, String> {
+fn check_answer(
+    bytes: &[u8],
+    member: &Did,
+    query_hash: DocHash,
+) -> Result<Signed<PartialAnswer>, String> {
     let signed = Signed::<PartialAnswer>::from_json(bytes).map_err(|e| e.to_string())?;
     qdoc::check_answer_signer(&signed).map_err(|e| e.to_string())?;
     let doc = signed.doc();
     if &doc.node != member {
-        return Err(format!("answer signed by {}, expected {}", doc.node, member));
+        return Err(format!(
+            "answer signed by {}, expected {}",
+            doc.node, member
+        ));
     }
     if doc.query_hash != query_hash {
-        return Err(format!("answer is for query {}, not {}", doc.query_hash, query_hash));
+        return Err(format!(
+            "answer is for query {}, not {}",
+            doc.query_hash, query_hash
+        ));
     }
     Ok(signed)
 }
 
 /// Starts checking an answer that arrived from `member` on the blocking pool.
 fn arrived(bytes: Vec<u8>, member: Did, query_hash: DocHash) -> Reply {
-    Reply::Arrived(tokio::task::spawn_blocking(move || check(&bytes, &member, query_hash)))
+    Reply::Arrived(tokio::task::spawn_blocking(move || {
+        check(&bytes, &member, query_hash)
+    }))
 }
 
 /// Verifies an answer ([`check_answer`]) and decodes its partial result.
@@ -319,12 +405,17 @@ fn check(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Checked, Str
 
 /// The schema and partial result of an answer (read in place, not copied).
 fn decode(result: &Value) -> Result<(Schema, PartialResult), String> {
-    let schema = Schema::deserialize(&result["schema"]).map_err(|e| format!("result schema: {e}"))?;
-    let partial = PartialResult::deserialize(&result["partial"]).map_err(|e| format!("partial result: {e}"))?;
+    let schema =
+        Schema::deserialize(&result["schema"]).map_err(|e| format!("result schema: {e}"))?;
+    let partial = PartialResult::deserialize(&result["partial"])
+        .map_err(|e| format!("partial result: {e}"))?;
     Ok((schema, partial))
 }
 
-fn absorb(merged: &mut Option<(Schema, PartialResult)>, (schema, partial): (Schema, PartialResult)) -> Result<(), String> {
+fn absorb(
+    merged: &mut Option<(Schema, PartialResult)>,
+    (schema, partial): (Schema, PartialResult),
+) -> Result<(), String> {
     match merged {
         None => *merged = Some((schema, partial)),
         Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,

@@ -21,14 +21,22 @@ use crate::policy::Did;
 pub struct NetTransport(pub Handle);
 
 impl Transport for NetTransport {
-    fn request(&self, member: &Did, query: Vec<u8>, deadline: Duration) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
+    fn request(
+        &self,
+        member: &Did,
+        query: Vec<u8>,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>> {
         let member = member.clone();
         Box::pin(async move {
-            self.0.request(&member, Protocol::Query, query, deadline).await.map_err(|e| match e {
-                NetError::Timeout(_) => TransportError::Timeout,
-                NetError::Refused { reason } => TransportError::Refused(reason),
-                other => TransportError::Unreachable(other.to_string()),
-            })
+            self.0
+                .request(&member, Protocol::Query, query, deadline)
+                .await
+                .map_err(|e| match e {
+                    NetError::Timeout(_) => TransportError::Timeout,
+                    NetError::Refused { reason } => TransportError::Refused(reason),
+                    other => TransportError::Unreachable(other.to_string()),
+                })
         })
     }
 }
@@ -67,7 +75,9 @@ impl InboundHandler for EngineInbound {
         let engine = self.engine.clone();
         // Not JSON at all: the engine answers a signed `signature.invalid` refusal.
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match tokio::task::spawn_blocking(move || engine.answer(value, Some(&from), Utc::now())).await {
+        match tokio::task::spawn_blocking(move || engine.answer(value, Some(&from), Utc::now()))
+            .await
+        {
             Ok(Ok(answer)) => serde_json::to_vec(answer.signed.raw()).unwrap_or_default(),
             _ => Vec::new(),
         }
@@ -77,17 +87,27 @@ impl InboundHandler for EngineInbound {
         // A sync request: the region's documents the requester lacks, as gossip messages.
         if let Some(body) = SyncBody::parse(&bytes) {
             let engine = self.engine.clone();
-            let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync)).await.unwrap_or_default();
+            let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync))
+                .await
+                .unwrap_or_default();
             return serde_json::to_vec(&docs).unwrap_or_default();
         }
         // Anything else: this node's whole policy chain, oldest first.
         let policies = self.engine.store().policies().unwrap_or_default();
-        let docs: Vec<Value> = policies.iter().filter_map(|p| serde_json::from_slice(&p.raw).ok()).collect();
+        let docs: Vec<Value> = policies
+            .iter()
+            .filter_map(|p| serde_json::from_slice(&p.raw).ok())
+            .collect();
         serde_json::to_vec(&docs).unwrap_or_default()
     }
 
     fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool) {
-        let _ = self.gossip.try_send(GossipIn { region: region.to_owned(), from, bytes, direct });
+        let _ = self.gossip.try_send(GossipIn {
+            region: region.to_owned(),
+            from,
+            bytes,
+            direct,
+        });
     }
 }
 
@@ -96,7 +116,8 @@ impl InboundHandler for EngineInbound {
 pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>) {
     while let Some(msg) = rx.recv().await {
         let engine = engine.clone();
-        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now())).await;
+        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now()))
+            .await;
     }
 }
 

@@ -36,13 +36,20 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("net", &self.net).finish_non_exhaustive()
+        f.debug_struct("Running")
+            .field("net", &self.net)
+            .finish_non_exhaustive()
     }
 }
 
 /// Starts the network for `engine` (listening on `config.listen`), joins the regions the
 /// engine is in, and spawns gossip application and anti-entropy every `gossip_interval`.
-pub async fn start(engine: Arc<Engine>, key: &Key, config: NetConfig, gossip_interval: Duration) -> Result<Running, NetError> {
+pub async fn start(
+    engine: Arc<Engine>,
+    key: &Key,
+    config: NetConfig,
+    gossip_interval: Duration,
+) -> Result<Running, NetError> {
     let (inbound, gossip) = EngineInbound::new(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let (net, net_task) = net::start(config, key, inbound, async move {
@@ -50,9 +57,20 @@ pub async fn start(engine: Arc<Engine>, key: &Key, config: NetConfig, gossip_int
     })
     .await?;
     join_regions(&engine, &net).await?;
-    let gossip_task = tokio::spawn(apply_and_join(engine.clone(), net.clone(), gossip, gossip_interval));
+    let gossip_task = tokio::spawn(apply_and_join(
+        engine.clone(),
+        net.clone(),
+        gossip,
+        gossip_interval,
+    ));
     let sync_task = tokio::spawn(anti_entropy(engine, net.clone(), gossip_interval));
-    Ok(Running { net, stop: Some(stop), net_task, gossip_task, sync_task })
+    Ok(Running {
+        net,
+        stop: Some(stop),
+        net_task,
+        gossip_task,
+        sync_task,
+    })
 }
 
 impl Running {
@@ -65,7 +83,10 @@ impl Running {
             let _ = stop.send(());
         }
         let _ = (&mut self.net_task).await;
-        if tokio::time::timeout(Duration::from_secs(2), &mut self.gossip_task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.gossip_task)
+            .await
+            .is_err()
+        {
             self.gossip_task.abort();
         }
     }
@@ -73,7 +94,11 @@ impl Running {
 
 /// The current manifest hash of every region, to notice a change.
 fn manifest_heads(engine: &Engine) -> BTreeMap<String, String> {
-    engine.regions().into_iter().map(|m| (m.doc().region.clone(), m.hash().to_string())).collect()
+    engine
+        .regions()
+        .into_iter()
+        .map(|m| (m.doc().region.clone(), m.hash().to_string()))
+        .collect()
 }
 
 /// Longest wait for a peer's answer to a sync request.
@@ -94,7 +119,12 @@ struct SyncState {
 impl SyncState {
     /// Whether to pull from `peer` now (and if so, marks the pull as started).
     fn start_pull(&mut self, peer: &Did, now: Instant) -> bool {
-        if self.busy || self.last_pull.get(peer).is_some_and(|t| now.duration_since(*t) < self.interval) {
+        if self.busy
+            || self
+                .last_pull
+                .get(peer)
+                .is_some_and(|t| now.duration_since(*t) < self.interval)
+        {
             return false;
         }
         self.busy = true;
@@ -106,14 +136,29 @@ impl SyncState {
 /// Applies queued gossip to the engine until the queue closes; when a manifest version
 /// takes effect, the network is told the new members ([`join_regions`]). A digest that
 /// differs from this node's own starts a pull from its author (see [`super::sync`]).
-pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Receiver<GossipIn>, interval: Duration) {
-    let state = Arc::new(Mutex::new(SyncState { interval, busy: false, last_pull: HashMap::new(), refused: HashSet::new() }));
+pub async fn apply_and_join(
+    engine: Arc<Engine>,
+    net: Handle,
+    mut rx: mpsc::Receiver<GossipIn>,
+    interval: Duration,
+) {
+    let state = Arc::new(Mutex::new(SyncState {
+        interval,
+        busy: false,
+        last_pull: HashMap::new(),
+        refused: HashSet::new(),
+    }));
     while let Some(msg) = rx.recv().await {
         let gossip = match Gossip::from_bytes(&msg.bytes) {
             Ok(g) => g,
             Err(_) => continue,
         };
-        if let Gossip::Digest { region, summary, count } = &gossip {
+        if let Gossip::Digest {
+            region,
+            summary,
+            count,
+        } = &gossip
+        {
             // Only digests from their author itself (a mesh peer, connected) start a pull, so
             // pulls stay on kept connections; a document crosses the region hop by hop, one
             // interval per hop at worst. Forwarded digests are ignored without computing ours.
@@ -122,9 +167,18 @@ pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Rece
             }
             let ours = sync::digest(&engine, region);
             let differs = !matches!(&ours, Gossip::Digest { summary: s, count: c, .. } if s == summary && c == count);
-            let start = differs && state.lock().is_ok_and(|mut st| st.start_pull(&msg.from, Instant::now()));
+            let start = differs
+                && state
+                    .lock()
+                    .is_ok_and(|mut st| st.start_pull(&msg.from, Instant::now()));
             if start {
-                tokio::spawn(pull(engine.clone(), net.clone(), state.clone(), msg.from.clone(), msg.region.clone()));
+                tokio::spawn(pull(
+                    engine.clone(),
+                    net.clone(),
+                    state.clone(),
+                    msg.from.clone(),
+                    msg.region.clone(),
+                ));
             }
             continue;
         }
@@ -142,13 +196,25 @@ pub async fn apply_and_join(engine: Arc<Engine>, net: Handle, mut rx: mpsc::Rece
 }
 
 /// Asks `peer` for the documents of `region` this node lacks and applies them.
-async fn pull(engine: Arc<Engine>, net: Handle, state: Arc<Mutex<SyncState>>, peer: Did, region: String) {
+async fn pull(
+    engine: Arc<Engine>,
+    net: Handle,
+    state: Arc<Mutex<SyncState>>,
+    peer: Did,
+    region: String,
+) {
     let mut have = sync::holdings(&engine, &region);
     if let Ok(st) = state.lock() {
         have.extend(st.refused.iter().copied());
     }
-    let body = SyncBody { sync: SyncRequest { region, have } }.to_bytes();
-    let docs: Vec<Gossip> = match net.request(&peer, Protocol::Chain, body, SYNC_DEADLINE).await {
+    let body = SyncBody {
+        sync: SyncRequest { region, have },
+    }
+    .to_bytes();
+    let docs: Vec<Gossip> = match net
+        .request(&peer, Protocol::Chain, body, SYNC_DEADLINE)
+        .await
+    {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Err(_) => Vec::new(),
     };
@@ -189,7 +255,11 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
     let bytes = msg.to_bytes();
     let mut sent = 0;
     for region in engine.regions() {
-        if net.publish(&region.doc().region, bytes.clone()).await.is_ok() {
+        if net
+            .publish(&region.doc().region, bytes.clone())
+            .await
+            .is_ok()
+        {
             sent += 1;
         }
     }
@@ -235,7 +305,10 @@ mod jitter_tests {
         let i = Duration::from_millis(1000);
         for _ in 0..1000 {
             let d = jittered(i);
-            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(500) && d < Duration::from_millis(1500),
+                "{d:?}"
+            );
         }
     }
 }

@@ -71,13 +71,20 @@ pub fn summarize(hashes: &BTreeSet<DocHash>) -> (String, usize) {
 /// This node's digest of `region`.
 pub fn digest(engine: &Engine, region: &str) -> Gossip {
     let (summary, count) = summarize(&holdings(engine, region).into_iter().collect());
-    Gossip::Digest { region: region.to_owned(), summary, count }
+    Gossip::Digest {
+        region: region.to_owned(),
+        summary,
+        count,
+    }
 }
 
 /// The hashes of the documents a member of `region` should hold, sorted. Empty when this
 /// node is not in the region.
 pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
-    documents(&engine.read(), engine.did(), region).into_iter().map(|(h, _, _)| h).collect()
+    documents(&engine.read(), engine.did(), region)
+        .into_iter()
+        .map(|(h, _, _)| h)
+        .collect()
 }
 
 /// The answer to a sync request: every document of the region this node holds and the
@@ -86,9 +93,15 @@ pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
 pub fn serve(engine: &Engine, request: &SyncRequest) -> Vec<Gossip> {
     let have: HashSet<DocHash> = request.have.iter().copied().collect();
     let state = engine.read();
-    let mut wanted: Vec<(DocHash, Kind, &Value)> = documents(&state, engine.did(), &request.region).into_iter().filter(|(h, _, _)| !have.contains(h)).collect();
+    let mut wanted: Vec<(DocHash, Kind, &Value)> = documents(&state, engine.did(), &request.region)
+        .into_iter()
+        .filter(|(h, _, _)| !have.contains(h))
+        .collect();
     wanted.sort_by_key(|(_, kind, _)| *kind);
-    wanted.into_iter().map(|(_, kind, doc)| kind.gossip(doc.clone())).collect()
+    wanted
+        .into_iter()
+        .map(|(_, kind, doc)| kind.gossip(doc.clone()))
+        .collect()
 }
 
 /// What a held document is, in the order a sync sends them.
@@ -122,20 +135,43 @@ fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Kind
     };
     let members = &manifest.doc().members;
     let mut out = vec![(manifest.hash(), Kind::Manifest, manifest.raw())];
-    out.extend(state.charters.get(&manifest.doc().charter).map(|c| (c.hash(), Kind::Charter, c.raw())));
+    out.extend(
+        state
+            .charters
+            .get(&manifest.doc().charter)
+            .map(|c| (c.hash(), Kind::Charter, c.raw())),
+    );
     for m in members {
         let head = if &m.did == me {
             state.policy.as_ref().map(|(p, _)| p)
         } else {
-            state.peer_heads.get(&m.did).and_then(|(version, _)| state.peer_policies.get(&(m.did.clone(), *version)))
+            state
+                .peer_heads
+                .get(&m.did)
+                .and_then(|(version, _)| state.peer_policies.get(&(m.did.clone(), *version)))
         };
         out.extend(head.map(|p| (p.hash(), Kind::Policy, p.raw())));
     }
-    for e in state.equivocations.iter().filter(|e| members.iter().any(|m| m.did == e.issuer)) {
+    for e in state
+        .equivocations
+        .iter()
+        .filter(|e| members.iter().any(|m| m.did == e.issuer))
+    {
         out.extend([&e.a, &e.b].map(|b| (b.hash(), Kind::Policy, b.raw())));
     }
-    out.extend(state.certificates.values().map(|c| (c.hash(), Kind::Certificate, c.raw())));
-    out.extend(state.revocations.values().flatten().map(|r| (r.hash(), Kind::Revocation, r.raw())));
+    out.extend(
+        state
+            .certificates
+            .values()
+            .map(|c| (c.hash(), Kind::Certificate, c.raw())),
+    );
+    out.extend(
+        state
+            .revocations
+            .values()
+            .flatten()
+            .map(|r| (r.hash(), Kind::Revocation, r.raw())),
+    );
     out.sort_by_key(|(h, _, _)| *h);
     out.dedup_by_key(|(h, _, _)| *h);
     out
@@ -159,10 +195,18 @@ mod tests {
 
     #[test]
     fn a_sync_body_round_trips_and_other_bodies_are_not_sync() {
-        let body = SyncBody { sync: SyncRequest { region: "r".into(), have: vec![DocHash([7; 32])] } };
+        let body = SyncBody {
+            sync: SyncRequest {
+                region: "r".into(),
+                have: vec![DocHash([7; 32])],
+            },
+        };
         assert_eq!(SyncBody::parse(&body.to_bytes()), Some(body));
         assert_eq!(SyncBody::parse(b""), None);
         assert_eq!(SyncBody::parse(b"head:did"), None);
-        assert_eq!(SyncBody::parse(br#"{"sync":{"region":"r","have":[],"extra":1}}"#), None);
+        assert_eq!(
+            SyncBody::parse(br#"{"sync":{"region":"r","have":[],"extra":1}}"#),
+            None
+        );
     }
 }

@@ -148,7 +148,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         if self.0.ty != FieldType::GeoPoint {
             return Err(bail());
         }
-        let v: serde_json::Value = serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
         geo_from_json(&v).ok_or_else(bail)
     }
 

@@ -9,7 +9,11 @@ use super::records::{json_object, ndjson_lines, object_row};
 use super::{collect, IngestError, LineError, Mode, Parsed};
 use crate::schema::{Schema, Value};
 
-fn entity_row(schema: &Schema, n: u64, entity: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Value>, LineError> {
+fn entity_row(
+    schema: &Schema,
+    n: u64,
+    entity: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<Value>, LineError> {
     let mut flat = serde_json::Map::new();
     let mut observed = None;
     for (k, v) in entity {
@@ -22,16 +26,34 @@ fn entity_row(schema: &Schema, n: u64, entity: &serde_json::Map<String, serde_js
             }
             _ => {
                 let Some(attr) = v.as_object() else {
-                    return Err(LineError::new(n, Some(k), "an NGSI-LD attribute object", super::describe_json(v)));
+                    return Err(LineError::new(
+                        n,
+                        Some(k),
+                        "an NGSI-LD attribute object",
+                        super::describe_json(v),
+                    ));
                 };
-                let kind = attr.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+                let kind = attr
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
                 if !matches!(kind, "Property" | "GeoProperty") {
-                    return Err(LineError::new(n, Some(k), "an attribute of type Property or GeoProperty", format!("type {kind:?}")));
+                    return Err(LineError::new(
+                        n,
+                        Some(k),
+                        "an attribute of type Property or GeoProperty",
+                        format!("type {kind:?}"),
+                    ));
                 }
                 if observed.is_none() {
                     observed = attr.get("observedAt").cloned();
                 }
-                flat.insert(k.clone(), attr.get("value").cloned().unwrap_or(serde_json::Value::Null));
+                flat.insert(
+                    k.clone(),
+                    attr.get("value")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
+                );
             }
         }
     }
@@ -43,21 +65,41 @@ fn entity_row(schema: &Schema, n: u64, entity: &serde_json::Map<String, serde_js
 
 /// Parses NGSI-LD entities: a JSON array (errors name the entity's 1-based position), a
 /// single entity, or NDJSON of entities (errors name the line).
-pub fn parse_ngsi_ld(schema: &Schema, input: &[u8], mode: Mode) -> Result<Parsed<Vec<Value>>, IngestError> {
+pub fn parse_ngsi_ld(
+    schema: &Schema,
+    input: &[u8],
+    mode: Mode,
+) -> Result<Parsed<Vec<Value>>, IngestError> {
     let trimmed = input.trim_ascii_start();
     if trimmed.first() == Some(&b'[') {
-        let all: Vec<serde_json::Value> = serde_json::from_slice(trimmed)
-            .map_err(|e| LineError::new(e.line() as u64, None, "a JSON array of NGSI-LD entities", format!("invalid JSON ({e})")))?;
+        let all: Vec<serde_json::Value> = serde_json::from_slice(trimmed).map_err(|e| {
+            LineError::new(
+                e.line() as u64,
+                None,
+                "a JSON array of NGSI-LD entities",
+                format!("invalid JSON ({e})"),
+            )
+        })?;
         return collect(
             mode,
             all.iter().enumerate().map(|(i, v)| match v.as_object() {
                 Some(entity) => entity_row(schema, i as u64 + 1, entity),
-                None => Err(LineError::new(i as u64 + 1, None, "an NGSI-LD entity object", super::describe_json(v))),
+                None => Err(LineError::new(
+                    i as u64 + 1,
+                    None,
+                    "an NGSI-LD entity object",
+                    super::describe_json(v),
+                )),
             }),
         );
     }
-    if let Ok(serde_json::Value::Object(entity)) = serde_json::from_slice::<serde_json::Value>(trimmed) {
+    if let Ok(serde_json::Value::Object(entity)) =
+        serde_json::from_slice::<serde_json::Value>(trimmed)
+    {
         return collect(mode, std::iter::once(entity_row(schema, 1, &entity)));
     }
-    collect(mode, ndjson_lines(input).map(|(n, text)| entity_row(schema, n, &json_object(n, text)?)))
+    collect(
+        mode,
+        ndjson_lines(input).map(|(n, text)| entity_row(schema, n, &json_object(n, text)?)),
+    )
 }

@@ -25,8 +25,10 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 
-use super::protocol::{WireRequest, WireResponse, CHAIN_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, QUERY_PROTOCOL};
 use super::gate::Gate;
+use super::protocol::{
+    WireRequest, WireResponse, CHAIN_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, QUERY_PROTOCOL,
+};
 use super::NetError;
 
 /// The request-response behaviour of one protocol.
@@ -85,18 +87,27 @@ impl Behaviour {
             // and each connection's framing buffers grow to the largest message it carried.
             .flood_publish(false)
             .build()?;
-        let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let gossipsub =
+            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
 
-        let rpc_config = request_response::Config::default().with_request_timeout(config.max_request_timeout);
+        let rpc_config =
+            request_response::Config::default().with_request_timeout(config.max_request_timeout);
         let rpc = |protocol| -> Rpc {
             let codec = cbor::codec::Codec::default()
                 .set_request_size_maximum(config.max_request_bytes)
                 .set_response_size_maximum(config.max_response_bytes);
-            request_response::Behaviour::with_codec(codec, [(protocol, ProtocolSupport::Full)], rpc_config.clone())
+            request_response::Behaviour::with_codec(
+                codec,
+                [(protocol, ProtocolSupport::Full)],
+                rpc_config.clone(),
+            )
         };
 
         let mdns = if config.mdns {
-            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?)
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
         } else {
             None
         };
@@ -119,7 +130,11 @@ pub(crate) fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Beha
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| setup(&e))?
         .with_quic()
         .with_dns()
@@ -130,7 +145,10 @@ pub(crate) fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Beha
         // loser of the race be established at the member before this side dropped it, and a
         // request the member sent on that connection was lost ("connection closed before a
         // response"; `tests/net.rs` failed about one run in five).
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout).with_dial_concurrency_factor(std::num::NonZeroU8::MIN))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(config.idle_timeout)
+                .with_dial_concurrency_factor(std::num::NonZeroU8::MIN)
+        })
         .build();
     Ok(swarm)
 }
@@ -198,7 +216,10 @@ impl Default for NetConfig {
 impl NetConfig {
     /// Loopback only, ephemeral TCP and QUIC ports: for tests and the in-process demo.
     pub fn loopback() -> Self {
-        NetConfig { listen: vec![tcp_loopback(0), quic_loopback(0)], ..NetConfig::default() }
+        NetConfig {
+            listen: vec![tcp_loopback(0), quic_loopback(0)],
+            ..NetConfig::default()
+        }
     }
 
     /// The same settings, listening on `listen` instead.
@@ -234,19 +255,29 @@ impl NetConfig {
 }
 
 fn tcp_any(port: u16) -> Multiaddr {
-    Multiaddr::empty().with(Protocol::Ip4([0, 0, 0, 0].into())).with(Protocol::Tcp(port))
+    Multiaddr::empty()
+        .with(Protocol::Ip4([0, 0, 0, 0].into()))
+        .with(Protocol::Tcp(port))
 }
 
 fn quic_any(port: u16) -> Multiaddr {
-    Multiaddr::empty().with(Protocol::Ip4([0, 0, 0, 0].into())).with(Protocol::Udp(port)).with(Protocol::QuicV1)
+    Multiaddr::empty()
+        .with(Protocol::Ip4([0, 0, 0, 0].into()))
+        .with(Protocol::Udp(port))
+        .with(Protocol::QuicV1)
 }
 
 /// `/ip4/127.0.0.1/tcp/<port>`.
 pub fn tcp_loopback(port: u16) -> Multiaddr {
-    Multiaddr::empty().with(Protocol::Ip4([127, 0, 0, 1].into())).with(Protocol::Tcp(port))
+    Multiaddr::empty()
+        .with(Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(Protocol::Tcp(port))
 }
 
 /// `/ip4/127.0.0.1/udp/<port>/quic-v1`.
 pub fn quic_loopback(port: u16) -> Multiaddr {
-    Multiaddr::empty().with(Protocol::Ip4([127, 0, 0, 1].into())).with(Protocol::Udp(port)).with(Protocol::QuicV1)
+    Multiaddr::empty()
+        .with(Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(Protocol::Udp(port))
+        .with(Protocol::QuicV1)
 }

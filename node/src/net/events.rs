@@ -26,15 +26,18 @@ impl<H: InboundHandler> Task<H> {
             SwarmEvent::Behaviour(BehaviourEvent::Query(ev)) => self.on_rpc(Protocol::Query, ev),
             SwarmEvent::Behaviour(BehaviourEvent::Chain(ev)) => self.on_rpc(Protocol::Chain, ev),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.on_gossip(ev),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
-                if self.allow.is_allowed(&peer_id) =>
-            {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if self.allow.is_allowed(&peer_id) => {
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(
-                kad::Event::RoutablePeer { peer, address } | kad::Event::PendingRoutablePeer { peer, address },
+                kad::Event::RoutablePeer { peer, address }
+                | kad::Event::PendingRoutablePeer { peer, address },
             )) if self.allow.is_allowed(&peer) => {
                 // Manual bucket inserts: only region members enter the routing table.
                 self.swarm.behaviour_mut().kad.add_address(&peer, address);
@@ -46,7 +49,11 @@ impl<H: InboundHandler> Task<H> {
                     }
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            } => {
                 self.mesh.connected(&peer_id);
                 if !self.mesh.is_neighbour(&peer_id) {
                     self.mesh.used(peer_id, Instant::now());
@@ -55,10 +62,19 @@ impl<H: InboundHandler> Task<H> {
                     let _ = reply.send(Ok(peer_id));
                 }
             }
-            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
-                    let peer = peer_id.map(|p| p.to_string()).unwrap_or_else(|| "(address)".into());
-                    let _ = reply.send(Err(NetError::Unreachable { peer, detail: error.to_string() }));
+                    let peer = peer_id
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "(address)".into());
+                    let _ = reply.send(Err(NetError::Unreachable {
+                        peer,
+                        detail: error.to_string(),
+                    }));
                 }
             }
             _ => {}
@@ -67,21 +83,43 @@ impl<H: InboundHandler> Task<H> {
 
     fn on_rpc(&mut self, protocol: Protocol, event: RpcEvent) {
         match event {
-            RpcEvent::Message { peer, message: Message::Request { request, channel, request_id }, .. } => {
+            RpcEvent::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request,
+                        channel,
+                        request_id,
+                    },
+                ..
+            } => {
                 self.mesh.used(peer, Instant::now());
                 self.on_inbound_request(protocol, peer, request_id, request, channel);
             }
-            RpcEvent::Message { peer, message: Message::Response { request_id, response }, .. } => {
+            RpcEvent::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
                 self.mesh.used(peer, Instant::now());
                 if let Some(pending) = self.pending_requests.remove(&(protocol, request_id)) {
                     let _ = pending.reply.send(match response {
                         WireResponse::Answer(body) => Ok(body.0),
-                        WireResponse::Refused(Refusal { reason }) => Err(NetError::Refused { reason }),
+                        WireResponse::Refused(Refusal { reason }) => {
+                            Err(NetError::Refused { reason })
+                        }
                     });
                 }
             }
-            RpcEvent::OutboundFailure { request_id, error, .. } => {
-                let Some(mut pending) = self.pending_requests.remove(&(protocol, request_id)) else {
+            RpcEvent::OutboundFailure {
+                request_id, error, ..
+            } => {
+                let Some(mut pending) = self.pending_requests.remove(&(protocol, request_id))
+                else {
                     return;
                 };
                 // Retry once only when the request never left this node (the dial failed,
@@ -96,8 +134,14 @@ impl<H: InboundHandler> Task<H> {
                 let lost = connection_lost(&error);
                 let peer = pending.peer.to_string();
                 let _ = pending.reply.send(Err(match error {
-                    _ if lost => NetError::Unreachable { peer, detail: format!("connection lost: {error}") },
-                    OutboundFailure::DialFailure => NetError::Unreachable { peer, detail: "dial failed".into() },
+                    _ if lost => NetError::Unreachable {
+                        peer,
+                        detail: format!("connection lost: {error}"),
+                    },
+                    OutboundFailure::DialFailure => NetError::Unreachable {
+                        peer,
+                        detail: "dial failed".into(),
+                    },
                     OutboundFailure::Timeout => NetError::Timeout(self.max_request_timeout),
                     OutboundFailure::UnsupportedProtocols => {
                         NetError::Io(format!("{peer} does not speak {}", protocol.name()))
@@ -124,8 +168,14 @@ impl<H: InboundHandler> Task<H> {
             Some(did) if self.allow.is_allowed(&peer) => did,
             _ => {
                 Counters::bump(&self.counters.requests_refused);
-                let refusal = WireResponse::Refused(Refusal { reason: Reason::PeerNotMember.code().to_owned() });
-                self.send_reply(Reply { protocol, channel, response: refusal });
+                let refusal = WireResponse::Refused(Refusal {
+                    reason: Reason::PeerNotMember.code().to_owned(),
+                });
+                self.send_reply(Reply {
+                    protocol,
+                    channel,
+                    response: refusal,
+                });
                 return;
             }
         };
@@ -140,7 +190,11 @@ impl<H: InboundHandler> Task<H> {
                 Protocol::Query => handler.on_query(from, bytes).await,
                 Protocol::Chain => handler.on_chain(from, bytes).await,
             };
-            let _ = replies.send(Reply { protocol, channel, response: WireResponse::Answer(Payload(out)) });
+            let _ = replies.send(Reply {
+                protocol,
+                channel,
+                response: WireResponse::Answer(Payload(out)),
+            });
         });
     }
 
@@ -148,20 +202,33 @@ impl<H: InboundHandler> Task<H> {
     /// that forwarded it is a member of some region of ours; everything else is rejected
     /// (a rejected message is neither delivered nor forwarded; peer scoring is not enabled).
     fn on_gossip(&mut self, event: gossipsub::Event) {
-        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
             return;
         };
         let region = self.topics.get(&message.topic).cloned();
         let author = message.source.and_then(|p| did_of(&p).map(|d| (p, d)));
         let accepted = match (&region, &author) {
             (Some(region), Some((author_peer, author_did))) => {
-                (self.allow.is_member(region, author_peer) && self.allow.is_allowed(&propagation_source))
-                    .then(|| (region.clone(), author_did.clone()))
+                (self.allow.is_member(region, author_peer)
+                    && self.allow.is_allowed(&propagation_source))
+                .then(|| (region.clone(), author_did.clone()))
             }
             _ => None,
         };
-        let acceptance = if accepted.is_some() { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
-        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, acceptance);
+        let acceptance = if accepted.is_some() {
+            MessageAcceptance::Accept
+        } else {
+            MessageAcceptance::Reject
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&message_id, &propagation_source, acceptance);
         match accepted {
             Some((region, from)) => {
                 Counters::bump(&self.counters.gossip_accepted);
@@ -183,7 +250,10 @@ fn connection_lost(error: &OutboundFailure) -> bool {
     match error {
         OutboundFailure::ConnectionClosed => true,
         OutboundFailure::Io(e) => {
-            matches!(e.kind(), ErrorKind::NotConnected | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe)
+            matches!(
+                e.kind(),
+                ErrorKind::NotConnected | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+            )
         }
         _ => false,
     }

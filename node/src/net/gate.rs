@@ -17,7 +17,8 @@ use std::task::{Context, Poll};
 use libp2p::core::transport::PortUse;
 use libp2p::core::Endpoint;
 use libp2p::swarm::{
-    dummy, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    dummy, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
 
@@ -66,7 +67,9 @@ impl NetworkBehaviour for Gate {
         _: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         match peer {
-            Some(peer) if !self.may_dial.contains(&peer) => Err(ConnectionDenied::new(NotDialable(peer))),
+            Some(peer) if !self.may_dial.contains(&peer) => {
+                Err(ConnectionDenied::new(NotDialable(peer)))
+            }
             _ => Ok(Vec::new()),
         }
     }
@@ -84,7 +87,12 @@ impl NetworkBehaviour for Gate {
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
 
-    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
         match event {}
     }
 

@@ -36,14 +36,39 @@ pub trait InboundHandler: Send + Sync + 'static {
 
 /// A command to the network task; every one carries its reply channel.
 pub(crate) enum Command {
-    Dial { addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, NetError>> },
-    SetMembers { region: String, members: Vec<(Did, Vec<Multiaddr>)>, reply: oneshot::Sender<()> },
-    Request { peer: Did, protocol: Protocol, bytes: Vec<u8>, reply: oneshot::Sender<Result<Vec<u8>, NetError>> },
-    Publish { region: String, bytes: Vec<u8>, reply: oneshot::Sender<Result<(), NetError>> },
-    Subscribe { region: String, reply: oneshot::Sender<Result<(), NetError>> },
-    ConnectedPeers { reply: oneshot::Sender<Vec<Did>> },
-    Peers { reply: oneshot::Sender<Vec<PeerSeen>> },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NetError>>,
+    },
+    SetMembers {
+        region: String,
+        members: Vec<(Did, Vec<Multiaddr>)>,
+        reply: oneshot::Sender<()>,
+    },
+    Request {
+        peer: Did,
+        protocol: Protocol,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Publish {
+        region: String,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Subscribe {
+        region: String,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<Did>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerSeen>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
 }
 
 /// Counters of what the network layer did on its own (for metrics and tests).
@@ -122,9 +147,15 @@ impl Handle {
         self.peer_id
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| NetError::Shutdown)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Shutdown)?;
         rx.await.map_err(|_| NetError::Shutdown)
     }
 
@@ -136,19 +167,42 @@ impl Handle {
     /// Sets the members of `region` (replacing the previous list; empty removes the region).
     /// The allow-list becomes the union over all regions; members' addresses go to Kademlia
     /// and the node dials the members it is not connected to.
-    pub async fn set_members(&self, region: &str, members: Vec<(Did, Vec<Multiaddr>)>) -> Result<(), NetError> {
-        self.ask(|reply| Command::SetMembers { region: region.to_owned(), members, reply }).await
+    pub async fn set_members(
+        &self,
+        region: &str,
+        members: Vec<(Did, Vec<Multiaddr>)>,
+    ) -> Result<(), NetError> {
+        self.ask(|reply| Command::SetMembers {
+            region: region.to_owned(),
+            members,
+            reply,
+        })
+        .await
     }
 
     /// Sends `bytes` to `peer` on `protocol` and waits for its answer, at most `deadline`
     /// (everything included: queueing, dialling, the peer's work). A request to this node
     /// itself goes straight to its own [`InboundHandler`].
-    pub async fn request(&self, peer: &Did, protocol: Protocol, bytes: Vec<u8>, deadline: Duration) -> Result<Vec<u8>, NetError> {
+    pub async fn request(
+        &self,
+        peer: &Did,
+        protocol: Protocol,
+        bytes: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, NetError> {
         if bytes.len() as u64 > self.max_request_bytes {
-            return Err(NetError::TooLarge { size: bytes.len(), max: self.max_request_bytes });
+            return Err(NetError::TooLarge {
+                size: bytes.len(),
+                max: self.max_request_bytes,
+            });
         }
         let peer = peer.clone();
-        let fut = self.ask(|reply| Command::Request { peer, protocol, bytes, reply });
+        let fut = self.ask(|reply| Command::Request {
+            peer,
+            protocol,
+            bytes,
+            reply,
+        });
         match tokio::time::timeout(deadline, fut).await {
             Ok(result) => result?,
             Err(_) => Err(NetError::Timeout(deadline)),
@@ -157,12 +211,21 @@ impl Handle {
 
     /// Publishes `bytes` on `region`'s gossip topic.
     pub async fn publish(&self, region: &str, bytes: Vec<u8>) -> Result<(), NetError> {
-        self.ask(|reply| Command::Publish { region: region.to_owned(), bytes, reply }).await?
+        self.ask(|reply| Command::Publish {
+            region: region.to_owned(),
+            bytes,
+            reply,
+        })
+        .await?
     }
 
     /// Subscribes to `region`'s gossip topic; messages reach [`InboundHandler::on_gossip`].
     pub async fn subscribe(&self, region: &str) -> Result<(), NetError> {
-        self.ask(|reply| Command::Subscribe { region: region.to_owned(), reply }).await?
+        self.ask(|reply| Command::Subscribe {
+            region: region.to_owned(),
+            reply,
+        })
+        .await?
     }
 
     /// The DIDs of the peers this node has a connection to.

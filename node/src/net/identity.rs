@@ -92,7 +92,11 @@ impl AllowList {
             self.regions.insert(region.to_owned(), map);
         }
         let before = std::mem::take(&mut self.allowed);
-        self.allowed = self.regions.values().flat_map(|m| m.keys().copied()).collect();
+        self.allowed = self
+            .regions
+            .values()
+            .flat_map(|m| m.keys().copied())
+            .collect();
         self.allowed.difference(&before).copied().collect()
     }
 
@@ -108,7 +112,9 @@ impl AllowList {
 
     /// Whether `peer` is a member of `region`.
     pub(crate) fn is_member(&self, region: &str, peer: &PeerId) -> bool {
-        self.regions.get(region).is_some_and(|m| m.contains_key(peer))
+        self.regions
+            .get(region)
+            .is_some_and(|m| m.contains_key(peer))
     }
 
     /// Known addresses of `peer`, from every region that lists it.
@@ -197,10 +203,20 @@ mod allow_list_tests {
 
     #[test]
     fn union_of_regions_and_per_region_membership() {
-        let (a, b, c) = (Key::generate().unwrap(), Key::generate().unwrap(), Key::generate().unwrap());
+        let (a, b, c) = (
+            Key::generate().unwrap(),
+            Key::generate().unwrap(),
+            Key::generate().unwrap(),
+        );
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
         let mut list = AllowList::default();
-        let new = list.set("r1", vec![(a.did().clone(), vec![addr.clone()]), (b.did().clone(), vec![])]);
+        let new = list.set(
+            "r1",
+            vec![
+                (a.did().clone(), vec![addr.clone()]),
+                (b.did().clone(), vec![]),
+            ],
+        );
         assert_eq!(new.len(), 2);
         list.set("r2", vec![(c.did().clone(), vec![])]);
         let (pa, pc) = (peer_id_of(a.did()), peer_id_of(c.did()));

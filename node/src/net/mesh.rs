@@ -65,9 +65,16 @@ impl Mesh {
     /// Recomputes the neighbours from the member lists of every region (each list may or
     /// may not contain `local`; a region without it gives no neighbours). Forgets backoff
     /// and gossip times of peers that are no longer members of any region.
-    pub(crate) fn set_regions(&mut self, local: &PeerId, regions: impl Iterator<Item = Vec<PeerId>>, members: &HashSet<PeerId>) {
+    pub(crate) fn set_regions(
+        &mut self,
+        local: &PeerId,
+        regions: impl Iterator<Item = Vec<PeerId>>,
+        members: &HashSet<PeerId>,
+    ) {
         self.local = Some(*local);
-        self.neighbours = regions.flat_map(|m| neighbours(local, m, self.full_mesh_up_to)).collect();
+        self.neighbours = regions
+            .flat_map(|m| neighbours(local, m, self.full_mesh_up_to))
+            .collect();
         self.retry.retain(|p, _| self.neighbours.contains(p));
         self.heard.retain(|p, _| members.contains(p));
     }
@@ -100,7 +107,9 @@ impl Mesh {
 
     /// How long ago `peer` last authored gossip, if ever.
     pub(crate) fn heard_ago(&self, peer: &PeerId, now: Instant) -> Option<Duration> {
-        self.heard.get(peer).map(|t| now.saturating_duration_since(*t))
+        self.heard
+            .get(peer)
+            .map(|t| now.saturating_duration_since(*t))
     }
 
     /// One round of upkeep: the neighbours to dial now (not connected, their backoff over;
@@ -127,7 +136,8 @@ impl Mesh {
             };
             if due <= now {
                 dial.push(*peer);
-                self.retry.insert(*peer, (now + backoff, (backoff * 2).min(MAX_BACKOFF)));
+                self.retry
+                    .insert(*peer, (now + backoff, (backoff * 2).min(MAX_BACKOFF)));
             }
         }
         let mut close = Vec::new();
@@ -154,7 +164,11 @@ impl Mesh {
 /// The neighbours of `local` among `members` (see the module doc): every other member when
 /// there are at most `full_mesh_up_to`, else the members at ring distance `± 2^k`. Empty when
 /// `local` is not a member.
-pub(crate) fn neighbours(local: &PeerId, mut members: Vec<PeerId>, full_mesh_up_to: usize) -> Vec<PeerId> {
+pub(crate) fn neighbours(
+    local: &PeerId,
+    mut members: Vec<PeerId>,
+    full_mesh_up_to: usize,
+) -> Vec<PeerId> {
     members.sort();
     members.dedup();
     let Ok(i) = members.binary_search(local) else {
@@ -219,15 +233,25 @@ mod tests {
             let m = peers(n);
             for p in &m {
                 let mine = neighbours(p, m.clone(), 16);
-                assert!(mine.len() <= most && mine.len() >= most - 2, "n={n}: {} neighbours", mine.len());
+                assert!(
+                    mine.len() <= most && mine.len() >= most - 2,
+                    "n={n}: {} neighbours",
+                    mine.len()
+                );
                 assert!(!mine.contains(p));
                 for q in &mine {
-                    assert!(neighbours(q, m.clone(), 16).contains(p), "n={n}: not symmetric");
+                    assert!(
+                        neighbours(q, m.clone(), 16).contains(p),
+                        "n={n}: not symmetric"
+                    );
                 }
             }
             let (reached, hops) = reach(&m, 16);
             assert_eq!(reached, n);
-            assert!(hops <= 2 * (usize::BITS - n.leading_zeros()) as usize, "n={n}: {hops} hops");
+            assert!(
+                hops <= 2 * (usize::BITS - n.leading_zeros()) as usize,
+                "n={n}: {hops} hops"
+            );
         }
     }
 
@@ -246,12 +270,28 @@ mod tests {
         let none = HashSet::new();
         let (dial, _) = mesh.tick(t0, &none, &none);
         assert_eq!(dial.len(), 2);
-        assert!(mesh.tick(t0 + Duration::from_millis(900), &none, &none).0.is_empty());
-        assert_eq!(mesh.tick(t0 + Duration::from_secs(1), &none, &none).0.len(), 2); // after 1 s
-        assert!(mesh.tick(t0 + Duration::from_millis(2900), &none, &none).0.is_empty());
-        assert_eq!(mesh.tick(t0 + Duration::from_secs(3), &none, &none).0.len(), 2); // after 2 s more
+        assert!(mesh
+            .tick(t0 + Duration::from_millis(900), &none, &none)
+            .0
+            .is_empty());
+        assert_eq!(
+            mesh.tick(t0 + Duration::from_secs(1), &none, &none).0.len(),
+            2
+        ); // after 1 s
+        assert!(mesh
+            .tick(t0 + Duration::from_millis(2900), &none, &none)
+            .0
+            .is_empty());
+        assert_eq!(
+            mesh.tick(t0 + Duration::from_secs(3), &none, &none).0.len(),
+            2
+        ); // after 2 s more
         mesh.connected(&m[1]);
-        let (dial, _) = mesh.tick(t0 + Duration::from_secs(3) + Duration::from_millis(1), &none, &none);
+        let (dial, _) = mesh.tick(
+            t0 + Duration::from_secs(3) + Duration::from_millis(1),
+            &none,
+            &none,
+        );
         assert_eq!(dial, vec![m[1]], "a reset backoff dials at once");
     }
 
@@ -263,11 +303,22 @@ mod tests {
         mesh.set_regions(&m[1], [m.clone()].into_iter(), &m.iter().copied().collect());
         let t0 = Instant::now();
         let none = HashSet::new();
-        assert_eq!(mesh.tick(t0, &none, &none).0, vec![m[2]], "dials the higher one at once");
+        assert_eq!(
+            mesh.tick(t0, &none, &none).0,
+            vec![m[2]],
+            "dials the higher one at once"
+        );
         mesh.connected(&m[2]);
         let up: HashSet<PeerId> = [m[2]].into();
-        assert!(mesh.tick(t0 + DEFER - Duration::from_millis(1), &up, &none).0.is_empty());
-        assert_eq!(mesh.tick(t0 + DEFER, &up, &none).0, vec![m[0]], "the lower one had its chance");
+        assert!(mesh
+            .tick(t0 + DEFER - Duration::from_millis(1), &up, &none)
+            .0
+            .is_empty());
+        assert_eq!(
+            mesh.tick(t0 + DEFER, &up, &none).0,
+            vec![m[0]],
+            "the lower one had its chance"
+        );
     }
 
     #[test]
@@ -279,11 +330,23 @@ mod tests {
         let t0 = Instant::now();
         let connected: HashSet<PeerId> = [m[1], m[2], stranger].into();
         let none = HashSet::new();
-        assert!(mesh.tick(t0, &connected, &none).1.is_empty(), "a connection first seen now gets its full linger");
+        assert!(
+            mesh.tick(t0, &connected, &none).1.is_empty(),
+            "a connection first seen now gets its full linger"
+        );
         mesh.used(stranger, t0 + Duration::from_secs(30));
-        assert!(mesh.tick(t0 + Duration::from_secs(89), &connected, &none).1.is_empty());
+        assert!(mesh
+            .tick(t0 + Duration::from_secs(89), &connected, &none)
+            .1
+            .is_empty());
         let busy: HashSet<PeerId> = [stranger].into();
-        assert!(mesh.tick(t0 + Duration::from_secs(91), &connected, &busy).1.is_empty());
-        assert_eq!(mesh.tick(t0 + Duration::from_secs(91), &connected, &none).1, vec![stranger]);
+        assert!(mesh
+            .tick(t0 + Duration::from_secs(91), &connected, &busy)
+            .1
+            .is_empty());
+        assert_eq!(
+            mesh.tick(t0 + Duration::from_secs(91), &connected, &none).1,
+            vec![stranger]
+        );
     }
 }

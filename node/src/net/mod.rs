@@ -81,7 +81,9 @@ pub async fn start<H: InboundHandler>(
     let mut swarm = behaviour::build_swarm(keypair, &config)?;
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        let id = swarm.listen_on(addr.clone()).map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
         listeners.push(id);
     }
     let mut waiting: HashSet<_> = listeners.iter().copied().collect();
@@ -91,10 +93,18 @@ pub async fn start<H: InboundHandler>(
                 SwarmEvent::NewListenAddr { listener_id, .. } => {
                     waiting.remove(&listener_id);
                 }
-                SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                    return Err(NetError::Setup(format!("listener {listener_id:?} closed: {reason:?}")));
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } => {
+                    return Err(NetError::Setup(format!(
+                        "listener {listener_id:?} closed: {reason:?}"
+                    )));
                 }
-                SwarmEvent::ListenerError { error, .. } => return Err(NetError::Setup(format!("listener: {error}"))),
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(NetError::Setup(format!("listener: {error}")))
+                }
                 _ => {}
             }
         }
@@ -102,7 +112,11 @@ pub async fn start<H: InboundHandler>(
     };
     match tokio::time::timeout(Duration::from_secs(2), wait).await {
         Ok(result) => result?,
-        Err(_) => return Err(NetError::Setup("listen addresses not reported within 2 s".into())),
+        Err(_) => {
+            return Err(NetError::Setup(
+                "listen addresses not reported within 2 s".into(),
+            ))
+        }
     }
 
     let (tx, commands) = mpsc::channel(config.command_buffer.max(1));

@@ -118,12 +118,17 @@ mod tests {
     fn payload_round_trips_as_bytes_or_sequence() {
         // serde_json writes bytes as a sequence: this exercises the visitor's sequence path;
         // the CBOR byte-string path is exercised by every integration test.
-        let req = WireRequest { body: Payload(vec![0, 7, 255]) };
+        let req = WireRequest {
+            body: Payload(vec![0, 7, 255]),
+        };
         let json = serde_json::to_vec(&req).unwrap();
         let back: WireRequest = serde_json::from_slice(&json).unwrap();
         assert_eq!(back, req);
-        let refused = WireResponse::Refused(Refusal { reason: "peer.not_member".into() });
-        let back: WireResponse = serde_json::from_slice(&serde_json::to_vec(&refused).unwrap()).unwrap();
+        let refused = WireResponse::Refused(Refusal {
+            reason: "peer.not_member".into(),
+        });
+        let back: WireResponse =
+            serde_json::from_slice(&serde_json::to_vec(&refused).unwrap()).unwrap();
         assert_eq!(back, refused);
     }
 

@@ -7,11 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use libp2p::core::transport::ListenerId;
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{PublishError, SubscriptionError, TopicHash};
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::core::transport::ListenerId;
 use libp2p::swarm::ConnectionId;
 use libp2p::{PeerId, Swarm};
 use regio_policy::Did;
@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::behaviour::{Behaviour, Rpc};
 use super::handle::{Command, Counters, PeerSeen};
-use super::identity::{did_of, peer_id_of};
 use super::identity::AllowList;
+use super::identity::{did_of, peer_id_of};
 use super::mesh::Mesh;
 use super::protocol::{region_topic, Payload, Protocol, WireRequest, WireResponse};
 use super::{InboundHandler, NetError};
@@ -130,7 +130,9 @@ impl<H: InboundHandler> Task<H> {
 
     pub(crate) fn send_reply(&mut self, reply: Reply) {
         // Fails only when the requester went away or the connection closed: nothing to do.
-        let _ = self.rpc(reply.protocol).send_response(reply.channel, reply.response);
+        let _ = self
+            .rpc(reply.protocol)
+            .send_response(reply.channel, reply.response);
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -143,20 +145,42 @@ impl<H: InboundHandler> Task<H> {
                         self.pending_dials.insert(id, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(NetError::Unreachable { peer: addr.to_string(), detail: e.to_string() }));
+                        let _ = reply.send(Err(NetError::Unreachable {
+                            peer: addr.to_string(),
+                            detail: e.to_string(),
+                        }));
                     }
                 }
             }
-            Command::SetMembers { region, members, reply } => {
+            Command::SetMembers {
+                region,
+                members,
+                reply,
+            } => {
                 self.set_members(&region, members);
                 let _ = reply.send(());
             }
-            Command::Request { peer, protocol, bytes, reply } => self.request(peer, protocol, bytes, reply),
-            Command::Publish { region, bytes, reply } => {
+            Command::Request {
+                peer,
+                protocol,
+                bytes,
+                reply,
+            } => self.request(peer, protocol, bytes, reply),
+            Command::Publish {
+                region,
+                bytes,
+                reply,
+            } => {
                 let size = bytes.len();
-                let result = self.swarm.behaviour_mut().gossipsub.publish(region_topic(&region), bytes);
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(region_topic(&region), bytes);
                 let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
-                    PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_) => NetError::NoPeers(region),
+                    PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_) => {
+                        NetError::NoPeers(region)
+                    }
                     PublishError::MessageTooLarge => NetError::TooLarge { size, max: 0 },
                     other => NetError::Io(other.to_string()),
                 }));
@@ -212,7 +236,8 @@ impl<H: InboundHandler> Task<H> {
         for (peer, addr) in known {
             self.swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
-        self.mesh.set_regions(&local, self.allow.regions(), self.allow.allowed());
+        self.mesh
+            .set_regions(&local, self.allow.regions(), self.allow.allowed());
         self.upkeep();
     }
 
@@ -220,7 +245,11 @@ impl<H: InboundHandler> Task<H> {
     /// other peers that carried no request for the idle timeout (see [`Mesh`]).
     pub(crate) fn upkeep(&mut self) {
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
-        let busy: HashSet<PeerId> = self.pending_requests.values().map(|p| peer_id_of(&p.peer)).collect();
+        let busy: HashSet<PeerId> = self
+            .pending_requests
+            .values()
+            .map(|p| peer_id_of(&p.peer))
+            .collect();
         let (dial, close) = self.mesh.tick(Instant::now(), &connected, &busy);
         let may_dial: HashSet<PeerId> = self.mesh.neighbour_set().union(&busy).copied().collect();
         self.swarm.behaviour_mut().gate.set(may_dial);
@@ -258,7 +287,15 @@ impl<H: InboundHandler> Task<H> {
             // tell us at `max_request_timeout`.
             self.pending_requests.retain(|_, p| !p.reply.is_closed());
         }
-        self.send_request(protocol, Pending { peer, bytes: Some(bytes.clone()), reply }, bytes);
+        self.send_request(
+            protocol,
+            Pending {
+                peer,
+                bytes: Some(bytes.clone()),
+                reply,
+            },
+            bytes,
+        );
     }
 
     /// Sends (or re-sends) a request and records it as pending.
@@ -267,8 +304,12 @@ impl<H: InboundHandler> Task<H> {
         self.mesh.used(peer_id, Instant::now());
         self.swarm.behaviour_mut().gate.open(peer_id);
         let addrs = self.allow.addrs(&peer_id);
-        let request = WireRequest { body: Payload(bytes) };
-        let id = self.rpc(protocol).send_request_with_addresses(&peer_id, request, addrs);
+        let request = WireRequest {
+            body: Payload(bytes),
+        };
+        let id = self
+            .rpc(protocol)
+            .send_request_with_addresses(&peer_id, request, addrs);
         self.pending_requests.insert((protocol, id), pending);
     }
 }

@@ -33,7 +33,10 @@ pub struct Digest {
 
 impl Digest {
     fn new() -> Self {
-        Digest { digest: None, pending: Vec::new() }
+        Digest {
+            digest: None,
+            pending: Vec::new(),
+        }
     }
 
     fn push(&mut self, x: f64) {
@@ -45,7 +48,10 @@ impl Digest {
 
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            let base = self.digest.take().unwrap_or_else(|| TDigest::new_with_size(DIGEST_SIZE));
+            let base = self
+                .digest
+                .take()
+                .unwrap_or_else(|| TDigest::new_with_size(DIGEST_SIZE));
             self.digest = Some(base.merge_unsorted(std::mem::take(&mut self.pending)));
         }
     }
@@ -140,7 +146,11 @@ impl AggState {
             AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
             AggFunc::Min => AggState::Min(None),
             AggFunc::Max => AggState::Max(None),
-            AggFunc::Stddev => AggState::Stddev { n: 0, mean: 0.0, m2: 0.0 },
+            AggFunc::Stddev => AggState::Stddev {
+                n: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
             AggFunc::Percentile(_) => AggState::Percentile(Digest::new()),
             AggFunc::CountDistinct => AggState::Distinct(Distinct(CardinalityEstimator::new())),
         }
@@ -161,13 +171,17 @@ impl AggState {
             }
             AggState::Min(m) => {
                 let v = int.map_or(Value::Float(x), Value::Int);
-                if m.as_ref().is_none_or(|cur| cmp_values(&v, cur) == Some(Ordering::Less)) {
+                if m.as_ref()
+                    .is_none_or(|cur| cmp_values(&v, cur) == Some(Ordering::Less))
+                {
                     *m = Some(v);
                 }
             }
             AggState::Max(m) => {
                 let v = int.map_or(Value::Float(x), Value::Int);
-                if m.as_ref().is_none_or(|cur| cmp_values(&v, cur) == Some(Ordering::Greater)) {
+                if m.as_ref()
+                    .is_none_or(|cur| cmp_values(&v, cur) == Some(Ordering::Greater))
+                {
                     *m = Some(v);
                 }
             }
@@ -196,10 +210,16 @@ impl AggState {
         }
         match (self, v) {
             (AggState::Count(c), _) => *c += 1,
-            (AggState::Min(m), _) if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Less)) => {
+            (AggState::Min(m), _)
+                if m.as_ref()
+                    .is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Less)) =>
+            {
                 *m = Some(v.clone());
             }
-            (AggState::Max(m), _) if m.as_ref().is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Greater)) => {
+            (AggState::Max(m), _)
+                if m.as_ref()
+                    .is_none_or(|cur| cmp_values(v, cur) == Some(Ordering::Greater)) =>
+            {
                 *m = Some(v.clone());
             }
             (AggState::Distinct(h), Value::Str(s)) => h.0.insert(s.as_bytes()),
@@ -227,17 +247,28 @@ impl AggState {
                 *n += n2;
             }
             (AggState::Min(a), AggState::Min(Some(b))) => {
-                if a.as_ref().is_none_or(|cur| cmp_values(b, cur) == Some(Ordering::Less)) {
+                if a.as_ref()
+                    .is_none_or(|cur| cmp_values(b, cur) == Some(Ordering::Less))
+                {
                     *a = Some(b.clone());
                 }
             }
             (AggState::Max(a), AggState::Max(Some(b))) => {
-                if a.as_ref().is_none_or(|cur| cmp_values(b, cur) == Some(Ordering::Greater)) {
+                if a.as_ref()
+                    .is_none_or(|cur| cmp_values(b, cur) == Some(Ordering::Greater))
+                {
                     *a = Some(b.clone());
                 }
             }
             (AggState::Min(_), AggState::Min(None)) | (AggState::Max(_), AggState::Max(None)) => {}
-            (AggState::Stddev { n, mean, m2 }, AggState::Stddev { n: nb, mean: mb, m2: m2b }) => {
+            (
+                AggState::Stddev { n, mean, m2 },
+                AggState::Stddev {
+                    n: nb,
+                    mean: mb,
+                    m2: m2b,
+                },
+            ) => {
                 if *nb > 0 {
                     let total = *n + nb;
                     let (na, nbf, t) = (*n as f64, *nb as f64, total as f64);
@@ -255,7 +286,13 @@ impl AggState {
                 a.pending.clear();
             }
             (AggState::Distinct(a), AggState::Distinct(b)) => a.0.merge(&b.0),
-            (a, b) => return Err(MergeError::Mismatch(format!("aggregate {} merged with {}", a.name(), b.name()))),
+            (a, b) => {
+                return Err(MergeError::Mismatch(format!(
+                    "aggregate {} merged with {}",
+                    a.name(),
+                    b.name()
+                )))
+            }
         }
         Ok(())
     }
@@ -277,12 +314,18 @@ impl AggState {
     pub fn finish(&self, func: AggFunc) -> Value {
         match self {
             AggState::Count(c) => Value::Int(i64::try_from(*c).unwrap_or(i64::MAX)),
-            AggState::SumInt { n: 0, .. } | AggState::SumFloat { n: 0, .. } | AggState::Avg { n: 0, .. } => Value::Null,
-            AggState::SumInt { sum, .. } => i64::try_from(*sum).map(Value::Int).unwrap_or(Value::Float(*sum as f64)),
+            AggState::SumInt { n: 0, .. }
+            | AggState::SumFloat { n: 0, .. }
+            | AggState::Avg { n: 0, .. } => Value::Null,
+            AggState::SumInt { sum, .. } => i64::try_from(*sum)
+                .map(Value::Int)
+                .unwrap_or(Value::Float(*sum as f64)),
             AggState::SumFloat { sum, .. } => Value::Float(*sum),
             AggState::Avg { sum, n } => Value::Float(sum / *n as f64),
             AggState::Min(m) | AggState::Max(m) => m.clone().unwrap_or(Value::Null),
-            AggState::Stddev { n, m2, .. } if *n >= 2 => Value::Float((m2 / (*n - 1) as f64).max(0.0).sqrt()),
+            AggState::Stddev { n, m2, .. } if *n >= 2 => {
+                Value::Float((m2 / (*n - 1) as f64).max(0.0).sqrt())
+            }
             AggState::Stddev { .. } => Value::Null,
             AggState::Percentile(d) => {
                 let p = match func {

@@ -9,8 +9,8 @@ use regio_policy::QueryKind;
 use serde::{Deserialize, Serialize};
 
 use super::agg::AggState;
-use super::kernels;
 use super::filter::{apply, consent_mask};
+use super::kernels;
 use super::output::sort_rows;
 use super::plan::{OutSource, Plan};
 use super::time::trunc;
@@ -114,7 +114,11 @@ fn type_fits(c: &Column, ty: FieldType) -> bool {
 
 /// Runs `plan` over `chunks` under `opts`.
 /// Chunks may be owned or borrowed (`Result<Chunk, E>` or `Result<&Chunk, E>`).
-pub fn execute<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>) -> Result<PartialResult, ExecError>
+pub fn execute<C, E>(
+    plan: &Plan,
+    chunks: impl IntoIterator<Item = Result<C, E>>,
+    opts: &ExecOptions<'_>,
+) -> Result<PartialResult, ExecError>
 where
     C: std::borrow::Borrow<Chunk>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -141,9 +145,19 @@ where
 /// Adds the subjects of the selected rows. Only dictionary entries that consent and are
 /// not collected yet are looked for, and the pass over the rows stops once all of them are
 /// found: after the first chunks, most chunks cost one lookup per dictionary entry.
-fn collect_subjects(column: &Column, sel: &[bool], consents: &dyn Fn(&str) -> bool, out: &mut HashSet<String>) {
-    let Column::Str { dict, codes } = column else { return };
-    let mut wanted: Vec<bool> = dict.iter().map(|s| !out.contains(s.as_str()) && consents(s)).collect();
+fn collect_subjects(
+    column: &Column,
+    sel: &[bool],
+    consents: &dyn Fn(&str) -> bool,
+    out: &mut HashSet<String>,
+) {
+    let Column::Str { dict, codes } = column else {
+        return;
+    };
+    let mut wanted: Vec<bool> = dict
+        .iter()
+        .map(|s| !out.contains(s.as_str()) && consents(s))
+        .collect();
     let mut left = wanted.iter().filter(|&&w| w).count();
     if left == 0 {
         return;
@@ -166,7 +180,12 @@ fn collect_subjects(column: &Column, sel: &[bool], consents: &dyn Fn(&str) -> bo
     }
 }
 
-fn run<C, E>(plan: &Plan, chunks: impl IntoIterator<Item = Result<C, E>>, opts: &ExecOptions<'_>, mut subjects: Option<&mut HashSet<String>>) -> Result<PartialResult, ExecError>
+fn run<C, E>(
+    plan: &Plan,
+    chunks: impl IntoIterator<Item = Result<C, E>>,
+    opts: &ExecOptions<'_>,
+    mut subjects: Option<&mut HashSet<String>>,
+) -> Result<PartialResult, ExecError>
 where
     C: std::borrow::Borrow<Chunk>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -176,8 +195,16 @@ where
     let mut state = Groups::new(plan);
     let mut out_rows: Vec<Vec<Value>> = Vec::new();
     let (mut scanned, mut excluded) = (0u64, 0u64);
-    let masked: Vec<bool> = schema.fields.iter().map(|f| opts.masked.contains(&f.name)).collect();
-    let early_limit = if plan.order.is_empty() { plan.limit } else { None };
+    let masked: Vec<bool> = schema
+        .fields
+        .iter()
+        .map(|f| opts.masked.contains(&f.name))
+        .collect();
+    let early_limit = if plan.order.is_empty() {
+        plan.limit
+    } else {
+        None
+    };
     for chunk in chunks {
         let chunk = chunk.map_err(|e| ExecError::Store(e.into()))?;
         let chunk: &Chunk = std::borrow::Borrow::borrow(&chunk);
@@ -186,9 +213,16 @@ where
         }
         let rows = chunk.rows as usize;
         if chunk.columns.len() != schema.fields.len()
-            || chunk.columns.iter().zip(&schema.fields).any(|(c, f)| !type_fits(c, f.ty))
+            || chunk
+                .columns
+                .iter()
+                .zip(&schema.fields)
+                .any(|(c, f)| !type_fits(c, f.ty))
         {
-            return Err(ExecError::Shape { dataset: schema.dataset.clone(), msg: "column count or types differ".into() });
+            return Err(ExecError::Shape {
+                dataset: schema.dataset.clone(),
+                msg: "column count or types differ".into(),
+            });
         }
         scanned += rows as u64;
         let mut sel = vec![true; rows];
@@ -198,7 +232,11 @@ where
         if let Some(p) = &plan.filter {
             apply(p, &chunk.columns, &mut sel);
         }
-        if let (Some(out), Some(consents), Some(si)) = (subjects.as_deref_mut(), opts.consent, schema.subject_index()) {
+        if let (Some(out), Some(consents), Some(si)) = (
+            subjects.as_deref_mut(),
+            opts.consent,
+            schema.subject_index(),
+        ) {
             collect_subjects(&chunk.columns[si], &sel, consents, out);
         }
         match plan.kind {
@@ -237,7 +275,12 @@ where
             (PartialBody::Rows(out_rows), 0)
         }
     };
-    Ok(PartialResult { rows_scanned: scanned, rows_excluded_by_consent: excluded, groups_suppressed: suppressed, body })
+    Ok(PartialResult {
+        rows_scanned: scanned,
+        rows_excluded_by_consent: excluded,
+        groups_suppressed: suppressed,
+        body,
+    })
 }
 
 /// Groups being aggregated at this node.
@@ -254,11 +297,19 @@ impl Groups {
             .iter()
             .map(|a| AggState::new(a.func, a.field.map(|f| plan.schema.fields[f].ty)))
             .collect::<Vec<_>>();
-        let mut g = Groups { index: HashMap::new(), groups: Vec::new(), empty };
+        let mut g = Groups {
+            index: HashMap::new(),
+            groups: Vec::new(),
+            empty,
+        };
         if plan.keys.is_empty() {
             // A query without GROUP BY has one group, even over no rows.
             g.index.insert(Vec::new(), 0);
-            g.groups.push(PartialGroup { key: Vec::new(), rows: 0, states: g.empty.clone() });
+            g.groups.push(PartialGroup {
+                key: Vec::new(),
+                rows: 0,
+                states: g.empty.clone(),
+            });
         }
         g
     }
@@ -269,7 +320,11 @@ impl Groups {
     /// the hash lookup.
     fn add_chunk(&mut self, plan: &Plan, columns: &[Column], sel: &[bool]) {
         let rows = sel.len();
-        let bits: Vec<Vec<kernels::KeyBits>> = plan.keys.iter().map(|k| kernels::key_bits(&columns[k.field], k.trunc, sel)).collect();
+        let bits: Vec<Vec<kernels::KeyBits>> = plan
+            .keys
+            .iter()
+            .map(|k| kernels::key_bits(&columns[k.field], k.trunc, sel))
+            .collect();
         // This chunk's groups, in order of first appearance: local id -> group index.
         let mut local: Vec<u32> = Vec::new();
         let mut index: HashMap<Vec<kernels::KeyBits>, u32> = HashMap::new();
@@ -311,9 +366,19 @@ impl Groups {
         }
         for (a, spec) in plan.aggs.iter().enumerate() {
             // This aggregate's state of each local group, taken out while it is fed.
-            let mut states: Vec<AggState> =
-                local.iter().map(|&g| std::mem::replace(&mut self.groups[g as usize].states[a], AggState::Count(0))).collect();
-            kernels::feed(spec.func, spec.field.map(|f| &columns[f]), &lid, &counts, &mut states);
+            let mut states: Vec<AggState> = local
+                .iter()
+                .map(|&g| {
+                    std::mem::replace(&mut self.groups[g as usize].states[a], AggState::Count(0))
+                })
+                .collect();
+            kernels::feed(
+                spec.func,
+                spec.field.map(|f| &columns[f]),
+                &lid,
+                &counts,
+                &mut states,
+            );
             for (&g, st) in local.iter().zip(states) {
                 self.groups[g as usize].states[a] = st;
             }
@@ -325,7 +390,11 @@ impl Groups {
         let next = self.groups.len();
         let g = *self.index.entry(h).or_insert(next);
         if g == next {
-            self.groups.push(PartialGroup { key, rows: 0, states: self.empty.clone() });
+            self.groups.push(PartialGroup {
+                key,
+                rows: 0,
+                states: self.empty.clone(),
+            });
         }
         g as u32
     }

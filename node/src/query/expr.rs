@@ -3,8 +3,8 @@
 //! and the time range `[from, to)` the store can prune by.
 
 use regio_policy::{FieldUse, Granularity};
-use sqlparser::ast::{BinaryOperator, DataType, Expr, InTarget, UnaryOperator, Value as SqlValue};
 use sqlparser::ast::Spanned;
+use sqlparser::ast::{BinaryOperator, DataType, Expr, InTarget, UnaryOperator, Value as SqlValue};
 
 use super::plan::{CmpOp, Predicate};
 use super::sql::{pos_of, PlanError, Scope};
@@ -12,16 +12,33 @@ use super::time::{aligned_unit, parse_time_literal};
 use crate::schema::{FieldType, Value};
 
 /// Translates a `WHERE` expression, recording each field use in `uses`.
-pub(crate) fn predicate(scope: &Scope, e: &Expr, uses: &mut Vec<FieldUse>) -> Result<Predicate, PlanError> {
+pub(crate) fn predicate(
+    scope: &Scope,
+    e: &Expr,
+    uses: &mut Vec<FieldUse>,
+) -> Result<Predicate, PlanError> {
     match e {
         Expr::Nested(inner) => predicate(scope, inner, uses),
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            Ok(Predicate::And(vec![predicate(scope, left, uses)?, predicate(scope, right, uses)?]))
-        }
-        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-            Ok(Predicate::Or(vec![predicate(scope, left, uses)?, predicate(scope, right, uses)?]))
-        }
-        Expr::UnaryOp { op: UnaryOperator::Not, expr } => Ok(Predicate::Not(Box::new(predicate(scope, expr, uses)?))),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => Ok(Predicate::And(vec![
+            predicate(scope, left, uses)?,
+            predicate(scope, right, uses)?,
+        ])),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => Ok(Predicate::Or(vec![
+            predicate(scope, left, uses)?,
+            predicate(scope, right, uses)?,
+        ])),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Ok(Predicate::Not(Box::new(predicate(scope, expr, uses)?))),
         Expr::BinaryOp { left, op, right } => {
             let cmp = match op {
                 BinaryOperator::Eq => CmpOp::Eq,
@@ -36,9 +53,14 @@ pub(crate) fn predicate(scope: &Scope, e: &Expr, uses: &mut Vec<FieldUse>) -> Re
                 (Some(f), None) => (f, &**right, cmp),
                 (None, Some(f)) => (f, &**left, flip(cmp)),
                 (Some(_), Some(_)) => {
-                    return Err(PlanError::unsupported(e, "comparison of two columns (compare a column with a literal)"))
+                    return Err(PlanError::unsupported(
+                        e,
+                        "comparison of two columns (compare a column with a literal)",
+                    ))
                 }
-                (None, None) => return Err(PlanError::unsupported(e, "comparison without a column")),
+                (None, None) => {
+                    return Err(PlanError::unsupported(e, "comparison without a column"))
+                }
             };
             let value = literal(scope, field, lit)?;
             let g = match cmp {
@@ -46,37 +68,93 @@ pub(crate) fn predicate(scope: &Scope, e: &Expr, uses: &mut Vec<FieldUse>) -> Re
                 _ => bound_granularity(&value),
             };
             uses.push(FieldUse::new(scope.schema.fields[field].name.clone(), g));
-            Ok(Predicate::Cmp { field, op: cmp, value })
+            Ok(Predicate::Cmp {
+                field,
+                op: cmp,
+                value,
+            })
         }
-        Expr::Between { expr, negated, low, high } => {
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
             let field = scope.column(expr)?;
             let (lo, hi) = (literal(scope, field, low)?, literal(scope, field, high)?);
-            uses.push(FieldUse::new(scope.schema.fields[field].name.clone(), between_granularity(&lo, &hi)));
+            uses.push(FieldUse::new(
+                scope.schema.fields[field].name.clone(),
+                between_granularity(&lo, &hi),
+            ));
             let p = Predicate::And(vec![
-                Predicate::Cmp { field, op: CmpOp::Ge, value: lo },
-                Predicate::Cmp { field, op: CmpOp::Le, value: hi },
+                Predicate::Cmp {
+                    field,
+                    op: CmpOp::Ge,
+                    value: lo,
+                },
+                Predicate::Cmp {
+                    field,
+                    op: CmpOp::Le,
+                    value: hi,
+                },
             ]);
-            Ok(if *negated { Predicate::Not(Box::new(p)) } else { p })
+            Ok(if *negated {
+                Predicate::Not(Box::new(p))
+            } else {
+                p
+            })
         }
-        Expr::In { expr, target: InTarget::List(list), negated, .. } => {
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated,
+            ..
+        } => {
             let field = scope.column(expr)?;
-            let list = list.iter().map(|l| literal(scope, field, l)).collect::<Result<Vec<_>, _>>()?;
-            uses.push(FieldUse::new(scope.schema.fields[field].name.clone(), Granularity::Exact));
+            let list = list
+                .iter()
+                .map(|l| literal(scope, field, l))
+                .collect::<Result<Vec<_>, _>>()?;
+            uses.push(FieldUse::new(
+                scope.schema.fields[field].name.clone(),
+                Granularity::Exact,
+            ));
             let p = Predicate::In { field, list };
-            Ok(if *negated { Predicate::Not(Box::new(p)) } else { p })
+            Ok(if *negated {
+                Predicate::Not(Box::new(p))
+            } else {
+                p
+            })
         }
-        Expr::In { .. } => Err(PlanError::unsupported(e, "IN with a subquery (queries read one dataset)")),
+        Expr::In { .. } => Err(PlanError::unsupported(
+            e,
+            "IN with a subquery (queries read one dataset)",
+        )),
         Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
             let field = scope.column(inner)?;
-            uses.push(FieldUse::new(scope.schema.fields[field].name.clone(), Granularity::Exact));
+            uses.push(FieldUse::new(
+                scope.schema.fields[field].name.clone(),
+                Granularity::Exact,
+            ));
             let p = Predicate::IsNull { field };
-            Ok(if matches!(e, Expr::IsNotNull(_)) { Predicate::Not(Box::new(p)) } else { p })
+            Ok(if matches!(e, Expr::IsNotNull(_)) {
+                Predicate::Not(Box::new(p))
+            } else {
+                p
+            })
         }
-        Expr::Subquery(_) | Expr::Exists { .. } => {
-            Err(PlanError::unsupported(e, "subquery (queries read one dataset)"))
-        }
-        Expr::Function(f) => Err(PlanError::unsupported(e, format!("function {} in WHERE", f.name))),
-        other => Err(PlanError::unsupported(e, format!("expression `{other}` in WHERE"))),
+        Expr::Subquery(_) | Expr::Exists { .. } => Err(PlanError::unsupported(
+            e,
+            "subquery (queries read one dataset)",
+        )),
+        Expr::Function(f) => Err(PlanError::unsupported(
+            e,
+            format!("function {} in WHERE", f.name),
+        )),
+        other => Err(PlanError::unsupported(
+            e,
+            format!("expression `{other}` in WHERE"),
+        )),
     }
 }
 
@@ -113,7 +191,9 @@ fn between_granularity(lo: &Value, hi: &Value) -> Granularity {
             _ => Granularity::Exact,
         },
         _ => match (num(lo), num(hi)) {
-            (Some(a), Some(b)) if b > a && (a / (b - a)).fract() == 0.0 => Granularity::NumericBin(b - a),
+            (Some(a), Some(b)) if b > a && (a / (b - a)).fract() == 0.0 => {
+                Granularity::NumericBin(b - a)
+            }
             _ => Granularity::Exact,
         },
     }
@@ -124,16 +204,27 @@ pub(crate) fn literal(scope: &Scope, field: usize, e: &Expr) -> Result<Value, Pl
     let f = &scope.schema.fields[field];
     let bad = |what: &str| PlanError::Invalid {
         pos: pos_of(e.span()),
-        msg: format!("`{e}` is not a valid {what} literal for column `{}`", f.name),
+        msg: format!(
+            "`{e}` is not a valid {what} literal for column `{}`",
+            f.name
+        ),
     };
     let (text, negative, typed) = match e {
         Expr::Value(v) => match &v.value {
             SqlValue::Number(n, _) => (n.clone(), false, None),
             SqlValue::SingleQuotedString(s) => (s.clone(), false, None),
-            SqlValue::Null => return Err(PlanError::Invalid { pos: pos_of(e.span()), msg: "compare with NULL using IS [NOT] NULL".into() }),
+            SqlValue::Null => {
+                return Err(PlanError::Invalid {
+                    pos: pos_of(e.span()),
+                    msg: "compare with NULL using IS [NOT] NULL".into(),
+                })
+            }
             _ => return Err(bad(ty_name(f.ty))),
         },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match &**expr {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match &**expr {
             Expr::Value(v) => match &v.value {
                 SqlValue::Number(n, _) => (n.clone(), true, None),
                 _ => return Err(bad(ty_name(f.ty))),
@@ -141,12 +232,17 @@ pub(crate) fn literal(scope: &Scope, field: usize, e: &Expr) -> Result<Value, Pl
             _ => return Err(bad(ty_name(f.ty))),
         },
         Expr::TypedString(t) => match (&t.data_type, &t.value.value) {
-            (DataType::Timestamp(..) | DataType::Date | DataType::TimestampNtz(..), SqlValue::SingleQuotedString(s)) => {
-                (s.clone(), false, Some(()))
-            }
+            (
+                DataType::Timestamp(..) | DataType::Date | DataType::TimestampNtz(..),
+                SqlValue::SingleQuotedString(s),
+            ) => (s.clone(), false, Some(())),
             _ => return Err(bad(ty_name(f.ty))),
         },
-        Expr::Cast { expr, data_type: DataType::Timestamp(..) | DataType::Date, .. } => match &**expr {
+        Expr::Cast {
+            expr,
+            data_type: DataType::Timestamp(..) | DataType::Date,
+            ..
+        } => match &**expr {
             Expr::Value(v) => match &v.value {
                 SqlValue::SingleQuotedString(s) => (s.clone(), false, Some(())),
                 _ => return Err(bad(ty_name(f.ty))),
@@ -154,16 +250,33 @@ pub(crate) fn literal(scope: &Scope, field: usize, e: &Expr) -> Result<Value, Pl
             _ => return Err(bad(ty_name(f.ty))),
         },
         Expr::Nested(inner) => return literal(scope, field, inner),
-        other => return Err(PlanError::unsupported(other, format!("expression `{other}` (only literals compare with columns)"))),
+        other => {
+            return Err(PlanError::unsupported(
+                other,
+                format!("expression `{other}` (only literals compare with columns)"),
+            ))
+        }
     };
-    let is_number = matches!(e, Expr::Value(v) if matches!(v.value, SqlValue::Number(..))) || negative;
+    let is_number =
+        matches!(e, Expr::Value(v) if matches!(v.value, SqlValue::Number(..))) || negative;
     let sign = if negative { "-" } else { "" };
     match f.ty {
         FieldType::String if !is_number && typed.is_none() => Ok(Value::Str(text)),
-        FieldType::Integer if is_number => format!("{sign}{text}").parse().map(Value::Int).map_err(|_| bad("integer")),
-        FieldType::Float if is_number => format!("{sign}{text}").parse().map(Value::Float).map_err(|_| bad("float")),
-        FieldType::Timestamp if !is_number => parse_time_literal(&text).map(Value::Ts).ok_or_else(|| bad("timestamp")),
-        FieldType::GeoPoint => Err(PlanError::unsupported(e, format!("comparison on geo point column `{}`", f.name))),
+        FieldType::Integer if is_number => format!("{sign}{text}")
+            .parse()
+            .map(Value::Int)
+            .map_err(|_| bad("integer")),
+        FieldType::Float if is_number => format!("{sign}{text}")
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| bad("float")),
+        FieldType::Timestamp if !is_number => parse_time_literal(&text)
+            .map(Value::Ts)
+            .ok_or_else(|| bad("timestamp")),
+        FieldType::GeoPoint => Err(PlanError::unsupported(
+            e,
+            format!("comparison on geo point column `{}`", f.name),
+        )),
         ty => Err(bad(ty_name(ty))),
     }
 }
@@ -198,7 +311,12 @@ pub(crate) fn time_range(p: &Predicate, time_field: usize) -> (Option<i64>, Opti
     let mut all = Vec::new();
     conjuncts(p, &mut all);
     for c in all {
-        if let Predicate::Cmp { field, op, value: Value::Ts(t) } = c {
+        if let Predicate::Cmp {
+            field,
+            op,
+            value: Value::Ts(t),
+        } = c
+        {
             if *field != time_field {
                 continue;
             }

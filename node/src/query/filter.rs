@@ -16,8 +16,14 @@ const TRUE: u8 = 2;
 
 /// Clears `sel[row]` for personal rows whose subject does not consent; returns how many
 /// rows were excluded. Null subjects are not personal and always count.
-pub(crate) fn consent_mask(subject: &Column, consents: &dyn Fn(&str) -> bool, sel: &mut [bool]) -> u64 {
-    let Column::Str { dict, codes } = subject else { return 0 };
+pub(crate) fn consent_mask(
+    subject: &Column,
+    consents: &dyn Fn(&str) -> bool,
+    sel: &mut [bool],
+) -> u64 {
+    let Column::Str { dict, codes } = subject else {
+        return 0;
+    };
     let allowed: Vec<bool> = dict.iter().map(|s| consents(s)).collect();
     let mut excluded = 0;
     for (s, &c) in sel.iter_mut().zip(codes) {
@@ -64,12 +70,33 @@ fn leaf(column: &Column, rows: usize, f: impl Fn(&Value) -> u8) -> Vec<u8> {
         Column::Str { dict, codes } => {
             let per_entry: Vec<u8> = dict.iter().map(|s| f(&Value::Str(s.clone()))).collect();
             let null = f(&Value::Null);
-            codes.iter().map(|&c| if c == NULL_CODE { null } else { per_entry.get(c as usize).copied().unwrap_or(null) }).collect::<Vec<u8>>()
+            codes
+                .iter()
+                .map(|&c| {
+                    if c == NULL_CODE {
+                        null
+                    } else {
+                        per_entry.get(c as usize).copied().unwrap_or(null)
+                    }
+                })
+                .collect::<Vec<u8>>()
         }
-        Column::Int(v) => v.iter().map(|x| f(&x.map_or(Value::Null, Value::Int))).collect(),
-        Column::Ts(v) => v.iter().map(|x| f(&x.map_or(Value::Null, Value::Ts))).collect(),
-        Column::Float(v) => v.iter().map(|x| f(&x.map_or(Value::Null, Value::Float))).collect(),
-        Column::Geo(v) => v.iter().map(|x| f(&x.map_or(Value::Null, |(a, b)| Value::Geo(a, b)))).collect(),
+        Column::Int(v) => v
+            .iter()
+            .map(|x| f(&x.map_or(Value::Null, Value::Int)))
+            .collect(),
+        Column::Ts(v) => v
+            .iter()
+            .map(|x| f(&x.map_or(Value::Null, Value::Ts)))
+            .collect(),
+        Column::Float(v) => v
+            .iter()
+            .map(|x| f(&x.map_or(Value::Null, Value::Float)))
+            .collect(),
+        Column::Geo(v) => v
+            .iter()
+            .map(|x| f(&x.map_or(Value::Null, |(a, b)| Value::Geo(a, b))))
+            .collect(),
     }
     .into_iter()
     .chain(std::iter::repeat(UNKNOWN))
@@ -90,7 +117,10 @@ fn eval(p: &Predicate, columns: &[Column], rows: usize) -> Vec<u8> {
             }
             acc
         }
-        Predicate::Not(q) => eval(q, columns, rows).into_iter().map(|t| TRUE - t).collect(),
+        Predicate::Not(q) => eval(q, columns, rows)
+            .into_iter()
+            .map(|t| TRUE - t)
+            .collect(),
         Predicate::Cmp { field, op, value } => match col(field) {
             Some(c) => leaf(c, rows, |v| test(*op, cmp_values(v, value))),
             None => vec![UNKNOWN; rows],
@@ -99,7 +129,10 @@ fn eval(p: &Predicate, columns: &[Column], rows: usize) -> Vec<u8> {
             Some(c) => leaf(c, rows, |v| {
                 if matches!(v, Value::Null) {
                     UNKNOWN
-                } else if list.iter().any(|l| cmp_values(v, l) == Some(Ordering::Equal)) {
+                } else if list
+                    .iter()
+                    .any(|l| cmp_values(v, l) == Some(Ordering::Equal))
+                {
                     TRUE
                 } else {
                     FALSE
@@ -108,7 +141,13 @@ fn eval(p: &Predicate, columns: &[Column], rows: usize) -> Vec<u8> {
             None => vec![UNKNOWN; rows],
         },
         Predicate::IsNull { field } => match col(field) {
-            Some(c) => leaf(c, rows, |v| if matches!(v, Value::Null) { TRUE } else { FALSE }),
+            Some(c) => leaf(c, rows, |v| {
+                if matches!(v, Value::Null) {
+                    TRUE
+                } else {
+                    FALSE
+                }
+            }),
             None => vec![UNKNOWN; rows],
         },
     }

@@ -23,24 +23,41 @@ pub(super) type KeyBits = [u64; 3];
 /// [`KeyBits`] of every row of one grouping key's column.
 pub(super) fn key_bits(column: &Column, unit: Option<TimeUnit>, sel: &[bool]) -> Vec<KeyBits> {
     fn fill<T: Copy>(v: &[T], sel: &[bool], f: impl Fn(T) -> KeyBits) -> Vec<KeyBits> {
-        v.iter().zip(sel).map(|(&x, &s)| if s { f(x) } else { [0; 3] }).collect()
+        v.iter()
+            .zip(sel)
+            .map(|(&x, &s)| if s { f(x) } else { [0; 3] })
+            .collect()
     }
     let opt = |x: Option<u64>| x.map_or([1, 0, 0], |b| [0, b, 0]);
     match column {
-        Column::Str { codes, .. } => fill(codes, sel, |c| if c == NULL_CODE { [1, 0, 0] } else { [0, u64::from(c), 0] }),
+        Column::Str { codes, .. } => fill(codes, sel, |c| {
+            if c == NULL_CODE {
+                [1, 0, 0]
+            } else {
+                [0, u64::from(c), 0]
+            }
+        }),
         Column::Int(v) => fill(v, sel, |x| opt(x.map(|i| i as u64))),
         Column::Ts(v) => match unit {
             Some(u) => fill(v, sel, |x| opt(x.map(|t| trunc(t, u) as u64))),
             None => fill(v, sel, |x| opt(x.map(|t| t as u64))),
         },
         Column::Float(v) => fill(v, sel, |x| opt(x.map(f64::to_bits))),
-        Column::Geo(v) => fill(v, sel, |x| x.map_or([1, 0, 0], |(a, b)| [0, a.to_bits(), b.to_bits()])),
+        Column::Geo(v) => fill(v, sel, |x| {
+            x.map_or([1, 0, 0], |(a, b)| [0, a.to_bits(), b.to_bits()])
+        }),
     }
 }
 
 /// Adds rows to one aggregate's states. `group[row]` is the index in `states` of the row's
 /// group ([`NONE`]: not selected); `counts[i]` is how many rows `states[i]` gets.
-pub(super) fn feed(func: AggFunc, column: Option<&Column>, group: &[u32], counts: &[u64], states: &mut [AggState]) {
+pub(super) fn feed(
+    func: AggFunc,
+    column: Option<&Column>,
+    group: &[u32],
+    counts: &[u64],
+    states: &mut [AggState],
+) {
     let fast = match column {
         None => count_star(counts, states),
         Some(Column::Float(v)) => float(func, v, group, states),
@@ -91,7 +108,9 @@ fn float(func: AggFunc, v: &[Option<f64>], group: &[u32], states: &mut [AggState
             let mut acc: Vec<(f64, u64)> = Vec::with_capacity(states.len());
             for s in states.iter() {
                 match s {
-                    AggState::SumFloat { sum, n } | AggState::Avg { sum, n } => acc.push((*sum, *n)),
+                    AggState::SumFloat { sum, n } | AggState::Avg { sum, n } => {
+                        acc.push((*sum, *n))
+                    }
                     _ => return false,
                 }
             }
@@ -140,7 +159,11 @@ fn float(func: AggFunc, v: &[Option<f64>], group: &[u32], states: &mut [AggState
 
 /// The general case: one `push_num` / `push_value` per selected row.
 fn row_by_row(func: AggFunc, column: Option<&Column>, group: &[u32], states: &mut [AggState]) {
-    let selected = group.iter().enumerate().filter(|(_, &g)| g != NONE).map(|(r, &g)| (r, g as usize));
+    let selected = group
+        .iter()
+        .enumerate()
+        .filter(|(_, &g)| g != NONE)
+        .map(|(r, &g)| (r, g as usize));
     let Some(column) = column else {
         for (_, g) in selected {
             states[g].push_num(0.0, Some(0));
@@ -192,11 +215,27 @@ mod tests {
     /// The typed loops give exactly the states of one `push_num` per row, NaN included.
     #[test]
     fn typed_loops_equal_row_by_row() {
-        let v: Vec<Option<f64>> = vec![Some(0.1), None, Some(0.2), Some(f64::NAN), Some(-3.5), Some(0.3), Some(7.25), None, Some(0.7)];
+        let v: Vec<Option<f64>> = vec![
+            Some(0.1),
+            None,
+            Some(0.2),
+            Some(f64::NAN),
+            Some(-3.5),
+            Some(0.3),
+            Some(7.25),
+            None,
+            Some(0.7),
+        ];
         let group: Vec<u32> = vec![0, 0, 1, 1, NONE, 0, 2, 2, 0];
         let counts = [4, 2, 2];
         let col = Column::Float(v);
-        for func in [AggFunc::Count, AggFunc::Sum, AggFunc::Avg, AggFunc::Min, AggFunc::Max] {
+        for func in [
+            AggFunc::Count,
+            AggFunc::Sum,
+            AggFunc::Avg,
+            AggFunc::Min,
+            AggFunc::Max,
+        ] {
             let fresh = || vec![AggState::new(func, Some(crate::schema::FieldType::Float)); 3];
             let (mut fast, mut slow) = (fresh(), fresh());
             feed(func, Some(&col), &group, &counts, &mut fast);
@@ -209,14 +248,21 @@ mod tests {
         let mut slow = vec![AggState::Count(5); 3];
         row_by_row(AggFunc::CountStar, None, &group, &mut slow);
         assert_eq!(fast, slow);
-        assert_eq!(fast, vec![AggState::Count(9), AggState::Count(7), AggState::Count(7)]);
+        assert_eq!(
+            fast,
+            vec![AggState::Count(9), AggState::Count(7), AggState::Count(7)]
+        );
     }
 
     #[test]
     fn point_keys_are_exact() {
         // These two points collide under `a ^ rotl(b, 32)`; their key bits differ.
         let b = 1.5f64.to_bits();
-        let col = Column::Geo(vec![Some((0.0, f64::from_bits(b))), Some((f64::from_bits(b.rotate_left(32)), 0.0)), None]);
+        let col = Column::Geo(vec![
+            Some((0.0, f64::from_bits(b))),
+            Some((f64::from_bits(b.rotate_left(32)), 0.0)),
+            None,
+        ]);
         let bits = key_bits(&col, None, &[true, true, true]);
         assert_ne!(bits[0], bits[1]);
         assert_eq!(bits[2], [1, 0, 0]);

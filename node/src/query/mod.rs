@@ -36,10 +36,13 @@ mod tests_exec;
 #[cfg(test)]
 mod tests_plan;
 
-
 pub use agg::{AggState, Digest, Distinct, MergeError, DIGEST_SIZE};
-pub use exec::{execute, execute_counting, ExecError, ExecOptions, PartialBody, PartialGroup, PartialResult};
+pub use exec::{
+    execute, execute_counting, ExecError, ExecOptions, PartialBody, PartialGroup, PartialResult,
+};
 pub use output::{columns, finalize, OutColumn, OutType, ResultSet};
-pub use plan::{AggFunc, AggSpec, CmpOp, KeyExpr, OrderKey, OutSource, OutputColumn, Plan, Predicate};
+pub use plan::{
+    AggFunc, AggSpec, CmpOp, KeyExpr, OrderKey, OutSource, OutputColumn, Plan, Predicate,
+};
 pub use sql::{plan, PlanError, Pos};
 pub use time::{parse_time_literal, trunc};

@@ -70,15 +70,20 @@ impl PartialResult {
         match (&mut self.body, other.body) {
             (PartialBody::Rows(a), PartialBody::Rows(b)) => a.extend(b),
             (PartialBody::Groups(a), PartialBody::Groups(b)) => {
-                let mut index: HashMap<Vec<_>, usize> =
-                    a.iter().enumerate().map(|(i, g)| (g.key.iter().map(hkey).collect(), i)).collect();
+                let mut index: HashMap<Vec<_>, usize> = a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (g.key.iter().map(hkey).collect(), i))
+                    .collect();
                 for g in b {
                     let h: Vec<_> = g.key.iter().map(hkey).collect();
                     match index.get(&h) {
                         Some(&i) => {
                             let mine = &mut a[i];
                             if mine.states.len() != g.states.len() {
-                                return Err(MergeError::Mismatch("groups with different numbers of aggregates".into()));
+                                return Err(MergeError::Mismatch(
+                                    "groups with different numbers of aggregates".into(),
+                                ));
                             }
                             mine.rows += g.rows;
                             for (s, t) in mine.states.iter_mut().zip(&g.states) {
@@ -125,14 +130,19 @@ pub fn columns(plan: &Plan) -> Vec<OutColumn> {
                     let a = plan.aggs[i];
                     let fty = a.field.map(|f| fields[f].ty);
                     match a.func {
-                        AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => OutType::Integer,
+                        AggFunc::CountStar | AggFunc::Count | AggFunc::CountDistinct => {
+                            OutType::Integer
+                        }
                         AggFunc::Sum if fty == Some(FieldType::Integer) => OutType::Integer,
                         AggFunc::Min | AggFunc::Max => fty.map_or(OutType::Float, field_type),
                         _ => OutType::Float,
                     }
                 }
             };
-            OutColumn { name: o.name.clone(), ty }
+            OutColumn {
+                name: o.name.clone(),
+                ty,
+            }
         })
         .collect()
 }
@@ -147,8 +157,20 @@ pub(crate) fn sort_rows(rows: &mut [Vec<Value>], order: &[OrderKey]) {
             let (x, y) = (&a[k.output], &b[k.output]);
             let o = match (matches!(x, Value::Null), matches!(y, Value::Null)) {
                 (true, true) => Ordering::Equal,
-                (true, false) => if k.nulls_first { Ordering::Less } else { Ordering::Greater },
-                (false, true) => if k.nulls_first { Ordering::Greater } else { Ordering::Less },
+                (true, false) => {
+                    if k.nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if k.nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
                 (false, false) => {
                     let o = cmp_values(x, y).unwrap_or(Ordering::Equal);
                     if k.desc {
@@ -194,7 +216,10 @@ pub fn finalize(plan: &Plan, part: &PartialResult) -> Result<ResultSet, MergeErr
     if let Some(l) = plan.limit {
         rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
     }
-    Ok(ResultSet { columns: columns(plan), rows })
+    Ok(ResultSet {
+        columns: columns(plan),
+        rows,
+    })
 }
 
 fn csv_field(s: &str) -> String {
@@ -220,7 +245,12 @@ fn text(v: &Value, ty: OutType) -> Option<String> {
 impl ResultSet {
     /// CSV with a header row; NULL is empty, floats in full precision, dates `YYYY-MM-DD`.
     pub fn to_csv(&self) -> String {
-        let mut out = self.columns.iter().map(|c| csv_field(&c.name)).collect::<Vec<_>>().join(",");
+        let mut out = self
+            .columns
+            .iter()
+            .map(|c| csv_field(&c.name))
+            .collect::<Vec<_>>()
+            .join(",");
         out.push('\n');
         for row in &self.rows {
             let cells: Vec<String> = row
@@ -246,9 +276,11 @@ impl ResultSet {
                     .map(|(v, c)| match v {
                         Value::Null => serde_json::Value::Null,
                         Value::Int(i) => serde_json::Value::from(*i),
-                        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                        Value::Float(f) => serde_json::Number::from_f64(*f)
+                            .map_or(serde_json::Value::Null, serde_json::Value::Number),
                         Value::Geo(lat, lon) => serde_json::json!({"lat": lat, "lon": lon}),
-                        other => text(other, c.ty).map_or(serde_json::Value::Null, serde_json::Value::String),
+                        other => text(other, c.ty)
+                            .map_or(serde_json::Value::Null, serde_json::Value::String),
                     })
                     .collect()
             })
@@ -268,7 +300,11 @@ mod merge_tests {
             rows_scanned: rows,
             rows_excluded_by_consent: 1,
             groups_suppressed: 1,
-            body: PartialBody::Groups(vec![PartialGroup { key: vec![Value::Str("44021".into())], rows, states }]),
+            body: PartialBody::Groups(vec![PartialGroup {
+                key: vec![Value::Str("44021".into())],
+                rows,
+                states,
+            }]),
         }
     }
 
@@ -280,6 +316,9 @@ mod merge_tests {
         assert!(merged.merge(bad).is_err());
         assert_eq!(merged, before);
         merged.merge(part(5, vec![AggState::Count(5)])).unwrap();
-        assert_eq!((merged.rows_scanned, merged.rows_excluded_by_consent), (15, 2));
+        assert_eq!(
+            (merged.rows_scanned, merged.rows_excluded_by_consent),
+            (15, 2)
+        );
     }
 }

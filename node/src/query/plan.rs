@@ -164,9 +164,9 @@ impl Plan {
             match p {
                 Predicate::And(v) | Predicate::Or(v) => v.iter().for_each(|q| walk(q, out)),
                 Predicate::Not(q) => walk(q, out),
-                Predicate::Cmp { field, .. } | Predicate::In { field, .. } | Predicate::IsNull { field } => {
-                    out.push(*field)
-                }
+                Predicate::Cmp { field, .. }
+                | Predicate::In { field, .. }
+                | Predicate::IsNull { field } => out.push(*field),
             }
         }
         for o in &self.outputs {

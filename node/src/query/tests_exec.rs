@@ -11,7 +11,13 @@ use super::*;
 use crate::chunk::Chunk;
 use crate::schema::Value;
 
-fn row(subject: Option<&str>, muni: &str, ts: &str, no2: Option<f64>, age: Option<i64>) -> Vec<Value> {
+fn row(
+    subject: Option<&str>,
+    muni: &str,
+    ts: &str,
+    no2: Option<f64>,
+    age: Option<i64>,
+) -> Vec<Value> {
     vec![
         subject.map_or(Value::Null, |s| Value::Str(s.into())),
         Value::Str(muni.into()),
@@ -26,9 +32,19 @@ fn chunk(rows: &[Vec<Value>]) -> Chunk {
     Chunk::build(&schema(), rows).unwrap()
 }
 
-fn run(sql: &str, chunks: &[Chunk], consent: Option<&dyn Fn(&str) -> bool>, masked: &[String], k: u64) -> PartialResult {
+fn run(
+    sql: &str,
+    chunks: &[Chunk],
+    consent: Option<&dyn Fn(&str) -> bool>,
+    masked: &[String],
+    k: u64,
+) -> PartialResult {
     let (plan, _) = p(sql);
-    let opts = ExecOptions { consent, masked, min_group_size: k };
+    let opts = ExecOptions {
+        consent,
+        masked,
+        min_group_size: k,
+    };
     execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts).unwrap()
 }
 
@@ -56,26 +72,42 @@ fn consent_is_decided_per_dictionary_entry_inside_the_scan() {
     };
     let sql = "SELECT count(*) AS n, sum(no2) AS s, max(no2) AS hi FROM readings";
     let part = run(sql, &[a.clone(), b.clone()], Some(&consent), &[], 0);
-    assert_eq!(calls.get(), 4, "two dictionary entries per chunk, not one call per row");
+    assert_eq!(
+        calls.get(),
+        4,
+        "two dictionary entries per chunk, not one call per row"
+    );
     assert_eq!((part.rows_scanned, part.rows_excluded_by_consent), (7, 2));
-    assert_eq!(rows(sql, &part), vec![vec![Value::Int(5), Value::Float(36.0), Value::Float(20.0)]]);
+    assert_eq!(
+        rows(sql, &part),
+        vec![vec![Value::Int(5), Value::Float(36.0), Value::Float(20.0)]]
+    );
     let nobody = |_: &str| false;
     let part = run(sql, &[a.clone(), b.clone()], Some(&nobody), &[], 0);
-    assert_eq!(rows(sql, &part), vec![vec![Value::Int(2), Value::Float(30.0), Value::Float(20.0)]], "null subjects always count");
+    assert_eq!(
+        rows(sql, &part),
+        vec![vec![Value::Int(2), Value::Float(30.0), Value::Float(20.0)]],
+        "null subjects always count"
+    );
     let part = run(sql, &[a, b], None, &[], 0);
     assert_eq!(rows(sql, &part)[0][0], Value::Int(7));
 }
 
 #[test]
 fn groups_under_k_are_suppressed_at_the_node() {
-    let mut r: Vec<_> = (0..9).map(|_| row(None, "nine", "2024-01-01", Some(1.0), None)).collect();
+    let mut r: Vec<_> = (0..9)
+        .map(|_| row(None, "nine", "2024-01-01", Some(1.0), None))
+        .collect();
     r.extend((0..10).map(|_| row(None, "ten", "2024-01-01", Some(1.0), None)));
     r.push(row(Some("no"), "nine", "2024-01-01", Some(1.0), None));
     let consent = |s: &str| s != "no";
     let sql = "SELECT municipality, count(*) AS n FROM readings GROUP BY municipality ORDER BY 1";
     let part = run(sql, &[chunk(&r)], Some(&consent), &[], 10);
     assert_eq!(part.groups_suppressed, 1);
-    assert_eq!(rows(sql, &part), vec![vec![Value::Str("ten".into()), Value::Int(10)]]);
+    assert_eq!(
+        rows(sql, &part),
+        vec![vec![Value::Str("ten".into()), Value::Int(10)]]
+    );
     let part = run(sql, &[chunk(&r)], Some(&consent), &[], 9);
     assert_eq!(part.groups_suppressed, 0);
     assert_eq!(rows(sql, &part).len(), 2);
@@ -101,10 +133,20 @@ fn raw_rows_are_masked_filtered_ordered_and_limited() {
     assert_eq!(part.rows_excluded_by_consent, 1);
     let mut merged = part.clone();
     let mut other = part;
-    other.body = PartialBody::Rows(vec![vec![Value::Null, Value::Str("C".into()), Value::Float(6.5)]]);
+    other.body = PartialBody::Rows(vec![vec![
+        Value::Null,
+        Value::Str("C".into()),
+        Value::Float(6.5),
+    ]]);
     merged.merge(other).unwrap();
     let out = rows(sql, &merged);
-    assert_eq!(out, vec![expected[0].clone(), vec![Value::Null, Value::Str("C".into()), Value::Float(6.5)]]);
+    assert_eq!(
+        out,
+        vec![
+            expected[0].clone(),
+            vec![Value::Null, Value::Str("C".into()), Value::Float(6.5)]
+        ]
+    );
 }
 
 #[test]
@@ -112,7 +154,15 @@ fn aggregates_have_exact_values() {
     let mut r: Vec<_> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
         .iter()
         .enumerate()
-        .map(|(i, x)| row(None, if i % 2 == 0 { "A" } else { "B" }, "2024-01-01", Some(*x), Some(i as i64)))
+        .map(|(i, x)| {
+            row(
+                None,
+                if i % 2 == 0 { "A" } else { "B" },
+                "2024-01-01",
+                Some(*x),
+                Some(i as i64),
+            )
+        })
         .collect();
     r.push(row(None, "A", "2024-01-01", None, None));
     let sql = "SELECT count(*), count(no2), sum(no2), avg(no2), min(no2), max(no2), stddev(no2), sum(age), \
@@ -134,7 +184,9 @@ fn aggregates_have_exact_values() {
             Value::Str("B".into()),
         ]]
     );
-    let r: Vec<_> = (1..=9).map(|i| row(None, "A", "2024-01-01", Some(i as f64), None)).collect();
+    let r: Vec<_> = (1..=9)
+        .map(|i| row(None, "A", "2024-01-01", Some(i as f64), None))
+        .collect();
     let sql = "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY no2) FROM readings";
     let out = rows(sql, &run(sql, &[chunk(&r)], None, &[], 0));
     assert_eq!(out, vec![vec![Value::Float(5.0)]]);
@@ -147,27 +199,58 @@ fn where_uses_three_valued_logic_and_the_time_range_prunes() {
         row(None, "A", "2024-01-02", None, None),
         row(None, "A", "2024-01-03", Some(9.0), None),
     ]);
-    let feb = chunk(&[row(None, "A", "2024-02-01", Some(2.0), None), row(None, "A", "2024-02-02", Some(3.0), None)]);
+    let feb = chunk(&[
+        row(None, "A", "2024-02-01", Some(2.0), None),
+        row(None, "A", "2024-02-02", Some(3.0), None),
+    ]);
     let sql = "SELECT count(*) FROM readings WHERE NOT (no2 > 4)";
     let part = run(sql, &[jan.clone(), feb.clone()], None, &[], 0);
-    assert_eq!(rows(sql, &part), vec![vec![Value::Int(3)]], "the NULL row is unknown, not selected");
+    assert_eq!(
+        rows(sql, &part),
+        vec![vec![Value::Int(3)]],
+        "the NULL row is unknown, not selected"
+    );
     let sql = "SELECT count(*) FROM readings WHERE observed_at >= '2024-02-01' AND municipality IN ('A', 'Z')";
     let part = run(sql, &[jan, feb], None, &[], 0);
-    assert_eq!((part.rows_scanned, rows(sql, &part)), (2, vec![vec![Value::Int(2)]]));
+    assert_eq!(
+        (part.rows_scanned, rows(sql, &part)),
+        (2, vec![vec![Value::Int(2)]])
+    );
 }
 
 #[test]
 fn results_write_csv_and_json() {
     let c = chunk(&[
-        row(None, "Gent, centrum", "2024-01-01T10:00:00Z", Some(1.0), None),
-        row(None, "Gent, centrum", "2024-01-01T23:00:00Z", Some(2.0), None),
-        row(None, "Gent, centrum", "2024-01-02T01:00:00Z", Some(0.1), None),
+        row(
+            None,
+            "Gent, centrum",
+            "2024-01-01T10:00:00Z",
+            Some(1.0),
+            None,
+        ),
+        row(
+            None,
+            "Gent, centrum",
+            "2024-01-01T23:00:00Z",
+            Some(2.0),
+            None,
+        ),
+        row(
+            None,
+            "Gent, centrum",
+            "2024-01-02T01:00:00Z",
+            Some(0.1),
+            None,
+        ),
     ]);
     let sql = "SELECT municipality AS m, date_trunc('day', observed_at) AS day, count(*) AS n, avg(no2) AS a \
          FROM readings GROUP BY 1, 2 ORDER BY day DESC";
     let (plan, _) = p(sql);
     let rs = finalize(&plan, &run(sql, &[c], None, &[], 0)).unwrap();
-    assert_eq!(rs.to_csv(), "m,day,n,a\n\"Gent, centrum\",2024-01-02,1,0.1\n\"Gent, centrum\",2024-01-01,2,1.5\n");
+    assert_eq!(
+        rs.to_csv(),
+        "m,day,n,a\n\"Gent, centrum\",2024-01-02,1,0.1\n\"Gent, centrum\",2024-01-01,2,1.5\n"
+    );
     assert_eq!(
         rs.to_json(),
         serde_json::json!({
@@ -185,7 +268,13 @@ fn prop_rows(spec: &[(u8, Option<i32>, i64, u8)]) -> Vec<Vec<Value>> {
     spec.iter()
         .map(|(g, x, age, subj)| {
             let subject = format!("s{subj}");
-            row(Some(&subject), ["A", "B", "C"][*g as usize % 3], "2024-01-01", x.map(|x| f64::from(x) / 100.0), Some(*age))
+            row(
+                Some(&subject),
+                ["A", "B", "C"][*g as usize % 3],
+                "2024-01-01",
+                x.map(|x| f64::from(x) / 100.0),
+                Some(*age),
+            )
         })
         .collect()
 }
@@ -258,8 +347,16 @@ fn points_that_share_a_xor_hash_are_two_groups() {
     assert_eq!(
         got,
         vec![
-            vec![Value::Geo(f64::from_bits(b.rotate_left(32)), 0.0), Value::Int(1), Value::Float(2.0)],
-            vec![Value::Geo(0.0, f64::from_bits(b)), Value::Int(2), Value::Float(1.0)],
+            vec![
+                Value::Geo(f64::from_bits(b.rotate_left(32)), 0.0),
+                Value::Int(1),
+                Value::Float(2.0)
+            ],
+            vec![
+                Value::Geo(0.0, f64::from_bits(b)),
+                Value::Int(2),
+                Value::Float(1.0)
+            ],
         ]
     );
 }

@@ -7,7 +7,11 @@ use super::*;
 use crate::schema::{Field, FieldType, Schema, Value};
 
 pub(crate) fn schema() -> Schema {
-    let f = |name: &str, ty| Field { name: name.into(), ty, nullable: true };
+    let f = |name: &str, ty| Field {
+        name: name.into(),
+        ty,
+        nullable: true,
+    };
     Schema {
         dataset: "readings".into(),
         fields: vec![
@@ -28,7 +32,9 @@ pub(crate) fn p(sql: &str) -> (Plan, QueryShape) {
 }
 
 fn err(sql: &str) -> String {
-    plan(sql, |d| (d == "readings").then(schema)).unwrap_err().to_string()
+    plan(sql, |d| (d == "readings").then(schema))
+        .unwrap_err()
+        .to_string()
 }
 
 fn ts(s: &str) -> i64 {
@@ -40,14 +46,51 @@ fn reference_query() {
     let (plan, shape) = p("SELECT municipality, date_trunc('day', observed_at) AS day, count(*) AS n, avg(no2) AS avg_no2, \
          min(no2) AS min_no2, max(no2) AS max_no2 FROM readings GROUP BY municipality, date_trunc('day', observed_at) ORDER BY 1, 2");
     assert_eq!(plan.kind, QueryKind::Aggregate);
-    assert_eq!(plan.keys, vec![KeyExpr { field: 1, trunc: None }, KeyExpr { field: 2, trunc: Some(TimeUnit::Day) }]);
+    assert_eq!(
+        plan.keys,
+        vec![
+            KeyExpr {
+                field: 1,
+                trunc: None
+            },
+            KeyExpr {
+                field: 2,
+                trunc: Some(TimeUnit::Day)
+            }
+        ]
+    );
     let funcs: Vec<_> = plan.aggs.iter().map(|a| (a.func, a.field)).collect();
-    assert_eq!(funcs, vec![(AggFunc::CountStar, None), (AggFunc::Avg, Some(3)), (AggFunc::Min, Some(3)), (AggFunc::Max, Some(3))]);
+    assert_eq!(
+        funcs,
+        vec![
+            (AggFunc::CountStar, None),
+            (AggFunc::Avg, Some(3)),
+            (AggFunc::Min, Some(3)),
+            (AggFunc::Max, Some(3))
+        ]
+    );
     let names: Vec<_> = plan.outputs.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(names, ["municipality", "day", "n", "avg_no2", "min_no2", "max_no2"]);
+    assert_eq!(
+        names,
+        ["municipality", "day", "n", "avg_no2", "min_no2", "max_no2"]
+    );
     assert_eq!(plan.outputs[1].source, OutSource::Key(1));
     assert_eq!(plan.outputs[2].source, OutSource::Agg(0));
-    assert_eq!(plan.order, vec![OrderKey { output: 0, desc: false, nulls_first: false }, OrderKey { output: 1, desc: false, nulls_first: false }]);
+    assert_eq!(
+        plan.order,
+        vec![
+            OrderKey {
+                output: 0,
+                desc: false,
+                nulls_first: false
+            },
+            OrderKey {
+                output: 1,
+                desc: false,
+                nulls_first: false
+            }
+        ]
+    );
     assert_eq!(plan.limit, None);
     assert_eq!(plan.time_range, (None, None));
     assert_eq!(
@@ -56,7 +99,10 @@ fn reference_query() {
             dataset: "readings".into(),
             kind: QueryKind::Aggregate,
             filters: vec![],
-            groups: vec![FieldUse::new("municipality", Granularity::Exact), FieldUse::new("observed_at", Granularity::Time(TimeUnit::Day))],
+            groups: vec![
+                FieldUse::new("municipality", Granularity::Exact),
+                FieldUse::new("observed_at", Granularity::Time(TimeUnit::Day))
+            ],
             fields: vec!["municipality".into(), "observed_at".into(), "no2".into()],
         }
     );
@@ -70,7 +116,10 @@ fn where_comparisons_logic_in_between_null() {
     use Predicate::*;
     let cmp = |field, op, value| Cmp { field, op, value };
     let expected = Or(vec![
-        And(vec![cmp(1, CmpOp::Eq, Value::Str("44021".into())), Not(Box::new(cmp(3, CmpOp::Ne, Value::Float(3.0))))]),
+        And(vec![
+            cmp(1, CmpOp::Eq, Value::Str("44021".into())),
+            Not(Box::new(cmp(3, CmpOp::Ne, Value::Float(3.0)))),
+        ]),
         And(vec![
             And(vec![
                 And(vec![
@@ -79,26 +128,45 @@ fn where_comparisons_logic_in_between_null() {
                             And(vec![
                                 Or(vec![
                                     Or(vec![
-                                        Or(vec![cmp(4, CmpOp::Lt, Value::Int(1)), cmp(4, CmpOp::Le, Value::Int(2))]),
+                                        Or(vec![
+                                            cmp(4, CmpOp::Lt, Value::Int(1)),
+                                            cmp(4, CmpOp::Le, Value::Int(2)),
+                                        ]),
                                         cmp(4, CmpOp::Lt, Value::Int(3)),
                                     ]),
                                     cmp(4, CmpOp::Ge, Value::Int(-4)),
                                 ]),
-                                In { field: 1, list: vec![Value::Str("a".into()), Value::Str("b".into())] },
+                                In {
+                                    field: 1,
+                                    list: vec![Value::Str("a".into()), Value::Str("b".into())],
+                                },
                             ]),
-                            And(vec![cmp(4, CmpOp::Ge, Value::Int(60)), cmp(4, CmpOp::Le, Value::Int(70))]),
+                            And(vec![
+                                cmp(4, CmpOp::Ge, Value::Int(60)),
+                                cmp(4, CmpOp::Le, Value::Int(70)),
+                            ]),
                         ]),
                         IsNull { field: 0 },
                     ]),
                     Not(Box::new(IsNull { field: 3 })),
                 ]),
-                Not(Box::new(And(vec![cmp(4, CmpOp::Ge, Value::Int(1)), cmp(4, CmpOp::Le, Value::Int(2))]))),
+                Not(Box::new(And(vec![
+                    cmp(4, CmpOp::Ge, Value::Int(1)),
+                    cmp(4, CmpOp::Le, Value::Int(2)),
+                ]))),
             ]),
-            Not(Box::new(In { field: 1, list: vec![Value::Str("c".into())] })),
+            Not(Box::new(In {
+                field: 1,
+                list: vec![Value::Str("c".into())],
+            })),
         ]),
     ]);
     assert_eq!(plan.filter, Some(expected));
-    let g: Vec<_> = shape.filters.iter().map(|u| (u.field.as_str(), u.granularity)).collect();
+    let g: Vec<_> = shape
+        .filters
+        .iter()
+        .map(|u| (u.field.as_str(), u.granularity))
+        .collect();
     assert_eq!(g[0], ("municipality", Granularity::Exact));
     assert!(g.contains(&("age", Granularity::NumericBin(10.0))));
     assert!(g.contains(&("age", Granularity::Exact)));
@@ -110,19 +178,55 @@ fn time_literals_ranges_and_granularity() {
     let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01' \
          AND observed_at < TIMESTAMP '2024-02-01 00:00:00' AND observed_at <> '2024-01-03T10:00:00Z' \
          AND observed_at > '2024-01-02T10:30:00+01:00'");
-    assert_eq!(plan.time_range, (Some(ts("2024-01-02T09:30:00Z") + 1), Some(ts("2024-02-01"))));
+    assert_eq!(
+        plan.time_range,
+        (Some(ts("2024-01-02T09:30:00Z") + 1), Some(ts("2024-02-01")))
+    );
     let g: Vec<_> = shape.filters.iter().map(|u| u.granularity).collect();
-    assert_eq!(g, [Granularity::Time(TimeUnit::Year), Granularity::Time(TimeUnit::Month), Granularity::Exact, Granularity::Exact]);
+    assert_eq!(
+        g,
+        [
+            Granularity::Time(TimeUnit::Year),
+            Granularity::Time(TimeUnit::Month),
+            Granularity::Exact,
+            Granularity::Exact
+        ]
+    );
     let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at BETWEEN '2024-03-04T10:00:00Z' AND '2024-03-05'");
-    assert_eq!(plan.time_range, (Some(ts("2024-03-04T10:00:00Z")), Some(ts("2024-03-05") + 1)));
-    assert_eq!(shape.filters, vec![FieldUse::new("observed_at", Granularity::Time(TimeUnit::Hour))]);
-    let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01'::timestamp \
-         AND observed_at < CAST('2024-01-08' AS DATE) AND observed_at <= '2024-01-07T23:00:00Z'");
-    assert_eq!(plan.time_range, (Some(ts("2024-01-01")), Some(ts("2024-01-07T23:00:00Z") + 1)));
+    assert_eq!(
+        plan.time_range,
+        (Some(ts("2024-03-04T10:00:00Z")), Some(ts("2024-03-05") + 1))
+    );
+    assert_eq!(
+        shape.filters,
+        vec![FieldUse::new(
+            "observed_at",
+            Granularity::Time(TimeUnit::Hour)
+        )]
+    );
+    let (plan, shape) = p(
+        "SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01'::timestamp \
+         AND observed_at < CAST('2024-01-08' AS DATE) AND observed_at <= '2024-01-07T23:00:00Z'",
+    );
+    assert_eq!(
+        plan.time_range,
+        (Some(ts("2024-01-01")), Some(ts("2024-01-07T23:00:00Z") + 1))
+    );
     let g: Vec<_> = shape.filters.iter().map(|u| u.granularity).collect();
-    assert_eq!(g, [Granularity::Time(TimeUnit::Year), Granularity::Time(TimeUnit::Week), Granularity::Time(TimeUnit::Hour)]);
+    assert_eq!(
+        g,
+        [
+            Granularity::Time(TimeUnit::Year),
+            Granularity::Time(TimeUnit::Week),
+            Granularity::Time(TimeUnit::Hour)
+        ]
+    );
     let (plan, _) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01' OR no2 > 1");
-    assert_eq!(plan.time_range, (None, None), "a disjunction does not narrow the scan");
+    assert_eq!(
+        plan.time_range,
+        (None, None),
+        "a disjunction does not narrow the scan"
+    );
 }
 
 #[test]
@@ -130,7 +234,19 @@ fn group_by_alias_position_and_every_aggregate() {
     let (plan, shape) = p("SELECT municipality AS m, date_trunc('month', observed_at) AS mo, count(*), count(no2), \
          count(DISTINCT subject), sum(age), avg(no2), min(observed_at), max(municipality), stddev(no2), \
          percentile_cont(0.9) WITHIN GROUP (ORDER BY no2) AS p90 FROM readings GROUP BY m, 2 ORDER BY mo DESC, p90 NULLS FIRST LIMIT 7");
-    assert_eq!(plan.keys, vec![KeyExpr { field: 1, trunc: None }, KeyExpr { field: 2, trunc: Some(TimeUnit::Month) }]);
+    assert_eq!(
+        plan.keys,
+        vec![
+            KeyExpr {
+                field: 1,
+                trunc: None
+            },
+            KeyExpr {
+                field: 2,
+                trunc: Some(TimeUnit::Month)
+            }
+        ]
+    );
     let funcs: Vec<_> = plan.aggs.iter().map(|a| (a.func, a.field)).collect();
     assert_eq!(
         funcs,
@@ -147,29 +263,93 @@ fn group_by_alias_position_and_every_aggregate() {
         ]
     );
     let names: Vec<_> = plan.outputs.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(names, ["m", "mo", "count", "count", "count", "sum", "avg", "min", "max", "stddev", "p90"]);
-    assert_eq!(plan.order, vec![OrderKey { output: 1, desc: true, nulls_first: true }, OrderKey { output: 10, desc: false, nulls_first: true }]);
+    assert_eq!(
+        names,
+        ["m", "mo", "count", "count", "count", "sum", "avg", "min", "max", "stddev", "p90"]
+    );
+    assert_eq!(
+        plan.order,
+        vec![
+            OrderKey {
+                output: 1,
+                desc: true,
+                nulls_first: true
+            },
+            OrderKey {
+                output: 10,
+                desc: false,
+                nulls_first: true
+            }
+        ]
+    );
     assert_eq!(plan.limit, Some(7));
-    assert_eq!(shape.groups[1], FieldUse::new("observed_at", Granularity::Time(TimeUnit::Month)));
+    assert_eq!(
+        shape.groups[1],
+        FieldUse::new("observed_at", Granularity::Time(TimeUnit::Month))
+    );
     let (plan, _) = p("SELECT date_trunc('week', observed_at), date_trunc('hour', observed_at), date_trunc('year', observed_at), \
          count(*) AS n FROM readings GROUP BY 1, 2, 3 ORDER BY date_trunc('hour', observed_at), n DESC");
     let units: Vec<_> = plan.keys.iter().map(|k| k.trunc).collect();
-    assert_eq!(units, [Some(TimeUnit::Week), Some(TimeUnit::Hour), Some(TimeUnit::Year)]);
-    assert_eq!(plan.order, vec![OrderKey { output: 1, desc: false, nulls_first: false }, OrderKey { output: 3, desc: true, nulls_first: true }]);
+    assert_eq!(
+        units,
+        [
+            Some(TimeUnit::Week),
+            Some(TimeUnit::Hour),
+            Some(TimeUnit::Year)
+        ]
+    );
+    assert_eq!(
+        plan.order,
+        vec![
+            OrderKey {
+                output: 1,
+                desc: false,
+                nulls_first: false
+            },
+            OrderKey {
+                output: 3,
+                desc: true,
+                nulls_first: true
+            }
+        ]
+    );
     let (plan, shape) = p("SELECT count(*) FROM readings");
     assert!(plan.keys.is_empty() && shape.groups.is_empty() && shape.kind == QueryKind::Aggregate);
 }
 
 #[test]
 fn raw_selects() {
-    let (plan, shape) = p("SELECT r.subject, no2 AS v FROM readings r WHERE no2 > 50 ORDER BY v DESC LIMIT 3");
+    let (plan, shape) =
+        p("SELECT r.subject, no2 AS v FROM readings r WHERE no2 > 50 ORDER BY v DESC LIMIT 3");
     assert_eq!(plan.kind, QueryKind::Raw);
-    assert_eq!(plan.outputs, vec![
-        OutputColumn { name: "subject".into(), source: OutSource::Column(0) },
-        OutputColumn { name: "v".into(), source: OutSource::Column(3) },
-    ]);
-    assert_eq!(plan.order, vec![OrderKey { output: 1, desc: true, nulls_first: true }]);
-    assert_eq!((shape.kind, shape.fields), (QueryKind::Raw, vec!["subject".to_string(), "no2".to_string()]));
+    assert_eq!(
+        plan.outputs,
+        vec![
+            OutputColumn {
+                name: "subject".into(),
+                source: OutSource::Column(0)
+            },
+            OutputColumn {
+                name: "v".into(),
+                source: OutSource::Column(3)
+            },
+        ]
+    );
+    assert_eq!(
+        plan.order,
+        vec![OrderKey {
+            output: 1,
+            desc: true,
+            nulls_first: true
+        }]
+    );
+    assert_eq!(
+        (shape.kind, shape.fields),
+        (
+            QueryKind::Raw,
+            vec!["subject".to_string(), "no2".to_string()]
+        )
+    );
     let (plan, _) = p("SELECT * FROM readings");
     assert_eq!(plan.outputs.len(), 6);
 }

@@ -18,7 +18,12 @@ pub fn parse_time_literal(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return Some(t.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -35,7 +40,9 @@ fn date_of(ts: i64) -> Option<NaiveDate> {
 }
 
 fn micros_of(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t).timestamp_micros()).unwrap_or(i64::MIN)
+    d.and_hms_opt(0, 0, 0)
+        .map(|t| Utc.from_utc_datetime(&t).timestamp_micros())
+        .unwrap_or(i64::MIN)
 }
 
 /// `date_trunc(unit, ts)`: the start of the bucket holding `ts`.
@@ -57,14 +64,22 @@ pub fn trunc(ts: i64, unit: TimeUnit) -> i64 {
 
 /// The coarsest unit whose bucket boundary `ts` lies on, if any.
 pub(crate) fn aligned_unit(ts: i64) -> Option<TimeUnit> {
-    [TimeUnit::Year, TimeUnit::Month, TimeUnit::Week, TimeUnit::Day, TimeUnit::Hour]
-        .into_iter()
-        .find(|&u| trunc(ts, u) == ts)
+    [
+        TimeUnit::Year,
+        TimeUnit::Month,
+        TimeUnit::Week,
+        TimeUnit::Day,
+        TimeUnit::Hour,
+    ]
+    .into_iter()
+    .find(|&u| trunc(ts, u) == ts)
 }
 
 /// `YYYY-MM-DD` of a day start, for date-valued buckets.
 pub(crate) fn format_date(ts: i64) -> String {
-    date_of(ts).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| ts.to_string())
+    date_of(ts)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| ts.to_string())
 }
 
 /// RFC 3339 in UTC (`2024-01-01T10:00:00Z`, fractional seconds when present).
@@ -85,12 +100,27 @@ mod tests {
         assert_eq!(parse_time_literal("2024-03-14T12:20:30+02:00").unwrap(), t);
         let day = parse_time_literal("2024-03-14").unwrap();
         assert_eq!(trunc(t, TimeUnit::Day), day);
-        assert_eq!(trunc(t, TimeUnit::Hour), parse_time_literal("2024-03-14T10:00:00Z").unwrap());
+        assert_eq!(
+            trunc(t, TimeUnit::Hour),
+            parse_time_literal("2024-03-14T10:00:00Z").unwrap()
+        );
         // 2024-03-14 is a Thursday; its ISO week starts Monday 2024-03-11.
-        assert_eq!(trunc(t, TimeUnit::Week), parse_time_literal("2024-03-11").unwrap());
-        assert_eq!(trunc(t, TimeUnit::Month), parse_time_literal("2024-03-01").unwrap());
-        assert_eq!(trunc(t, TimeUnit::Year), parse_time_literal("2024-01-01").unwrap());
-        assert_eq!(aligned_unit(parse_time_literal("2024-01-01").unwrap()), Some(TimeUnit::Year));
+        assert_eq!(
+            trunc(t, TimeUnit::Week),
+            parse_time_literal("2024-03-11").unwrap()
+        );
+        assert_eq!(
+            trunc(t, TimeUnit::Month),
+            parse_time_literal("2024-03-01").unwrap()
+        );
+        assert_eq!(
+            trunc(t, TimeUnit::Year),
+            parse_time_literal("2024-01-01").unwrap()
+        );
+        assert_eq!(
+            aligned_unit(parse_time_literal("2024-01-01").unwrap()),
+            Some(TimeUnit::Year)
+        );
         assert_eq!(aligned_unit(day), Some(TimeUnit::Day));
         assert_eq!(aligned_unit(t), None);
         assert_eq!(format_date(day), "2024-03-14");

@@ -44,12 +44,25 @@ enum ValueColumn {
 #[serde(rename_all = "snake_case")]
 enum StateColumn {
     Count(Vec<u64>),
-    SumInt { sum: Vec<i64>, n: Vec<u64> },
-    SumFloat { sum: Vec<f64>, n: Vec<u64> },
-    Avg { sum: Vec<f64>, n: Vec<u64> },
+    SumInt {
+        sum: Vec<i64>,
+        n: Vec<u64>,
+    },
+    SumFloat {
+        sum: Vec<f64>,
+        n: Vec<u64>,
+    },
+    Avg {
+        sum: Vec<f64>,
+        n: Vec<u64>,
+    },
     Min(ValueColumn),
     Max(ValueColumn),
-    Stddev { n: Vec<u64>, mean: Vec<f64>, m2: Vec<f64> },
+    Stddev {
+        n: Vec<u64>,
+        mean: Vec<f64>,
+        m2: Vec<f64>,
+    },
     /// Anything else (sketches; integer sums beyond `i64`): one state per group.
     States(Vec<AggState>),
 }
@@ -152,17 +165,26 @@ impl StateColumn {
                 AggState::SumInt { sum, n } => Some((i64::try_from(*sum).ok()?, *n)),
                 _ => None,
             })
-            .map(|v| StateColumn::SumInt { sum: v.iter().map(|x| x.0).collect(), n: v.iter().map(|x| x.1).collect() }),
+            .map(|v| StateColumn::SumInt {
+                sum: v.iter().map(|x| x.0).collect(),
+                n: v.iter().map(|x| x.1).collect(),
+            }),
             Some(AggState::SumFloat { .. }) => all(&states, |s| match s {
                 AggState::SumFloat { sum, n } => Some((finite(*sum)?, *n)),
                 _ => None,
             })
-            .map(|v| StateColumn::SumFloat { sum: v.iter().map(|x| x.0).collect(), n: v.iter().map(|x| x.1).collect() }),
+            .map(|v| StateColumn::SumFloat {
+                sum: v.iter().map(|x| x.0).collect(),
+                n: v.iter().map(|x| x.1).collect(),
+            }),
             Some(AggState::Avg { .. }) => all(&states, |s| match s {
                 AggState::Avg { sum, n } => Some((finite(*sum)?, *n)),
                 _ => None,
             })
-            .map(|v| StateColumn::Avg { sum: v.iter().map(|x| x.0).collect(), n: v.iter().map(|x| x.1).collect() }),
+            .map(|v| StateColumn::Avg {
+                sum: v.iter().map(|x| x.0).collect(),
+                n: v.iter().map(|x| x.1).collect(),
+            }),
             Some(AggState::Min(_)) => all(&states, |s| match s {
                 AggState::Min(m) => Some(m.as_ref().unwrap_or(&Value::Null)),
                 _ => None,
@@ -193,14 +215,30 @@ impl StateColumn {
             if a.len() == n && b.len() == n {
                 Ok(())
             } else {
-                Err(format!("an aggregate column has {} / {} entries for {n} groups", a.len(), b.len()))
+                Err(format!(
+                    "an aggregate column has {} / {} entries for {n} groups",
+                    a.len(),
+                    b.len()
+                ))
             }
         }
-        let count = |len: usize| if len == n { Ok(()) } else { Err(format!("an aggregate column has {len} entries for {n} groups")) };
-        let min_max = |c: ValueColumn, f: fn(Option<Value>) -> AggState| -> Result<Vec<AggState>, String> {
-            count(c.len())?;
-            Ok(c.into_values().into_iter().map(|v| f((!matches!(v, Value::Null)).then_some(v))).collect())
+        let count = |len: usize| {
+            if len == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "an aggregate column has {len} entries for {n} groups"
+                ))
+            }
         };
+        let min_max =
+            |c: ValueColumn, f: fn(Option<Value>) -> AggState| -> Result<Vec<AggState>, String> {
+                count(c.len())?;
+                Ok(c.into_values()
+                    .into_iter()
+                    .map(|v| f((!matches!(v, Value::Null)).then_some(v)))
+                    .collect())
+            };
         Ok(match self {
             StateColumn::Count(v) => {
                 count(v.len())?;
@@ -208,22 +246,38 @@ impl StateColumn {
             }
             StateColumn::SumInt { sum, n: k } => {
                 pair(&sum, &k, n)?;
-                sum.into_iter().zip(k).map(|(s, n)| AggState::SumInt { sum: i128::from(s), n }).collect()
+                sum.into_iter()
+                    .zip(k)
+                    .map(|(s, n)| AggState::SumInt {
+                        sum: i128::from(s),
+                        n,
+                    })
+                    .collect()
             }
             StateColumn::SumFloat { sum, n: k } => {
                 pair(&sum, &k, n)?;
-                sum.into_iter().zip(k).map(|(sum, n)| AggState::SumFloat { sum, n }).collect()
+                sum.into_iter()
+                    .zip(k)
+                    .map(|(sum, n)| AggState::SumFloat { sum, n })
+                    .collect()
             }
             StateColumn::Avg { sum, n: k } => {
                 pair(&sum, &k, n)?;
-                sum.into_iter().zip(k).map(|(sum, n)| AggState::Avg { sum, n }).collect()
+                sum.into_iter()
+                    .zip(k)
+                    .map(|(sum, n)| AggState::Avg { sum, n })
+                    .collect()
             }
             StateColumn::Min(c) => min_max(c, AggState::Min)?,
             StateColumn::Max(c) => min_max(c, AggState::Max)?,
             StateColumn::Stddev { n: k, mean, m2 } => {
                 pair(&k, &mean, n)?;
                 count(m2.len())?;
-                k.into_iter().zip(mean).zip(m2).map(|((n, mean), m2)| AggState::Stddev { n, mean, m2 }).collect()
+                k.into_iter()
+                    .zip(mean)
+                    .zip(m2)
+                    .map(|((n, mean), m2)| AggState::Stddev { n, mean, m2 })
+                    .collect()
             }
             StateColumn::States(v) => {
                 count(v.len())?;
@@ -237,9 +291,13 @@ impl Columns {
     fn of(groups: &[PartialGroup]) -> Columns {
         let width = |f: fn(&PartialGroup) -> usize| groups.first().map_or(0, f);
         Columns {
-            keys: (0..width(|g| g.key.len())).map(|k| ValueColumn::of(groups.iter().map(|g| &g.key[k]))).collect(),
+            keys: (0..width(|g| g.key.len()))
+                .map(|k| ValueColumn::of(groups.iter().map(|g| &g.key[k])))
+                .collect(),
             rows: groups.iter().map(|g| g.rows).collect(),
-            states: (0..width(|g| g.states.len())).map(|a| StateColumn::of(groups, a)).collect(),
+            states: (0..width(|g| g.states.len()))
+                .map(|a| StateColumn::of(groups, a))
+                .collect(),
         }
     }
 
@@ -248,7 +306,10 @@ impl Columns {
         let mut keys: Vec<std::vec::IntoIter<Value>> = Vec::with_capacity(self.keys.len());
         for c in self.keys {
             if c.len() != n {
-                return Err(format!("a key column has {} entries for {n} groups", c.len()));
+                return Err(format!(
+                    "a key column has {} entries for {n} groups",
+                    c.len()
+                ));
             }
             keys.push(c.into_values().into_iter());
         }
@@ -275,13 +336,20 @@ pub(crate) mod groups {
 
     /// Writes the groups column by column. Groups of one plan all have the same number of
     /// keys and aggregates; the first group's counts are used.
-    pub(crate) fn serialize<S: Serializer>(groups: &[PartialGroup], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        groups: &[PartialGroup],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         Columns::of(groups).serialize(s)
     }
 
     /// Reads the columnar form, checking that every column has one entry per group.
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PartialGroup>, D::Error> {
-        Columns::deserialize(d)?.into_groups().map_err(D::Error::custom)
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<PartialGroup>, D::Error> {
+        Columns::deserialize(d)?
+            .into_groups()
+            .map_err(D::Error::custom)
     }
 }
 
@@ -295,7 +363,12 @@ mod tests {
     }
 
     fn round_trip(groups: Vec<PartialGroup>) -> serde_json::Value {
-        let part = PartialResult { rows_scanned: 9, rows_excluded_by_consent: 1, groups_suppressed: 2, body: PartialBody::Groups(groups) };
+        let part = PartialResult {
+            rows_scanned: 9,
+            rows_excluded_by_consent: 1,
+            groups_suppressed: 2,
+            body: PartialBody::Groups(groups),
+        };
         let json = serde_json::to_value(&part).unwrap();
         let back: PartialResult = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, part);
@@ -305,8 +378,26 @@ mod tests {
     #[test]
     fn groups_are_written_column_by_column() {
         let json = round_trip(vec![
-            group(vec![Value::Str("A".into()), Value::Ts(86_400_000_000)], 3, vec![AggState::Count(3), AggState::Avg { sum: 4.5, n: 3 }, AggState::Min(Some(Value::Float(0.5))), AggState::Max(None)]),
-            group(vec![Value::Null, Value::Ts(0)], 1, vec![AggState::Count(1), AggState::Avg { sum: 2.0, n: 1 }, AggState::Min(None), AggState::Max(Some(Value::Float(2.0)))]),
+            group(
+                vec![Value::Str("A".into()), Value::Ts(86_400_000_000)],
+                3,
+                vec![
+                    AggState::Count(3),
+                    AggState::Avg { sum: 4.5, n: 3 },
+                    AggState::Min(Some(Value::Float(0.5))),
+                    AggState::Max(None),
+                ],
+            ),
+            group(
+                vec![Value::Null, Value::Ts(0)],
+                1,
+                vec![
+                    AggState::Count(1),
+                    AggState::Avg { sum: 2.0, n: 1 },
+                    AggState::Min(None),
+                    AggState::Max(Some(Value::Float(2.0))),
+                ],
+            ),
         ]);
         assert_eq!(
             json,
@@ -321,24 +412,70 @@ mod tests {
     #[test]
     fn mixed_and_unrepresentable_columns_fall_back_to_single_values() {
         let json = round_trip(vec![
-            group(vec![Value::Int(1)], 1, vec![AggState::SumInt { sum: i128::from(i64::MAX) + 1, n: 1 }, AggState::Min(Some(Value::Int(1)))]),
-            group(vec![Value::Float(1.5)], 1, vec![AggState::SumInt { sum: 2, n: 1 }, AggState::Min(Some(Value::Float(1.5)))]),
+            group(
+                vec![Value::Int(1)],
+                1,
+                vec![
+                    AggState::SumInt {
+                        sum: i128::from(i64::MAX) + 1,
+                        n: 1,
+                    },
+                    AggState::Min(Some(Value::Int(1))),
+                ],
+            ),
+            group(
+                vec![Value::Float(1.5)],
+                1,
+                vec![
+                    AggState::SumInt { sum: 2, n: 1 },
+                    AggState::Min(Some(Value::Float(1.5))),
+                ],
+            ),
         ]);
-        assert_eq!(json["keys"], serde_json::json!([{"values": [{"Int": 1}, {"Float": 1.5}]}]));
-        assert!(json["states"][0]["states"].is_array(), "an i128 sum beyond i64 is written as a state: {json}");
-        assert_eq!(json["states"][1], serde_json::json!({"min": {"values": [{"Int": 1}, {"Float": 1.5}]}}));
-        assert_eq!(round_trip(Vec::new()), serde_json::json!({"keys": [], "rows": [], "states": []}));
+        assert_eq!(
+            json["keys"],
+            serde_json::json!([{"values": [{"Int": 1}, {"Float": 1.5}]}])
+        );
+        assert!(
+            json["states"][0]["states"].is_array(),
+            "an i128 sum beyond i64 is written as a state: {json}"
+        );
+        assert_eq!(
+            json["states"][1],
+            serde_json::json!({"min": {"values": [{"Int": 1}, {"Float": 1.5}]}})
+        );
+        assert_eq!(
+            round_trip(Vec::new()),
+            serde_json::json!({"keys": [], "rows": [], "states": []})
+        );
         // No GROUP BY: one group with no key.
-        round_trip(vec![group(vec![], 0, vec![AggState::Count(0), AggState::Stddev { n: 0, mean: 0.0, m2: 0.0 }])]);
+        round_trip(vec![group(
+            vec![],
+            0,
+            vec![
+                AggState::Count(0),
+                AggState::Stddev {
+                    n: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                },
+            ],
+        )]);
     }
 
     #[test]
     fn columns_of_the_wrong_length_are_refused() {
         let bad = serde_json::json!({"keys": [{"ts": [1, 2]}], "rows": [1], "states": []});
-        let err = serde_json::from_value::<Columns>(bad).unwrap().into_groups().unwrap_err();
+        let err = serde_json::from_value::<Columns>(bad)
+            .unwrap()
+            .into_groups()
+            .unwrap_err();
         assert_eq!(err, "a key column has 2 entries for 1 groups");
         let bad = serde_json::json!({"keys": [], "rows": [1, 2], "states": [{"avg": {"sum": [1.0, 2.0], "n": [1]}}]});
-        let err = serde_json::from_value::<Columns>(bad).unwrap().into_groups().unwrap_err();
+        let err = serde_json::from_value::<Columns>(bad)
+            .unwrap()
+            .into_groups()
+            .unwrap_err();
         assert_eq!(err, "an aggregate column has 2 / 1 entries for 2 groups");
     }
 
@@ -362,7 +499,12 @@ mod tests {
         /// A finite float: ingest refuses NaN and infinities, and min / max / keys only hold
         /// ingested values.
         fn float() -> impl Strategy<Value = f64> {
-            prop_oneof![-1e6f64..1e6, any::<f64>().prop_filter("finite", |x| x.is_finite()), Just(0.0), Just(-0.0)]
+            prop_oneof![
+                -1e6f64..1e6,
+                any::<f64>().prop_filter("finite", |x| x.is_finite()),
+                Just(0.0),
+                Just(-0.0)
+            ]
         }
 
         fn value() -> impl Strategy<Value = Value> {
@@ -380,7 +522,12 @@ mod tests {
         fn column(n: usize) -> impl Strategy<Value = Vec<Value>> {
             prop_oneof![
                 (0u8..6).prop_flat_map(move |kind| {
-                    prop::collection::vec(value().prop_filter("one kind", move |v| kind_of(v) == kind || matches!(v, Value::Null)), n)
+                    prop::collection::vec(
+                        value().prop_filter("one kind", move |v| {
+                            kind_of(v) == kind || matches!(v, Value::Null)
+                        }),
+                        n,
+                    )
                 }),
                 prop::collection::vec(value(), n),
             ]
@@ -401,31 +548,50 @@ mod tests {
         fn states(kind: u8, n: usize) -> BoxedStrategy<Vec<AggState>> {
             let one: BoxedStrategy<AggState> = match kind {
                 0 => count().prop_map(AggState::Count).boxed(),
-                1 => (int().prop_map(i128::from), count()).prop_map(|(sum, n)| AggState::SumInt { sum, n }).boxed(),
-                2 => (float(), count()).prop_map(|(sum, n)| AggState::SumFloat { sum, n }).boxed(),
-                3 => (float(), count()).prop_map(|(sum, n)| AggState::Avg { sum, n }).boxed(),
-                4 => prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null))).prop_map(AggState::Min).boxed(),
-                5 => prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null))).prop_map(AggState::Max).boxed(),
-                _ => (count(), float(), float()).prop_map(|(n, mean, m2)| AggState::Stddev { n, mean, m2 }).boxed(),
+                1 => (int().prop_map(i128::from), count())
+                    .prop_map(|(sum, n)| AggState::SumInt { sum, n })
+                    .boxed(),
+                2 => (float(), count())
+                    .prop_map(|(sum, n)| AggState::SumFloat { sum, n })
+                    .boxed(),
+                3 => (float(), count())
+                    .prop_map(|(sum, n)| AggState::Avg { sum, n })
+                    .boxed(),
+                4 => {
+                    prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null)))
+                        .prop_map(AggState::Min)
+                        .boxed()
+                }
+                5 => {
+                    prop::option::of(value().prop_filter("not null", |v| !matches!(v, Value::Null)))
+                        .prop_map(AggState::Max)
+                        .boxed()
+                }
+                _ => (count(), float(), float())
+                    .prop_map(|(n, mean, m2)| AggState::Stddev { n, mean, m2 })
+                    .boxed(),
             };
             prop::collection::vec(one, n).boxed()
         }
 
         fn groups() -> impl Strategy<Value = Vec<PartialGroup>> {
-            (0usize..12, 0usize..4, prop::collection::vec(0u8..7, 0..5)).prop_flat_map(|(n, width, kinds)| {
-                let keys = prop::collection::vec(column(n), width);
-                let rows = prop::collection::vec(count(), n);
-                let cols: Vec<BoxedStrategy<Vec<AggState>>> = kinds.iter().map(|k| states(*k, n)).collect();
-                (keys, rows, cols).prop_map(move |(keys, rows, cols)| {
-                    (0..n)
-                        .map(|i| PartialGroup {
-                            key: keys.iter().map(|c| c[i].clone()).collect(),
-                            rows: rows[i],
-                            states: cols.iter().map(|c| c[i].clone()).collect(),
-                        })
-                        .collect()
-                })
-            })
+            (0usize..12, 0usize..4, prop::collection::vec(0u8..7, 0..5)).prop_flat_map(
+                |(n, width, kinds)| {
+                    let keys = prop::collection::vec(column(n), width);
+                    let rows = prop::collection::vec(count(), n);
+                    let cols: Vec<BoxedStrategy<Vec<AggState>>> =
+                        kinds.iter().map(|k| states(*k, n)).collect();
+                    (keys, rows, cols).prop_map(move |(keys, rows, cols)| {
+                        (0..n)
+                            .map(|i| PartialGroup {
+                                key: keys.iter().map(|c| c[i].clone()).collect(),
+                                rows: rows[i],
+                                states: cols.iter().map(|c| c[i].clone()).collect(),
+                            })
+                            .collect()
+                    })
+                },
+            )
         }
 
         proptest! {

@@ -15,15 +15,28 @@ pub const V1: u8 = 1;
 
 /// `[version][postcard]`.
 pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
-    postcard::to_extend(value, vec![V1]).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+    postcard::to_extend(value, vec![V1]).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// Reads `[version][postcard]`, refusing unknown versions.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&V1, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() }),
-        Some((&found, _)) => Err(StoreError::UnknownVersion { what, found, supported: V1 }),
-        None => Err(StoreError::Corrupt { what, detail: "empty value".into() }),
+        Some((&V1, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Corrupt {
+            what,
+            detail: e.to_string(),
+        }),
+        Some((&found, _)) => Err(StoreError::UnknownVersion {
+            what,
+            found,
+            supported: V1,
+        }),
+        None => Err(StoreError::Corrupt {
+            what,
+            detail: "empty value".into(),
+        }),
     }
 }
 
@@ -91,11 +104,25 @@ pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
     const WHAT: &str = "chunk";
     match bytes.first() {
         Some(&V1) => {}
-        Some(&found) => return Err(StoreError::UnknownVersion { what: WHAT, found, supported: V1 }),
-        None => return Err(StoreError::Corrupt { what: WHAT, detail: "empty value".into() }),
+        Some(&found) => {
+            return Err(StoreError::UnknownVersion {
+                what: WHAT,
+                found,
+                supported: V1,
+            })
+        }
+        None => {
+            return Err(StoreError::Corrupt {
+                what: WHAT,
+                detail: "empty value".into(),
+            })
+        }
     }
     if bytes.len() < CHUNK_HEADER {
-        return Err(StoreError::Corrupt { what: WHAT, detail: format!("{} bytes, shorter than its header", bytes.len()) });
+        return Err(StoreError::Corrupt {
+            what: WHAT,
+            detail: format!("{} bytes, shorter than its header", bytes.len()),
+        });
     }
     let int = |r: std::ops::Range<usize>| {
         let mut b = [0u8; 8];
@@ -105,11 +132,19 @@ pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
     let bounds = (bytes[1] == 1).then(|| (int(2..10), int(10..18)));
     let mut rows = [0u8; 4];
     rows.copy_from_slice(&bytes[18..22]);
-    Ok(ChunkHeader { bounds, rows: u32::from_be_bytes(rows), body: &bytes[CHUNK_HEADER..] })
+    Ok(ChunkHeader {
+        bounds,
+        rows: u32::from_be_bytes(rows),
+        body: &bytes[CHUNK_HEADER..],
+    })
 }
 
 /// Decodes a stored chunk if it overlaps `[from, to)`.
-pub fn chunk_if_overlapping(bytes: &[u8], from: Option<i64>, to: Option<i64>) -> Result<Option<Chunk>, StoreError> {
+pub fn chunk_if_overlapping(
+    bytes: &[u8],
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Option<Chunk>, StoreError> {
     let ChunkHeader { bounds, rows, body } = chunk_header(bytes)?;
     if let Some((lo, hi)) = bounds {
         if from.is_some_and(|f| hi < f) || to.is_some_and(|t| lo >= t) {
@@ -118,7 +153,10 @@ pub fn chunk_if_overlapping(bytes: &[u8], from: Option<i64>, to: Option<i64>) ->
     }
     let chunk = Chunk::decode(body)?;
     if chunk.rows != rows || chunk.time_bounds != bounds {
-        return Err(StoreError::Corrupt { what: "chunk", detail: "header does not match the chunk".into() });
+        return Err(StoreError::Corrupt {
+            what: "chunk",
+            detail: "header does not match the chunk".into(),
+        });
     }
     Ok(Some(chunk))
 }
@@ -136,20 +174,40 @@ struct StoredAudit {
 
 /// Encodes an audit entry.
 pub fn encode_audit(e: &audit::Entry) -> Result<Vec<u8>, StoreError> {
-    let stored = StoredAudit { seq: e.seq, at: e.at, kind: e.kind, body: e.body.to_string(), prev: e.prev, hash: e.hash };
+    let stored = StoredAudit {
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind,
+        body: e.body.to_string(),
+        prev: e.prev,
+        hash: e.hash,
+    };
     encode("audit entry", &stored)
 }
 
 /// Decodes an audit entry.
 pub fn decode_audit(bytes: &[u8]) -> Result<audit::Entry, StoreError> {
     let s: StoredAudit = decode("audit entry", bytes)?;
-    let body = serde_json::from_str(&s.body).map_err(|e| StoreError::Corrupt { what: "audit entry", detail: e.to_string() })?;
-    Ok(audit::Entry { seq: s.seq, at: s.at, kind: s.kind, body, prev: s.prev, hash: s.hash })
+    let body = serde_json::from_str(&s.body).map_err(|e| StoreError::Corrupt {
+        what: "audit entry",
+        detail: e.to_string(),
+    })?;
+    Ok(audit::Entry {
+        seq: s.seq,
+        at: s.at,
+        kind: s.kind,
+        body,
+        prev: s.prev,
+        hash: s.hash,
+    })
 }
 
 /// Fixed-width big-endian `u64` from a key or value.
 pub fn be_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt { what, detail: format!("{} bytes, expected 8", bytes.len()) })?;
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        what,
+        detail: format!("{} bytes, expected 8", bytes.len()),
+    })?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -163,10 +221,30 @@ mod tests {
     fn unknown_version_is_typed() {
         let mut bytes = encode("schema", &7u32).unwrap();
         bytes[0] = 9;
-        assert!(matches!(decode::<u32>("schema", &bytes), Err(StoreError::UnknownVersion { what: "schema", found: 9, supported: 1 })));
-        assert!(matches!(chunk_header(&[2, 0, 0]), Err(StoreError::UnknownVersion { what: "chunk", found: 2, supported: 1 })));
-        assert!(matches!(chunk_header(&[1, 0, 0]), Err(StoreError::Corrupt { what: "chunk", .. })));
-        assert!(matches!(decode::<u32>("x", &[]), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            decode::<u32>("schema", &bytes),
+            Err(StoreError::UnknownVersion {
+                what: "schema",
+                found: 9,
+                supported: 1
+            })
+        ));
+        assert!(matches!(
+            chunk_header(&[2, 0, 0]),
+            Err(StoreError::UnknownVersion {
+                what: "chunk",
+                found: 2,
+                supported: 1
+            })
+        ));
+        assert!(matches!(
+            chunk_header(&[1, 0, 0]),
+            Err(StoreError::Corrupt { what: "chunk", .. })
+        ));
+        assert!(matches!(
+            decode::<u32>("x", &[]),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     proptest! {

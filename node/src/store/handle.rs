@@ -10,7 +10,10 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord, QueryRecord, SledBackend, StoreError};
+use super::{
+    AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord,
+    QueryRecord, SledBackend, StoreError,
+};
 use crate::audit::{self, AuditError};
 use crate::chunk::Chunk;
 use crate::consent::{self, ConsentIndex, ConsentView};
@@ -90,7 +93,9 @@ impl Store {
             audit_head: Mutex::new(None),
             checkpointer: OnceLock::new(),
         };
-        Store { inner: Arc::new(inner) }
+        Store {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The backend, for operations the handle only forwards.
@@ -114,16 +119,28 @@ impl Store {
     }
 
     /// Appends already built chunks (all or nothing, durable on return).
-    pub fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError> {
+    pub fn append_chunks(
+        &self,
+        dataset: &str,
+        chunks: &[Chunk],
+    ) -> Result<AppendReceipt, StoreError> {
         let receipt = self.backend().append_chunks(dataset, chunks)?;
-        let mut cache = self.inner.chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .inner
+            .chunks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *cache.generation.entry(dataset.to_owned()).or_default() += 1;
         cache.entries.remove(dataset);
         Ok(receipt)
     }
 
     /// Cuts typed rows (schema order) into chunks ordered by time and appends them.
-    pub fn append_rows(&self, dataset: &str, rows: Vec<Vec<Value>>) -> Result<AppendReceipt, StoreError> {
+    pub fn append_rows(
+        &self,
+        dataset: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<AppendReceipt, StoreError> {
         let schema = self.dataset(dataset)?.schema;
         let chunks = crate::ingest::into_chunks(&schema, rows)?;
         self.append_chunks(dataset, &chunks)
@@ -131,30 +148,66 @@ impl Store {
 
     /// Chunks overlapping `[from, to)`, decoded once and shared: the query path. Datasets
     /// up to [`CACHE_ROWS`] rows stay decoded in memory until their next append.
-    pub fn scan_shared(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Arc<Chunk>>, StoreError> {
-        let lock = || self.inner.chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn scan_shared(
+        &self,
+        dataset: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Arc<Chunk>>, StoreError> {
+        let lock = || {
+            self.inner
+                .chunks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         let (generation, cached) = {
             let cache = lock();
             let generation = cache.generation.get(dataset).copied().unwrap_or(0);
-            (generation, cache.entries.get(dataset).filter(|(g, _)| *g == generation).map(|(_, all)| all.clone()))
+            (
+                generation,
+                cache
+                    .entries
+                    .get(dataset)
+                    .filter(|(g, _)| *g == generation)
+                    .map(|(_, all)| all.clone()),
+            )
         };
         let all = match cached {
             Some(all) => all,
             None => {
-                let all: SharedChunks = Arc::new(self.backend().scan(dataset, None, None)?.into_iter().map(Arc::new).collect());
+                let all: SharedChunks = Arc::new(
+                    self.backend()
+                        .scan(dataset, None, None)?
+                        .into_iter()
+                        .map(Arc::new)
+                        .collect(),
+                );
                 let rows: u64 = all.iter().map(|c| u64::from(c.rows)).sum();
                 let mut cache = lock();
-                if rows <= CACHE_ROWS && cache.generation.get(dataset).copied().unwrap_or(0) == generation {
-                    cache.entries.insert(dataset.to_owned(), (generation, all.clone()));
+                if rows <= CACHE_ROWS
+                    && cache.generation.get(dataset).copied().unwrap_or(0) == generation
+                {
+                    cache
+                        .entries
+                        .insert(dataset.to_owned(), (generation, all.clone()));
                 }
                 all
             }
         };
-        Ok(all.iter().filter(|c| c.overlaps(from, to)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|c| c.overlaps(from, to))
+            .cloned()
+            .collect())
     }
 
     /// Chunks overlapping `[from, to)`.
-    pub fn scan(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Chunk>, StoreError> {
+    pub fn scan(
+        &self,
+        dataset: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Chunk>, StoreError> {
         self.backend().scan(dataset, from, to)
     }
 
@@ -167,7 +220,11 @@ impl Store {
         body: serde_json::Value,
         write: impl FnOnce(&audit::Entry) -> Result<T, StoreError>,
     ) -> Result<audit::Entry, StoreError> {
-        let mut head = self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut head = self
+            .inner
+            .audit_head
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
         let entry = audit::Entry::next(head.as_ref(), at, kind, body);
         write(&entry)?;
         *head = Some(entry.clone());
@@ -185,7 +242,9 @@ impl Store {
     }
 
     fn write_checkpoint(&self, head: &audit::Entry, at: i64) -> Result<Option<u64>, StoreError> {
-        let Some(sign) = self.inner.checkpointer.get() else { return Ok(None) };
+        let Some(sign) = self.inner.checkpointer.get() else {
+            return Ok(None);
+        };
         let raw = sign(head, at).map_err(StoreError::Checkpoint)?;
         self.backend().put_checkpoint(head.seq, &raw)?;
         Ok(Some(head.seq))
@@ -194,9 +253,20 @@ impl Store {
     /// Signs a checkpoint of the current head unless one covers it already. Returns the seq
     /// covered (`None`: empty log or no checkpointer installed).
     pub fn checkpoint_now(&self, at: i64) -> Result<Option<u64>, StoreError> {
-        let head = self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?;
-        let Some(entry) = head.as_ref() else { return Ok(None) };
-        if self.backend().checkpoints()?.last().is_some_and(|(seq, _)| *seq == entry.seq) {
+        let head = self
+            .inner
+            .audit_head
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        let Some(entry) = head.as_ref() else {
+            return Ok(None);
+        };
+        if self
+            .backend()
+            .checkpoints()?
+            .last()
+            .is_some_and(|(seq, _)| *seq == entry.seq)
+        {
             return Ok(Some(entry.seq));
         }
         self.write_checkpoint(entry, at)
@@ -209,8 +279,17 @@ impl Store {
 
     /// Appends the audit entry of an answered or refused query, keeping the query JSON by
     /// hash and indexing the entry under each subject whose rows it counted.
-    pub fn audit_query(&self, kind: audit::Kind, at: i64, body: serde_json::Value, query: QueryRecord, subjects: &[String]) -> Result<audit::Entry, StoreError> {
-        self.audited(at, kind, body, |a| self.backend().put_query_audit(a, &query, subjects))
+    pub fn audit_query(
+        &self,
+        kind: audit::Kind,
+        at: i64,
+        body: serde_json::Value,
+        query: QueryRecord,
+        subjects: &[String],
+    ) -> Result<audit::Entry, StoreError> {
+        self.audited(at, kind, body, |a| {
+            self.backend().put_query_audit(a, &query, subjects)
+        })
     }
 
     /// A kept query by hash.
@@ -229,7 +308,12 @@ impl Store {
         for seq in self.backend().subject_queries(subject)? {
             match self.backend().audit_range(seq, seq + 1)?.pop() {
                 Some(e) => out.push(e),
-                None => return Err(StoreError::Corrupt { what: "subject index", detail: format!("entry {seq} is not in the audit log") }),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "subject index",
+                        detail: format!("entry {seq} is not in the audit log"),
+                    })
+                }
             }
         }
         Ok(out)
@@ -237,13 +321,25 @@ impl Store {
 
     /// Stores consent entries (one audit entry for the batch); the next consent view
     /// reflects them. `at` is now, in microseconds.
-    pub fn put_consents(&self, entries: Vec<consent::Entry>, at: i64) -> Result<audit::Entry, StoreError> {
+    pub fn put_consents(
+        &self,
+        entries: Vec<consent::Entry>,
+        at: i64,
+    ) -> Result<audit::Entry, StoreError> {
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        let body = if ids.len() <= 16 { serde_json::json!({ "ids": ids }) } else { serde_json::json!({ "count": ids.len() }) };
+        let body = if ids.len() <= 16 {
+            serde_json::json!({ "ids": ids })
+        } else {
+            serde_json::json!({ "count": ids.len() })
+        };
         self.audited(at, audit::Kind::ConsentChanged, body, |a| {
             self.backend().put_consents(&entries, a)?;
             // Committed: the index must follow even if a panicking reader poisoned it.
-            let mut index = self.inner.consent.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut index = self
+                .inner
+                .consent
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for e in entries.iter().cloned() {
                 index.apply(e);
             }
@@ -252,13 +348,29 @@ impl Store {
     }
 
     /// The subjects whose consent covers `dataset` and one of `purposes` at `now`.
-    pub fn consent_view(&self, dataset: &str, purposes: &[String], now: i64) -> Result<ConsentView, StoreError> {
-        Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.view(dataset, purposes, now))
+    pub fn consent_view(
+        &self,
+        dataset: &str,
+        purposes: &[String],
+        now: i64,
+    ) -> Result<ConsentView, StoreError> {
+        Ok(self
+            .inner
+            .consent
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .view(dataset, purposes, now))
     }
 
     /// The current entry of a consent id (without its signed JSON: see the history).
     pub fn consent(&self, id: &str) -> Result<Option<consent::Entry>, StoreError> {
-        Ok(self.inner.consent.read().map_err(|_| StoreError::Poisoned)?.get(id).cloned())
+        Ok(self
+            .inner
+            .consent
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .get(id)
+            .cloned())
     }
 
     /// Every consent entry of a subject, oldest first.
@@ -267,9 +379,16 @@ impl Store {
     }
 
     /// Publishes the next version of the policy chain.
-    pub fn publish_policy(&self, record: PolicyRecord, at: i64) -> Result<audit::Entry, StoreError> {
-        let body = serde_json::json!({ "version": record.version, "hash": hex::encode(record.hash) });
-        self.audited(at, audit::Kind::PolicyPublished, body, |a| self.backend().put_policy(&record, a))
+    pub fn publish_policy(
+        &self,
+        record: PolicyRecord,
+        at: i64,
+    ) -> Result<audit::Entry, StoreError> {
+        let body =
+            serde_json::json!({ "version": record.version, "hash": hex::encode(record.hash) });
+        self.audited(at, audit::Kind::PolicyPublished, body, |a| {
+            self.backend().put_policy(&record, a)
+        })
     }
 
     /// The policy chain, oldest first.
@@ -283,13 +402,23 @@ impl Store {
     }
 
     /// Stores a certificate or revocation.
-    pub fn put_document(&self, kind: DocKind, record: DocRecord) -> Result<audit::Entry, StoreError> {
+    pub fn put_document(
+        &self,
+        kind: DocKind,
+        record: DocRecord,
+    ) -> Result<audit::Entry, StoreError> {
         let body = serde_json::json!({ "hash": hex::encode(record.hash) });
-        self.audited(record.stored_at, kind.audit_kind(), body, |a| self.backend().put_document(kind, &record, a))
+        self.audited(record.stored_at, kind.audit_kind(), body, |a| {
+            self.backend().put_document(kind, &record, a)
+        })
     }
 
     /// A certificate or revocation by hash.
-    pub fn document(&self, kind: DocKind, hash: &[u8; 32]) -> Result<Option<DocRecord>, StoreError> {
+    pub fn document(
+        &self,
+        kind: DocKind,
+        hash: &[u8; 32],
+    ) -> Result<Option<DocRecord>, StoreError> {
         self.backend().document(kind, hash)
     }
 
@@ -299,12 +428,23 @@ impl Store {
     }
 
     /// `false` if `nonce` was seen and has not expired (a replay); records it otherwise.
-    pub fn check_and_insert_nonce(&self, nonce: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
-        self.backend().check_and_insert_nonce(nonce, expires_at, now)
+    pub fn check_and_insert_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.backend()
+            .check_and_insert_nonce(nonce, expires_at, now)
     }
 
     /// Appends an audit entry (queries answered or refused).
-    pub fn audit(&self, kind: audit::Kind, at: i64, body: serde_json::Value) -> Result<audit::Entry, StoreError> {
+    pub fn audit(
+        &self,
+        kind: audit::Kind,
+        at: i64,
+        body: serde_json::Value,
+    ) -> Result<audit::Entry, StoreError> {
         self.audited(at, kind, body, |a| self.backend().append_audit(a))
     }
 
@@ -315,7 +455,12 @@ impl Store {
 
     /// The last audit entry.
     pub fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
-        Ok(self.inner.audit_head.lock().map_err(|_| StoreError::Poisoned)?.clone())
+        Ok(self
+            .inner
+            .audit_head
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .clone())
     }
 
     /// Verifies the whole stored audit log.
@@ -334,13 +479,26 @@ mod cache_tests {
         let store = Store::memory();
         let schema = Schema {
             dataset: "d".into(),
-            fields: vec![Field { name: "t".into(), ty: FieldType::Timestamp, nullable: false }],
+            fields: vec![Field {
+                name: "t".into(),
+                ty: FieldType::Timestamp,
+                nullable: false,
+            }],
             subject: None,
             time: Some("t".into()),
         };
         store.create_dataset(&schema).unwrap();
-        store.append_rows("d", vec![vec![Value::Ts(10)], vec![Value::Ts(20)]]).unwrap();
-        let rows = |from, to| store.scan_shared("d", from, to).unwrap().iter().map(|c| c.rows).sum::<u32>();
+        store
+            .append_rows("d", vec![vec![Value::Ts(10)], vec![Value::Ts(20)]])
+            .unwrap();
+        let rows = |from, to| {
+            store
+                .scan_shared("d", from, to)
+                .unwrap()
+                .iter()
+                .map(|c| c.rows)
+                .sum::<u32>()
+        };
         assert_eq!(rows(None, None), 2);
         assert_eq!(rows(None, None), 2, "served from the cache");
         store.append_rows("d", vec![vec![Value::Ts(30)]]).unwrap();

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::codec;
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError};
+use super::{
+    AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError,
+};
 use crate::audit;
 use crate::chunk::Chunk;
 use crate::consent;
@@ -36,7 +38,10 @@ impl State {
         if entry.seq == expected {
             Ok(())
         } else {
-            Err(StoreError::AuditConflict { expected, got: entry.seq })
+            Err(StoreError::AuditConflict {
+                expected,
+                got: entry.seq,
+            })
         }
     }
 
@@ -74,29 +79,57 @@ impl Backend for MemoryBackend {
         if s.datasets.contains_key(&schema.dataset) {
             return Err(StoreError::DatasetExists(schema.dataset.clone()));
         }
-        s.datasets.insert(schema.dataset.clone(), (DatasetInfo { schema: schema.clone(), records: 0, chunks: 0 }, 0));
+        s.datasets.insert(
+            schema.dataset.clone(),
+            (
+                DatasetInfo {
+                    schema: schema.clone(),
+                    records: 0,
+                    chunks: 0,
+                },
+                0,
+            ),
+        );
         Ok(())
     }
 
     fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
-        Ok(self.lock()?.datasets.values().map(|(i, _)| i.clone()).collect())
+        Ok(self
+            .lock()?
+            .datasets
+            .values()
+            .map(|(i, _)| i.clone())
+            .collect())
     }
 
     fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
-        self.lock()?.datasets.get(name).map(|(i, _)| i.clone()).ok_or_else(|| StoreError::NoSuchDataset(name.into()))
+        self.lock()?
+            .datasets
+            .get(name)
+            .map(|(i, _)| i.clone())
+            .ok_or_else(|| StoreError::NoSuchDataset(name.into()))
     }
 
     fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError> {
         let mut s = self.lock()?;
-        let Some((info, next)) = s.datasets.get(dataset) else { return Err(StoreError::NoSuchDataset(dataset.into())) };
+        let Some((info, next)) = s.datasets.get(dataset) else {
+            return Err(StoreError::NoSuchDataset(dataset.into()));
+        };
         let fields = info.schema.fields.len();
         if let Some(c) = chunks.iter().find(|c| c.columns.len() != fields) {
-            return Err(StoreError::ChunkShape { dataset: dataset.into(), expected: fields, got: c.columns.len() });
+            return Err(StoreError::ChunkShape {
+                dataset: dataset.into(),
+                expected: fields,
+                got: c.columns.len(),
+            });
         }
         let mut next = *next;
         let mut records = 0;
         for c in chunks {
-            s.chunks.insert(codec::chunk_key(dataset, c.time_bounds.map(|b| b.0), next), codec::encode_chunk(c));
+            s.chunks.insert(
+                codec::chunk_key(dataset, c.time_bounds.map(|b| b.0), next),
+                codec::encode_chunk(c),
+            );
             next += 1;
             records += u64::from(c.rows);
         }
@@ -105,16 +138,28 @@ impl Backend for MemoryBackend {
             info.chunks += chunks.len() as u64;
             *n = next;
         }
-        Ok(AppendReceipt { chunks: chunks.len() as u64, records })
+        Ok(AppendReceipt {
+            chunks: chunks.len() as u64,
+            records,
+        })
     }
 
-    fn scan(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Chunk>, StoreError> {
+    fn scan(
+        &self,
+        dataset: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Chunk>, StoreError> {
         let s = self.lock()?;
         if !s.datasets.contains_key(dataset) {
             return Err(StoreError::NoSuchDataset(dataset.into()));
         }
         let mut out = Vec::new();
-        for bytes in s.chunks.range(codec::chunk_prefix(dataset)..codec::chunk_range_end(dataset, to)).map(|(_, v)| v) {
+        for bytes in s
+            .chunks
+            .range(codec::chunk_prefix(dataset)..codec::chunk_range_end(dataset, to))
+            .map(|(_, v)| v)
+        {
             if let Some(c) = codec::chunk_if_overlapping(bytes, from, to)? {
                 out.push(c);
             }
@@ -122,7 +167,11 @@ impl Backend for MemoryBackend {
         Ok(out)
     }
 
-    fn put_consents(&self, entries: &[consent::Entry], audit: &audit::Entry) -> Result<(), StoreError> {
+    fn put_consents(
+        &self,
+        entries: &[consent::Entry],
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError> {
         let mut s = self.lock()?;
         s.check_audit(audit)?;
         s.consent.extend_from_slice(entries);
@@ -135,14 +184,23 @@ impl Backend for MemoryBackend {
     }
 
     fn consent_history(&self, subject: &str) -> Result<Vec<consent::Entry>, StoreError> {
-        Ok(self.lock()?.consent.iter().filter(|e| e.subject == subject).cloned().collect())
+        Ok(self
+            .lock()?
+            .consent
+            .iter()
+            .filter(|e| e.subject == subject)
+            .cloned()
+            .collect())
     }
 
     fn put_policy(&self, record: &PolicyRecord, audit: &audit::Entry) -> Result<(), StoreError> {
         let mut s = self.lock()?;
         let head = s.policy.keys().next_back().copied();
         if head.map_or(record.version == 0, |h| record.version != h + 1) {
-            return Err(StoreError::PolicyVersion { head, got: record.version });
+            return Err(StoreError::PolicyVersion {
+                head,
+                got: record.version,
+            });
         }
         s.check_audit(audit)?;
         s.policy.insert(record.version, record.clone());
@@ -158,7 +216,12 @@ impl Backend for MemoryBackend {
         Ok(self.lock()?.policy.values().next_back().cloned())
     }
 
-    fn put_document(&self, kind: DocKind, record: &DocRecord, audit: &audit::Entry) -> Result<(), StoreError> {
+    fn put_document(
+        &self,
+        kind: DocKind,
+        record: &DocRecord,
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError> {
         let mut s = self.lock()?;
         s.check_audit(audit)?;
         s.docs(kind).insert(record.hash, record.clone());
@@ -174,7 +237,12 @@ impl Backend for MemoryBackend {
         Ok(self.lock()?.docs(kind).values().cloned().collect())
     }
 
-    fn check_and_insert_nonce(&self, nonce: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+    fn check_and_insert_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut s = self.lock()?;
         s.nonces.retain(|_, exp| *exp > now);
         if s.nonces.contains_key(nonce) {
@@ -192,14 +260,25 @@ impl Backend for MemoryBackend {
     }
 
     fn audit_range(&self, from: u64, to: u64) -> Result<Vec<audit::Entry>, StoreError> {
-        Ok(self.lock()?.audit.iter().filter(|e| e.seq >= from && e.seq < to).cloned().collect())
+        Ok(self
+            .lock()?
+            .audit
+            .iter()
+            .filter(|e| e.seq >= from && e.seq < to)
+            .cloned()
+            .collect())
     }
 
     fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
         Ok(self.lock()?.audit.last().cloned())
     }
 
-    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError> {
+    fn put_query_audit(
+        &self,
+        entry: &audit::Entry,
+        query: &QueryRecord,
+        subjects: &[String],
+    ) -> Result<(), StoreError> {
         let mut s = self.lock()?;
         s.check_audit(entry)?;
         s.audit.push(entry.clone());
@@ -221,7 +300,11 @@ impl Backend for MemoryBackend {
     fn subject_queries(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
         let s = self.lock()?;
         let start = (subject.to_string(), 0);
-        Ok(s.subject_queries.range(start..).take_while(|((sub, _), _)| sub == subject).map(|((_, seq), _)| *seq).collect())
+        Ok(s.subject_queries
+            .range(start..)
+            .take_while(|((sub, _), _)| sub == subject)
+            .map(|((_, seq), _)| *seq)
+            .collect())
     }
 
     fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
@@ -230,6 +313,11 @@ impl Backend for MemoryBackend {
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        Ok(self.lock()?.checkpoints.iter().map(|(k, v)| (*k, v.clone())).collect())
+        Ok(self
+            .lock()?
+            .checkpoints
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
     }
 }

@@ -195,10 +195,19 @@ pub trait Backend: Send + Sync + 'static {
     fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError>;
     /// Chunks whose time bounds overlap `[from, to)` (chunks without bounds always), in
     /// order of their lower bound. Other chunks are skipped without being decoded.
-    fn scan(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Chunk>, StoreError>;
+    fn scan(
+        &self,
+        dataset: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Chunk>, StoreError>;
 
     /// Stores consent entries (history is kept) with the audit entry recording them.
-    fn put_consents(&self, entries: &[consent::Entry], audit: &audit::Entry) -> Result<(), StoreError>;
+    fn put_consents(
+        &self,
+        entries: &[consent::Entry],
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError>;
     /// Every consent entry ever stored, in the order stored.
     fn consent_log(&self) -> Result<Vec<consent::Entry>, StoreError>;
     /// Every entry of one subject, in the order stored.
@@ -212,7 +221,12 @@ pub trait Backend: Send + Sync + 'static {
     fn policy_head(&self) -> Result<Option<PolicyRecord>, StoreError>;
 
     /// Stores a certificate or revocation with its audit entry (same hash: replaced).
-    fn put_document(&self, kind: DocKind, record: &DocRecord, audit: &audit::Entry) -> Result<(), StoreError>;
+    fn put_document(
+        &self,
+        kind: DocKind,
+        record: &DocRecord,
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError>;
     /// A document by hash.
     fn document(&self, kind: DocKind, hash: &[u8; 32]) -> Result<Option<DocRecord>, StoreError>;
     /// All documents of a kind, by hash.
@@ -220,7 +234,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Records a query nonce until `expires_at`; `false` if it is already recorded and
     /// unexpired (a replay). Nonces expired at `now` are pruned.
-    fn check_and_insert_nonce(&self, nonce: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    fn check_and_insert_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Appends an audit entry; its seq must be the stored head's + 1.
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError>;
@@ -232,7 +251,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Appends the audit entry of an answered or refused query (seq: head + 1) and, in the
     /// same commit, keeps the signed query by hash and indexes the entry under each subject
     /// whose rows the query counted.
-    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError>;
+    fn put_query_audit(
+        &self,
+        entry: &audit::Entry,
+        query: &QueryRecord,
+        subjects: &[String],
+    ) -> Result<(), StoreError>;
     /// A signed query by hash.
     fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError>;
     /// Every signed query kept, by hash.

@@ -17,7 +17,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 
 use super::codec::{self, be_u64, decode, encode};
-use super::{AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError};
+use super::{
+    AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, PolicyRecord, QueryRecord, StoreError,
+};
 use crate::audit;
 use crate::chunk::Chunk;
 use crate::consent;
@@ -96,10 +98,18 @@ fn tx_counter(meta: &TransactionalTree, key: &[u8]) -> Tx<u64> {
 }
 
 /// Appends `entry` to the audit tree inside a transaction, checking its sequence number.
-fn tx_audit(meta: &TransactionalTree, tree: &TransactionalTree, entry: &audit::Entry, bytes: &[u8]) -> Tx<()> {
+fn tx_audit(
+    meta: &TransactionalTree,
+    tree: &TransactionalTree,
+    entry: &audit::Entry,
+    bytes: &[u8],
+) -> Tx<()> {
     let expected = tx_counter(meta, AUDIT_HEAD)? + 1;
     if entry.seq != expected {
-        return abort(StoreError::AuditConflict { expected, got: entry.seq });
+        return abort(StoreError::AuditConflict {
+            expected,
+            got: entry.seq,
+        });
     }
     tree.insert(&entry.seq.to_be_bytes(), bytes)?;
     meta.insert(AUDIT_HEAD, &entry.seq.to_be_bytes())?;
@@ -107,7 +117,11 @@ fn tx_audit(meta: &TransactionalTree, tree: &TransactionalTree, entry: &audit::E
 }
 
 fn subject_prefix(subject: &str) -> Vec<u8> {
-    [&(subject.len() as u32).to_be_bytes()[..], subject.as_bytes()].concat()
+    [
+        &(subject.len() as u32).to_be_bytes()[..],
+        subject.as_bytes(),
+    ]
+    .concat()
 }
 
 impl SledBackend {
@@ -119,7 +133,9 @@ impl SledBackend {
         let db = loop {
             match sled::Config::new().path(dir).open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 50 => {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 50 =>
+                {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -151,7 +167,11 @@ impl SledBackend {
     /// Makes the caller's committed transaction durable (and every one before it).
     fn flush(&self) -> Result<(), StoreError> {
         let mine = self.commits.written.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut durable = self.commits.durable.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut durable = self
+            .commits
+            .durable
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
         if *durable >= mine {
             return Ok(()); // another writer's fsync, started after our commit, covered it
         }
@@ -185,13 +205,25 @@ impl SledBackend {
 }
 
 fn info(m: DatasetMeta) -> DatasetInfo {
-    DatasetInfo { schema: m.schema, records: m.records, chunks: m.chunks }
+    DatasetInfo {
+        schema: m.schema,
+        records: m.records,
+        chunks: m.chunks,
+    }
 }
 
 impl Backend for SledBackend {
     fn create_dataset(&self, schema: &Schema) -> Result<(), StoreError> {
         schema.validate()?;
-        let value = encode("dataset", &DatasetMeta { schema: schema.clone(), records: 0, chunks: 0, next_chunk: 0 })?;
+        let value = encode(
+            "dataset",
+            &DatasetMeta {
+                schema: schema.clone(),
+                records: 0,
+                chunks: 0,
+                next_chunk: 0,
+            },
+        )?;
         let key = ds_key(&schema.dataset);
         self.meta
             .transaction(|meta| {
@@ -206,7 +238,10 @@ impl Backend for SledBackend {
     }
 
     fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
-        self.meta.scan_prefix(b"ds\0").map(|kv| decode("dataset", &kv.map_err(engine)?.1).map(info)).collect()
+        self.meta
+            .scan_prefix(b"ds\0")
+            .map(|kv| decode("dataset", &kv.map_err(engine)?.1).map(info))
+            .collect()
     }
 
     fn dataset(&self, name: &str) -> Result<DatasetInfo, StoreError> {
@@ -216,17 +251,29 @@ impl Backend for SledBackend {
     fn append_chunks(&self, dataset: &str, chunks: &[Chunk]) -> Result<AppendReceipt, StoreError> {
         let fields = self.meta(dataset)?.schema.fields.len();
         if let Some(c) = chunks.iter().find(|c| c.columns.len() != fields) {
-            return Err(StoreError::ChunkShape { dataset: dataset.into(), expected: fields, got: c.columns.len() });
+            return Err(StoreError::ChunkShape {
+                dataset: dataset.into(),
+                expected: fields,
+                got: c.columns.len(),
+            });
         }
-        let encoded: Vec<(Option<i64>, Vec<u8>)> = chunks.iter().map(|c| (c.time_bounds.map(|b| b.0), codec::encode_chunk(c))).collect();
+        let encoded: Vec<(Option<i64>, Vec<u8>)> = chunks
+            .iter()
+            .map(|c| (c.time_bounds.map(|b| b.0), codec::encode_chunk(c)))
+            .collect();
         let records: u64 = chunks.iter().map(|c| u64::from(c.rows)).sum();
         let key = ds_key(dataset);
         (&self.meta, &self.chunks)
             .transaction(|(meta, tree)| {
-                let Some(v) = meta.get(&key)? else { return abort(StoreError::NoSuchDataset(dataset.into())) };
+                let Some(v) = meta.get(&key)? else {
+                    return abort(StoreError::NoSuchDataset(dataset.into()));
+                };
                 let mut m: DatasetMeta = decode("dataset", &v).or_else(abort)?;
                 for (lo, bytes) in &encoded {
-                    tree.insert(codec::chunk_key(dataset, *lo, m.next_chunk), bytes.as_slice())?;
+                    tree.insert(
+                        codec::chunk_key(dataset, *lo, m.next_chunk),
+                        bytes.as_slice(),
+                    )?;
                     m.next_chunk += 1;
                 }
                 m.chunks += encoded.len() as u64;
@@ -236,13 +283,24 @@ impl Backend for SledBackend {
             })
             .map_err(tx_error)?;
         self.flush()?;
-        Ok(AppendReceipt { chunks: chunks.len() as u64, records })
+        Ok(AppendReceipt {
+            chunks: chunks.len() as u64,
+            records,
+        })
     }
 
-    fn scan(&self, dataset: &str, from: Option<i64>, to: Option<i64>) -> Result<Vec<Chunk>, StoreError> {
+    fn scan(
+        &self,
+        dataset: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Chunk>, StoreError> {
         self.meta(dataset)?;
         let mut out = Vec::new();
-        for kv in self.chunks.range(codec::chunk_prefix(dataset)..codec::chunk_range_end(dataset, to)) {
+        for kv in self
+            .chunks
+            .range(codec::chunk_prefix(dataset)..codec::chunk_range_end(dataset, to))
+        {
             if let Some(c) = codec::chunk_if_overlapping(&kv.map_err(engine)?.1, from, to)? {
                 out.push(c);
             }
@@ -250,10 +308,22 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn put_consents(&self, entries: &[consent::Entry], audit: &audit::Entry) -> Result<(), StoreError> {
-        let encoded = entries.iter().map(|e| Ok((subject_prefix(&e.subject), encode("consent", e)?))).collect::<Result<Vec<_>, StoreError>>()?;
+    fn put_consents(
+        &self,
+        entries: &[consent::Entry],
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError> {
+        let encoded = entries
+            .iter()
+            .map(|e| Ok((subject_prefix(&e.subject), encode("consent", e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let audit_bytes = codec::encode_audit(audit)?;
-        (&self.meta, &self.consent, &self.consent_subject, &self.audit)
+        (
+            &self.meta,
+            &self.consent,
+            &self.consent_subject,
+            &self.audit,
+        )
             .transaction(|(meta, consent, by_subject, audit_tree)| {
                 let mut seq = tx_counter(meta, CONSENT_SEQ)?;
                 for (prefix, bytes) in &encoded {
@@ -269,7 +339,10 @@ impl Backend for SledBackend {
     }
 
     fn consent_log(&self) -> Result<Vec<consent::Entry>, StoreError> {
-        self.consent.iter().map(|kv| decode("consent", &kv.map_err(engine)?.1)).collect()
+        self.consent
+            .iter()
+            .map(|kv| decode("consent", &kv.map_err(engine)?.1))
+            .collect()
     }
 
     fn consent_history(&self, subject: &str) -> Result<Vec<consent::Entry>, StoreError> {
@@ -280,7 +353,12 @@ impl Backend for SledBackend {
             let seq = k.get(prefix.len()..).unwrap_or_default();
             match self.consent.get(seq).map_err(engine)? {
                 Some(v) => out.push(decode("consent", &v)?),
-                None => return Err(StoreError::Corrupt { what: "consent index", detail: format!("dangling entry for `{subject}`") }),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "consent index",
+                        detail: format!("dangling entry for `{subject}`"),
+                    })
+                }
             }
         }
         Ok(out)
@@ -291,12 +369,18 @@ impl Backend for SledBackend {
         let audit_bytes = codec::encode_audit(audit)?;
         let head = self.policy_head()?.map(|p| p.version);
         if head.map_or(record.version == 0, |h| record.version != h + 1) {
-            return Err(StoreError::PolicyVersion { head, got: record.version });
+            return Err(StoreError::PolicyVersion {
+                head,
+                got: record.version,
+            });
         }
         (&self.meta, &self.policy, &self.audit)
             .transaction(|(meta, policy, audit_tree)| {
                 if policy.get(record.version.to_be_bytes())?.is_some() {
-                    return abort(StoreError::PolicyVersion { head, got: record.version });
+                    return abort(StoreError::PolicyVersion {
+                        head,
+                        got: record.version,
+                    });
                 }
                 policy.insert(&record.version.to_be_bytes(), value.as_slice())?;
                 tx_audit(meta, audit_tree, audit, &audit_bytes)
@@ -306,14 +390,26 @@ impl Backend for SledBackend {
     }
 
     fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
-        self.policy.iter().map(|kv| decode("policy", &kv.map_err(engine)?.1)).collect()
+        self.policy
+            .iter()
+            .map(|kv| decode("policy", &kv.map_err(engine)?.1))
+            .collect()
     }
 
     fn policy_head(&self) -> Result<Option<PolicyRecord>, StoreError> {
-        self.policy.last().map_err(engine)?.map(|(_, v)| decode("policy", &v)).transpose()
+        self.policy
+            .last()
+            .map_err(engine)?
+            .map(|(_, v)| decode("policy", &v))
+            .transpose()
     }
 
-    fn put_document(&self, kind: DocKind, record: &DocRecord, audit: &audit::Entry) -> Result<(), StoreError> {
+    fn put_document(
+        &self,
+        kind: DocKind,
+        record: &DocRecord,
+        audit: &audit::Entry,
+    ) -> Result<(), StoreError> {
         let value = encode("document", record)?;
         let audit_bytes = codec::encode_audit(audit)?;
         (&self.meta, self.doc_tree(kind), &self.audit)
@@ -326,14 +422,26 @@ impl Backend for SledBackend {
     }
 
     fn document(&self, kind: DocKind, hash: &[u8; 32]) -> Result<Option<DocRecord>, StoreError> {
-        self.doc_tree(kind).get(hash).map_err(engine)?.map(|v| decode("document", &v)).transpose()
+        self.doc_tree(kind)
+            .get(hash)
+            .map_err(engine)?
+            .map(|v| decode("document", &v))
+            .transpose()
     }
 
     fn documents(&self, kind: DocKind) -> Result<Vec<DocRecord>, StoreError> {
-        self.doc_tree(kind).iter().map(|kv| decode("document", &kv.map_err(engine)?.1)).collect()
+        self.doc_tree(kind)
+            .iter()
+            .map(|kv| decode("document", &kv.map_err(engine)?.1))
+            .collect()
     }
 
-    fn check_and_insert_nonce(&self, nonce: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+    fn check_and_insert_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         // Prune: expiry-index entries up to `now`, then the nonces they name (if not renewed).
         let end = [&codec::sortable(now)[..], &[0xff]].concat();
         for kv in self.nonce_expiry.range(..end) {
@@ -354,7 +462,10 @@ impl Backend for SledBackend {
                     }
                 }
                 nonces.insert(nonce.as_bytes(), &(expires_at as u64).to_be_bytes())?;
-                expiry.insert([&codec::sortable(expires_at)[..], nonce.as_bytes()].concat(), &[])?;
+                expiry.insert(
+                    [&codec::sortable(expires_at)[..], nonce.as_bytes()].concat(),
+                    &[],
+                )?;
                 Ok(true)
             })
             .map_err(tx_error)?;
@@ -366,7 +477,9 @@ impl Backend for SledBackend {
 
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError> {
         let bytes = codec::encode_audit(entry)?;
-        (&self.meta, &self.audit).transaction(|(meta, tree)| tx_audit(meta, tree, entry, &bytes)).map_err(tx_error)?;
+        (&self.meta, &self.audit)
+            .transaction(|(meta, tree)| tx_audit(meta, tree, entry, &bytes))
+            .map_err(tx_error)?;
         self.flush()
     }
 
@@ -374,18 +487,38 @@ impl Backend for SledBackend {
         if from >= to {
             return Ok(Vec::new());
         }
-        self.audit.range(from.to_be_bytes()..to.to_be_bytes()).map(|kv| codec::decode_audit(&kv.map_err(engine)?.1)).collect()
+        self.audit
+            .range(from.to_be_bytes()..to.to_be_bytes())
+            .map(|kv| codec::decode_audit(&kv.map_err(engine)?.1))
+            .collect()
     }
 
     fn audit_head(&self) -> Result<Option<audit::Entry>, StoreError> {
-        self.audit.last().map_err(engine)?.map(|(_, v)| codec::decode_audit(&v)).transpose()
+        self.audit
+            .last()
+            .map_err(engine)?
+            .map(|(_, v)| codec::decode_audit(&v))
+            .transpose()
     }
 
-    fn put_query_audit(&self, entry: &audit::Entry, query: &QueryRecord, subjects: &[String]) -> Result<(), StoreError> {
+    fn put_query_audit(
+        &self,
+        entry: &audit::Entry,
+        query: &QueryRecord,
+        subjects: &[String],
+    ) -> Result<(), StoreError> {
         let audit_bytes = codec::encode_audit(entry)?;
         let value = encode("signed query", query)?;
-        let keys: Vec<Vec<u8>> = subjects.iter().map(|s| [subject_prefix(s).as_slice(), &entry.seq.to_be_bytes()].concat()).collect();
-        (&self.meta, &self.audit, &self.queries, &self.subject_queries)
+        let keys: Vec<Vec<u8>> = subjects
+            .iter()
+            .map(|s| [subject_prefix(s).as_slice(), &entry.seq.to_be_bytes()].concat())
+            .collect();
+        (
+            &self.meta,
+            &self.audit,
+            &self.queries,
+            &self.subject_queries,
+        )
             .transaction(|(meta, audit_tree, queries, by_subject)| {
                 tx_audit(meta, audit_tree, entry, &audit_bytes)?;
                 queries.insert(&query.hash, value.as_slice())?;
@@ -399,23 +532,40 @@ impl Backend for SledBackend {
     }
 
     fn signed_query(&self, hash: &[u8; 32]) -> Result<Option<QueryRecord>, StoreError> {
-        self.queries.get(hash).map_err(engine)?.map(|v| decode("signed query", &v)).transpose()
+        self.queries
+            .get(hash)
+            .map_err(engine)?
+            .map(|v| decode("signed query", &v))
+            .transpose()
     }
 
     fn signed_queries(&self) -> Result<Vec<QueryRecord>, StoreError> {
-        self.queries.iter().map(|kv| decode("signed query", &kv.map_err(engine)?.1)).collect()
+        self.queries
+            .iter()
+            .map(|kv| decode("signed query", &kv.map_err(engine)?.1))
+            .collect()
     }
 
     fn subject_queries(&self, subject: &str) -> Result<Vec<u64>, StoreError> {
         let prefix = subject_prefix(subject);
         self.subject_queries
             .scan_prefix(&prefix)
-            .map(|kv| be_u64("subject index", kv.map_err(engine)?.0.get(prefix.len()..).unwrap_or_default()))
+            .map(|kv| {
+                be_u64(
+                    "subject index",
+                    kv.map_err(engine)?
+                        .0
+                        .get(prefix.len()..)
+                        .unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
     fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
-        self.checkpoints.insert(seq.to_be_bytes(), encode("checkpoint", &raw.to_vec())?).map_err(engine)?;
+        self.checkpoints
+            .insert(seq.to_be_bytes(), encode("checkpoint", &raw.to_vec())?)
+            .map_err(engine)?;
         self.flush()
     }
 

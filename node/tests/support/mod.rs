@@ -10,13 +10,18 @@ use regio_node::query::parse_time_literal;
 use regio_node::schema::{Field, FieldType, Schema, Value};
 
 /// The reference query of ../shared/bench/README.md.
-pub const REFERENCE_SQL: &str = "SELECT municipality, date_trunc('day', observed_at) AS day, count(*) AS n, \
+pub const REFERENCE_SQL: &str =
+    "SELECT municipality, date_trunc('day', observed_at) AS day, count(*) AS n, \
      avg(no2) AS avg_no2, min(no2) AS min_no2, max(no2) AS max_no2 FROM readings \
      GROUP BY municipality, date_trunc('day', observed_at) ORDER BY 1, 2";
 
 /// Schema of `readings_<NIS>.ndjson`.
 pub fn readings_schema() -> Schema {
-    let f = |name: &str, ty, nullable| Field { name: name.into(), ty, nullable };
+    let f = |name: &str, ty, nullable| Field {
+        name: name.into(),
+        ty,
+        nullable,
+    };
     Schema {
         dataset: "readings".into(),
         fields: vec![
@@ -39,9 +44,13 @@ pub fn readings_schema() -> Schema {
 fn value(v: &serde_json::Value, ty: FieldType) -> Value {
     match (v, ty) {
         (serde_json::Value::Null, _) => Value::Null,
-        (serde_json::Value::String(s), FieldType::Timestamp) => Value::Ts(parse_time_literal(s).expect("timestamp")),
+        (serde_json::Value::String(s), FieldType::Timestamp) => {
+            Value::Ts(parse_time_literal(s).expect("timestamp"))
+        }
         (serde_json::Value::String(s), _) => Value::Str(s.clone()),
-        (serde_json::Value::Number(n), FieldType::Integer) => Value::Int(n.as_i64().expect("integer")),
+        (serde_json::Value::Number(n), FieldType::Integer) => {
+            Value::Int(n.as_i64().expect("integer"))
+        }
         (serde_json::Value::Number(n), _) => Value::Float(n.as_f64().expect("number")),
         other => panic!("unexpected value {other:?}"),
     }
@@ -56,10 +65,16 @@ pub fn load_readings(path: &Path) -> Vec<Chunk> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let obj: serde_json::Value = serde_json::from_str(l).expect("json line");
-            schema.fields.iter().map(|f| value(&obj[&f.name], f.ty)).collect()
+            schema
+                .fields
+                .iter()
+                .map(|f| value(&obj[&f.name], f.ty))
+                .collect()
         })
         .collect();
-    rows.chunks(CHUNK_ROWS).map(|c| Chunk::build(&schema, c).expect("chunk")).collect()
+    rows.chunks(CHUNK_ROWS)
+        .map(|c| Chunk::build(&schema, c).expect("chunk"))
+        .collect()
 }
 
 /// Subjects that currently consent to `purpose`: granted, and not withdrawn before `now`.
@@ -69,7 +84,9 @@ pub fn load_consent(path: &Path, purpose: &str, now_micros: i64) -> HashSet<Stri
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| {
             let c: serde_json::Value = serde_json::from_str(l).expect("json line");
-            let withdrawn = c["withdrawn_at"].as_str().map(|s| parse_time_literal(s).expect("withdrawn_at"));
+            let withdrawn = c["withdrawn_at"]
+                .as_str()
+                .map(|s| parse_time_literal(s).expect("withdrawn_at"));
             let ok = c["purpose"] == purpose
                 && c["granted"] == true
                 && withdrawn.is_none_or(|w| w > now_micros);
@@ -80,19 +97,36 @@ pub fn load_consent(path: &Path, purpose: &str, now_micros: i64) -> HashSet<Stri
 
 /// NIS codes listed in a data directory's `municipalities.json`.
 pub fn municipalities(dir: &Path) -> Vec<String> {
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("municipalities.json")).expect("manifest")).expect("json");
-    m["municipalities"].as_array().expect("list").iter().map(|x| x["nis"].as_str().expect("nis").to_string()).collect()
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("municipalities.json")).expect("manifest"),
+    )
+    .expect("json");
+    m["municipalities"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x["nis"].as_str().expect("nis").to_string())
+        .collect()
 }
 
 /// Parses a result CSV of the reference query: (municipality, day) -> (n, avg, min, max).
 pub fn read_result_csv(text: &str) -> Vec<(String, String, i64, f64, f64, f64)> {
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("municipality,day,n,avg_no2,min_no2,max_no2"));
+    assert_eq!(
+        lines.next(),
+        Some("municipality,day,n,avg_no2,min_no2,max_no2")
+    );
     lines
         .map(|l| {
             let c: Vec<&str> = l.split(',').collect();
-            (c[0].into(), c[1].into(), c[2].parse().unwrap(), c[3].parse().unwrap(), c[4].parse().unwrap(), c[5].parse().unwrap())
+            (
+                c[0].into(),
+                c[1].into(),
+                c[2].parse().unwrap(),
+                c[3].parse().unwrap(),
+                c[4].parse().unwrap(),
+                c[5].parse().unwrap(),
+            )
         })
         .collect()
 }

@@ -47,7 +47,10 @@ impl std::fmt::Debug for Rules {
 }
 
 fn purpose_match(request: Dynamic, policy: Dynamic) -> Dynamic {
-    match (request.into_immutable_string(), policy.into_immutable_string()) {
+    match (
+        request.into_immutable_string(),
+        policy.into_immutable_string(),
+    ) {
         (Ok(r), Ok(p)) => Dynamic::from(p.as_str() == "*" || Vocabulary::builtin().covers(&p, &r)),
         _ => Dynamic::from(false),
     }
@@ -58,26 +61,43 @@ impl Rules {
     pub fn compile(access: &Access) -> Result<Rules, AccessError> {
         let err = |e: casbin::Error| AccessError::Casbin(e.to_string());
         futures::executor::block_on(async {
-            let model = DefaultModel::from_str(access.model.as_deref().unwrap_or(STANDARD_MODEL)).await.map_err(err)?;
+            let model = DefaultModel::from_str(access.model.as_deref().unwrap_or(STANDARD_MODEL))
+                .await
+                .map_err(err)?;
             let mut enforcer = Enforcer::new(model, ()).await.map_err(err)?;
             enforcer.enable_auto_save(false);
             enforcer.add_function("purposeMatch", OperatorFunction::Arg2(purpose_match));
             let lines = |kind: &str| -> Vec<Vec<String>> {
-                access.policy.iter().filter(|l| l.first().map(String::as_str) == Some(kind)).map(|l| l[1..].to_vec()).collect()
+                access
+                    .policy
+                    .iter()
+                    .filter(|l| l.first().map(String::as_str) == Some(kind))
+                    .map(|l| l[1..].to_vec())
+                    .collect()
             };
             let (p, g) = (lines("p"), lines("g"));
             if !p.is_empty() {
                 enforcer.add_named_policies("p", p).await.map_err(err)?;
             }
             if !g.is_empty() {
-                enforcer.add_named_grouping_policies("g", g).await.map_err(err)?;
+                enforcer
+                    .add_named_grouping_policies("g", g)
+                    .await
+                    .map_err(err)?;
             }
             Ok(Rules { enforcer })
         })
     }
 
     /// Whether `subject` may do `action` on `dataset` in `region` for `purpose`.
-    pub fn allows(&self, subject: &str, region: &str, dataset: &str, action: &str, purpose: &str) -> Result<bool, AccessError> {
+    pub fn allows(
+        &self,
+        subject: &str,
+        region: &str,
+        dataset: &str,
+        action: &str,
+        purpose: &str,
+    ) -> Result<bool, AccessError> {
         self.enforcer
             .enforce((subject, region, dataset, action, purpose))
             .map_err(|e| AccessError::Casbin(e.to_string()))

@@ -39,7 +39,10 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal for `reason`.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Refusal { reason, message: message.into() }
+        Refusal {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -96,7 +99,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_query_lifetime: Duration::minutes(10), clock_skew: Duration::seconds(60) }
+        Limits {
+            max_query_lifetime: Duration::minutes(10),
+            clock_skew: Duration::seconds(60),
+        }
     }
 }
 
@@ -129,7 +135,8 @@ pub struct Context<'a> {
 
 /// Verifies a query document; any failure is `signature.invalid` with the precise cause.
 pub fn verify_query(value: Value) -> Result<Signed<Query>, Refusal> {
-    Signed::<Query>::verify(value).map_err(|e| Refusal::new(Reason::SignatureInvalid, e.to_string()))
+    Signed::<Query>::verify(value)
+        .map_err(|e| Refusal::new(Reason::SignatureInvalid, e.to_string()))
 }
 
 fn refuse<T>(reason: Reason, message: impl Into<String>) -> Result<T, Refusal> {
@@ -144,75 +151,180 @@ pub fn decide(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>) -> D
     }
 }
 
-fn pipeline(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>) -> Result<Obligations, Refusal> {
+fn pipeline(
+    query: &Signed<Query>,
+    shape: &QueryShape,
+    ctx: &Context<'_>,
+) -> Result<Obligations, Refusal> {
     let q = query.doc();
     let app = query.signer();
     if ctx.now >= q.expires {
-        return refuse(Reason::QueryExpired, format!("expired at {}", crate::time::format(&q.expires)));
+        return refuse(
+            Reason::QueryExpired,
+            format!("expired at {}", crate::time::format(&q.expires)),
+        );
     }
     if q.issued > ctx.now + ctx.limits.clock_skew {
-        return refuse(Reason::QueryNotYetValid, format!("issued at {}, in the future", crate::time::format(&q.issued)));
+        return refuse(
+            Reason::QueryNotYetValid,
+            format!(
+                "issued at {}, in the future",
+                crate::time::format(&q.issued)
+            ),
+        );
     }
     if q.expires - q.issued > ctx.limits.max_query_lifetime {
-        return refuse(Reason::QueryLifetime, format!("lifetime {} s exceeds {} s", (q.expires - q.issued).num_seconds(), ctx.limits.max_query_lifetime.num_seconds()));
+        return refuse(
+            Reason::QueryLifetime,
+            format!(
+                "lifetime {} s exceeds {} s",
+                (q.expires - q.issued).num_seconds(),
+                ctx.limits.max_query_lifetime.num_seconds()
+            ),
+        );
     }
     if ctx.nonce_seen {
-        return refuse(Reason::QueryReplayed, format!("nonce {} was already used", q.nonce));
+        return refuse(
+            Reason::QueryReplayed,
+            format!("nonce {} was already used", q.nonce),
+        );
     }
     let Some(region) = ctx.region.filter(|r| r.doc().region == q.region) else {
-        return refuse(Reason::RegionUnknown, format!("this node is not in region `{}`", q.region));
+        return refuse(
+            Reason::RegionUnknown,
+            format!("this node is not in region `{}`", q.region),
+        );
     };
     let region_doc = region.doc();
     if let Some(sender) = ctx.sender {
         if region_doc.member(sender).is_none() {
-            return refuse(Reason::PeerNotMember, format!("{sender} is not a member of `{}`", q.region));
+            return refuse(
+                Reason::PeerNotMember,
+                format!("{sender} is not a member of `{}`", q.region),
+            );
         }
     }
     if region_doc.member(&q.origin).is_none() {
-        return refuse(Reason::OriginNotMember, format!("origin {} is not a member of `{}`", q.origin, q.region));
+        return refuse(
+            Reason::OriginNotMember,
+            format!("origin {} is not a member of `{}`", q.origin, q.region),
+        );
     }
     let policy = ctx.policy.doc();
     let Some(dataset) = policy.dataset(&shape.dataset) else {
-        return refuse(Reason::DatasetUnknown, format!("no dataset `{}` at {}", shape.dataset, policy.municipality.name));
+        return refuse(
+            Reason::DatasetUnknown,
+            format!(
+                "no dataset `{}` at {}",
+                shape.dataset, policy.municipality.name
+            ),
+        );
     };
     let action = shape.kind.action();
-    match ctx.rules.allows(app.as_str(), &q.region, &shape.dataset, action, &q.purpose) {
+    match ctx
+        .rules
+        .allows(app.as_str(), &q.region, &shape.dataset, action, &q.purpose)
+    {
         Ok(true) => {}
-        Ok(false) => return refuse(Reason::AccessDenied, format!("no grant of `{action}` on `{}` for {} to {}", shape.dataset, q.purpose, app.short())),
+        Ok(false) => {
+            return refuse(
+                Reason::AccessDenied,
+                format!(
+                    "no grant of `{action}` on `{}` for {} to {}",
+                    shape.dataset,
+                    q.purpose,
+                    app.short()
+                ),
+            )
+        }
         Err(e) => return refuse(Reason::AccessDenied, e.to_string()),
     }
     if shape.kind == QueryKind::Raw && !policy.disclosure.raw_datasets.contains(&shape.dataset) {
-        return refuse(Reason::RawNotAllowed, format!("raw rows of `{}` do not leave {}", shape.dataset, policy.municipality.name));
+        return refuse(
+            Reason::RawNotAllowed,
+            format!(
+                "raw rows of `{}` do not leave {}",
+                shape.dataset, policy.municipality.name
+            ),
+        );
     }
     let charter = match ctx.charter {
         Some(c) if c.hash() == region_doc.charter => c.doc(),
-        _ => return refuse(Reason::CharterUnavailable, format!("charter {} of region `{}` is not held here", region_doc.charter, q.region)),
+        _ => {
+            return refuse(
+                Reason::CharterUnavailable,
+                format!(
+                    "charter {} of region `{}` is not held here",
+                    region_doc.charter, q.region
+                ),
+            )
+        }
     };
     let clauses = &charter.clauses;
     let vocab = Vocabulary::builtin();
-    if !clauses.allowed_purposes.iter().any(|p| vocab.covers(p, &q.purpose)) {
-        return refuse(Reason::PurposeNotAllowed, format!("purpose {} is not allowed by charter {}", q.purpose, charter.id));
+    if !clauses
+        .allowed_purposes
+        .iter()
+        .any(|p| vocab.covers(p, &q.purpose))
+    {
+        return refuse(
+            Reason::PurposeNotAllowed,
+            format!(
+                "purpose {} is not allowed by charter {}",
+                q.purpose, charter.id
+            ),
+        );
     }
     let raw_uses: Vec<FieldUse> = match shape.kind {
-        QueryKind::Raw => shape.fields.iter().map(|f| FieldUse::new(f.clone(), Granularity::Exact)).collect(),
+        QueryKind::Raw => shape
+            .fields
+            .iter()
+            .map(|f| FieldUse::new(f.clone(), Granularity::Exact))
+            .collect(),
         QueryKind::Aggregate => Vec::new(),
     };
-    for (how, uses) in [("filtered", &shape.filters), ("grouped", &shape.groups), ("selected raw", &raw_uses)] {
+    for (how, uses) in [
+        ("filtered", &shape.filters),
+        ("grouped", &shape.groups),
+        ("selected raw", &raw_uses),
+    ] {
         for u in uses {
             let category = dataset.categories.get(&u.field);
-            if let Some(p) = clauses.protected_attributes.iter().find(|p| p.attribute == u.field || Some(&p.attribute) == category) {
+            if let Some(p) = clauses
+                .protected_attributes
+                .iter()
+                .find(|p| p.attribute == u.field || Some(&p.attribute) == category)
+            {
                 if !p.min_granularity.allows(&u.granularity) {
-                    return refuse(Reason::ProtectedAttribute, format!("`{}` ({}) {how} at {:?}; the charter allows {:?} at finest", u.field, p.attribute, u.granularity, p.min_granularity));
+                    return refuse(
+                        Reason::ProtectedAttribute,
+                        format!(
+                            "`{}` ({}) {how} at {:?}; the charter allows {:?} at finest",
+                            u.field, p.attribute, u.granularity, p.min_granularity
+                        ),
+                    );
                 }
             }
         }
     }
     check_certificate(query, shape, ctx, region_doc)?;
     if ctx.quota_used >= clauses.quota.queries_per_member {
-        return refuse(Reason::QuotaExceeded, format!("{} has used {} of {} queries per {} s", q.origin.short(), ctx.quota_used, clauses.quota.queries_per_member, clauses.quota.window_seconds));
+        return refuse(
+            Reason::QuotaExceeded,
+            format!(
+                "{} has used {} of {} queries per {} s",
+                q.origin.short(),
+                ctx.quota_used,
+                clauses.quota.queries_per_member,
+                clauses.quota.window_seconds
+            ),
+        );
     }
     let consent = match (dataset.classification, &dataset.subject_field) {
-        (Classification::Personal, Some(field)) => Some(ConsentFilter { subject_field: field.clone(), purposes: vocab.covering(&q.purpose) }),
+        (Classification::Personal, Some(field)) => Some(ConsentFilter {
+            subject_field: field.clone(),
+            purposes: vocab.covering(&q.purpose),
+        }),
         _ => None,
     };
     Ok(Obligations {
@@ -225,7 +337,12 @@ fn pipeline(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>) -> Res
     })
 }
 
-fn check_certificate(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>, region: &RegionManifest) -> Result<(), Refusal> {
+fn check_certificate(
+    query: &Signed<Query>,
+    shape: &QueryShape,
+    ctx: &Context<'_>,
+    region: &RegionManifest,
+) -> Result<(), Refusal> {
     let q = query.doc();
     let vocab = Vocabulary::builtin();
     let requirements: Vec<_> = ctx
@@ -233,42 +350,98 @@ fn check_certificate(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_
         .doc()
         .certification
         .iter()
-        .filter(|r| (r.dataset == "*" || r.dataset == shape.dataset) && (r.purpose == "*" || vocab.covers(&r.purpose, &q.purpose)))
+        .filter(|r| {
+            (r.dataset == "*" || r.dataset == shape.dataset)
+                && (r.purpose == "*" || vocab.covers(&r.purpose, &q.purpose))
+        })
         .collect();
     if requirements.is_empty() {
         return Ok(());
     }
     let Some(cert) = ctx.certificate.filter(|c| Some(c.hash()) == q.certificate) else {
-        return refuse(Reason::CertificateMissing, match q.certificate {
-            None => format!("`{}` for {} requires an ethics certificate; the query names none", shape.dataset, q.purpose),
-            Some(h) => format!("certificate {h} is not held by this node"),
-        });
+        return refuse(
+            Reason::CertificateMissing,
+            match q.certificate {
+                None => format!(
+                    "`{}` for {} requires an ethics certificate; the query names none",
+                    shape.dataset, q.purpose
+                ),
+                Some(h) => format!("certificate {h} is not held by this node"),
+            },
+        );
     };
     let c = cert.doc();
     let trusted = |issuer: &Did| {
-        requirements.iter().all(|r| if r.certifiers.is_empty() { region.certifiers.contains(issuer) } else { r.certifiers.contains(issuer) })
+        requirements.iter().all(|r| {
+            if r.certifiers.is_empty() {
+                region.certifiers.contains(issuer)
+            } else {
+                r.certifiers.contains(issuer)
+            }
+        })
     };
     if cert::check_issuer(cert).is_err() || !trusted(&c.issuer) {
-        return refuse(Reason::CertificateUntrustedIssuer, format!("issuer {} is not trusted for `{}`/{}", c.issuer.short(), shape.dataset, q.purpose));
+        return refuse(
+            Reason::CertificateUntrustedIssuer,
+            format!(
+                "issuer {} is not trusted for `{}`/{}",
+                c.issuer.short(),
+                shape.dataset,
+                q.purpose
+            ),
+        );
     }
-    if let Some(rev) = ctx.revocations.iter().find(|r| cert::revokes(r, cert) && r.doc().revoked_at <= ctx.now) {
-        return refuse(Reason::CertificateRevoked, format!("revoked at {}: {}", crate::time::format(&rev.doc().revoked_at), rev.doc().reason));
+    if let Some(rev) = ctx
+        .revocations
+        .iter()
+        .find(|r| cert::revokes(r, cert) && r.doc().revoked_at <= ctx.now)
+    {
+        return refuse(
+            Reason::CertificateRevoked,
+            format!(
+                "revoked at {}: {}",
+                crate::time::format(&rev.doc().revoked_at),
+                rev.doc().reason
+            ),
+        );
     }
     if ctx.now >= c.valid_until {
-        return refuse(Reason::CertificateExpired, format!("valid until {}", crate::time::format(&c.valid_until)));
+        return refuse(
+            Reason::CertificateExpired,
+            format!("valid until {}", crate::time::format(&c.valid_until)),
+        );
     }
     if ctx.now < c.valid_from {
-        return refuse(Reason::CertificateNotYetValid, format!("valid from {}", crate::time::format(&c.valid_from)));
+        return refuse(
+            Reason::CertificateNotYetValid,
+            format!("valid from {}", crate::time::format(&c.valid_from)),
+        );
     }
     if &c.credential_subject.id != query.signer() {
-        return refuse(Reason::CertificateSubjectMismatch, format!("issued to {}, the query is signed by {}", c.credential_subject.id.short(), query.signer().short()));
+        return refuse(
+            Reason::CertificateSubjectMismatch,
+            format!(
+                "issued to {}, the query is signed by {}",
+                c.credential_subject.id.short(),
+                query.signer().short()
+            ),
+        );
     }
     let s = &c.credential_subject;
     if !s.purposes.iter().any(|p| vocab.covers(p, &q.purpose)) {
-        return refuse(Reason::CertificateScope, format!("certified for {:?}, not {}", s.purposes, q.purpose));
+        return refuse(
+            Reason::CertificateScope,
+            format!("certified for {:?}, not {}", s.purposes, q.purpose),
+        );
     }
     if !s.datasets.iter().any(|d| d == "*" || d == &shape.dataset) {
-        return refuse(Reason::CertificateScope, format!("certified for datasets {:?}, not `{}`", s.datasets, shape.dataset));
+        return refuse(
+            Reason::CertificateScope,
+            format!(
+                "certified for datasets {:?}, not `{}`",
+                s.datasets, shape.dataset
+            ),
+        );
     }
     Ok(())
 }

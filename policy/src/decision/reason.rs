@@ -111,7 +111,10 @@ mod tests {
             assert!(r.code().contains('.'), "{}", r.code());
             assert!(seen.insert(r.code()));
             assert_eq!(Reason::from_code(r.code()), Some(*r));
-            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::Value::from(r.code()));
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::Value::from(r.code())
+            );
         }
     }
 }

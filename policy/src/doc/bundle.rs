@@ -132,17 +132,33 @@ impl Document for PolicyBundle {
             return Err(Invalid::new("version", "versions start at 1"));
         }
         match (self.version, &self.previous) {
-            (1, Some(_)) => return Err(Invalid::new("previous", "version 1 has no previous version")),
-            (v, None) if v > 1 => return Err(Invalid::new("previous", format!("version {v} must name the hash of version {}", v - 1))),
+            (1, Some(_)) => {
+                return Err(Invalid::new(
+                    "previous",
+                    "version 1 has no previous version",
+                ))
+            }
+            (v, None) if v > 1 => {
+                return Err(Invalid::new(
+                    "previous",
+                    format!("version {v} must name the hash of version {}", v - 1),
+                ))
+            }
             _ => {}
         }
         for (i, d) in self.datasets.iter().enumerate() {
             super::check_dataset(&format!("datasets[{i}].name"), &d.name, false)?;
             if self.datasets[..i].iter().any(|e| e.name == d.name) {
-                return Err(Invalid::new(format!("datasets[{i}].name"), format!("`{}` is declared twice", d.name)));
+                return Err(Invalid::new(
+                    format!("datasets[{i}].name"),
+                    format!("`{}` is declared twice", d.name),
+                ));
             }
             if d.classification == Classification::Personal && d.subject_field.is_none() {
-                return Err(Invalid::new(format!("datasets[{i}].subjectField"), "a personal dataset must name its subject field"));
+                return Err(Invalid::new(
+                    format!("datasets[{i}].subjectField"),
+                    "a personal dataset must name its subject field",
+                ));
             }
         }
         for (i, line) in self.access.policy.iter().enumerate() {
@@ -166,10 +182,17 @@ impl Document for PolicyBundle {
         }
         for (i, c) in self.certification.iter().enumerate() {
             super::check_dataset(&format!("certification[{i}].dataset"), &c.dataset, true)?;
-            super::check_purposes(&format!("certification[{i}].purpose"), std::slice::from_ref(&c.purpose), true)?;
+            super::check_purposes(
+                &format!("certification[{i}].purpose"),
+                std::slice::from_ref(&c.purpose),
+                true,
+            )?;
         }
         if self.disclosure.min_group_size == 0 {
-            return Err(Invalid::new("disclosure.minGroupSize", "must be at least 1"));
+            return Err(Invalid::new(
+                "disclosure.minGroupSize",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -203,12 +226,13 @@ pub struct Equivocation {
 /// Checks two bundles for equivocation: same issuer, same version, different content.
 pub fn equivocation(a: &Signed<PolicyBundle>, b: &Signed<PolicyBundle>) -> Option<Equivocation> {
     let (da, db) = (a.doc(), b.doc());
-    (da.municipality.did == db.municipality.did && da.version == db.version && a.hash() != b.hash()).then(|| Equivocation {
-        issuer: da.municipality.did.clone(),
-        version: da.version,
-        a: a.clone(),
-        b: b.clone(),
-    })
+    (da.municipality.did == db.municipality.did && da.version == db.version && a.hash() != b.hash())
+        .then(|| Equivocation {
+            issuer: da.municipality.did.clone(),
+            version: da.version,
+            a: a.clone(),
+            b: b.clone(),
+        })
 }
 
 /// Why a policy chain does not verify.
@@ -219,7 +243,9 @@ pub enum ChainError {
     #[error("the chain is empty")]
     Empty,
     /// A bundle is not signed by its municipality's DID.
-    #[error("wrong signer: version {version} is signed by {signer}, not by the municipality {expected}")]
+    #[error(
+        "wrong signer: version {version} is signed by {signer}, not by the municipality {expected}"
+    )]
     WrongSigner {
         /// Version.
         version: u64,
@@ -287,23 +313,37 @@ pub fn verify_chain(bundles: &[Signed<PolicyBundle>]) -> Result<ChainHead, Chain
     for b in sorted {
         let doc = b.doc();
         if doc.municipality.did != issuer {
-            return Err(ChainError::MixedIssuers { version: doc.version, found: doc.municipality.did.to_string(), expected: issuer.to_string() });
+            return Err(ChainError::MixedIssuers {
+                version: doc.version,
+                found: doc.municipality.did.to_string(),
+                expected: issuer.to_string(),
+            });
         }
         if !b.signed_by(&issuer) {
-            return Err(ChainError::WrongSigner { version: doc.version, signer: b.signer().to_string(), expected: issuer.to_string() });
+            return Err(ChainError::WrongSigner {
+                version: doc.version,
+                signer: b.signer().to_string(),
+                expected: issuer.to_string(),
+            });
         }
         let expected = prev.map_or(1, |p| p.doc().version + 1);
         if doc.version != expected {
             if prev.is_some_and(|p| p.doc().version == doc.version) {
                 continue; // an identical duplicate
             }
-            return Err(ChainError::Gap { expected, found: doc.version });
+            return Err(ChainError::Gap {
+                expected,
+                found: doc.version,
+            });
         }
         if let Some(p) = prev {
             if doc.previous != Some(p.hash()) {
                 return Err(ChainError::BrokenLink {
                     version: doc.version,
-                    found: doc.previous.map(|h| h.to_string()).unwrap_or_else(|| "none".into()),
+                    found: doc
+                        .previous
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "none".into()),
                     expected: p.hash().to_string(),
                 });
             }
@@ -311,5 +351,9 @@ pub fn verify_chain(bundles: &[Signed<PolicyBundle>]) -> Result<ChainHead, Chain
         prev = Some(b);
     }
     let head = prev.ok_or(ChainError::Empty)?;
-    Ok(ChainHead { issuer, version: head.doc().version, hash: head.hash() })
+    Ok(ChainHead {
+        issuer,
+        version: head.doc().version,
+        hash: head.hash(),
+    })
 }

@@ -125,25 +125,43 @@ impl Document for EthicsCertificate {
         super::non_empty("credentialSubject.name", &s.name)?;
         super::non_empty("credentialSubject.organisation", &s.organisation)?;
         if s.purposes.is_empty() {
-            return Err(Invalid::new("credentialSubject.purposes", "name at least one purpose"));
+            return Err(Invalid::new(
+                "credentialSubject.purposes",
+                "name at least one purpose",
+            ));
         }
         super::check_purposes("credentialSubject.purposes", &s.purposes, false)?;
         if s.datasets.is_empty() {
-            return Err(Invalid::new("credentialSubject.datasets", "name at least one dataset, or \"*\""));
+            return Err(Invalid::new(
+                "credentialSubject.datasets",
+                "name at least one dataset, or \"*\"",
+            ));
         }
         for (i, d) in s.datasets.iter().enumerate() {
             super::check_dataset(&format!("credentialSubject.datasets[{i}]"), d, true)?;
         }
-        super::non_empty("credentialSubject.algorithm.description", &s.algorithm.description)?;
+        super::non_empty(
+            "credentialSubject.algorithm.description",
+            &s.algorithm.description,
+        )?;
         super::non_empty("credentialSubject.algorithm.source", &s.algorithm.source)?;
         if s.algorithm.hash.parse::<DocHash>().is_err() {
-            return Err(Invalid::new("credentialSubject.algorithm.hash", "must be sha256:<64 hex digits>"));
+            return Err(Invalid::new(
+                "credentialSubject.algorithm.hash",
+                "must be sha256:<64 hex digits>",
+            ));
         }
         if !LEVELS.contains(&s.assessment.level.as_str()) {
-            return Err(Invalid::new("credentialSubject.assessment.level", "must be basic, standard or high-assurance"));
+            return Err(Invalid::new(
+                "credentialSubject.assessment.level",
+                "must be basic, standard or high-assurance",
+            ));
         }
         if !RISKS.contains(&s.assessment.risk_category.as_str()) {
-            return Err(Invalid::new("credentialSubject.assessment.riskCategory", "must be minimal, limited or high"));
+            return Err(Invalid::new(
+                "credentialSubject.assessment.riskCategory",
+                "must be minimal, limited or high",
+            ));
         }
         Ok(())
     }
@@ -188,5 +206,7 @@ impl Document for Revocation {
 
 /// Whether a revocation validly revokes `cert`: same hash, signed by the certificate's issuer.
 pub fn revokes(rev: &Signed<Revocation>, cert: &Signed<EthicsCertificate>) -> bool {
-    rev.doc().certificate == cert.hash() && rev.doc().issuer == cert.doc().issuer && rev.signed_by(&cert.doc().issuer)
+    rev.doc().certificate == cert.hash()
+        && rev.doc().issuer == cert.doc().issuer
+        && rev.signed_by(&cert.doc().issuer)
 }

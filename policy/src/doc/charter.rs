@@ -90,26 +90,41 @@ impl Document for InclusionCharter {
         super::non_empty("id", &self.id)?;
         let c = &self.clauses;
         if c.allowed_purposes.is_empty() {
-            return Err(Invalid::new("clauses.allowedPurposes", "name at least one purpose"));
+            return Err(Invalid::new(
+                "clauses.allowedPurposes",
+                "name at least one purpose",
+            ));
         }
         super::check_purposes("clauses.allowedPurposes", &c.allowed_purposes, false)?;
         if c.min_group_size == 0 {
             return Err(Invalid::new("clauses.minGroupSize", "must be at least 1"));
         }
         for (i, p) in c.protected_attributes.iter().enumerate() {
-            super::non_empty(&format!("clauses.protectedAttributes[{i}].attribute"), &p.attribute)?;
+            super::non_empty(
+                &format!("clauses.protectedAttributes[{i}].attribute"),
+                &p.attribute,
+            )?;
             if let MinGranularity::NumericBin(w) = p.min_granularity {
                 if !(w.is_finite() && w > 0.0) {
-                    return Err(Invalid::new(format!("clauses.protectedAttributes[{i}].minGranularity"), "numericBin must be > 0"));
+                    return Err(Invalid::new(
+                        format!("clauses.protectedAttributes[{i}].minGranularity"),
+                        "numericBin must be > 0",
+                    ));
                 }
             }
         }
         if c.quota.queries_per_member == 0 || c.quota.window_seconds == 0 {
-            return Err(Invalid::new("clauses.quota", "queriesPerMember and windowSeconds must be at least 1"));
+            return Err(Invalid::new(
+                "clauses.quota",
+                "queriesPerMember and windowSeconds must be at least 1",
+            ));
         }
         for (i, f) in c.result_formats.iter().enumerate() {
             if !["csv", "json", "ndjson"].contains(&f.as_str()) {
-                return Err(Invalid::new(format!("clauses.resultFormats[{i}]"), format!("`{f}` is not csv, json or ndjson")));
+                return Err(Invalid::new(
+                    format!("clauses.resultFormats[{i}]"),
+                    format!("`{f}` is not csv, json or ndjson"),
+                ));
             }
         }
         Ok(())

@@ -35,9 +35,17 @@ impl Document for AuditCheckpoint {
             return Err(Invalid::new("seq", "audit log entries are numbered from 1"));
         }
         if self.entries != self.seq {
-            return Err(Invalid::new("entries", format!("{} entries cannot end at entry {}", self.entries, self.seq)));
+            return Err(Invalid::new(
+                "entries",
+                format!("{} entries cannot end at entry {}", self.entries, self.seq),
+            ));
         }
-        if self.head.len() != 64 || !self.head.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if self.head.len() != 64
+            || !self
+                .head
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Invalid::new("head", "must be 64 lowercase hex digits"));
         }
         Ok(())
@@ -55,7 +63,13 @@ mod tests {
     use crate::key::Key;
 
     fn doc(node: &Did) -> AuditCheckpoint {
-        AuditCheckpoint { node: node.clone(), seq: 3, head: "ab".repeat(32), entries: 3, at: Utc::now() }
+        AuditCheckpoint {
+            node: node.clone(),
+            seq: 3,
+            head: "ab".repeat(32),
+            entries: 3,
+            at: Utc::now(),
+        }
     }
 
     #[test]
@@ -71,10 +85,20 @@ mod tests {
         let forged = Signed::sign(doc(key.did()), &other, Utc::now()).unwrap();
         assert_eq!(check_signer(&forged).unwrap_err().field, "proof");
 
-        let bad = AuditCheckpoint { entries: 2, ..doc(key.did()) };
-        assert!(matches!(Signed::sign(bad, &key, Utc::now()), Err(crate::signed::SignDocError::Invalid(i)) if i.field == "entries"));
-        let bad = AuditCheckpoint { head: "XY".into(), ..doc(key.did()) };
-        assert!(matches!(Signed::sign(bad, &key, Utc::now()), Err(crate::signed::SignDocError::Invalid(i)) if i.field == "head"));
+        let bad = AuditCheckpoint {
+            entries: 2,
+            ..doc(key.did())
+        };
+        assert!(
+            matches!(Signed::sign(bad, &key, Utc::now()), Err(crate::signed::SignDocError::Invalid(i)) if i.field == "entries")
+        );
+        let bad = AuditCheckpoint {
+            head: "XY".into(),
+            ..doc(key.did())
+        };
+        assert!(
+            matches!(Signed::sign(bad, &key, Utc::now()), Err(crate::signed::SignDocError::Invalid(i)) if i.field == "head")
+        );
 
         let mut tampered = signed.raw().clone();
         tampered["seq"] = 4.into();

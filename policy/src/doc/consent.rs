@@ -69,7 +69,11 @@ pub struct ConsentRecord {
     #[serde(with = "crate::time::ts")]
     pub given_at: DateTime<Utc>,
     /// When it was withdrawn.
-    #[serde(default, with = "crate::time::ts_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::ts_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub withdrawn_at: Option<DateTime<Utc>>,
     /// Channel through which it was given or withdrawn.
     pub channel: Channel,
@@ -92,7 +96,10 @@ impl Document for ConsentRecord {
         super::non_empty("id", &self.id)?;
         super::non_empty("subject", &self.subject)?;
         if self.datasets.is_empty() {
-            return Err(Invalid::new("datasets", "name at least one dataset, or \"*\""));
+            return Err(Invalid::new(
+                "datasets",
+                "name at least one dataset, or \"*\"",
+            ));
         }
         for (i, d) in self.datasets.iter().enumerate() {
             super::check_dataset(&format!("datasets[{i}]"), d, true)?;
@@ -102,15 +109,25 @@ impl Document for ConsentRecord {
         }
         super::check_purposes("purposes", &self.purposes, false)?;
         match (self.status, self.withdrawn_at) {
-            (Status::Given, Some(_)) => return Err(Invalid::new("withdrawnAt", "set, but status is given")),
-            (Status::Withdrawn, None) => return Err(Invalid::new("withdrawnAt", "missing, but status is withdrawn")),
+            (Status::Given, Some(_)) => {
+                return Err(Invalid::new("withdrawnAt", "set, but status is given"))
+            }
+            (Status::Withdrawn, None) => {
+                return Err(Invalid::new(
+                    "withdrawnAt",
+                    "missing, but status is withdrawn",
+                ))
+            }
             (Status::Withdrawn, Some(w)) if w < self.given_at => {
                 return Err(Invalid::new("withdrawnAt", "earlier than givenAt"))
             }
             _ => {}
         }
         if self.channel.needs_clerk() && self.clerk.is_none() {
-            return Err(Invalid::new("clerk", format!("required for channel {:?}", self.channel).to_lowercase()));
+            return Err(Invalid::new(
+                "clerk",
+                format!("required for channel {:?}", self.channel).to_lowercase(),
+            ));
         }
         Ok(())
     }
@@ -130,10 +147,19 @@ impl ConsentRecord {
 /// Checks that a signed consent record was signed by its subject or its registering clerk.
 pub fn check_signer(record: &Signed<ConsentRecord>) -> Result<(), Invalid> {
     let doc = record.doc();
-    let ok = record.signers().into_iter().any(|s| Some(s) == doc.subject_did.as_ref() || Some(s) == doc.clerk.as_ref());
+    let ok = record
+        .signers()
+        .into_iter()
+        .any(|s| Some(s) == doc.subject_did.as_ref() || Some(s) == doc.clerk.as_ref());
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new("proof", format!("signed by {}, who is neither the subject's key nor the registering clerk", record.signer())))
+        Err(Invalid::new(
+            "proof",
+            format!(
+                "signed by {}, who is neither the subject's key nor the registering clerk",
+                record.signer()
+            ),
+        ))
     }
 }

@@ -55,8 +55,16 @@ impl Document for RegionManifest {
     const TYPE: &'static str = "RegionManifest";
     const SCHEMA_VERSION: u32 = 1;
     fn validate(&self) -> Result<(), Invalid> {
-        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(Invalid::new("region", format!("`{}` is not a region id ([a-z0-9-]+)", self.region)));
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(Invalid::new(
+                "region",
+                format!("`{}` is not a region id ([a-z0-9-]+)", self.region),
+            ));
         }
         super::non_empty("name", &self.name)?;
         if self.members.is_empty() {
@@ -68,12 +76,24 @@ impl Document for RegionManifest {
             }
         }
         if self.threshold == 0 || self.threshold as usize > self.members.len() {
-            return Err(Invalid::new("threshold", format!("must be between 1 and the number of members ({})", self.members.len())));
+            return Err(Invalid::new(
+                "threshold",
+                format!(
+                    "must be between 1 and the number of members ({})",
+                    self.members.len()
+                ),
+            ));
         }
         match (self.version, &self.previous) {
             (0, _) => Err(Invalid::new("version", "versions start at 1")),
-            (1, Some(_)) => Err(Invalid::new("previous", "version 1 has no previous version")),
-            (v, None) if v > 1 => Err(Invalid::new("previous", "must name the hash of the previous version")),
+            (1, Some(_)) => Err(Invalid::new(
+                "previous",
+                "version 1 has no previous version",
+            )),
+            (v, None) if v > 1 => Err(Invalid::new(
+                "previous",
+                "must name the hash of the previous version",
+            )),
             _ => Ok(()),
         }
     }
@@ -114,11 +134,18 @@ pub enum ManifestError {
 }
 
 /// Whether `next` takes effect after `current` (or founds the region when `current` is none).
-pub fn accept(current: Option<&Signed<RegionManifest>>, next: &Signed<RegionManifest>) -> Result<(), ManifestError> {
+pub fn accept(
+    current: Option<&Signed<RegionManifest>>,
+    next: &Signed<RegionManifest>,
+) -> Result<(), ManifestError> {
     let doc = next.doc();
     let Some(cur) = current else {
         if doc.version != 1 {
-            return Err(ManifestError::NotSuccessor { region: doc.region.clone(), current: 0, reason: format!("a region starts at version 1, not {}", doc.version) });
+            return Err(ManifestError::NotSuccessor {
+                region: doc.region.clone(),
+                current: 0,
+                reason: format!("a region starts at version 1, not {}", doc.version),
+            });
         }
         if let Some(m) = doc.members.iter().find(|m| !next.signed_by(&m.did)) {
             return Err(ManifestError::FounderMissing(m.did.to_string()));
@@ -126,7 +153,11 @@ pub fn accept(current: Option<&Signed<RegionManifest>>, next: &Signed<RegionMani
         return Ok(());
     };
     let c = cur.doc();
-    let not = |reason: String| ManifestError::NotSuccessor { region: c.region.clone(), current: c.version, reason };
+    let not = |reason: String| ManifestError::NotSuccessor {
+        region: c.region.clone(),
+        current: c.version,
+        reason,
+    };
     if doc.region != c.region {
         return Err(not(format!("it is for region `{}`", doc.region)));
     }
@@ -134,11 +165,20 @@ pub fn accept(current: Option<&Signed<RegionManifest>>, next: &Signed<RegionMani
         return Err(not(format!("it is version {}", doc.version)));
     }
     if doc.previous != Some(cur.hash()) {
-        return Err(not("`previous` is not the hash of the current version".into()));
+        return Err(not(
+            "`previous` is not the hash of the current version".into()
+        ));
     }
-    let have = next.signers().into_iter().filter(|s| c.member(s).is_some()).count();
+    let have = next
+        .signers()
+        .into_iter()
+        .filter(|s| c.member(s).is_some())
+        .count();
     if have < c.threshold as usize {
-        return Err(ManifestError::BelowThreshold { have, need: c.threshold });
+        return Err(ManifestError::BelowThreshold {
+            have,
+            need: c.threshold,
+        });
     }
     Ok(())
 }

@@ -24,11 +24,18 @@ use crate::purpose::Vocabulary;
 use crate::signed::Invalid;
 
 /// Checks that every purpose is in the vocabulary (`*` allowed when `wildcard`).
-pub(crate) fn check_purposes(field: &str, purposes: &[String], wildcard: bool) -> Result<(), Invalid> {
+pub(crate) fn check_purposes(
+    field: &str,
+    purposes: &[String],
+    wildcard: bool,
+) -> Result<(), Invalid> {
     let vocab = Vocabulary::builtin();
     for (i, p) in purposes.iter().enumerate() {
         if !(vocab.contains(p) || (wildcard && p == "*")) {
-            return Err(Invalid::new(format!("{field}[{i}]"), format!("`{p}` is not a purpose of the DPV vocabulary in charters/purposes.json")));
+            return Err(Invalid::new(
+                format!("{field}[{i}]"),
+                format!("`{p}` is not a purpose of the DPV vocabulary in charters/purposes.json"),
+            ));
         }
     }
     Ok(())
@@ -51,6 +58,9 @@ pub(crate) fn check_dataset(field: &str, name: &str, wildcard: bool) -> Result<(
     if ok || (wildcard && name == "*") {
         Ok(())
     } else {
-        Err(Invalid::new(field, format!("`{name}` is not a dataset name ([a-z_][a-z0-9_]*)")))
+        Err(Invalid::new(
+            field,
+            format!("`{name}` is not a dataset name ([a-z_][a-z0-9_]*)"),
+        ))
     }
 }

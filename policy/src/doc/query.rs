@@ -51,13 +51,24 @@ impl Document for Query {
         super::check_purposes("purpose", std::slice::from_ref(&self.purpose), false)?;
         super::non_empty("sql", &self.sql)?;
         if self.sql.len() > MAX_SQL_BYTES {
-            return Err(Invalid::new("sql", format!("{} bytes, the limit is {MAX_SQL_BYTES}", self.sql.len())));
+            return Err(Invalid::new(
+                "sql",
+                format!("{} bytes, the limit is {MAX_SQL_BYTES}", self.sql.len()),
+            ));
         }
         if self.expires <= self.issued {
             return Err(Invalid::new("expires", "must be after issued"));
         }
-        if !(16..=128).contains(&self.nonce.len()) || !self.nonce.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(Invalid::new("nonce", "16 to 128 characters of [A-Za-z0-9_-]"));
+        if !(16..=128).contains(&self.nonce.len())
+            || !self
+                .nonce
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Invalid::new(
+                "nonce",
+                "16 to 128 characters of [A-Za-z0-9_-]",
+            ));
         }
         Ok(())
     }

@@ -39,13 +39,22 @@ pub struct World {
 }
 
 pub fn member(k: &Key, nis: &str, name: &str) -> Member {
-    Member { did: k.did().clone(), nis: nis.into(), name: name.into(), addresses: vec![] }
+    Member {
+        did: k.did().clone(),
+        nis: nis.into(),
+        name: name.into(),
+        addresses: vec![],
+    }
 }
 
 pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
     let line = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     PolicyBundle {
-        municipality: Municipality { nis: "44021".into(), name: "Gent".into(), did: gent.did().clone() },
+        municipality: Municipality {
+            nis: "44021".into(),
+            name: "Gent".into(),
+            did: gent.did().clone(),
+        },
         version: 1,
         previous: None,
         issued: now() - Duration::days(30),
@@ -55,7 +64,10 @@ pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
                 classification: Classification::Personal,
                 subject_field: Some("subject".into()),
                 sensitive_fields: vec!["subject".into()],
-                categories: BTreeMap::from([("geboortejaar".into(), "age".into()), ("etniciteit".into(), "ethnicity".into())]),
+                categories: BTreeMap::from([
+                    ("geboortejaar".into(), "age".into()),
+                    ("etniciteit".into(), "ethnicity".into()),
+                ]),
             },
             DatasetPolicy {
                 name: "parking".into(),
@@ -68,11 +80,39 @@ pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
         access: Access {
             model: None,
             policy: vec![
-                line(&["p", "researcher", "vlaanderen", "readings", "aggregate", "ResearchAndDevelopment"]),
-                line(&["p", "researcher", "vlaanderen", "readings", "aggregate", "ServiceProvision"]),
+                line(&[
+                    "p",
+                    "researcher",
+                    "vlaanderen",
+                    "readings",
+                    "aggregate",
+                    "ResearchAndDevelopment",
+                ]),
+                line(&[
+                    "p",
+                    "researcher",
+                    "vlaanderen",
+                    "readings",
+                    "aggregate",
+                    "ServiceProvision",
+                ]),
                 line(&["p", "analyst", "vlaanderen", "*", "raw", "PublicBenefit"]),
-                line(&["p", "analyst", "vlaanderen", "*", "aggregate", "PublicBenefit"]),
-                line(&["p", "narrow", "vlaanderen", "readings", "aggregate", "AcademicResearch"]),
+                line(&[
+                    "p",
+                    "analyst",
+                    "vlaanderen",
+                    "*",
+                    "aggregate",
+                    "PublicBenefit",
+                ]),
+                line(&[
+                    "p",
+                    "narrow",
+                    "vlaanderen",
+                    "readings",
+                    "aggregate",
+                    "AcademicResearch",
+                ]),
                 line(&["g", "ROLE_APP", "researcher", "vlaanderen"]),
                 line(&["g", "ROLE_APP", "analyst", "vlaanderen"]),
             ]
@@ -85,9 +125,16 @@ pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
             })
             .collect(),
         },
-        certification: vec![CertRequirement { dataset: "readings".into(), purpose: "*".into(), certifiers: vec![certifier.did().clone()] }],
+        certification: vec![CertRequirement {
+            dataset: "readings".into(),
+            purpose: "*".into(),
+            certifiers: vec![certifier.did().clone()],
+        }],
         charters: vec![],
-        disclosure: Disclosure { min_group_size: 5, raw_datasets: vec!["parking".into()] },
+        disclosure: Disclosure {
+            min_group_size: 5,
+            raw_datasets: vec!["parking".into()],
+        },
     }
 }
 
@@ -141,7 +188,11 @@ impl World {
             version: 1,
             previous: None,
             issued: now() - Duration::days(40),
-            members: vec![member(&gent, "44021", "Gent"), member(&brugge, "31005", "Brugge"), member(&leuven, "24062", "Leuven")],
+            members: vec![
+                member(&gent, "44021", "Gent"),
+                member(&brugge, "31005", "Brugge"),
+                member(&leuven, "24062", "Leuven"),
+            ],
             charter: charter.hash(),
             certifiers: vec![certifier.did().clone()],
             threshold: 2,
@@ -151,7 +202,21 @@ impl World {
             manifest = manifest.cosign(k, now()).unwrap();
         }
         let cert = Signed::sign(cert_doc(&certifier, &app), &certifier, now()).unwrap();
-        World { gent, brugge, leuven, outsider, certifier, rogue_certifier, app, other_app, bundle, rules, charter, manifest, cert }
+        World {
+            gent,
+            brugge,
+            leuven,
+            outsider,
+            certifier,
+            rogue_certifier,
+            app,
+            other_app,
+            bundle,
+            rules,
+            charter,
+            manifest,
+            cert,
+        }
     }
 
     pub fn query_doc(&self, purpose: &str) -> Query {
@@ -191,5 +256,11 @@ impl World {
 }
 
 pub fn shape(dataset: &str) -> QueryShape {
-    QueryShape { dataset: dataset.into(), kind: QueryKind::Aggregate, filters: vec![], groups: vec![], fields: vec!["no2".into()] }
+    QueryShape {
+        dataset: dataset.into(),
+        kind: QueryKind::Aggregate,
+        filters: vec![],
+        groups: vec![],
+        fields: vec!["no2".into()],
+    }
 }
