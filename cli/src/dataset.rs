@@ -10,7 +10,7 @@ use crate::client::Client;
 /// `regio dataset create SCHEMA.json`.
 pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
     let body = crate::io::read(file)?;
-    let schema: regio_node::schema::Schema =
+    let schema: regio_query::schema::Schema =
         serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON: {{\"dataset\", \"fields\": [{{\"name\", \"type\", \"nullable\"}}], \"subject\", \"time\"}})", file.display()))?;
     schema
         .validate()

@@ -1,11 +1,11 @@
-//! `regio demo`: the demo region in one process (the logic lives in `regio_node::demo::run`).
+//! `regio demo`: the demo region in one process (the logic lives in `regio_demo::run`).
 //! Prints the narration; exits 0 only if every step behaved as expected, 1 otherwise.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use regio_node::demo::run::{run as run_demo, Options};
+use regio_demo::run::{run as run_demo, Options};
 
 /// Options of `regio demo`.
 #[derive(Debug, Args)]

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use regio_node::ingest::{self, Mode};
-use regio_node::schema::Schema;
+use regio_query::schema::Schema;
+use regio_store::ingest::{self, Mode};
 
 use crate::client::{ApiFailure, Client};
 use crate::{progress, Reported, Usage};

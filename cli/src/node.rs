@@ -3,7 +3,6 @@
 //! background, then wait for it; the README does).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -23,7 +22,7 @@ pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
     runtime.block_on(async {
         let mut node = Node::open(dir)?;
         if !listen.is_empty() {
-            Arc::make_mut(&mut node.state.config).listen = listen.to_vec();
+            node.spec.config.listen = listen.to_vec();
         }
         node.serve(api, shutdown_signal()).await?;
         eprintln!("node stopped cleanly");

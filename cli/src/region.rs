@@ -90,7 +90,7 @@ fn member_from_text(text: &str) -> Result<Member> {
     }
     let did = Did::parse(parts[0]).map_err(|e| anyhow!("--member `{text}`: the DID: {e}"))?;
     for a in &parts[3..] {
-        a.parse::<regio_node::net::Multiaddr>()
+        a.parse::<regio_net::Multiaddr>()
             .map_err(|e| anyhow!("--member `{text}`: `{a}` is not a multiaddr: {e}"))?;
     }
     Ok(Member {

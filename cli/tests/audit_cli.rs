@@ -12,12 +12,12 @@ use std::path::Path;
 
 use chrono::Utc;
 use common::{init, regio, RunningNode};
+use regio_demo::region::{self, Actors};
 use regio_node::config::{Config, CONFIG_FILE, KEY_FILE};
-use regio_node::demo::region::{self, Actors};
 use regio_node::engine::Engine;
-use regio_node::policy::decision::Limits;
-use regio_node::policy::Key;
-use regio_node::store::Store;
+use regio_policy::decision::Limits;
+use regio_policy::Key;
+use regio_store::Store;
 use serde_json::Value;
 
 fn text(b: &[u8]) -> String {
@@ -104,7 +104,7 @@ fn auditor_and_citizen_desk_on_a_real_node() {
 
     // subj-44021-001 withdraws (at the desk, imported); the next query must not count them.
     let withdrawal = tmp.path().join("withdraw.ndjson");
-    let now = regio_node::policy::time::format(&Utc::now());
+    let now = regio_policy::time::format(&Utc::now());
     std::fs::write(&withdrawal, format!("{{\"subject\":\"subj-44021-001\",\"purpose\":\"ResearchAndDevelopment\",\"granted\":true,\"given_at\":\"2023-12-02T00:00:00Z\",\"withdrawn_at\":\"{now}\"}}\n")).unwrap();
     let out = regio(&[
         "consent",
@@ -118,7 +118,7 @@ fn auditor_and_citizen_desk_on_a_real_node() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (status, second) = ask(true);
     assert_eq!(status, 200, "{second}");
-    let hash = |v: &Value| regio_node::policy::DocHash::of(&v["answers"][0]).to_string();
+    let hash = |v: &Value| regio_policy::DocHash::of(&v["answers"][0]).to_string();
 
     // The citizen's history: exactly the queries that counted their rows, nothing else.
     let history = |subject: &str| {

@@ -1,6 +1,6 @@
 //! `regio query`, `consent grant|withdraw`, `policy publish|show|history` and `cert submit`
 //! end to end on the real binary against a real node (`regio node run`): one node, alone in
-//! the demo region, signed documents from `regio_node::demo::region` (the node key is the
+//! the demo region, signed documents from `regio_demo::region` (the node key is the
 //! demo's node 0 key, written over the one `regio init` made).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ use std::process::Output;
 
 use chrono::{Duration, Utc};
 use common::{regio, RunningNode, READINGS_SCHEMA};
-use regio_node::demo::region::{self, Actors};
+use regio_demo::region::{self, Actors};
 
 const PURPOSE: &str = "ResearchAndDevelopment";
 const COUNT: &str = "SELECT count(*) AS n FROM readings";

@@ -16,12 +16,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_node::demo::data::{self, MUNICIPALITIES};
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::EthicsCertificate;
-use regio_node::policy::{Key, Signed};
-use regio_node::schema::Value as Cell;
-use regio_node::store::Store;
+use regio_demo::data::{self, MUNICIPALITIES};
+use regio_demo::region::{self, Actors};
+use regio_policy::doc::cert::EthicsCertificate;
+use regio_policy::{Key, Signed};
+use regio_query::schema::Value as Cell;
+use regio_store::Store;
 use serde_json::{json, Value};
 
 const REGIO: &str = env!("CARGO_BIN_EXE_regio");

@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use regio_node::policy::Key;
+use regio_policy::Key;
 use testcontainers::bollard;
 use testcontainers::core::wait::ExitWaitStrategy;
 use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
@@ -653,18 +653,18 @@ impl NodeContainer {
     }
 }
 
-/// Municipality `i`'s demo rows (`regio_node::demo::data`, `days` × `sensors`) as the
+/// Municipality `i`'s demo rows (`regio_demo::data`, `days` × `sensors`) as the
 /// NDJSON `POST /v1/datasets/readings/records?format=ndjson` takes.
 pub fn demo_rows_ndjson(i: usize, days: usize, sensors: usize) -> String {
-    use regio_node::schema::Value as Cell;
+    use regio_query::schema::Value as Cell;
     use serde_json::{json, Value};
     let ts = |micros: i64| {
         chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
     };
-    let schema = regio_node::demo::data::readings_schema();
+    let schema = regio_demo::data::readings_schema();
     let mut out = String::new();
-    for row in regio_node::demo::data::municipality(i, days, sensors).rows {
+    for row in regio_demo::data::municipality(i, days, sensors).rows {
         let obj: serde_json::Map<String, Value> = schema
             .fields
             .iter()
@@ -692,7 +692,7 @@ pub fn demo_consent_ndjson(i: usize, days: usize, sensors: usize) -> String {
         chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
     };
-    regio_node::demo::data::municipality(i, days, sensors)
+    regio_demo::data::municipality(i, days, sensors)
         .consent
         .iter()
         .map(|c| {
@@ -705,8 +705,8 @@ pub fn demo_consent_ndjson(i: usize, days: usize, sensors: usize) -> String {
 /// How many of municipality `i`'s demo rows count for `ResearchAndDevelopment` now: city
 /// sensors, and citizens whose consent is in force.
 pub fn demo_expected_count(i: usize, days: usize, sensors: usize) -> u64 {
-    use regio_node::schema::Value as Cell;
-    let d = regio_node::demo::data::municipality(i, days, sensors);
+    use regio_query::schema::Value as Cell;
+    let d = regio_demo::data::municipality(i, days, sensors);
     let now = chrono::Utc::now().timestamp_micros();
     let consenting: std::collections::HashSet<&str> = d
         .consent
@@ -738,7 +738,7 @@ pub struct Trio {
 impl Trio {
     /// Creates the network `<prefix>-net-…` and starts the three nodes on it concurrently.
     pub async fn start(prefix: &str) -> Trio {
-        use regio_node::demo::data::MUNICIPALITIES;
+        use regio_demo::data::MUNICIPALITIES;
         let network = unique(&format!("{prefix}-net"));
         let subnet = create_network(&network).await;
         let volumes: Vec<String> = MUNICIPALITIES[..3]
@@ -764,19 +764,13 @@ impl Trio {
 
     /// The region's members as they are now: each node's IP on the network, the demo actors
     /// with the nodes' own keys, and each member's p2p address (`/ip4/IP/tcp/P2P_PORT`).
-    pub async fn members(
-        &self,
-    ) -> (
-        Vec<String>,
-        regio_node::demo::region::Actors,
-        Vec<Vec<String>>,
-    ) {
+    pub async fn members(&self) -> (Vec<String>, regio_demo::region::Actors, Vec<Vec<String>>) {
         let mut ips = Vec::new();
         for n in &self.nodes {
             ips.push(n.ip(&self.network).await);
         }
         eprintln!("network {} ({}): {ips:?}", self.network, self.subnet);
-        let mut actors = regio_node::demo::region::Actors::new(3);
+        let mut actors = regio_demo::region::Actors::new(3);
         actors.nodes = self.nodes.iter().map(|n| n.files.key.clone()).collect();
         let addresses = ips
             .iter()

@@ -1,19 +1,19 @@
 //! The region every multi-node test starts from: real nodes in this process, each an engine on
 //! sled in its own temporary directory and libp2p on loopback, loaded with the demo's signed
-//! documents and synthetic data (`regio_node::demo`). Tests add what they need on top.
+//! documents and synthetic data (`regio_demo`). Tests add what they need on top.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_node::audit::{Entry, Kind};
-use regio_node::demo::cluster::{LiveNode, LiveRegion};
-use regio_node::demo::region::{self, Actors};
+use regio_demo::cluster::{LiveNode, LiveRegion};
+use regio_demo::region::{self, Actors};
 use regio_node::engine::Engine;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::{p2p, FederatedResult};
-use regio_node::policy::{Key, Signed};
-use regio_node::store::Store;
+use regio_policy::{Key, Signed};
+use regio_store::audit::{Entry, Kind};
+use regio_store::Store;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -155,7 +155,7 @@ pub async fn poll<T, F: Future<Output = Option<T>>>(
 }
 
 /// `doc` signed by `key` (test documents).
-pub fn sign<T: regio_node::policy::Document>(doc: T, key: &Key) -> Value {
+pub fn sign<T: regio_policy::Document>(doc: T, key: &Key) -> Value {
     Signed::sign(doc, key, Utc::now())
         .expect("signs")
         .raw()

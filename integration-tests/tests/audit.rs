@@ -11,77 +11,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use regio_demo::cluster::LiveRegion;
+use regio_demo::data::{self, MUNICIPALITIES};
+use regio_demo::region::{self, Actors};
+use regio_node::audit::decide;
 use regio_node::audit::export::Export;
 use regio_node::audit::files::{self, Loaded};
 use regio_node::audit::verify::{self, Check};
-use regio_node::audit::{decide, Kind};
-use regio_node::demo::data::{self, MUNICIPALITIES};
-use regio_node::demo::region::{self, Actors};
 use regio_node::engine::Engine;
-use regio_node::federation::p2p::{self, EngineInbound, NetTransport};
+use regio_node::federation::p2p::NetTransport;
 use regio_node::federation::{coordinate, FederatedResult, Status};
-use regio_node::net::{self, NetConfig};
-use regio_node::policy::decision::Limits;
-use regio_node::policy::doc::bundle::PolicyBundle;
-use regio_node::policy::Signed;
-use regio_node::store::Store;
+use regio_policy::decision::Limits;
+use regio_policy::doc::bundle::PolicyBundle;
+use regio_policy::Signed;
+use regio_store::audit::Kind;
+use regio_store::Store;
 use serde_json::Value;
 
 const N: usize = 3;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 struct Region {
-    actors: Actors,
-    docs: region::Documents,
+    live: LiveRegion,
     engines: Vec<Arc<Engine>>,
-    nets: Vec<net::Handle>,
+    nets: Vec<regio_net::Handle>,
 }
 
 async fn region() -> Region {
-    let actors = Actors::new(N);
-    let (mut engines, mut nets) = (Vec::new(), Vec::new());
-    for k in &actors.nodes {
-        let engine = Arc::new(
-            Engine::open(
-                Store::memory(),
-                k.clone(),
-                [actors.clerk.did().clone()],
-                Limits::default(),
-            )
-            .unwrap(),
-        );
-        let (inbound, gossip) = EngineInbound::new(engine.clone());
-        let (handle, _task) = net::start(
-            NetConfig::loopback(),
-            k,
-            inbound,
-            std::future::pending::<()>(),
-        )
+    let stores = (0..N).map(|_| Store::memory()).collect();
+    let live = LiveRegion::start(Actors::new(N), stores, 2, 20, Utc::now())
         .await
         .unwrap();
-        tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
-        engines.push(engine);
-        nets.push(handle);
-    }
-    let mut addresses = Vec::new();
-    for n in &nets {
-        addresses.push(
-            n.listen_addrs()
-                .await
-                .unwrap()
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>(),
-        );
-    }
-    let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
-    for (i, e) in engines.iter().enumerate() {
-        region::load(e, i, &docs, 2, 20, Utc::now()).unwrap();
-        p2p::join_regions(e, &nets[i]).await.unwrap();
-    }
+    let engines = live.nodes.iter().map(|n| n.engine.clone()).collect();
+    let nets = live.nodes.iter().map(|n| n.net.clone()).collect();
     Region {
-        actors,
-        docs,
+        live,
         engines,
         nets,
     }
@@ -89,16 +53,16 @@ async fn region() -> Region {
 
 async fn ask(r: &Region, at: usize, certified: bool) -> FederatedResult {
     let app = if certified {
-        &r.actors.app
+        &r.live.actors.app
     } else {
-        &r.actors.uncertified
+        &r.live.actors.uncertified
     };
     let q = region::query(
         app,
         r.engines[at].did(),
         "ResearchAndDevelopment",
         SQL,
-        certified.then(|| r.docs.certificate.hash()),
+        certified.then(|| r.live.docs.certificate.hash()),
         Utc::now(),
     )
     .unwrap();
@@ -152,11 +116,11 @@ async fn an_auditor_verifies_a_federated_answer_from_exported_files_alone() {
 
     // Node 1 sees node 0's policy, then a second, different v1 signed by node 0: equivocation.
     r.engines[1]
-        .observe_peer_policy(r.docs.policies[0].raw().clone(), Utc::now())
+        .observe_peer_policy(r.live.docs.policies[0].raw().clone(), Utc::now())
         .unwrap();
-    let mut forged = r.docs.policies[0].doc().clone();
+    let mut forged = r.live.docs.policies[0].doc().clone();
     forged.disclosure.min_group_size = 1;
-    let forged = Signed::<PolicyBundle>::sign(forged, &r.actors.nodes[0], Utc::now()).unwrap();
+    let forged = Signed::<PolicyBundle>::sign(forged, &r.live.actors.nodes[0], Utc::now()).unwrap();
     assert!(r.engines[1]
         .observe_peer_policy(forged.raw().clone(), Utc::now())
         .unwrap()
@@ -182,14 +146,14 @@ async fn an_auditor_verifies_a_federated_answer_from_exported_files_alone() {
     assert!(
         bad[0]
             .detail
-            .contains(&r.docs.policies[0].hash().to_string())
+            .contains(&r.live.docs.policies[0].hash().to_string())
             && bad[0].detail.contains(&forged.hash().to_string()),
         "{}",
         bad[0].detail
     );
     assert_eq!(evidence.len(), 1);
     let pair = [evidence[0]["a"].clone(), evidence[0]["b"].clone()];
-    assert!(pair.contains(r.docs.policies[0].raw()) && pair.contains(forged.raw()));
+    assert!(pair.contains(r.live.docs.policies[0].raw()) && pair.contains(forged.raw()));
     assert!(
         checks
             .iter()

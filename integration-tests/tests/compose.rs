@@ -5,7 +5,7 @@
 //!   keys, admin tokens and configs of the three nodes, the application's and the ethics
 //!   board's keys, the board's certificate, each municipality's unsigned policy bundle, the
 //!   dataset schema, records and consent — is exactly what the generators below make from
-//!   `regio_node::demo` (fixed seeds, fixed dates), and `compose.yaml` names the right DIDs.
+//!   `regio_demo` (fixed seeds, fixed dates), and `compose.yaml` names the right DIDs.
 //!   `REGIO_BLESS=1` rewrites the files instead of comparing.
 //! - **The region up** (needs Docker, `docker-compose` and the image; skipped locally and a
 //!   failure in CI without them, like the other container tests): `docker-compose up -d`
@@ -21,14 +21,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use regio_demo::data::{self, MUNICIPALITIES};
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::containers::{
     self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, require_compose, unique,
 };
 use regio_node::config::Config;
-use regio_node::demo::data::{self, MUNICIPALITIES};
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::EthicsCertificate;
-use regio_node::policy::Signed;
+use regio_policy::doc::cert::EthicsCertificate;
+use regio_policy::Signed;
 use serde_json::{json, Value};
 
 /// The demo data's size: `DAYS` days of `SENSORS` sensors per municipality.

@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use regio_demo::data;
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::containers::{self, ok_json, require_docker, unique, NodeContainer};
-use regio_node::demo::data;
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::Signed;
-use regio_node::schema::Value as Cell;
+use regio_policy::Signed;
+use regio_query::schema::Value as Cell;
 use serde_json::{json, Value};
 
 const DAYS: usize = 3;

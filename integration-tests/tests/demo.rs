@@ -2,7 +2,7 @@
 //! coverage, the reason codes of each refusal, coverage 4/5 with a stopped member — and the
 //! nodes' databases are removed at the end.
 
-use regio_node::demo::run::{run, Options};
+use regio_demo::run::{run, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_region_behaves_at_every_step() {

@@ -17,16 +17,15 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::routing::post;
 use chrono::Utc;
-use regio_node::demo::region::{self, Actors};
+use regio_demo::cluster::LiveRegion;
+use regio_demo::region::{self, Actors};
 use regio_node::engine::Engine;
-use regio_node::federation::p2p::{self, EngineInbound, NetTransport};
+use regio_node::federation::p2p::NetTransport;
 use regio_node::federation::{coordinate, Status};
-use regio_node::net::{self, NetConfig};
-use regio_node::policy::decision::Limits;
-use regio_node::policy::doc::query::Query;
-use regio_node::policy::Signed;
-use regio_node::store::Store;
 use regio_node::telemetry::{self, Telemetry};
+use regio_policy::doc::query::Query;
+use regio_policy::Signed;
+use regio_store::Store;
 use serde_json::Value;
 
 const N: usize = 3;
@@ -119,7 +118,7 @@ fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 fn query(
     actors: &Actors,
     docs: &region::Documents,
-    origin: &regio_node::policy::Did,
+    origin: &regio_policy::Did,
     traceparent: Option<String>,
 ) -> Value {
     let now = Utc::now();
@@ -177,52 +176,17 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
         .enable_all()
         .build()
         .unwrap();
-    let actors = Actors::new(N);
     let dirs: Vec<tempfile::TempDir> = (0..N).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (engines, nets, docs) = rt.block_on(async {
-        let mut engines = Vec::new();
-        let mut nets = Vec::new();
-        for (k, dir) in actors.nodes.iter().zip(&dirs) {
-            let engine = Arc::new(
-                Engine::open(
-                    Store::open_sled(dir.path()).unwrap(),
-                    k.clone(),
-                    [],
-                    Limits::default(),
-                )
-                .unwrap(),
-            );
-            let (inbound, gossip) = EngineInbound::new(engine.clone());
-            let (handle, _task) = net::start(
-                NetConfig::loopback(),
-                k,
-                inbound,
-                std::future::pending::<()>(),
-            )
-            .await
-            .unwrap();
-            tokio::spawn(p2p::apply_gossip(engine.clone(), gossip));
-            engines.push(engine);
-            nets.push(handle);
-        }
-        let mut addresses = Vec::new();
-        for n in &nets {
-            addresses.push(
-                n.listen_addrs()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
-        for (i, (e, n)) in engines.iter().zip(&nets).enumerate() {
-            region::load(e, i, &docs, 3, 20, Utc::now()).unwrap();
-            p2p::join_regions(e, n).await.unwrap();
-        }
-        (engines, nets, docs)
-    });
+    let stores = dirs
+        .iter()
+        .map(|d| Store::open_sled(d.path()).unwrap())
+        .collect();
+    let live = rt
+        .block_on(LiveRegion::start(Actors::new(N), stores, 3, 20, Utc::now()))
+        .unwrap();
+    let (actors, docs) = (&live.actors, &live.docs);
+    let engines: Vec<Arc<Engine>> = live.nodes.iter().map(|n| n.engine.clone()).collect();
+    let nets: Vec<regio_net::Handle> = live.nodes.iter().map(|n| n.net.clone()).collect();
     let dids: BTreeSet<String> = engines
         .iter()
         .map(|e| e.did().as_str().to_owned())

@@ -24,14 +24,14 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use regio_demo::data;
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::containers::{
     self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json,
     require_docker, NodeContainer,
 };
-use regio_node::demo::data;
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::EthicsCertificate;
-use regio_node::policy::Signed;
+use regio_policy::doc::cert::EthicsCertificate;
+use regio_policy::Signed;
 use serde_json::{json, Value};
 
 const DAYS: usize = 2;

@@ -6,23 +6,23 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use regio_demo::region::{self, Actors};
+use regio_demo::table::reasons;
 use regio_integration_tests::fixture::{
     self, outsider, poll, query_entries, Region, COUNT_SQL, DEADLINE,
 };
-use regio_node::audit::Kind;
-use regio_node::demo::region::{self, Actors};
-use regio_node::demo::table::reasons;
+use regio_net::{NetError, Protocol};
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::{p2p, Status};
-use regio_node::net::{NetError, Protocol};
-use regio_node::policy::doc::cert::Revocation;
-use regio_node::policy::doc::manifest::Member;
-use regio_node::policy::{DocHash, Key, Signed};
-use regio_node::store::DocKind;
+use regio_policy::doc::cert::Revocation;
+use regio_policy::doc::manifest::Member;
+use regio_policy::{DocHash, Key, Signed};
+use regio_store::audit::Kind;
+use regio_store::DocKind;
 
 const N: usize = 3;
 
-fn first_addr(addrs: &[String]) -> regio_node::net::Multiaddr {
+fn first_addr(addrs: &[String]) -> regio_net::Multiaddr {
     addrs
         .iter()
         .find(|a| a.contains("/tcp/"))
@@ -90,15 +90,9 @@ async fn a_replayed_query_is_refused_by_every_member() {
     assert_eq!(first.coverage, (N, N), "{:#?}", first.provenance);
     let expected: u64 = (0..N)
         .map(|i| {
-            regio_node::demo::expect::daily_counts(
-                i,
-                fixture::DAYS,
-                fixture::SENSORS,
-                &[],
-                Utc::now(),
-            )
-            .values()
-            .sum::<u64>()
+            regio_demo::expect::daily_counts(i, fixture::DAYS, fixture::SENSORS, &[], Utc::now())
+                .values()
+                .sum::<u64>()
         })
         .sum();
     assert_eq!(

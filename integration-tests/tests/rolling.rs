@@ -28,12 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use regio_demo::data::{self, MUNICIPALITIES};
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::containers::{
     self, demo_consent_ndjson, demo_expected_count, demo_rows_ndjson, http, ok_json, require_docker,
 };
-use regio_node::demo::data::{self, MUNICIPALITIES};
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::{Did, DocHash, Signed};
+use regio_policy::{Did, DocHash, Signed};
 use serde_json::{json, Value};
 
 const DAYS: usize = 2;

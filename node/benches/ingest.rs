@@ -16,9 +16,9 @@ use std::time::Instant;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use regio_node::consent::Entry;
-use regio_node::ingest::{self, Mode};
-use regio_node::store::Store;
+use regio_store::consent::Entry;
+use regio_store::ingest::{self, Mode};
+use regio_store::Store;
 
 /// Cuts `text` into pieces of about `lines` lines, at line ends; CSV pieces repeat the header.
 fn batches(text: &[u8], lines: usize, csv: bool) -> Vec<Vec<u8>> {
@@ -207,7 +207,7 @@ fn consent_view(file: &Path) {
     let log = store.backend().consent_log().unwrap();
     let read_log = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let rebuilt = regio_node::consent::ConsentIndex::from_entries(log);
+    let rebuilt = regio_store::consent::ConsentIndex::from_entries(log);
     let rebuild = t.elapsed().as_secs_f64();
     assert_eq!(rebuilt.len(), 100_000);
     let mut times = Vec::new();

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use regio_node::chunk::Chunk;
-use regio_node::query::{execute, finalize, plan, ExecOptions, PartialResult, ResultSet};
+use regio_query::chunk::Chunk;
+use regio_query::{execute, finalize, plan, ExecOptions, PartialResult, ResultSet};
 use support::*;
 
 const SCRATCH: &str = "/tmp/bench-scratch";
@@ -233,28 +233,27 @@ fn main() {
     }
 }
 
-/// The reference query through a whole node: real ingest into sled, then per run a freshly
-/// signed query answered by the engine (signature, decision, consent view, scan from sled,
+/// The reference query through a whole node (started by the production assembly,
+/// `regio_node::server::start`, through the demo's `LiveNode`): real ingest into sled, then
+/// per run a freshly signed query answered by the node's engine (signature, decision, consent view, scan from sled,
 /// execution, signed PartialAnswer, durable audit append).
 fn node_path(data: &Path, nis: &str, duck_ms: Option<f64>, engine_only_csv: &Path) {
-    use regio_node::demo::region::{self, Actors};
-    use regio_node::engine::Engine;
-    use regio_node::ingest::{self, Mode};
-    use regio_node::policy::decision::Limits;
-    use regio_node::policy::doc::query::Outcome;
-    use regio_node::store::Store;
+    use regio_demo::cluster::LiveNode;
+    use regio_demo::region::{self, Actors};
+    use regio_policy::doc::query::Outcome;
+    use regio_store::ingest::{self, Mode};
+    use regio_store::Store;
 
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now();
     let actors = Actors::new(1);
     let docs = region::documents(&actors, &[vec![]], now).unwrap();
-    let engine = Engine::open(
-        Store::open_sled(dir.path()).unwrap(),
-        actors.nodes[0].clone(),
-        [],
-        Limits::default(),
-    )
-    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = Store::open_sled(dir.path()).unwrap();
+    let node = rt
+        .block_on(LiveNode::start(&actors.nodes[0], store, Vec::new()))
+        .unwrap();
+    let engine = node.engine.clone();
     let schema = readings_schema();
     let t = Instant::now();
     engine.store().create_dataset(&schema).unwrap();
@@ -340,4 +339,5 @@ fn node_path(data: &Path, nis: &str, duck_ms: Option<f64>, engine_only_csv: &Pat
     ]) {
         print!("node vs engine-only: {c}");
     }
+    rt.block_on(node.stop());
 }

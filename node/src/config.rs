@@ -81,7 +81,7 @@ pub struct Config {
     /// DIDs (`did:key:…`) of the clerks whose signature this node accepts on a consent record
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
-    pub clerks: Vec<crate::policy::Did>,
+    pub clerks: Vec<regio_policy::Did>,
 }
 
 fn default_api() -> String {
@@ -307,8 +307,8 @@ mod tests {
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let mut c = Config::new("11002", "Antwerpen");
         c.clerks = vec![
-            crate::policy::Key::from_secret([7; 32]).did().clone(),
-            crate::policy::Key::from_secret([8; 32]).did().clone(),
+            regio_policy::Key::from_secret([7; 32]).did().clone(),
+            regio_policy::Key::from_secret([8; 32]).did().clone(),
         ];
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
     }

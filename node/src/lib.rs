@@ -1,24 +1,34 @@
 //! # regio-node — the machine that obeys the policy
 //!
-//! Storage, the policy-enforced query engine, federation and the HTTP API of one
-//! municipality's node. Built up issue by issue; see the README for what runs today.
+//! One municipality's node, put together from the crates under `node/`: it verifies and
+//! keeps documents, enforces its policy on every query (the [`engine`]), federates with the
+//! other members of its regions ([`federation`] over [`regio_net`]), serves the HTTP API
+//! ([`api`]) and is started by one function ([`server`]).
+//!
+//! ```text
+//! regio-node ──> regio-net ───────────────┐
+//!      │    └──> regio-store ──> regio-query ──> regio-policy
+//!      └───────────────────────────────────┘
+//! ```
+//!
+//! ## Modules
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the typed `config.toml` of a node, with a documented default per field |
+//! | [`engine`] | verified documents in memory; a signed query in, a signed PartialAnswer out: verify → plan → decide → execute → sign → audit |
+//! | [`federation`] | fan-out and merge of a federated query, gossip, anti-entropy sync, joining regions |
+//! | [`api`] | the HTTP API (axum) over one [`api::AppState`] |
+//! | [`audit`] | the auditor's side: export, files, offline checks |
+//! | [`telemetry`] | tracing spans, OTLP export, metrics (a leaf: it knows no other module) |
+//! | [`server`] | assembles and runs a node: store, engine, network, federation, API; ordered shutdown |
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
-pub use regio_policy as policy;
-
 pub mod api;
 pub mod audit;
-pub mod chunk;
 pub mod config;
-pub mod consent;
-pub mod demo;
 pub mod engine;
 pub mod federation;
-pub mod ingest;
-pub mod net;
-pub mod query;
-pub mod schema;
 pub mod server;
-pub mod store;
 pub mod telemetry;

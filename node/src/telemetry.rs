@@ -50,10 +50,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::engine::Answer;
-use crate::federation::{FederatedResult, FederationError, Status};
-use crate::policy::doc::query::Outcome;
-use crate::policy::Did;
+use regio_policy::Did;
 
 /// The environment variable naming the OTLP collector (base URL).
 pub const ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -296,7 +293,7 @@ fn text<'a>(query: &'a Value, field: &str) -> &'a str {
 
 /// The span of one member's answer to one query (`Engine::answer`), its parent the Query's
 /// `traceparent` when it has one (read before the signature is checked: it only places the
-/// span). Record the outcome with [`record_answer`].
+/// span). Record the outcome with `engine::Engine::answer`'s record of the outcome.
 pub fn answer_span(node: &Did, query: &Value) -> tracing::Span {
     let id = text(query, "id");
     let span = tracing::info_span!(
@@ -314,35 +311,9 @@ pub fn answer_span(node: &Did, query: &Value) -> tracing::Span {
     span
 }
 
-/// Records what the node decided on `span` (from [`answer_span`]).
-pub fn record_answer<E: std::fmt::Display>(span: &tracing::Span, answer: &Result<Answer, E>) {
-    match answer.as_ref().map(|a| &a.signed.doc().outcome) {
-        Ok(Outcome::Answered {
-            rows_scanned,
-            rows_excluded_by_consent,
-            groups_suppressed,
-            ..
-        }) => {
-            span.record("query.decision", "answered");
-            span.record("query.rows_scanned", rows_scanned);
-            span.record("query.rows_excluded_by_consent", rows_excluded_by_consent);
-            span.record("query.groups_suppressed", groups_suppressed);
-        }
-        Ok(Outcome::Refused { reason, .. }) => {
-            span.record("query.decision", "refused");
-            span.record("query.reason", reason.as_str());
-        }
-        Err(e) => {
-            span.record("query.decision", "failed");
-            span.record("query.reason", e.to_string().as_str());
-            span.record("otel.status_code", "ERROR");
-        }
-    }
-}
-
 /// The coordinator's span of one federated query, its parent the Query's `traceparent`.
 /// Member requests are its children ([`member_span`]); record the result with
-/// [`record_coordinate`].
+/// the coordinator's record of the result.
 pub fn coordinate_span(node: &Did, query: &Value) -> tracing::Span {
     let (id, region) = (text(query, "id"), text(query, "region"));
     let span = tracing::info_span!(
@@ -373,67 +344,6 @@ pub fn member_span(member: &Did, name: &str) -> tracing::Span {
         "member.name" = name,
         "member.reply" = field::Empty
     )
-}
-
-/// Records the federated result (coverage, who is missing, what was filtered) on `span`.
-pub fn record_coordinate(span: &tracing::Span, result: &Result<FederatedResult, FederationError>) {
-    let r = match result {
-        Ok(r) => r,
-        Err(e) => {
-            span.record("query.decision", "failed");
-            span.record("query.reason", e.to_string().as_str());
-            span.record("otel.status_code", "ERROR");
-            return;
-        }
-    };
-    let (answered, members) = r.coverage;
-    span.record("query.members", members as u64);
-    span.record("query.answered", answered as u64);
-    span.record(
-        "query.decision",
-        if answered > 0 {
-            "answered"
-        } else {
-            "unanswered"
-        },
-    );
-    let mut reasons = r.provenance.iter().filter_map(|p| match &p.status {
-        Status::Refused { reason, .. } => Some(reason.as_str()),
-        _ => None,
-    });
-    if let Some(first) = reasons.next() {
-        span.record("query.reason", first);
-    }
-    let missing: Vec<&str> = r
-        .provenance
-        .iter()
-        .filter(|p| {
-            matches!(
-                p.status,
-                Status::TimedOut | Status::Unreachable { .. } | Status::Invalid { .. }
-            )
-        })
-        .map(|p| p.name.as_str())
-        .collect();
-    span.record("query.missing", missing.join(",").as_str());
-    span.record(
-        "query.rows_scanned",
-        r.provenance.iter().map(|p| p.rows_scanned).sum::<u64>(),
-    );
-    span.record(
-        "query.rows_excluded_by_consent",
-        r.provenance
-            .iter()
-            .map(|p| p.rows_excluded_by_consent)
-            .sum::<u64>(),
-    );
-    span.record(
-        "query.groups_suppressed",
-        r.provenance
-            .iter()
-            .map(|p| p.groups_suppressed)
-            .sum::<u64>(),
-    );
 }
 
 #[cfg(test)]

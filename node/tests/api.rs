@@ -12,9 +12,9 @@ use axum::Router;
 use regio_node::api::{self, AdminToken, AppState, Metrics};
 use regio_node::config::Config;
 use regio_node::engine::Engine;
-use regio_node::policy::decision::Limits;
-use regio_node::policy::Key;
-use regio_node::store::Store;
+use regio_policy::decision::Limits;
+use regio_policy::Key;
+use regio_store::Store;
 use tower::ServiceExt;
 
 const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";

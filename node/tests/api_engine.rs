@@ -10,13 +10,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{Duration, Utc};
+use regio_demo::{data, region};
 use regio_node::api::{self, AdminToken, AppState, Metrics};
 use regio_node::config::Config;
-use regio_node::demo::{data, region};
 use regio_node::engine::Engine;
-use regio_node::policy::decision::Limits;
-use regio_node::schema::Value as Cell;
-use regio_node::store::Store;
+use regio_policy::decision::Limits;
+use regio_query::schema::Value as Cell;
+use regio_store::Store;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -163,11 +163,10 @@ async fn a_published_node_answers_with_the_exact_count() {
         "{v}"
     );
     assert_eq!(v["answers"].as_array().map(Vec::len), Some(1), "{v}");
-    let signed =
-        regio_node::policy::Signed::<regio_node::policy::doc::query::PartialAnswer>::from_json(
-            v["answers"][0].to_string().as_bytes(),
-        )
-        .unwrap();
+    let signed = regio_policy::Signed::<regio_policy::doc::query::PartialAnswer>::from_json(
+        v["answers"][0].to_string().as_bytes(),
+    )
+    .unwrap();
     assert_eq!(line["answer"], serde_json::json!(signed.hash()));
     assert!(v.get("error").is_none(), "{v}");
     let (st, v) = call(&s.app, "GET", "/v1/policy", None, Body::empty()).await;
@@ -222,7 +221,7 @@ async fn a_forged_query_or_a_foreign_region_is_403_with_only_the_reason() {
         "{v}"
     );
 
-    let q = regio_node::policy::doc::query::Query {
+    let q = regio_policy::doc::query::Query {
         id: "urn:uuid:elsewhere".into(),
         region: "elders-region".into(),
         origin: s.actors.nodes[0].did().clone(),
@@ -234,7 +233,7 @@ async fn a_forged_query_or_a_foreign_region_is_403_with_only_the_reason() {
         nonce: "00ff".repeat(8),
         traceparent: None,
     };
-    let q = regio_node::policy::Signed::sign(q, &s.actors.app, Utc::now()).unwrap();
+    let q = regio_policy::Signed::sign(q, &s.actors.app, Utc::now()).unwrap();
     let (st, v) = call(&s.app, "POST", "/v1/query", None, q.raw().to_string()).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),

@@ -7,19 +7,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_node::demo::cluster::{LiveNode, LiveRegion};
-use regio_node::demo::data::MUNICIPALITIES;
-use regio_node::demo::expect;
-use regio_node::demo::region::{self, Actors};
+use regio_demo::cluster::{LiveNode, LiveRegion};
+use regio_demo::data::MUNICIPALITIES;
+use regio_demo::expect;
+use regio_demo::region::{self, Actors};
 use regio_node::engine::Engine;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p;
-use regio_node::federation::{run, FederatedResult, Status};
-use regio_node::net::NetConfig;
-use regio_node::policy::decision::Limits;
-use regio_node::policy::doc::cert::Revocation;
-use regio_node::policy::Signed;
-use regio_node::store::Store;
+use regio_node::federation::{FederatedResult, Status};
+use regio_node::server::Spec;
+use regio_policy::decision::Limits;
+use regio_policy::doc::cert::Revocation;
+use regio_policy::Signed;
+use regio_store::Store;
 
 const N: usize = 3;
 const DAYS: usize = 3;
@@ -44,7 +44,7 @@ async fn region() -> (Actors, Vec<LiveNode>, region::Documents) {
 async fn ask(
     nodes: &[LiveNode],
     at: usize,
-    app: &regio_node::policy::Key,
+    app: &regio_policy::Key,
     cert: bool,
     docs: &region::Documents,
     deadline: Duration,
@@ -188,8 +188,8 @@ fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String
         .doc()
         .outcome
     {
-        regio_node::policy::doc::query::Outcome::Answered { .. } => "answered".into(),
-        regio_node::policy::doc::query::Outcome::Refused { reason, .. } => reason.clone(),
+        regio_policy::doc::query::Outcome::Answered { .. } => "answered".into(),
+        regio_policy::doc::query::Outcome::Refused { reason, .. } => reason.clone(),
     }
 }
 
@@ -198,50 +198,45 @@ fn outcome(engine: &Engine, actors: &Actors, docs: &region::Documents) -> String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anti_entropy_brings_a_late_node_up_to_date() {
     let actors = Actors::new(N);
-    let engines: Vec<Arc<Engine>> = actors
-        .nodes
-        .iter()
-        .map(|k| {
-            Arc::new(
-                Engine::open(
-                    Store::memory(),
-                    k.clone(),
-                    [actors.clerk.did().clone()],
-                    Limits::default(),
-                )
-                .unwrap(),
-            )
-        })
-        .collect();
-    let interval = Duration::from_millis(200);
+    let clerks = || vec![actors.clerk.did().clone()];
+    let fast = |s: &mut Spec| s.config.gossip_interval_ms = 200;
     let mut running = Vec::new();
-    for (engine, key) in engines.iter().zip(&actors.nodes).take(2) {
+    for key in actors.nodes.iter().take(2) {
         running.push(
-            run::start(engine.clone(), key, NetConfig::loopback(), interval)
+            LiveNode::start_with(key, Store::memory(), clerks(), fast)
                 .await
                 .unwrap(),
         );
     }
     let mut addresses = Vec::new();
     for r in &running {
-        addresses.push(
-            r.net
-                .listen_addrs()
-                .await
-                .unwrap()
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>(),
-        );
+        addresses.push(r.addresses().await.unwrap());
     }
     addresses.push(Vec::new()); // the late node dials the others
     let docs = region::documents(&actors, &addresses, Utc::now()).unwrap();
-    for (i, e) in engines.iter().enumerate() {
-        region::load(e, i, &docs, 1, 5, Utc::now()).unwrap();
-    }
     for (i, r) in running.iter().enumerate() {
-        p2p::join_regions(&engines[i], &r.net).await.unwrap();
+        region::load(&r.engine, i, &docs, 1, 5, Utc::now()).unwrap();
+        r.join_regions().await.unwrap();
     }
+    // The late node's store holds its documents and data, as after a restart; it is not
+    // running yet.
+    let late_store = Store::memory();
+    {
+        let offline = Engine::open(
+            late_store.clone(),
+            actors.nodes[2].clone(),
+            clerks(),
+            Limits::default(),
+        )
+        .unwrap();
+        region::load(&offline, 2, &docs, 1, 5, Utc::now()).unwrap();
+        assert_eq!(
+            outcome(&offline, &actors, &docs),
+            "answered",
+            "the late node has not heard of it yet"
+        );
+    }
+    let engines: Vec<Arc<Engine>> = running.iter().map(|r| r.engine.clone()).collect();
 
     let rev = revocation(&actors, &docs);
     engines[0]
@@ -255,22 +250,12 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        outcome(&engines[2], &actors, &docs),
-        "answered",
-        "the late node has not heard of it yet"
-    );
-
     running.push(
-        run::start(
-            engines[2].clone(),
-            &actors.nodes[2],
-            NetConfig::loopback(),
-            interval,
-        )
-        .await
-        .unwrap(),
+        LiveNode::start_with(&actors.nodes[2], late_store, clerks(), fast)
+            .await
+            .unwrap(),
     );
+    let engines: Vec<Arc<Engine>> = running.iter().map(|r| r.engine.clone()).collect();
     let started = Instant::now();
     while outcome(&engines[2], &actors, &docs) != "certificate.revoked" {
         assert!(

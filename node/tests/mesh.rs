@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use regio_node::demo::region::{self, Actors};
+use regio_demo::cluster::LiveRegion;
+use regio_demo::region::{self, Actors};
+use regio_net::{Handle, PeerSeen};
 use regio_node::engine::Engine;
-use regio_node::federation::p2p::{self, NetTransport};
-use regio_node::federation::{coordinate, run, Status};
-use regio_node::net::{Handle, NetConfig, PeerSeen};
-use regio_node::policy::decision::Limits;
-use regio_node::policy::doc::query::Outcome;
-use regio_node::policy::Did;
-use regio_node::store::Store;
+use regio_node::federation::p2p::NetTransport;
+use regio_node::federation::{coordinate, Status};
+use regio_policy::doc::query::Outcome;
+use regio_policy::Did;
+use regio_store::Store;
 
 const N: usize = 6;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
@@ -51,57 +51,17 @@ fn dids(seen: &[PeerSeen], pick: impl Fn(&PeerSeen) -> bool) -> BTreeSet<Did> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_everyone() {
     let actors = Actors::new(N);
-    let engines: Vec<Arc<Engine>> = actors
-        .nodes
-        .iter()
-        .map(|k| {
-            Arc::new(
-                Engine::open(
-                    Store::memory(),
-                    k.clone(),
-                    [actors.clerk.did().clone()],
-                    Limits::default(),
-                )
-                .unwrap(),
-            )
-        })
-        .collect();
-    let config = NetConfig::loopback()
-        .with_full_mesh_up_to(2)
-        .with_idle_timeout(IDLE);
-    let mut running = Vec::new();
-    for (engine, key) in engines.iter().zip(&actors.nodes) {
-        running.push(
-            run::start(
-                engine.clone(),
-                key,
-                config.clone(),
-                Duration::from_millis(200),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    let mut addresses = Vec::new();
-    for r in &running {
-        addresses.push(
-            r.net
-                .listen_addrs()
-                .await
-                .unwrap()
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>(),
-        );
-    }
-    let now = Utc::now();
-    let docs = region::documents(&actors, &addresses, now).unwrap();
-    for (i, e) in engines.iter().enumerate() {
-        region::load(e, i, &docs, 1, 5, now).unwrap();
-    }
-    for (i, r) in running.iter().enumerate() {
-        p2p::join_regions(&engines[i], &r.net).await.unwrap();
-    }
+    let stores = (0..N).map(|_| Store::memory()).collect();
+    let live = LiveRegion::start_with(region::REGION, actors, stores, 1, 5, Utc::now(), |_, s| {
+        s.config.full_mesh_up_to = 2;
+        s.config.gossip_interval_ms = 200;
+        s.net.idle_timeout = IDLE;
+    })
+    .await
+    .unwrap();
+    let (actors, docs) = (&live.actors, &live.docs);
+    let engines: Vec<Arc<Engine>> = live.nodes.iter().map(|n| n.engine.clone()).collect();
+    let running = &live.nodes;
 
     // 1. Each node: four neighbours, connected to exactly those, and hears all five others
     //    (the opposite member's digests arrive forwarded).

@@ -5,7 +5,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use regio_node::query::{execute, finalize, plan, ExecOptions, PartialResult};
+use regio_query::{execute, finalize, plan, ExecOptions, PartialResult};
 use support::*;
 
 fn fixture() -> PathBuf {
@@ -17,7 +17,7 @@ fn partial(nis: &str) -> PartialResult {
     let schema = readings_schema();
     let (plan, _) = plan(REFERENCE_SQL, |d| (d == "readings").then(|| schema.clone())).unwrap();
     let chunks = load_readings(&dir.join(format!("readings_{nis}.ndjson")));
-    let now = regio_node::query::parse_time_literal("2026-11-27T00:00:00Z").unwrap();
+    let now = regio_query::parse_time_literal("2026-11-27T00:00:00Z").unwrap();
     let consenting = load_consent(
         &dir.join(format!("consent_{nis}.ndjson")),
         "ResearchAndDevelopment",

@@ -16,9 +16,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use regio_node::audit::Kind;
-use regio_node::query::{execute, execute_counting, plan, ExecOptions};
-use regio_node::store::{QueryRecord, Store};
+use regio_query::{execute, execute_counting, plan, ExecOptions};
+use regio_store::audit::Kind;
+use regio_store::{QueryRecord, Store};
 use support::*;
 
 fn median(mut v: Vec<f64>) -> f64 {

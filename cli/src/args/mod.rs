@@ -11,7 +11,7 @@ mod offline;
 pub use node::*;
 pub use offline::*;
 
-use crate::{audit, completions, demo};
+use crate::{audit, demo};
 
 /// What `regio --help` says after the commands: exit codes and environment.
 pub const AFTER_HELP: &str = "\
@@ -84,7 +84,7 @@ pub enum Command {
     /// Run a demo region of five municipalities in this process and check each step
     Demo(demo::DemoArgs),
     /// Print a shell completion script: `regio completions bash > /etc/bash_completion.d/regio`
-    Completions(completions::CompletionsArgs),
+    Completions(CompletionsArgs),
 }
 
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use regio_policy::Did;
 
 use super::{parse_did, parse_time};
@@ -227,4 +227,23 @@ pub struct ReasonsArgs {
     /// Print a JSON array of {code, meaning}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The shells a script is generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellName {
+    /// bash (source it, or put it in /etc/bash_completion.d/regio)
+    Bash,
+    /// zsh (put it as `_regio` in a directory of $fpath)
+    Zsh,
+    /// fish (put it in ~/.config/fish/completions/regio.fish)
+    Fish,
+}
+
+/// Arguments of `regio completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellName,
 }

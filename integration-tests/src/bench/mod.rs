@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use regio_node::policy::Key;
+use regio_policy::Key;
 
 pub use self::http::Http;
 

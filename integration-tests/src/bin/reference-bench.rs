@@ -10,7 +10,7 @@
 //! `regio`; `regio init` + `regio node run` per municipality (API `127.0.0.1:0`, libp2p
 //! `/ip4/127.0.0.1/tcp/0`); per node: `POST /v1/datasets`, `regio ingest` of its readings and
 //! `regio consent import` of its consent (HTTP, durable); the region's documents signed
-//! (`regio_node::demo::region`: charter and manifest signed by every member with their p2p
+//! (`regio_demo::region`: charter and manifest signed by every member with their p2p
 //! addresses, each node's policy with min group size `--k`, the app's certificate) and
 //! posted; then one warm-up and `--runs` signed queries `POST /v1/query` at the first node,
 //! each timed from request to parsed response. Prints the median and every run, writes the
@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Utc;
 use clap::Parser;
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::bench::{self, Http, Node};
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::Signed;
+use regio_policy::Signed;
 use serde_json::{json, Value};
 
 /// The checksum of the default query over the default data (seed 42, 5 × 200,000, k 10).

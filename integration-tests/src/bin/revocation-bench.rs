@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
 use clap::Parser;
+use regio_demo::data::MUNICIPALITIES;
+use regio_demo::region::{self, Actors};
 use regio_integration_tests::bench::{self, Http, Node};
-use regio_node::demo::data::MUNICIPALITIES;
-use regio_node::demo::region::{self, Actors};
-use regio_node::policy::doc::cert::Revocation;
-use regio_node::policy::Signed;
+use regio_policy::doc::cert::Revocation;
+use regio_policy::Signed;
 
 /// Revocation spread over a many-node region, and the nodes' idle memory.
 #[derive(Debug, Parser)]
@@ -213,7 +213,7 @@ fn one_run(
     http: &Http,
     nodes: &[Node],
     actors: &Actors,
-    template: &Signed<regio_node::policy::doc::cert::EthicsCertificate>,
+    template: &Signed<regio_policy::doc::cert::EthicsCertificate>,
     run: usize,
 ) -> Result<(f64, f64)> {
     let n = nodes.len();

@@ -59,7 +59,7 @@ pub async fn verify(State(s): State<AppState>) -> Result<Json<serde_json::Value>
     let store = s.store.clone();
     let (entries, result) = blocking(move || {
         let all = store.audit_range(1, u64::MAX)?;
-        let result = crate::audit::verify(&all, None);
+        let result = regio_store::audit::verify(&all, None);
         Ok((all, result))
     })
     .await?;

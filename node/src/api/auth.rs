@@ -41,6 +41,20 @@ impl AdminToken {
         Ok(AdminToken(t.to_ascii_lowercase()))
     }
 
+    /// A fresh token of 32 random bytes (what `regio init` writes, and what in-process nodes
+    /// of the demo and tests use).
+    pub fn random() -> Result<AdminToken, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(AdminToken(hex::encode(bytes)))
+    }
+
+    /// The token's text (64 lowercase hexadecimal digits), for a client's `Authorization`
+    /// header.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `presented` is this token (constant time in the token's content).
     pub fn matches(&self, presented: &str) -> bool {
         bool::from(

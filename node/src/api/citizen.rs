@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
 use super::{blocking, now_micros, ApiError, AppState};
-use crate::consent;
+use regio_store::consent;
 
 /// The routes, merged into [`super::router`].
 pub fn routes() -> Router<AppState> {
@@ -44,7 +44,7 @@ fn subject(params: Result<Query<SubjectParams>, QueryRejection>) -> Result<Strin
 
 fn time(micros: i64) -> Value {
     chrono::DateTime::from_timestamp_micros(micros)
-        .map_or(Value::Null, |t| json!(crate::policy::time::format(&t)))
+        .map_or(Value::Null, |t| json!(regio_policy::time::format(&t)))
 }
 
 fn consent_json(e: &consent::Entry) -> Value {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Admin;
 use super::error::line_json;
 use super::{blocking, now_micros, ApiError, AppState, RawBody};
-use crate::ingest::{self, Mode};
+use regio_store::ingest::{self, Mode};
 
 /// Consent file formats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

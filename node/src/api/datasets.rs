@@ -1,5 +1,5 @@
 //! Dataset routes (owner: HTTP): list, create, and ingest records. Ingest parses the body
-//! with the dataset's schema (`crate::ingest`), then stores all valid rows in one atomic,
+//! with the dataset's schema (`regio_store::ingest`), then stores all valid rows in one atomic,
 //! durable append: all-or-nothing unless `skip_invalid=true`, which stores the valid rows
 //! and reports every rejected line.
 
@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::Admin;
 use super::error::line_json;
 use super::{blocking, ApiError, AppState, RawBody};
-use crate::ingest::{self, Mode};
-use crate::schema::Schema;
+use regio_query::schema::Schema;
+use regio_store::ingest::{self, Mode};
 
 /// A dataset as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use super::{blocking, ApiError, AppState, RawBody};
 use crate::engine::DocError;
 use crate::federation::gossip::Gossip;
 use crate::federation::{p2p, run};
-use crate::policy::Signed;
+use regio_policy::Signed;
 
 impl From<DocError> for ApiError {
     fn from(e: DocError) -> ApiError {
@@ -52,7 +52,7 @@ async fn spread(s: &AppState, msg: Gossip) {
 }
 
 /// What a stored document reply holds.
-fn stored<T: crate::policy::signed::Document>(
+fn stored<T: regio_policy::signed::Document>(
     kind: &str,
     s: &Signed<T>,
 ) -> (StatusCode, Json<Value>) {

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::ingest::{IngestError, LineError};
-use crate::store::StoreError;
+use regio_store::ingest::{IngestError, LineError};
+use regio_store::StoreError;
 
 /// An API error: status, stable code, human message, optional structured details.
 #[derive(Debug, Clone, PartialEq)]

@@ -29,8 +29,8 @@ use crate::federation::p2p::NetTransport;
 use crate::federation::{
     coordinate, FederatedResult, FederationError, Status, Transport, TransportError,
 };
-use crate::policy::decision::Reason;
-use crate::policy::Did;
+use regio_policy::decision::Reason;
+use regio_policy::Did;
 
 /// Largest deadline a request may ask for, milliseconds.
 pub const MAX_DEADLINE_MS: u64 = 60_000;

@@ -18,8 +18,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{blocking, ApiError, AppState};
-use crate::policy::DocHash;
-use crate::store::DocKind;
+use regio_policy::DocHash;
+use regio_store::DocKind;
 
 /// `GET /v1/certificates/{hash}`.
 pub async fn certificate(

@@ -55,8 +55,8 @@ pub use self::auth::AdminToken;
 pub use self::error::ApiError;
 pub use self::metrics::Metrics;
 use crate::config::Config;
-use crate::policy::Key;
-use crate::store::Store;
+use regio_policy::Key;
+use regio_store::Store;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -75,7 +75,7 @@ pub struct AppState {
     pub engine: Arc<crate::engine::Engine>,
     /// The network (libp2p), when the node federates; `None` in a node without one (every
     /// other member is then unreachable and nothing is gossiped).
-    pub net: Option<crate::net::Handle>,
+    pub net: Option<regio_net::Handle>,
 }
 
 impl std::fmt::Debug for AppState {

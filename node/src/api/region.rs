@@ -27,9 +27,9 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::engine::Engine;
-use crate::net::PeerSeen;
-use crate::policy::doc::manifest::RegionManifest;
-use crate::policy::{Did, Signed};
+use regio_net::PeerSeen;
+use regio_policy::doc::manifest::RegionManifest;
+use regio_policy::{Did, Signed};
 
 /// What the network knows of every member, and how recently a member must have been heard
 /// from to count as reachable (three anti-entropy intervals).

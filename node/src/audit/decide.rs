@@ -1,4 +1,4 @@
-//! `regio audit decide`: re-runs the decision engine (`crate::policy::decision`) for logged
+//! `regio audit decide`: re-runs the decision engine (`regio_policy::decision`) for logged
 //! queries, from the exported documents alone: the query as received (by its logged hash),
 //! the policy version, manifest, charter, certificate and revocations the entry names, at
 //! the logged decision time, and checks that the logged decision comes out again.
@@ -7,16 +7,16 @@
 //! (`quotaUsed`) and the nonce store — a `query.replayed` refusal is decided after the
 //! policy (a re-run of the policy gives `allow`, which is what is checked).
 
-use super::{Entry, Kind};
-use crate::policy::decision::access::Rules;
-use crate::policy::decision::{self, Context, Decision, Limits, Reason};
-use crate::policy::doc::cert::{EthicsCertificate, Revocation};
-use crate::policy::doc::charter::InclusionCharter;
-use crate::policy::doc::manifest::RegionManifest;
-use crate::policy::signed::Document;
-use crate::policy::{Did, DocHash, Signed};
-use crate::query::{self, PlanError};
 use chrono::{DateTime, Duration, Utc};
+use regio_policy::decision::access::Rules;
+use regio_policy::decision::{self, Context, Decision, Limits, Reason};
+use regio_policy::doc::cert::{EthicsCertificate, Revocation};
+use regio_policy::doc::charter::InclusionCharter;
+use regio_policy::doc::manifest::RegionManifest;
+use regio_policy::signed::Document;
+use regio_policy::{Did, DocHash, Signed};
+use regio_query::{self, PlanError};
+use regio_store::audit::{Entry, Kind};
 use serde_json::Value;
 
 use super::files::{Item, Loaded};
@@ -89,7 +89,7 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
         ));
     }
     let lookup = |name: &str| l.datasets.iter().find(|s| s.dataset == name).cloned();
-    let shape = match query::plan(&query.doc().sql, lookup) {
+    let shape = match regio_query::plan(&query.doc().sql, lookup) {
         Ok((_, shape)) => shape,
         Err(PlanError::UnknownDataset { .. }) => {
             return Ok((Reason::DatasetUnknown.code().into(), String::new()))
@@ -137,7 +137,7 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
     };
     let note = format!(
         "at {}, policy v{version}; quota counter {quota_used} from the log (state)",
-        crate::policy::time::format(&at)
+        regio_policy::time::format(&at)
     );
     Ok(match decision::decide(&query, &shape, &ctx) {
         Decision::Allow(_) => ("allow".into(), note),

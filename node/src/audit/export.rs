@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Entry, Kind};
 use crate::engine::Engine;
-use crate::policy::{Did, DocHash};
-use crate::schema::Schema;
-use crate::store::{DocKind, StoreError};
+use regio_policy::{Did, DocHash};
+use regio_query::schema::Schema;
+use regio_store::audit::{Entry, Kind};
+use regio_store::{DocKind, StoreError};
 
 /// Format tag of [`Export`].
 pub const FORMAT: &str = "regio-audit-export/1";
@@ -53,7 +53,7 @@ pub struct Export {
     /// Its name.
     pub name: String,
     /// When exported.
-    #[serde(with = "crate::policy::time::ts")]
+    #[serde(with = "regio_policy::time::ts")]
     pub exported_at: DateTime<Utc>,
     /// The whole audit log, from entry 1.
     pub entries: Vec<Entry>,

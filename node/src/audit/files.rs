@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::export::{Evidence, Export, PeerHead};
-use super::Entry;
-use crate::policy::{Did, DocHash};
-use crate::schema::Schema;
+use regio_policy::{Did, DocHash};
+use regio_query::schema::Schema;
+use regio_store::audit::Entry;
 
 /// Why an export could not be written or read. Names the file and what is wrong.
 #[derive(Debug, thiserror::Error)]

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{self as chain_log, Kind, LogError};
-use crate::policy::doc::bundle::{self, ChainError, PolicyBundle};
-use crate::policy::doc::query::{self, Outcome, PartialAnswer};
-use crate::policy::{Did, DocHash, Signed};
+use regio_policy::doc::bundle::{self, ChainError, PolicyBundle};
+use regio_policy::doc::query::{self, Outcome, PartialAnswer};
+use regio_policy::{Did, DocHash, Signed};
+use regio_store::audit::{self as chain_log, Kind, LogError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -280,6 +280,11 @@ pub fn log(l: &Loaded) -> Vec<Check> {
                 ),
             ]
         }
+        Err(e) => vec![Check::fail(
+            &l.name,
+            "hash chain",
+            format!("{e} ({})", l.log_origin),
+        )],
     }
 }
 

@@ -10,14 +10,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::Engine;
-use crate::audit;
-use crate::policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
-use crate::policy::doc::query::{Outcome, PartialAnswer, Query};
-use crate::policy::signed::SignDocError;
-use crate::policy::{Did, DocHash, Signed};
-use crate::query::{self, ExecOptions, PartialResult, Plan, PlanError};
-use crate::store::{QueryRecord, StoreError};
 use crate::telemetry;
+use regio_policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
+use regio_policy::doc::query::{Outcome, PartialAnswer, Query};
+use regio_policy::signed::SignDocError;
+use regio_policy::{Did, DocHash, Signed};
+use regio_query::{self, ExecOptions, PartialResult, Plan, PlanError};
+use regio_store::audit;
+use regio_store::{QueryRecord, StoreError};
 
 /// This node's answer to one query.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ impl Engine {
     ) -> Result<Answer, AnswerError> {
         let span = telemetry::answer_span(self.did(), &value);
         let answer = span.in_scope(|| self.answer_untraced(value, sender, now));
-        telemetry::record_answer(&span, &answer);
+        record_answer(&span, &answer);
         answer
     }
 
@@ -110,7 +110,7 @@ impl Engine {
         let mut trail = Trail::default();
         trail
             .inputs
-            .insert("at".into(), json!(crate::policy::time::format(&now)));
+            .insert("at".into(), json!(regio_policy::time::format(&now)));
         trail.inputs.insert("sender".into(), json!(sender));
         trail.inputs.insert("limits".into(), json!({ "maxQueryLifetimeSeconds": self.limits.max_query_lifetime.num_seconds(), "clockSkewSeconds": self.limits.clock_skew.num_seconds() }));
         match self.run(value, sender, now, &mut trail) {
@@ -305,7 +305,7 @@ impl Engine {
         );
         inputs.insert("quotaUsed".into(), json!(quota_used.1));
         let store = &self.store;
-        let planned = query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
+        let planned = regio_query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
         let (plan, shape) = match planned {
             Ok(p) => p,
             Err(PlanError::UnknownDataset { name, .. }) => {
@@ -400,12 +400,38 @@ impl Engine {
             masked: &o.masked,
             min_group_size: u64::from(o.min_group_size),
         };
-        query::execute_counting(
+        regio_query::execute_counting(
             plan,
             chunks.into_iter().map(Ok::<_, Infallible>),
             &opts,
             subjects,
         )
         .map_err(|e| AnswerError::Exec(e.to_string()))
+    }
+}
+
+/// Records what the node decided on `span` (from [`telemetry::answer_span`]).
+fn record_answer<E: std::fmt::Display>(span: &tracing::Span, answer: &Result<Answer, E>) {
+    match answer.as_ref().map(|a| &a.signed.doc().outcome) {
+        Ok(Outcome::Answered {
+            rows_scanned,
+            rows_excluded_by_consent,
+            groups_suppressed,
+            ..
+        }) => {
+            span.record("query.decision", "answered");
+            span.record("query.rows_scanned", rows_scanned);
+            span.record("query.rows_excluded_by_consent", rows_excluded_by_consent);
+            span.record("query.groups_suppressed", groups_suppressed);
+        }
+        Ok(Outcome::Refused { reason, .. }) => {
+            span.record("query.decision", "refused");
+            span.record("query.reason", reason.as_str());
+        }
+        Err(e) => {
+            span.record("query.decision", "failed");
+            span.record("query.reason", e.to_string().as_str());
+            span.record("otel.status_code", "ERROR");
+        }
     }
 }

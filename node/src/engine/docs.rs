@@ -7,16 +7,16 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Engine;
-use crate::consent;
-use crate::policy::decision::access::{AccessError, Rules};
-use crate::policy::doc::bundle::{self, PolicyBundle};
-use crate::policy::doc::cert::{self, EthicsCertificate, Revocation};
-use crate::policy::doc::charter::InclusionCharter;
-use crate::policy::doc::consent::{self as consent_doc, ConsentRecord, Status};
-use crate::policy::doc::manifest::{self, ManifestError, RegionManifest};
-use crate::policy::signed::{Document, Invalid};
-use crate::policy::{DocHash, DocumentError, Signed};
-use crate::store::{DocKind, DocRecord, PolicyRecord, StoreError};
+use regio_policy::decision::access::{AccessError, Rules};
+use regio_policy::doc::bundle::{self, PolicyBundle};
+use regio_policy::doc::cert::{self, EthicsCertificate, Revocation};
+use regio_policy::doc::charter::InclusionCharter;
+use regio_policy::doc::consent::{self as consent_doc, ConsentRecord, Status};
+use regio_policy::doc::manifest::{self, ManifestError, RegionManifest};
+use regio_policy::signed::{Document, Invalid};
+use regio_policy::{DocHash, DocumentError, Signed};
+use regio_store::consent;
+use regio_store::{DocKind, DocRecord, PolicyRecord, StoreError};
 
 /// Why a document was not taken in. Nothing was stored when this is returned.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +166,7 @@ impl Engine {
             return Ok(Some(evidence));
         }
         self.store.audit(
-            crate::audit::Kind::EquivocationDetected,
+            regio_store::audit::Kind::EquivocationDetected,
             now.timestamp_micros(),
             serde_json::json!({
                 "issuer": evidence.issuer, "version": evidence.version,

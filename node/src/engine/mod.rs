@@ -9,21 +9,23 @@
 
 mod answer;
 mod docs;
+mod held;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use crate::policy::decision::access::Rules;
-use crate::policy::decision::Limits;
-use crate::policy::doc::bundle::{Equivocation, PolicyBundle};
-use crate::policy::doc::cert::{EthicsCertificate, Revocation};
-use crate::policy::doc::charter::InclusionCharter;
-use crate::policy::doc::manifest::RegionManifest;
-use crate::policy::{Did, DocHash, Key, Signed};
-use crate::store::{DocKind, Store, StoreError};
+use regio_policy::decision::access::Rules;
+use regio_policy::decision::Limits;
+use regio_policy::doc::bundle::{Equivocation, PolicyBundle};
+use regio_policy::doc::cert::{EthicsCertificate, Revocation};
+use regio_policy::doc::charter::InclusionCharter;
+use regio_policy::doc::manifest::RegionManifest;
+use regio_policy::{Did, DocHash, Key, Signed};
+use regio_store::{DocKind, Store, StoreError};
 
 pub use answer::Answer;
 pub use docs::DocError;
+pub use held::Held;
 
 /// What the engine has verified, in memory.
 #[derive(Default)]
@@ -88,7 +90,7 @@ impl Engine {
     ) -> Result<Engine, OpenError> {
         let mut clerks: HashSet<Did> = clerks.into_iter().collect();
         clerks.insert(key.did().clone());
-        store.set_checkpointer(crate::audit::checkpointer(key.clone()));
+        store.set_checkpointer(regio_store::audit::checkpointer(key.clone()));
         let engine = Engine {
             store,
             key,

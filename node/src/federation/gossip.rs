@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::{DocError, Engine};
-use crate::policy::DocHash;
-use crate::store::{DocKind, StoreError};
+use regio_policy::DocHash;
+use regio_store::{DocKind, StoreError};
 
 /// Whether the store already holds this exact document.
 fn known(engine: &Engine, kind: DocKind, doc: &Value) -> Result<bool, GossipError> {

@@ -24,12 +24,12 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::engine::Engine;
-use crate::policy::decision;
-use crate::policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
-use crate::policy::{Did, DocHash, Signed};
-use crate::query::{self, PartialResult, ResultSet};
-use crate::schema::Schema;
 use crate::telemetry;
+use regio_policy::decision;
+use regio_policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
+use regio_policy::{Did, DocHash, Signed};
+use regio_query::schema::Schema;
+use regio_query::{self, PartialResult, ResultSet};
 
 /// Why a member's answer did not arrive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -190,7 +190,7 @@ pub async fn coordinate(
     let result = coordinate_untraced(engine, transport, query_value, deadline, now)
         .instrument(span.clone())
         .await;
-    telemetry::record_coordinate(&span, &result);
+    record_coordinate(&span, &result);
     result
 }
 
@@ -344,9 +344,10 @@ async fn coordinate_untraced(
     let (result, csv) = match merged {
         None => (None, None),
         Some((schema, partial)) => {
-            let (plan, _) = query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone()))
-                .map_err(|e| FederationError::Merge(e.to_string()))?;
-            let rs: ResultSet = query::finalize(&plan, &partial)
+            let (plan, _) =
+                regio_query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone()))
+                    .map_err(|e| FederationError::Merge(e.to_string()))?;
+            let rs: ResultSet = regio_query::finalize(&plan, &partial)
                 .map_err(|e| FederationError::Merge(e.to_string()))?;
             (Some(rs.to_json()), Some(rs.to_csv()))
         }
@@ -421,4 +422,65 @@ fn absorb(
         Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,
     }
     Ok(())
+}
+
+/// Records the federated result (coverage, who is missing, what was filtered) on `span`.
+fn record_coordinate(span: &tracing::Span, result: &Result<FederatedResult, FederationError>) {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            span.record("query.decision", "failed");
+            span.record("query.reason", e.to_string().as_str());
+            span.record("otel.status_code", "ERROR");
+            return;
+        }
+    };
+    let (answered, members) = r.coverage;
+    span.record("query.members", members as u64);
+    span.record("query.answered", answered as u64);
+    span.record(
+        "query.decision",
+        if answered > 0 {
+            "answered"
+        } else {
+            "unanswered"
+        },
+    );
+    let mut reasons = r.provenance.iter().filter_map(|p| match &p.status {
+        Status::Refused { reason, .. } => Some(reason.as_str()),
+        _ => None,
+    });
+    if let Some(first) = reasons.next() {
+        span.record("query.reason", first);
+    }
+    let missing: Vec<&str> = r
+        .provenance
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.status,
+                Status::TimedOut | Status::Unreachable { .. } | Status::Invalid { .. }
+            )
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    span.record("query.missing", missing.join(",").as_str());
+    span.record(
+        "query.rows_scanned",
+        r.provenance.iter().map(|p| p.rows_scanned).sum::<u64>(),
+    );
+    span.record(
+        "query.rows_excluded_by_consent",
+        r.provenance
+            .iter()
+            .map(|p| p.rows_excluded_by_consent)
+            .sum::<u64>(),
+    );
+    span.record(
+        "query.groups_suppressed",
+        r.provenance
+            .iter()
+            .map(|p| p.groups_suppressed)
+            .sum::<u64>(),
+    );
 }

@@ -14,8 +14,8 @@ use super::gossip::Gossip;
 use super::sync::{self, SyncBody};
 use super::{Transport, TransportError};
 use crate::engine::Engine;
-use crate::net::{members_of, Handle, InboundHandler, NetError, Protocol};
-use crate::policy::Did;
+use regio_net::{members_of, Handle, InboundHandler, NetError, Protocol};
+use regio_policy::Did;
 
 /// The coordinator's transport over libp2p request-response (`/regio/query/1`).
 pub struct NetTransport(pub Handle);

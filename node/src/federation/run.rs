@@ -20,8 +20,8 @@ use super::gossip::{Applied, Gossip};
 use super::p2p::{join_regions, EngineInbound, GossipIn};
 use super::sync::{self, SyncBody, SyncRequest};
 use crate::engine::Engine;
-use crate::net::{self, Handle, NetConfig, NetError, Protocol};
-use crate::policy::{Did, DocHash, Key};
+use regio_net::{Handle, NetConfig, NetError, Protocol};
+use regio_policy::{Did, DocHash, Key};
 
 /// The running network of a node. Dropping it without [`Running::stop`] leaves the tasks
 /// running until the runtime ends.
@@ -52,7 +52,7 @@ pub async fn start(
 ) -> Result<Running, NetError> {
     let (inbound, gossip) = EngineInbound::new(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    let (net, net_task) = net::start(config, key, inbound, async move {
+    let (net, net_task) = regio_net::start(config, key, inbound, async move {
         let _ = stopped.await;
     })
     .await?;

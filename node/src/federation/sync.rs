@@ -25,8 +25,8 @@ use sha2::{Digest as _, Sha256};
 use serde_json::Value;
 
 use super::gossip::Gossip;
-use crate::engine::{Engine, State};
-use crate::policy::{Did, DocHash};
+use crate::engine::{Engine, Held};
+use regio_policy::DocHash;
 
 /// A request for the documents of `region` that the requester does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,10 +81,7 @@ pub fn digest(engine: &Engine, region: &str) -> Gossip {
 /// The hashes of the documents a member of `region` should hold, sorted. Empty when this
 /// node is not in the region.
 pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
-    documents(&engine.read(), engine.did(), region)
-        .into_iter()
-        .map(|(h, _, _)| h)
-        .collect()
+    engine.with_region_documents(region, |docs| docs.into_iter().map(|(h, _, _)| h).collect())
 }
 
 /// The answer to a sync request: every document of the region this node holds and the
@@ -92,89 +89,28 @@ pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
 /// revocations and policies, so that each finds what it depends on).
 pub fn serve(engine: &Engine, request: &SyncRequest) -> Vec<Gossip> {
     let have: HashSet<DocHash> = request.have.iter().copied().collect();
-    let state = engine.read();
-    let mut wanted: Vec<(DocHash, Kind, &Value)> = documents(&state, engine.did(), &request.region)
-        .into_iter()
-        .filter(|(h, _, _)| !have.contains(h))
-        .collect();
-    wanted.sort_by_key(|(_, kind, _)| *kind);
-    wanted
-        .into_iter()
-        .map(|(_, kind, doc)| kind.gossip(doc.clone()))
-        .collect()
+    engine.with_region_documents(&request.region, |docs| {
+        let mut wanted: Vec<(DocHash, Held, &Value)> = docs
+            .into_iter()
+            .filter(|(h, _, _)| !have.contains(h))
+            .collect();
+        wanted.sort_by_key(|(_, kind, _)| *kind);
+        wanted
+            .into_iter()
+            .map(|(_, kind, doc)| gossip(kind, doc.clone()))
+            .collect()
+    })
 }
 
-/// What a held document is, in the order a sync sends them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Manifest,
-    Charter,
-    Certificate,
-    Revocation,
-    Policy,
-}
-
-impl Kind {
-    fn gossip(self, doc: Value) -> Gossip {
-        match self {
-            Kind::Manifest => Gossip::Manifest { doc },
-            Kind::Charter => Gossip::Charter { doc },
-            Kind::Certificate => Gossip::Certificate { doc },
-            Kind::Revocation => Gossip::Revocation { doc },
-            Kind::Policy => Gossip::Policy { doc },
-        }
+/// The gossip message that carries a held document.
+fn gossip(kind: Held, doc: Value) -> Gossip {
+    match kind {
+        Held::Manifest => Gossip::Manifest { doc },
+        Held::Charter => Gossip::Charter { doc },
+        Held::Certificate => Gossip::Certificate { doc },
+        Held::Revocation => Gossip::Revocation { doc },
+        Held::Policy => Gossip::Policy { doc },
     }
-}
-
-/// The documents of `region` in `state` (for the node `me`), by hash, sorted and without
-/// duplicates: the current manifest, its charter, each member's policy head (this node's own,
-/// the peers' heads seen, both bundles of an equivocation), every certificate and revocation.
-fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Kind, &'s Value)> {
-    let Some(manifest) = state.regions.get(region) else {
-        return Vec::new();
-    };
-    let members = &manifest.doc().members;
-    let mut out = vec![(manifest.hash(), Kind::Manifest, manifest.raw())];
-    out.extend(
-        state
-            .charters
-            .get(&manifest.doc().charter)
-            .map(|c| (c.hash(), Kind::Charter, c.raw())),
-    );
-    for m in members {
-        let head = if &m.did == me {
-            state.policy.as_ref().map(|(p, _)| p)
-        } else {
-            state
-                .peer_heads
-                .get(&m.did)
-                .and_then(|(version, _)| state.peer_policies.get(&(m.did.clone(), *version)))
-        };
-        out.extend(head.map(|p| (p.hash(), Kind::Policy, p.raw())));
-    }
-    for e in state
-        .equivocations
-        .iter()
-        .filter(|e| members.iter().any(|m| m.did == e.issuer))
-    {
-        out.extend([&e.a, &e.b].map(|b| (b.hash(), Kind::Policy, b.raw())));
-    }
-    out.extend(
-        state
-            .certificates
-            .values()
-            .map(|c| (c.hash(), Kind::Certificate, c.raw())),
-    );
-    out.extend(
-        state
-            .revocations
-            .values()
-            .flatten()
-            .map(|r| (r.hash(), Kind::Revocation, r.raw())),
-    );
-    out.sort_by_key(|(h, _, _)| *h);
-    out.dedup_by_key(|(h, _, _)| *h);
-    out
 }
 
 #[cfg(test)]

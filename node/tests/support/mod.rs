@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use regio_node::chunk::{Chunk, CHUNK_ROWS};
-use regio_node::query::parse_time_literal;
-use regio_node::schema::{Field, FieldType, Schema, Value};
+use regio_query::chunk::{Chunk, CHUNK_ROWS};
+use regio_query::parse_time_literal;
+use regio_query::schema::{Field, FieldType, Schema, Value};
 
 /// The reference query of ../shared/bench/README.md.
 pub const REFERENCE_SQL: &str =
