@@ -78,6 +78,11 @@ pub enum ServerError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] api::metrics::MetricsError),
+    /// The signed audit checkpoint of a clean shutdown could not be written (the node has
+    /// stopped; every acknowledged write is durable, but the log's head is not covered by a
+    /// checkpoint until the next start writes one).
+    #[error("the audit checkpoint at shutdown could not be written: {0}")]
+    Checkpoint(StoreError),
 }
 
 /// A loaded node: its directory, config, key, token and open store.
@@ -155,19 +160,26 @@ impl Node {
         let running = self.start_net().await?;
         self.state.net = Some(running.net.clone());
         let did = self.state.key.did().as_str().to_string();
-        let p2p = running.net.listen_addrs().await.unwrap_or_default();
+        let p2p = match running.net.listen_addrs().await {
+            Ok(addrs) => addrs,
+            Err(e) => {
+                tracing::error!(error = %e, "could not list the p2p listen addresses");
+                Vec::new()
+            }
+        };
         {
             let mut out = std::io::stdout().lock();
-            // A closed stdout must not stop the node.
-            let _ = writeln!(
-                out,
-                "listening on http://{bound} did={did} dir={}",
+            let mut lines = format!(
+                "listening on http://{bound} did={did} dir={}\n",
                 self.dir.display()
             );
             for a in &p2p {
-                let _ = writeln!(out, "p2p {a}/p2p/{}", running.net.peer_id());
+                lines.push_str(&format!("p2p {a}/p2p/{}\n", running.net.peer_id()));
             }
-            let _ = out.flush();
+            // A closed stdout must not stop the node; the log says so.
+            if let Err(e) = out.write_all(lines.as_bytes()).and_then(|()| out.flush()) {
+                tracing::warn!(error = %e, "could not print the listening lines on stdout");
+            }
         }
         let app = api::router(self.state.clone());
         let served = axum::serve(listener, app)
@@ -175,12 +187,21 @@ impl Node {
             .await
             .map_err(ServerError::Serve);
         running.stop().await;
-        let _ = self
+        // Clean shutdown: sign the audit head.
+        let checkpoint = self
             .state
             .store
-            .checkpoint_now(chrono::Utc::now().timestamp_micros()); // clean shutdown: sign the audit head
+            .checkpoint_now(chrono::Utc::now().timestamp_micros());
         drop(self.state);
-        served
+        match (served, checkpoint) {
+            (Err(e), Err(c)) => {
+                tracing::error!(error = %c, "the audit checkpoint at shutdown could not be written");
+                Err(e)
+            }
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Err(c)) => Err(ServerError::Checkpoint(c)),
+            (Ok(()), Ok(_)) => Ok(()),
+        }
     }
 
     async fn start_net(&self) -> Result<crate::federation::run::Running, ServerError> {
@@ -212,7 +233,8 @@ impl Node {
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT; only SIGTERM stops the node");
             std::future::pending::<()>().await;
         }
     };
@@ -222,7 +244,10 @@ pub async fn shutdown_signal() {
             Ok(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the node");
+                std::future::pending::<()>().await
+            }
         }
     };
     #[cfg(not(unix))]

@@ -55,6 +55,7 @@ impl LiveNode {
         let (inbound, gossip) = EngineInbound::new(engine.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let (net, task) = net::start(NetConfig::loopback(), key, inbound, async move {
+            // Err when the sender is dropped without a send: stop then too.
             let _ = stopped.await;
         })
         .await?;
@@ -104,11 +105,14 @@ impl LiveNode {
     pub async fn stop(&self) {
         let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(s) = stop {
+            // Err only when the network task already ended: awaited just below.
             let _ = s.send(());
         }
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = task {
-            let _ = t.await;
+            if let Err(e) = t.await {
+                tracing::error!(node = %self.engine.did(), error = %e, "the network task failed");
+            }
         }
     }
 }

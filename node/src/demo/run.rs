@@ -136,7 +136,10 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new() -> Result<Scratch, DemoError> {
         let mut tag = [0u8; 6];
-        let _ = getrandom::fill(&mut tag);
+        getrandom::fill(&mut tag).map_err(|e| DemoError::Io {
+            what: "choosing a name for the temporary directory".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let dir = std::env::temp_dir().join(format!("regio-demo-{}", hex::encode(tag)));
         std::fs::create_dir_all(&dir).map_err(|source| DemoError::Io {
             what: format!("creating {}", dir.display()),
@@ -148,7 +151,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // The demo has no log subscriber: stderr is where the operator looks.
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("regio demo: could not remove {}: {e}", self.0.display());
+        }
     }
 }
 
