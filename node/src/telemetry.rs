@@ -17,7 +17,8 @@
 //!   task that failed, a checkpoint that could not be written), each with its cause and the
 //!   peer, region or query it concerns. `RUST_LOG` (an `EnvFilter` directive) chooses what
 //!   is printed; without it, [`DEFAULT_LOG_FILTER`]: `info` and above from Regio's crates,
-//!   `warn` and above from every other (libp2p, hyper, sled …). For example
+//!   `warn` and above from every other (libp2p, hyper, sled …; Kademlia's `error` only).
+//!   For example
 //!   `RUST_LOG=regio=debug` adds Regio's debug events, `RUST_LOG=regio=debug,libp2p=info`
 //!   libp2p's too, `RUST_LOG=off` prints nothing. Colours only when stderr is a terminal.
 //!
@@ -70,8 +71,10 @@ pub const SERVICE_NAME_ENV: &str = "OTEL_SERVICE_NAME";
 /// Default service name.
 pub const DEFAULT_SERVICE_NAME: &str = "regio-node";
 /// The log filter when `RUST_LOG` is unset or empty: Regio's crates (every target starting
-/// with `regio`) from `info`, everything else from `warn`.
-pub const DEFAULT_LOG_FILTER: &str = "warn,regio=info";
+/// with `regio`) from `info`, everything else from `warn`, except libp2p's Kademlia from
+/// `error` (it warns "Failed to trigger bootstrap: No known peers" when a node starts, which
+/// is normal until the node has joined its regions).
+pub const DEFAULT_LOG_FILTER: &str = "warn,regio=info,libp2p_kad=error";
 /// How long an export may take before it is abandoned.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
