@@ -86,6 +86,30 @@ impl<H: InboundHandler> Task<H> {
                     }
                 }
             }
+            SwarmEvent::ListenerClosed {
+                addresses,
+                reason: Err(error),
+                ..
+            } => {
+                tracing::error!(?addresses, error = %error, "a listener closed: peers can no longer reach these addresses");
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(error = %error, "a listener failed");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                tracing::debug!(from = %send_back_addr, error = %error, "incoming connection failed");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                cause: Some(error),
+                ..
+            } => {
+                tracing::debug!(peer = %peer_id, error = %error, "connection closed on an error");
+            }
             _ => {}
         }
     }
