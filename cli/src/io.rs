@@ -126,7 +126,12 @@ pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+        // The write's error is what the user needs; a leftover temporary file is named.
+        if let Err(rm) = std::fs::remove_file(&tmp) {
+            if rm.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("warning: could not remove {}: {rm}", tmp.display());
+            }
+        }
         return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(())
@@ -134,5 +139,6 @@ pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
 
 /// Pretty JSON of a value.
 pub fn pretty(value: &Value) -> String {
+    // Cannot fail: a JSON value always serialises.
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

@@ -17,7 +17,8 @@ pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // Traces over OTLP when configured (`regio_node::telemetry`); dropped on return, it flushes them.
+    // Log events on stderr (`RUST_LOG`, default `warn,regio=info,libp2p_kad=error`) and traces over OTLP when
+    // configured (`regio_node::telemetry`); dropped on return, it flushes them.
     let _telemetry = regio_node::telemetry::Telemetry::for_node_dir(dir)?;
     runtime.block_on(async {
         let mut node = Node::open(dir)?;

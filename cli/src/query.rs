@@ -325,6 +325,7 @@ fn next_step(code: &str) -> String {
         "region.unknown" | "origin.not_member" => "check --region: the node is not a member of that region",
         "policy.missing" => "the node has published no policy yet (`regio policy publish`)",
         "query.expired" | "query.not_yet_valid" | "query.lifetime" => "check this computer's clock",
+        "node.error" => "the members could not answer (their store or engine failed; their operators find the cause in the node's log): try again later",
         _ => "",
     };
     if !hint.is_empty() {

@@ -61,8 +61,10 @@ pub struct Config {
     /// Deadline of a query, milliseconds. Default 5000.
     #[serde(default = "default_deadline")]
     pub query_deadline_ms: u64,
-    /// OTLP endpoint for traces and metrics (e.g. `"http://127.0.0.1:4317"`). Default: none
-    /// (no export).
+    /// Base URL of an OTLP/HTTP collector that receives the node's trace spans (JSON bodies,
+    /// sent to `/v1/traces` under it; plain `http://`, e.g. `"http://127.0.0.1:4318"`).
+    /// Metrics are not exported: they are served at `/metrics`. `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// wins over it. Default: none (no export).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
     /// Anti-entropy: every this many milliseconds (jittered 0.5–1.5×) the node publishes a
@@ -239,7 +241,7 @@ impl Config {
         let clerks: Vec<String> = self.clerks.iter().map(|d| q(d.as_str())).collect();
         let otlp = match &self.otlp_endpoint {
             Some(e) => format!("otlp_endpoint = {}\n", q(e)),
-            None => "# otlp_endpoint = \"http://127.0.0.1:4317\"\n".into(),
+            None => "# otlp_endpoint = \"http://127.0.0.1:4318\"\n".into(),
         };
         format!(
             "# Regio node configuration. Unknown fields are refused.\n\n\
@@ -259,7 +261,8 @@ impl Config {
              max_body_bytes = {}\n\
              # Deadline of a query in milliseconds (default {DEFAULT_QUERY_DEADLINE_MS}).\n\
              query_deadline_ms = {}\n\
-             # OTLP endpoint for traces and metrics (default: none, nothing is exported).\n\
+             # OTLP/HTTP collector for trace spans (base URL, http:// only; spans go to /v1/traces;\n\
+             # OTEL_EXPORTER_OTLP_ENDPOINT wins). Metrics are at /metrics. Default: none, nothing is exported.\n\
              {otlp}\
              # Anti-entropy: publish a digest of the region's documents every this many\n\
              # milliseconds; a member that lacks some pulls them (default {DEFAULT_GOSSIP_INTERVAL_MS}).\n\
@@ -301,7 +304,7 @@ mod tests {
     #[test]
     fn render_parses_back_equal() {
         let mut c = Config::new("44021", "Gent \"centrum\"");
-        c.otlp_endpoint = Some("http://127.0.0.1:4317".into());
+        c.otlp_endpoint = Some("http://127.0.0.1:4318".into());
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);

@@ -94,6 +94,11 @@ pub enum ServerError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] api::metrics::MetricsError),
+    /// The signed audit checkpoint of a clean shutdown could not be written (the node has
+    /// stopped; every acknowledged write is durable, but the log's head is not covered by a
+    /// checkpoint until the next start writes one).
+    #[error("the audit checkpoint at shutdown could not be written: {0}")]
+    Checkpoint(StoreError),
 }
 
 /// Everything a running node is made of and configured with. Build it with [`Spec::new`]
@@ -256,8 +261,8 @@ impl Running {
     }
 
     /// Stops the node in order (see the module doc). The engine and store stay readable
-    /// through any `Arc<Engine>` the caller kept. Returns the API server's error, if it
-    /// failed while serving.
+    /// through any `Arc<Engine>` the caller kept. Returns the API server's error if it
+    /// failed while serving, else the checkpoint's if the audit head could not be signed.
     pub async fn stop(self) -> Result<(), ServerError> {
         let Running {
             state,
@@ -277,14 +282,19 @@ impl Running {
         };
         federation.stop().await;
         // Clean shutdown: sign the audit head, so that the log up to here cannot be rewritten.
-        if let Err(e) = state
+        let checkpoint = state
             .store
-            .checkpoint_now(chrono::Utc::now().timestamp_micros())
-        {
-            tracing::error!(error = %e, "could not sign the audit checkpoint at shutdown");
-        }
+            .checkpoint_now(chrono::Utc::now().timestamp_micros());
         drop(state);
-        served
+        match (served, checkpoint) {
+            (Err(e), Err(c)) => {
+                tracing::error!(error = %c, "the audit checkpoint at shutdown could not be written");
+                Err(e)
+            }
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Err(c)) => Err(ServerError::Checkpoint(c)),
+            (Ok(()), Ok(_)) => Ok(()),
+        }
     }
 }
 
@@ -376,7 +386,8 @@ impl Node {
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT; only SIGTERM stops the node");
             std::future::pending::<()>().await;
         }
     };
@@ -386,7 +397,10 @@ pub async fn shutdown_signal() {
             Ok(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the node");
+                std::future::pending::<()>().await
+            }
         }
     };
     #[cfg(not(unix))]

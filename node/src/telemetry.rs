@@ -11,8 +11,16 @@
 //!   `http://` endpoints are supported (no TLS client is compiled in); use IP literals or a
 //!   name the node can resolve. `OTEL_SERVICE_NAME` names the service (default
 //!   `regio-node`).
-//! - **Log lines** on stderr when `RUST_LOG` is set (an `EnvFilter` directive, e.g.
-//!   `RUST_LOG=regio_node=debug`); none otherwise.
+//! - **Log lines** on stderr, always: the events a node emits when something fails that it
+//!   does not stop for (a peer that cannot be reached or answers something invalid, a
+//!   member that failed to answer, gossip or a sync that could not be applied, a background
+//!   task that failed, a checkpoint that could not be written), each with its cause and the
+//!   peer, region or query it concerns. `RUST_LOG` (an `EnvFilter` directive) chooses what
+//!   is printed; without it, [`DEFAULT_LOG_FILTER`]: `info` and above from Regio's crates,
+//!   `warn` and above from every other (libp2p, hyper, sled …; Kademlia's `error` only).
+//!   For example
+//!   `RUST_LOG=regio=debug` adds Regio's debug events, `RUST_LOG=regio=debug,libp2p=info`
+//!   libp2p's too, `RUST_LOG=off` prints nothing. Colours only when stderr is a terminal.
 //!
 //! Only spans of `regio_node` (level INFO and above) are exported, not those of libp2p,
 //! hyper or sled. [`Telemetry::shutdown`] (also run on drop) flushes what is buffered.
@@ -31,7 +39,8 @@
 //! `query.decision` (`answered` / `refused` / `failed`), `query.reason` (the reason code of
 //! a refusal), `query.rows_scanned`, `query.rows_excluded_by_consent`,
 //! `query.groups_suppressed`; the coordinator adds `query.region`, `query.members`,
-//! `query.answered` and `query.missing` (names of members that did not answer), each
+//! `query.answered` and `query.missing` (names of members that did not answer: timed out,
+//! unreachable, invalid answer, or failed to answer), each
 //! member request `member.did`, `member.name` and `member.reply`.
 
 use std::time::Duration;
@@ -58,6 +67,11 @@ pub const ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const SERVICE_NAME_ENV: &str = "OTEL_SERVICE_NAME";
 /// Default service name.
 pub const DEFAULT_SERVICE_NAME: &str = "regio-node";
+/// The log filter when `RUST_LOG` is unset or empty: Regio's crates (every target starting
+/// with `regio`) from `info`, everything else from `warn`, except libp2p's Kademlia from
+/// `error` (it warns "Failed to trigger bootstrap: No known peers" when a node starts, which
+/// is normal until the node has joined its regions).
+pub const DEFAULT_LOG_FILTER: &str = "warn,regio=info,libp2p_kad=error";
 /// How long an export may take before it is abandoned.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -112,9 +126,22 @@ fn resolve(env: Option<String>, config: Option<&str>) -> Option<(String, &'stati
     }
 }
 
+/// The filter of the log lines: `rust_log` (the value of `RUST_LOG`) when it is set and not
+/// blank, else [`DEFAULT_LOG_FILTER`]. A malformed `RUST_LOG` is an error, not ignored.
+pub fn log_filter(rust_log: Option<String>) -> Result<EnvFilter, TelemetryError> {
+    let directives = rust_log
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+    EnvFilter::builder()
+        .with_regex(false)
+        .parse(&directives)
+        .map_err(|e| TelemetryError::Filter(format!("`{directives}`: {e}")))
+}
+
 impl Telemetry {
     /// Installs the global tracing subscriber: OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT`
-    /// or `config_endpoint` names a collector, stderr log lines when `RUST_LOG` is set.
+    /// or `config_endpoint` names a collector, and log lines on stderr filtered by
+    /// `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]).
     /// `instance` (e.g. the node's NIS code and name) is the exported resource's
     /// `service.instance.id`.
     pub fn init(
@@ -160,21 +187,10 @@ impl Telemetry {
                 .with_tracer(p.tracer("regio-node"))
                 .with_filter(Targets::new().with_target("regio_node", LevelFilter::INFO))
         });
-        let log = match std::env::var("RUST_LOG")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        {
-            None => None,
-            Some(f) => {
-                let filter = EnvFilter::try_new(&f)
-                    .map_err(|e| TelemetryError::Filter(format!("`{f}`: {e}")))?;
-                Some(
-                    tracing_subscriber::fmt::layer()
-                        .with_writer(std::io::stderr)
-                        .with_filter(filter),
-                )
-            }
-        };
+        let log = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(log_filter(std::env::var("RUST_LOG").ok())?);
         tracing_subscriber::registry()
             .with(otel)
             .with(log)
@@ -235,8 +251,11 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        // Best effort: `shutdown` reports the error to callers that want it.
-        let _ = self.stop();
+        // `shutdown` reports the error to callers that want it; on drop, stderr is the only
+        // place left (the subscriber may already be gone with the exporter).
+        if let Err(e) = self.stop() {
+            eprintln!("regio: {e}");
+        }
     }
 }
 
@@ -251,6 +270,8 @@ pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
         .span_context()
         .is_valid()
     {
+        // Err when no OpenTelemetry layer is installed or the span is filtered out: it then
+        // keeps its ordinary parent, as documented; nothing to report.
         let _ = span.set_parent(cx);
     }
 }
@@ -362,6 +383,22 @@ mod tests {
         );
         assert_eq!(resolve(None, Some("")), None);
         assert_eq!(resolve(None, None), None);
+    }
+
+    #[test]
+    fn the_log_filter_defaults_to_info_for_regio_and_refuses_garbage() {
+        let default = log_filter(None).unwrap().to_string();
+        assert!(
+            default.contains("regio=info") && default.contains("warn"),
+            "{default}"
+        );
+        assert_eq!(log_filter(Some("  ".into())).unwrap().to_string(), default);
+        let custom = log_filter(Some("regio_node=debug".into())).unwrap();
+        assert_eq!(custom.to_string(), "regio_node=debug");
+        assert!(matches!(
+            log_filter(Some("regio=loud".into())),
+            Err(TelemetryError::Filter(_))
+        ));
     }
 
     #[test]

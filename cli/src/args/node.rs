@@ -138,9 +138,25 @@ pub struct InitArgs {
     pub json: bool,
 }
 
+/// The environment `regio node run` reads, shown after its options.
+const NODE_RUN_ENV: &str = "\
+Environment:
+  RUST_LOG                     which log events go to stderr (tracing EnvFilter directives);
+                               default `warn,regio=info,libp2p_kad=error`: Regio's info,
+                               warnings and errors (a member that failed to answer, with its
+                               DID and the cause; gossip or a sync not applied; a failed
+                               background task) and other libraries' warnings and errors.
+                               E.g. RUST_LOG=regio=debug, RUST_LOG=regio=info,libp2p=debug,
+                               RUST_LOG=off.
+  OTEL_EXPORTER_OTLP_ENDPOINT  export spans over OTLP/HTTP (JSON) to this collector base URL,
+                               e.g. http://10.0.0.5:4318 (wins over `otlp_endpoint` in config.toml)
+  OTEL_SERVICE_NAME            the exported service name (default regio-node)
+  MALLOC_ARENA_MAX             glibc malloc arenas (default here: 1)";
+
 #[derive(Debug, Subcommand)]
 pub enum NodeCmd {
     /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`, then one `p2p MULTIADDR/p2p/PEERID` line per libp2p address)
+    #[command(after_help = NODE_RUN_ENV)]
     Run {
         /// The node directory (see `regio init`).
         #[arg(long, value_name = "DIR")]

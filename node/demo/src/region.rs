@@ -295,7 +295,14 @@ pub fn query(
     now: DateTime<Utc>,
 ) -> Result<Value, SignDocError> {
     let mut nonce = [0u8; 16];
-    let _ = getrandom::fill(&mut nonce);
+    if let Err(e) = getrandom::fill(&mut nonce) {
+        // Still unique per call (the clock), so the query is not refused as a replay.
+        tracing::warn!(error = %e, "no randomness for the query nonce; using the clock");
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        nonce.copy_from_slice(&t.to_be_bytes());
+    }
     let q = Query {
         id: format!("urn:uuid:{}", hex::encode(&nonce[..8])),
         region: REGION.into(),

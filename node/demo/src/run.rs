@@ -113,7 +113,8 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
     drop(region);
     let storage = scratch.path().display().to_string();
     if let Err(e) = scratch.0.close() {
-        tracing::warn!(error = %e, dir = %storage, "could not remove the demo's databases");
+        // The demo installs no log subscriber: stderr is where the operator looks.
+        eprintln!("regio demo: could not remove {storage}: {e}");
     }
     report.elapsed = started.elapsed();
     let passed = report.steps.iter().filter(|s| s.ok).count();

@@ -339,7 +339,9 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let limit = Duration::from_secs(20);
     let r = loop {
         // The gossip mesh may still be forming: publish again until every member refuses.
-        let _ = p2p::publish(&d.region.nodes[at].net, super::region::REGION, &msg).await;
+        if let Err(e) = p2p::publish(&d.region.nodes[at].net, super::region::REGION, &msg).await {
+            tracing::debug!(error = %e, "revocation not published yet; retried");
+        }
         let r = d
             .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
             .await?;

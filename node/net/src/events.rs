@@ -59,7 +59,9 @@ impl<H: InboundHandler> Task<H> {
                     self.mesh.used(peer_id, Instant::now());
                 }
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
+                    if reply.send(Ok(peer_id)).is_err() {
+                        tracing::debug!(peer = %peer_id, "connected after the dialler stopped waiting");
+                    }
                 }
             }
             SwarmEvent::OutgoingConnectionError {
@@ -67,15 +69,46 @@ impl<H: InboundHandler> Task<H> {
                 peer_id,
                 error,
             } => {
+                let peer = peer_id
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "(address)".into());
+                // Dials fail often and harmlessly (the loser of two racing dials, a member
+                // that is down: the mesh's backoff redials it), hence debug; a dial someone
+                // waits for gets the error itself.
+                tracing::debug!(peer = %peer, error = %error, "outgoing connection failed");
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
-                    let peer = peer_id
-                        .map(|p| p.to_string())
-                        .unwrap_or_else(|| "(address)".into());
-                    let _ = reply.send(Err(NetError::Unreachable {
+                    let failed = NetError::Unreachable {
                         peer,
                         detail: error.to_string(),
-                    }));
+                    };
+                    if let Err(Err(e)) = reply.send(Err(failed)) {
+                        tracing::debug!(error = %e, "dial failed after the dialler stopped waiting");
+                    }
                 }
+            }
+            SwarmEvent::ListenerClosed {
+                addresses,
+                reason: Err(error),
+                ..
+            } => {
+                tracing::error!(?addresses, error = %error, "a listener closed: peers can no longer reach these addresses");
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(error = %error, "a listener failed");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                tracing::debug!(from = %send_back_addr, error = %error, "incoming connection failed");
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                cause: Some(error),
+                ..
+            } => {
+                tracing::debug!(peer = %peer_id, error = %error, "connection closed on an error");
             }
             _ => {}
         }
@@ -107,12 +140,14 @@ impl<H: InboundHandler> Task<H> {
             } => {
                 self.mesh.used(peer, Instant::now());
                 if let Some(pending) = self.pending_requests.remove(&(protocol, request_id)) {
-                    let _ = pending.reply.send(match response {
+                    let reply = match response {
                         WireResponse::Answer(body) => Ok(body.0),
-                        WireResponse::Refused(Refusal { reason }) => {
-                            Err(NetError::Refused { reason })
-                        }
-                    });
+                        WireResponse::Refused(refusal) => Err(NetError::from(refusal)),
+                    };
+                    if pending.reply.send(reply).is_err() {
+                        // The requester's deadline passed: it reports the member as timed out.
+                        tracing::debug!(%peer, protocol = %protocol.name(), "a reply arrived after the requester stopped waiting");
+                    }
                 }
             }
             RpcEvent::OutboundFailure {
@@ -133,7 +168,7 @@ impl<H: InboundHandler> Task<H> {
                 }
                 let lost = connection_lost(&error);
                 let peer = pending.peer.to_string();
-                let _ = pending.reply.send(Err(match error {
+                let failed = match error {
                     _ if lost => NetError::Unreachable {
                         peer,
                         detail: format!("connection lost: {error}"),
@@ -147,9 +182,17 @@ impl<H: InboundHandler> Task<H> {
                         NetError::Io(format!("{peer} does not speak {}", protocol.name()))
                     }
                     other => NetError::Io(other.to_string()),
-                }));
+                };
+                // The requester gets the error and reports it; if it stopped waiting, its
+                // deadline passed and it reports a timeout.
+                if let Err(Err(e)) = pending.reply.send(Err(failed)) {
+                    tracing::debug!(peer = %pending.peer, protocol = %protocol.name(), error = %e, "a request failed after the requester stopped waiting");
+                }
             }
-            RpcEvent::InboundFailure { .. } => Counters::bump(&self.counters.inbound_failures),
+            RpcEvent::InboundFailure { peer, error, .. } => {
+                Counters::bump(&self.counters.inbound_failures);
+                tracing::warn!(%peer, protocol = %protocol.name(), error = %error, "could not answer a peer's request");
+            }
             RpcEvent::ResponseSent { .. } => {}
         }
     }
@@ -168,8 +211,10 @@ impl<H: InboundHandler> Task<H> {
             Some(did) if self.allow.is_allowed(&peer) => did,
             _ => {
                 Counters::bump(&self.counters.requests_refused);
+                tracing::debug!(%peer, protocol = %protocol.name(), "refused a request from a non-member");
                 let refusal = WireResponse::Refused(Refusal {
                     reason: Reason::PeerNotMember.code().to_owned(),
+                    message: None,
                 });
                 self.send_reply(Reply {
                     protocol,
@@ -190,11 +235,18 @@ impl<H: InboundHandler> Task<H> {
                 Protocol::Query => handler.on_query(from, bytes).await,
                 Protocol::Chain => handler.on_chain(from, bytes).await,
             };
-            let _ = replies.send(Reply {
+            let response = match out {
+                Ok(bytes) => WireResponse::Answer(Payload(bytes)),
+                Err(refusal) => WireResponse::Refused(refusal),
+            };
+            let reply = Reply {
                 protocol,
                 channel,
-                response: WireResponse::Answer(Payload(out)),
-            });
+                response,
+            };
+            if replies.send(reply).is_err() {
+                tracing::debug!(%peer, protocol = %protocol.name(), "the network task stopped before the answer could be sent");
+            }
         });
     }
 

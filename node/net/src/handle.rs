@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use regio_policy::decision::Reason;
 
-use super::protocol::Protocol;
+use super::protocol::{Protocol, Refusal};
 
 /// How the node answers what peers send. Called only for peers on the allow-list (members of
 /// a region we share), after the network layer has checked that.
@@ -23,10 +23,21 @@ use super::protocol::Protocol;
 /// task itself and must return at once (hand the bytes to a channel).
 pub trait InboundHandler: Send + Sync + 'static {
     /// A query request (`/regio/query/1`): the bytes of a signed Query; answer the bytes of a
-    /// signed PartialAnswer or signed refusal.
-    fn on_query(&self, from: Did, bytes: Vec<u8>) -> impl Future<Output = Vec<u8>> + Send;
-    /// A chain-fetch request (`/regio/chain/1`); answer the documents found.
-    fn on_chain(&self, from: Did, bytes: Vec<u8>) -> impl Future<Output = Vec<u8>> + Send;
+    /// signed PartialAnswer or signed refusal, or, when no signed answer can be made (the
+    /// node's engine or store failed), a [`Refusal`] naming the cause
+    /// ([`Refusal::node_error`]), which the requester receives as [`NetError::Failed`].
+    fn on_query(
+        &self,
+        from: Did,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
+    /// A chain-fetch request (`/regio/chain/1`); answer the documents found, or a
+    /// [`Refusal`] as for [`InboundHandler::on_query`].
+    fn on_chain(
+        &self,
+        from: Did,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, Refusal>> + Send;
     /// A gossip message on `region`'s topic, authored by `from` (a member of that region;
     /// gossipsub has verified the author's signature on the message envelope). `direct`:
     /// the author sent it to this node itself (it is connected), rather than a peer
@@ -279,6 +290,15 @@ pub enum NetError {
         /// A reason code from [`Reason`] (kept as text: a newer peer may send a code we lack).
         reason: String,
     },
+    /// The peer took the request but its node could not answer it (its engine or store
+    /// failed): a [`Refusal`] with a message, e.g. [`super::protocol::NODE_ERROR`].
+    #[error("peer failed to answer ({reason}): {message}")]
+    Failed {
+        /// The reason code (`node.error`).
+        reason: String,
+        /// The cause, as the peer stated it.
+        message: String,
+    },
     /// A stream or transport error (including a peer closing a stream on an over-size
     /// message).
     #[error("network i/o: {0}")]
@@ -300,6 +320,21 @@ pub enum NetError {
     /// The swarm could not be built or could not listen.
     #[error("network setup: {0}")]
     Setup(String),
+}
+
+impl From<Refusal> for NetError {
+    /// A refusal without a message is the peer's network layer refusing
+    /// ([`NetError::Refused`]); one with a message is its node failing to answer
+    /// ([`NetError::Failed`]).
+    fn from(r: Refusal) -> NetError {
+        match r.message {
+            None => NetError::Refused { reason: r.reason },
+            Some(message) => NetError::Failed {
+                reason: r.reason,
+                message,
+            },
+        }
+    }
 }
 
 impl NetError {

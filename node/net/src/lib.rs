@@ -74,7 +74,7 @@ pub use behaviour::{quic_loopback, tcp_loopback, NetConfig};
 pub use handle::{Handle, InboundHandler, NetError, NetStats, PeerSeen};
 pub use identity::{did_of, keypair_of, members_of, peer_id_of, MemberAddr};
 pub use libp2p::{Multiaddr, PeerId};
-pub use protocol::{region_topic, Protocol, Refusal, CHAIN_PROTOCOL, QUERY_PROTOCOL};
+pub use protocol::{region_topic, Protocol, Refusal, CHAIN_PROTOCOL, NODE_ERROR, QUERY_PROTOCOL};
 
 use handle::Counters;
 use task::Task;

@@ -93,11 +93,35 @@ pub struct WireRequest {
     pub body: Payload,
 }
 
-/// A refusal by the network layer, before any work was done for the requester.
+/// The reason code of a [`Refusal`] sent when the answering node took the request but could
+/// not answer it (its engine or store failed); its `message` says why.
+pub const NODE_ERROR: &str = "node.error";
+
+/// A refusal instead of an answer: by the network layer, before any work was done for the
+/// requester (`peer.not_member`, no `message`), or by the node when it failed to answer
+/// ([`NODE_ERROR`], with a `message` naming the cause).
+///
+/// `message` is optional on the wire and omitted when absent, so a refusal without one is
+/// encoded exactly as before it existed, and a node that predates it decodes a refusal with
+/// one (the unknown field is skipped) and reports its reason code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    /// A reason code of `regio_policy::decision::Reason`, e.g. `peer.not_member`.
+    /// A reason code of `regio_policy::decision::Reason`, e.g. `peer.not_member`, or
+    /// [`NODE_ERROR`].
     pub reason: String,
+    /// What went wrong, when the node failed to answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Refusal {
+    /// The node failed to answer the request: [`NODE_ERROR`] with the cause.
+    pub fn node_error(message: impl Into<String>) -> Refusal {
+        Refusal {
+            reason: NODE_ERROR.to_owned(),
+            message: Some(message.into()),
+        }
+    }
 }
 
 /// A response on either protocol.
@@ -126,10 +150,82 @@ mod tests {
         assert_eq!(back, req);
         let refused = WireResponse::Refused(Refusal {
             reason: "peer.not_member".into(),
+            message: None,
         });
         let back: WireResponse =
             serde_json::from_slice(&serde_json::to_vec(&refused).unwrap()).unwrap();
         assert_eq!(back, refused);
+    }
+
+    /// The response types of a node built before refusals carried a message.
+    mod before {
+        use super::super::Payload;
+        use serde::{Deserialize, Serialize};
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        pub struct Refusal {
+            pub reason: String,
+        }
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        pub enum WireResponse {
+            Answer(Payload),
+            Refused(Refusal),
+        }
+    }
+
+    /// Encodes `response` with the CBOR codec of the request-response behaviour and decodes
+    /// it as `R`.
+    fn through_cbor<W, R>(response: W) -> R
+    where
+        W: Serialize + serde::de::DeserializeOwned + Send + 'static,
+        R: Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        use libp2p::request_response::{cbor::codec::Codec as Cbor, Codec};
+        let mut bytes = Vec::new();
+        futures::executor::block_on(async {
+            let mut out = futures::io::Cursor::new(&mut bytes);
+            Cbor::<WireRequest, W>::default()
+                .write_response(&QUERY_PROTOCOL, &mut out, response)
+                .await
+                .unwrap();
+            let mut back = futures::io::Cursor::new(bytes);
+            Cbor::<WireRequest, R>::default()
+                .read_response(&QUERY_PROTOCOL, &mut back)
+                .await
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn refusals_with_a_message_stay_decodable_by_older_nodes_and_vice_versa() {
+        // A node error reaches an older node as a refusal with its reason code.
+        let old: before::WireResponse =
+            through_cbor(WireResponse::Refused(Refusal::node_error("disk full")));
+        assert_eq!(
+            old,
+            before::WireResponse::Refused(before::Refusal {
+                reason: NODE_ERROR.into()
+            })
+        );
+        // An older node's refusal decodes here, without a message.
+        let new: WireResponse = through_cbor(before::WireResponse::Refused(before::Refusal {
+            reason: "peer.not_member".into(),
+        }));
+        assert_eq!(
+            new,
+            WireResponse::Refused(Refusal {
+                reason: "peer.not_member".into(),
+                message: None
+            })
+        );
+        // And a refusal without a message is encoded exactly as an older node encodes it.
+        let plain = |r: WireResponse| serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            plain(WireResponse::Refused(Refusal {
+                reason: "peer.not_member".into(),
+                message: None
+            })),
+            r#"{"Refused":{"reason":"peer.not_member"}}"#
+        );
     }
 
     #[test]

@@ -109,16 +109,23 @@ impl<H: InboundHandler> Task<H> {
         }
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
+            // Err only when the peer is no longer connected: nothing left to close.
             let _ = self.swarm.disconnect_peer_id(peer);
         }
         // Let the close frames go out so peers see the connection end at once rather than
         // after their idle timeout (matters for QUIC).
         let drain = async {
             while self.swarm.connected_peers().next().is_some() {
-                let _ = self.swarm.select_next_some().await;
+                // Events during teardown need no handling: everything pending has failed.
+                let _event = self.swarm.select_next_some().await;
             }
         };
-        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+        if tokio::time::timeout(Duration::from_millis(500), drain)
+            .await
+            .is_err()
+        {
+            tracing::debug!("connections still open after 500 ms at shutdown; dropping them");
+        }
     }
 
     fn rpc(&mut self, protocol: Protocol) -> &mut Rpc {
@@ -129,10 +136,15 @@ impl<H: InboundHandler> Task<H> {
     }
 
     pub(crate) fn send_reply(&mut self, reply: Reply) {
-        // Fails only when the requester went away or the connection closed: nothing to do.
-        let _ = self
+        // Fails only when the requester went away or the connection closed: nothing to do
+        // but say so (the requester sees a timeout or a lost connection).
+        if self
             .rpc(reply.protocol)
-            .send_response(reply.channel, reply.response);
+            .send_response(reply.channel, reply.response)
+            .is_err()
+        {
+            tracing::debug!(protocol = %reply.protocol.name(), "the requester went away before the answer was sent");
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -145,6 +157,7 @@ impl<H: InboundHandler> Task<H> {
                         self.pending_dials.insert(id, reply);
                     }
                     Err(e) => {
+                        // The caller gets the error; if it is gone, so is its interest.
                         let _ = reply.send(Err(NetError::Unreachable {
                             peer: addr.to_string(),
                             detail: e.to_string(),
@@ -158,6 +171,7 @@ impl<H: InboundHandler> Task<H> {
                 reply,
             } => {
                 self.set_members(&region, members);
+                // Err only when the caller stopped waiting: the members are set regardless.
                 let _ = reply.send(());
             }
             Command::Request {
@@ -177,6 +191,7 @@ impl<H: InboundHandler> Task<H> {
                     .behaviour_mut()
                     .gossipsub
                     .publish(region_topic(&region), bytes);
+                // Err only when the caller stopped waiting for the outcome: nothing to do.
                 let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
                     PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_) => {
                         NetError::NoPeers(region)
@@ -189,12 +204,14 @@ impl<H: InboundHandler> Task<H> {
                 let topic = region_topic(&region);
                 let result = self.swarm.behaviour_mut().gossipsub.subscribe(&topic);
                 self.topics.insert(topic.hash(), region);
+                // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
                     SubscriptionError::PublishError(p) => NetError::Io(p.to_string()),
                     other => NetError::Io(format!("{other:?}")),
                 }));
             }
             Command::ConnectedPeers { reply } => {
+                // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(self.swarm.connected_peers().filter_map(did_of).collect());
             }
             Command::Peers { reply } => {
@@ -213,9 +230,11 @@ impl<H: InboundHandler> Task<H> {
                     .collect();
                 seen.sort_by(|a, b| a.did.cmp(&b.did));
                 seen.dedup_by(|a, b| a.did == b.did);
+                // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(seen);
             }
             Command::ListenAddrs { reply } => {
+                // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
         }
@@ -259,9 +278,13 @@ impl<H: InboundHandler> Task<H> {
                 .extend_addresses_through_behaviour()
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
-            let _ = self.swarm.dial(opts); // failures surface as events; the backoff redials
+            if let Err(e) = self.swarm.dial(opts) {
+                // The backoff redials; connection failures also surface as events.
+                tracing::debug!(%peer, error = %e, "could not dial a neighbour");
+            }
         }
         for peer in close {
+            // Err only when it is no longer connected: nothing left to close.
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
@@ -278,7 +301,8 @@ impl<H: InboundHandler> Task<H> {
                     Protocol::Query => handler.on_query(peer, bytes).await,
                     Protocol::Chain => handler.on_chain(peer, bytes).await,
                 };
-                let _ = reply.send(Ok(out));
+                // Err only when the requester's deadline passed: it reports a timeout.
+                let _ = reply.send(out.map_err(NetError::from));
             });
             return;
         }

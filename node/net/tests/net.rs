@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use regio_net::{Handle, InboundHandler, Multiaddr, NetConfig, NetError, Protocol};
+use regio_net::{Handle, InboundHandler, Multiaddr, NetConfig, NetError, Protocol, Refusal};
 use regio_policy::decision::Reason;
 use regio_policy::{Did, Key};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -22,19 +22,22 @@ struct Recorder {
 }
 
 impl InboundHandler for Recorder {
-    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         self.queries.fetch_add(1, Ordering::SeqCst);
-        format!(
+        if bytes == b"fail" {
+            return Err(Refusal::node_error("storage engine: disk full"));
+        }
+        Ok(format!(
             "{} answers {} to {}",
             self.me,
             String::from_utf8_lossy(&bytes),
             from
         )
-        .into_bytes()
+        .into_bytes())
     }
-    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         self.chains.fetch_add(1, Ordering::SeqCst);
-        [b"chain:".as_slice(), &bytes].concat()
+        Ok([b"chain:".as_slice(), &bytes].concat())
     }
     fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, _direct: bool) {
         let _ = self.gossip.send((region.to_owned(), from, bytes));
@@ -54,10 +57,10 @@ struct Node {
 /// Lets the test keep the handler's counters while the network owns the handler.
 struct Shared(Arc<Recorder>);
 impl InboundHandler for Shared {
-    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         self.0.on_query(from, bytes).await
     }
-    async fn on_chain(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_chain(&self, from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         self.0.on_chain(from, bytes).await
     }
     fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool) {
@@ -187,6 +190,22 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
             .unwrap();
         let expected = format!("{} answers q1 to {}", target.recorder.me, a.did());
         assert_eq!(String::from_utf8(answer).unwrap(), expected);
+    }
+    // A handler that cannot answer refuses with `node.error` and its cause; the requester
+    // (a peer, or the node itself over loopback) gets both.
+    for target in [&b, &a] {
+        let failed = a
+            .handle
+            .request(target.did(), Protocol::Query, b"fail".to_vec(), deadline)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failed,
+            NetError::Failed {
+                reason: "node.error".into(),
+                message: "storage engine: disk full".into()
+            }
+        );
     }
     let chain = c
         .handle

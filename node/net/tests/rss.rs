@@ -5,16 +5,16 @@
 
 use std::time::Duration;
 
-use regio_net::{InboundHandler, NetConfig, Protocol};
+use regio_net::{InboundHandler, NetConfig, Protocol, Refusal};
 use regio_policy::{Did, Key};
 
 struct Echo;
 impl InboundHandler for Echo {
-    async fn on_query(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
-        bytes
+    async fn on_query(&self, _from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
+        Ok(bytes)
     }
-    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
-        bytes
+    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
+        Ok(bytes)
     }
     fn on_gossip(&self, _region: &str, _from: Did, _bytes: Vec<u8>, _direct: bool) {}
 }

@@ -214,6 +214,8 @@ impl Chunk {
 
     /// Compact binary form for the store.
     pub fn encode(&self) -> Vec<u8> {
+        // Cannot fail: vectors of known length, numbers and strings, which postcard always
+        // encodes into a growable buffer.
         postcard::to_allocvec(self).unwrap_or_default()
     }
 

@@ -126,14 +126,6 @@ pub fn finalize(plan: &Plan, part: &PartialResult) -> Result<ResultSet, MergeErr
     })
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 fn text(v: &Value, ty: OutType) -> Option<String> {
     match v {
         Value::Null => None,
@@ -147,25 +139,36 @@ fn text(v: &Value, ty: OutType) -> Option<String> {
 }
 
 impl ResultSet {
-    /// CSV with a header row; NULL is empty, floats in full precision, dates `YYYY-MM-DD`.
+    /// CSV (RFC 4180, written by the `csv` crate) with a header row and `\n` line ends; NULL
+    /// is empty, floats in full precision, dates `YYYY-MM-DD`. A field is quoted when it
+    /// holds a comma, a double quote (doubled inside) or a line break, and when it is the only
+    /// field of its line and empty (a one-column NULL is `""`, so readers do not take it for
+    /// a blank line and drop the row).
     pub fn to_csv(&self) -> String {
-        let mut out = self
-            .columns
-            .iter()
-            .map(|c| csv_field(&c.name))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
+        // Cannot fail (see `write_csv`): nothing is lost by the default.
+        self.write_csv().unwrap_or_default()
+    }
+
+    /// [`ResultSet::to_csv`]. Records of any length are accepted (`flexible`), writing into
+    /// a `Vec` never fails, and every field is a `String`, so the bytes are UTF-8: no error
+    /// can occur, the `Result` only spares a panic.
+    fn write_csv(&self) -> Result<String, String> {
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(Vec::new());
+        let failed = |e: csv::Error| e.to_string();
+        w.write_record(self.columns.iter().map(|c| c.name.as_str()))
+            .map_err(failed)?;
         for row in &self.rows {
-            let cells: Vec<String> = row
+            // `text` is `None` for NULL: an empty field.
+            let fields = row
                 .iter()
                 .zip(&self.columns)
-                .map(|(v, c)| text(v, c.ty).map(|s| csv_field(&s)).unwrap_or_default())
-                .collect();
-            out.push_str(&cells.join(","));
-            out.push('\n');
+                .map(|(v, c)| text(v, c.ty).unwrap_or_default());
+            w.write_record(fields).map_err(failed)?;
         }
-        out
+        let bytes = w.into_inner().map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|e| e.to_string())
     }
 
     /// `{"columns":[{"name","type"}…],"rows":[[…]…]}` with plain JSON values (dates and
@@ -190,6 +193,64 @@ impl ResultSet {
             })
             .collect();
         serde_json::json!({ "columns": self.columns, "rows": rows })
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    fn rs(columns: &[(&str, OutType)], rows: Vec<Vec<Value>>) -> ResultSet {
+        ResultSet {
+            columns: columns
+                .iter()
+                .map(|(name, ty)| OutColumn {
+                    name: (*name).into(),
+                    ty: *ty,
+                })
+                .collect(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn fields_are_quoted_only_when_needed() {
+        let r = rs(
+            &[
+                ("name, full", OutType::String),
+                ("n", OutType::Integer),
+                ("x", OutType::Float),
+            ],
+            vec![
+                vec![Value::Str("say \"hi\"".into()), Value::Int(-3), Value::Null],
+                vec![
+                    Value::Str("two\nlines".into()),
+                    Value::Null,
+                    Value::Float(0.1),
+                ],
+                vec![Value::Str("cr\r".into()), Value::Int(0), Value::Float(2.0)],
+                vec![
+                    Value::Str(" padded ;#'".into()),
+                    Value::Int(1),
+                    Value::Float(1e21),
+                ],
+                vec![Value::Null, Value::Null, Value::Null],
+            ],
+        );
+        assert_eq!(
+            r.to_csv(),
+            "\"name, full\",n,x\n\"say \"\"hi\"\"\",-3,\n\"two\nlines\",,0.1\n\"cr\r\",0,2.0\n padded ;#',1,1e21\n,,\n"
+        );
+    }
+
+    #[test]
+    fn a_lone_null_is_written_as_an_empty_quoted_field() {
+        let r = rs(
+            &[("m", OutType::Float)],
+            vec![vec![Value::Null], vec![Value::Float(1.5)]],
+        );
+        assert_eq!(r.to_csv(), "m\n\"\"\n1.5\n");
+        assert_eq!(rs(&[("m", OutType::Float)], vec![]).to_csv(), "m\n");
     }
 }
 

@@ -56,7 +56,13 @@ fn consent_json(e: &consent::Entry) -> Value {
         "givenAt": time(e.given_at),
         "withdrawnAt": e.withdrawn_at.map_or(Value::Null, time),
         "channel": e.channel,
-        "record": e.raw.as_deref().and_then(|r| serde_json::from_slice::<Value>(r).ok()),
+        "record": e.raw.as_deref().and_then(|r| match serde_json::from_slice::<Value>(r) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                tracing::warn!(consent = %e.id, error = %err, "stored consent record is not JSON; answered without it");
+                None
+            }
+        }),
     })
 }
 

@@ -123,7 +123,14 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
             .set(i64::try_from(d.records).unwrap_or(i64::MAX));
     }
     let peers = match &state.net {
-        Some(net) => net.connected_peers().await.map(|p| p.len()).unwrap_or(0),
+        Some(net) => net
+            .connected_peers()
+            .await
+            .map(|p| p.len())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not count connected peers for /metrics");
+                0
+            }),
         None => 0,
     };
     m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));

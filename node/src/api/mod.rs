@@ -142,7 +142,10 @@ async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
             Some(net.peer_id().to_string()),
             net.listen_addrs()
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not list the p2p listen addresses for /health");
+                    Vec::new()
+                })
                 .iter()
                 .map(|a| a.to_string())
                 .collect(),

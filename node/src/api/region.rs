@@ -45,7 +45,10 @@ impl Seen {
             Some(net) => net
                 .peers()
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not ask the network which members it sees");
+                    Vec::new()
+                })
                 .into_iter()
                 .map(|p| (p.did.clone(), p))
                 .collect(),

@@ -118,13 +118,18 @@ impl Export {
             .iter()
             .filter(|e| e.kind == Kind::EquivocationDetected)
         {
-            if let Ok(ev) = serde_json::from_value::<Evidence>(e.body.clone()) {
-                if !equivocations
-                    .iter()
-                    .any(|x| x.issuer == ev.issuer && x.version == ev.version)
-                {
-                    equivocations.push(ev);
+            let ev = match serde_json::from_value::<Evidence>(e.body.clone()) {
+                Ok(ev) => ev,
+                Err(err) => {
+                    tracing::warn!(seq = e.seq, error = %err, "audit entry of an equivocation holds no evidence; exported without it");
+                    continue;
                 }
+            };
+            if !equivocations
+                .iter()
+                .any(|x| x.issuer == ev.issuer && x.version == ev.version)
+            {
+                equivocations.push(ev);
             }
         }
         Ok(Export {

@@ -71,6 +71,7 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 fn pretty(value: &Value) -> String {
+    // Cannot fail: a JSON value always serialises.
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
@@ -255,11 +256,13 @@ fn files(dir: &Path, name: &str) -> Result<Vec<Item>> {
     if !d.is_dir() {
         return Ok(Vec::new());
     }
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&d)
-        .map_err(io_err(&d))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(&d).map_err(io_err(&d))? {
+        let path = entry.map_err(io_err(&d))?.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            paths.push(path);
+        }
+    }
     paths.sort_by_key(|p| {
         let stem = p
             .file_stem()

@@ -105,7 +105,7 @@ impl Engine {
             .to_owned();
         let record = QueryRecord {
             hash: query_hash.0,
-            raw: serde_json::to_vec(&value).unwrap_or_default(),
+            raw: serde_json::to_vec(&value).unwrap_or_default(), // cannot fail: a JSON value
         };
         let mut trail = Trail::default();
         trail
@@ -305,7 +305,23 @@ impl Engine {
         );
         inputs.insert("quotaUsed".into(), json!(quota_used.1));
         let store = &self.store;
-        let planned = regio_query::plan(&q.sql, |name| store.dataset(name).ok().map(|d| d.schema));
+        // A dataset the store lacks is the planner's `UnknownDataset`; any other store error
+        // is this node failing, not a refusal: kept aside and returned.
+        let failed = std::cell::RefCell::new(None);
+        let planned = regio_query::plan(&q.sql, |name| match store.dataset(name) {
+            Ok(d) => Some(d.schema),
+            Err(StoreError::NoSuchDataset(_)) => None,
+            Err(e) => {
+                let mut first = failed.borrow_mut();
+                if first.is_none() {
+                    *first = Some(e);
+                }
+                None
+            }
+        });
+        if let Some(e) = failed.into_inner() {
+            return Err(Box::new(Stop::Failed(e.into())));
+        }
         let (plan, shape) = match planned {
             Ok(p) => p,
             Err(PlanError::UnknownDataset { name, .. }) => {

@@ -71,7 +71,7 @@ fn invalid(what: &'static str) -> impl Fn(Invalid) -> DocError {
 fn record(signed_hash: DocHash, raw: &Value, now: DateTime<Utc>) -> DocRecord {
     DocRecord {
         hash: signed_hash.0,
-        raw: serde_json::to_vec(raw).unwrap_or_default(),
+        raw: serde_json::to_vec(raw).unwrap_or_default(), // cannot fail: a JSON value
         stored_at: now.timestamp_micros(),
     }
 }
@@ -117,7 +117,7 @@ impl Engine {
             }
             _ => {}
         }
-        let raw = serde_json::to_vec(signed.raw()).unwrap_or_default();
+        let raw = serde_json::to_vec(signed.raw()).unwrap_or_default(); // cannot fail: a JSON value
         self.store.publish_policy(
             PolicyRecord {
                 version: doc.version,
@@ -309,11 +309,12 @@ impl Engine {
                 Status::Given => None,
                 Status::Withdrawn => doc.withdrawn_at.map(|t| t.timestamp_micros()),
             },
+            // Cannot fail: the channel is a unit enum that serialises to its name.
             channel: serde_json::to_value(doc.channel)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            raw: Some(serde_json::to_vec(signed.raw()).unwrap_or_default()),
+            raw: Some(serde_json::to_vec(signed.raw()).unwrap_or_default()), // cannot fail: a JSON value
         };
         self.store
             .put_consents(vec![entry], now.timestamp_micros())?;

@@ -115,6 +115,7 @@ impl Gossip {
 
     /// Encodes for the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
+        // Cannot fail: strings, numbers and JSON values, all with string keys.
         serde_json::to_vec(self).unwrap_or_default()
     }
 

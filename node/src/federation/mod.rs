@@ -6,6 +6,10 @@
 //! returns the result with its **provenance**: for every member, answered / refused (with
 //! the reason) / timed out / unreachable / invalid, the policy version it applied and what
 //! it filtered. A slow or partitioned member never delays the answer past the deadline.
+//! A member that took the query but could not answer it (its store or engine failed) is
+//! `refused` with reason `node.error` and its error as the message, without a signed
+//! answer. Every member that did not answer is logged as a warning naming it (`peer` = its
+//! DID, `member` = its name) and the cause; a signed refusal is logged at debug level.
 
 pub mod gossip;
 pub mod p2p;
@@ -25,6 +29,7 @@ use tracing::Instrument;
 
 use crate::engine::Engine;
 use crate::telemetry;
+use regio_net::NODE_ERROR;
 use regio_policy::decision;
 use regio_policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
 use regio_policy::{Did, DocHash, Signed};
@@ -44,6 +49,16 @@ pub enum TransportError {
     /// The member's network layer refused before answering (e.g. `peer.not_member`).
     #[error("refused by the network layer: {0}")]
     Refused(String),
+    /// The member (or this node's own engine) took the query but could not answer it: its
+    /// engine or store failed. Reported as [`Status::Refused`] with this reason
+    /// (`node.error`) and message, without a signed answer.
+    #[error("failed to answer ({reason}): {message}")]
+    Failed {
+        /// The reason code, `node.error`.
+        reason: String,
+        /// The cause, as the member stated it.
+        message: String,
+    },
 }
 
 /// Carries a signed query to a member and its signed answer back.
@@ -63,7 +78,9 @@ pub trait Transport: Send + Sync {
 pub enum Status {
     /// It answered.
     Answered,
-    /// It refused, with its reason code.
+    /// It refused, with its reason code: a signed refusal (its hash in
+    /// [`Provenance::answer`]), or, with reason `node.error` and no signed answer, a member
+    /// that failed to answer (its message names the cause).
     Refused {
         /// Reason code.
         reason: String,
@@ -213,6 +230,7 @@ async fn coordinate_untraced(
     if !members.iter().any(|m| &m.did == engine.did()) {
         return Err(FederationError::NotMember(q.region.clone()));
     }
+    // Cannot fail: a JSON value always serialises.
     let bytes = serde_json::to_vec(&query_value).unwrap_or_default();
     let mut pending: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     for (i, m) in members.iter().enumerate() {
@@ -226,28 +244,20 @@ async fn coordinate_untraced(
                         span.in_scope(|| engine.answer(value, None, now))
                     })
                     .await;
+                    let failed = |message: String| {
+                        Reply::Failed(TransportError::Failed {
+                            reason: NODE_ERROR.to_owned(),
+                            message,
+                        })
+                    };
                     traced(match local {
                         // Checked like any member's answer: the bytes it would have sent.
-                        Ok(Ok(a)) => (
-                            i,
-                            arrived(
-                                serde_json::to_vec(a.signed.raw()).unwrap_or_default(),
-                                engine_did,
-                                query_hash,
-                            ),
-                        ),
-                        Ok(Err(e)) => (
-                            i,
-                            Reply::Failed(TransportError::Unreachable(format!(
-                                "local engine: {e}"
-                            ))),
-                        ),
-                        Err(e) => (
-                            i,
-                            Reply::Failed(TransportError::Unreachable(format!(
-                                "local engine: {e}"
-                            ))),
-                        ),
+                        Ok(Ok(a)) => match serde_json::to_vec(a.signed.raw()) {
+                            Ok(bytes) => (i, arrived(bytes, engine_did, query_hash)),
+                            Err(e) => (i, failed(format!("encoding the signed answer: {e}"))),
+                        },
+                        Ok(Err(e)) => (i, failed(e.to_string())),
+                        Err(e) => (i, failed(format!("the answering task failed: {e}"))),
                     })
                 }
                 .instrument(span),
@@ -271,7 +281,10 @@ async fn coordinate_untraced(
             replies[i] = Some(reply);
         }
     };
-    let _ = tokio::time::timeout(deadline, collect).await;
+    if tokio::time::timeout(deadline, collect).await.is_err() {
+        // Members still silent are reported as timed out (and logged below).
+        tracing::debug!(query = %q.id, "deadline passed before every member replied");
+    }
 
     let mut provenance = Vec::with_capacity(members.len());
     let mut answers = Vec::new();
@@ -290,6 +303,9 @@ async fn coordinate_untraced(
         };
         match reply {
             None | Some(Reply::Failed(TransportError::Timeout)) => {}
+            Some(Reply::Failed(TransportError::Failed { reason, message })) => {
+                line.status = Status::Refused { reason, message }
+            }
             Some(Reply::Failed(e)) => {
                 line.status = Status::Unreachable {
                     error: e.to_string(),
@@ -335,6 +351,7 @@ async fn coordinate_untraced(
                 }
             },
         }
+        log_member(&q, &line);
         provenance.push(line);
     }
     let answered = provenance
@@ -362,6 +379,31 @@ async fn coordinate_untraced(
         provenance,
         answers,
     })
+}
+
+/// Logs what happened at a member that did not answer: a failure (unreachable, invalid
+/// answer, failed to answer, timed out) as a warning with its cause, a signed refusal (a
+/// policy decision, not a fault) at debug level.
+fn log_member(q: &qdoc::Query, line: &Provenance) {
+    let (peer, member, query, region) = (&line.member, &line.name, &q.id, &q.region);
+    match &line.status {
+        Status::Answered => {}
+        Status::Refused { reason, message } if line.answer.is_some() => {
+            tracing::debug!(%peer, %member, %query, %region, %reason, %message, "member refused the query");
+        }
+        Status::Refused { reason, message } => {
+            tracing::warn!(%peer, %member, %query, %region, %reason, error = %message, "member failed to answer the query");
+        }
+        Status::TimedOut => {
+            tracing::warn!(%peer, %member, %query, %region, "member did not answer by the deadline");
+        }
+        Status::Unreachable { error } => {
+            tracing::warn!(%peer, %member, %query, %region, %error, "member unreachable");
+        }
+        Status::Invalid { error } => {
+            tracing::warn!(%peer, %member, %query, %region, %error, "member's answer is invalid");
+        }
+    }
 }
 
 fn check_answer(
@@ -460,7 +502,7 @@ fn record_coordinate(span: &tracing::Span, result: &Result<FederatedResult, Fede
             matches!(
                 p.status,
                 Status::TimedOut | Status::Unreachable { .. } | Status::Invalid { .. }
-            )
+            ) || (matches!(p.status, Status::Refused { .. }) && p.answer.is_none())
         })
         .map(|p| p.name.as_str())
         .collect();

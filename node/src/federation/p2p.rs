@@ -14,7 +14,7 @@ use super::gossip::Gossip;
 use super::sync::{self, SyncBody};
 use super::{Transport, TransportError};
 use crate::engine::Engine;
-use regio_net::{members_of, Handle, InboundHandler, NetError, Protocol};
+use regio_net::{members_of, Handle, InboundHandler, NetError, Protocol, Refusal, NODE_ERROR};
 use regio_policy::Did;
 
 /// The coordinator's transport over libp2p request-response (`/regio/query/1`).
@@ -35,6 +35,9 @@ impl Transport for NetTransport {
                 .map_err(|e| match e {
                     NetError::Timeout(_) => TransportError::Timeout,
                     NetError::Refused { reason } => TransportError::Refused(reason),
+                    NetError::Failed { reason, message } => {
+                        TransportError::Failed { reason, message }
+                    }
                     other => TransportError::Unreachable(other.to_string()),
                 })
         })
@@ -71,43 +74,96 @@ impl EngineInbound {
 }
 
 impl InboundHandler for EngineInbound {
-    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_query(&self, from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
         let engine = self.engine.clone();
         // Not JSON at all: the engine answers a signed `signature.invalid` refusal.
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match tokio::task::spawn_blocking(move || engine.answer(value, Some(&from), Utc::now()))
-            .await
-        {
-            Ok(Ok(answer)) => serde_json::to_vec(answer.signed.raw()).unwrap_or_default(),
-            _ => Vec::new(),
-        }
+        let query = value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let region = value
+            .get("region")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let requester = from.clone();
+        let answered =
+            tokio::task::spawn_blocking(move || engine.answer(value, Some(&requester), Utc::now()))
+                .await;
+        let failure = match answered {
+            Ok(Ok(answer)) => match serde_json::to_vec(answer.signed.raw()) {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => format!("encoding the signed answer: {e}"),
+            },
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the answering task failed: {e}"),
+        };
+        tracing::error!(
+            peer = %from,
+            query = %query,
+            region = %region,
+            error = %failure,
+            "could not answer a peer's query; refusing it with {NODE_ERROR}"
+        );
+        Err(Refusal::node_error(failure))
     }
 
-    async fn on_chain(&self, _from: Did, bytes: Vec<u8>) -> Vec<u8> {
+    async fn on_chain(&self, from: Did, bytes: Vec<u8>) -> Result<Vec<u8>, Refusal> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(peer = %from, error = %e, "could not serve a peer's {what}; refusing it with {NODE_ERROR}");
+            Refusal::node_error(format!("{what}: {e}"))
+        };
         // A sync request: the region's documents the requester lacks, as gossip messages.
         if let Some(body) = SyncBody::parse(&bytes) {
             let engine = self.engine.clone();
+            let region = body.sync.region.clone();
             let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync))
                 .await
-                .unwrap_or_default();
-            return serde_json::to_vec(&docs).unwrap_or_default();
+                .map_err(|e| fail(&format!("sync of region {region}"), &e))?;
+            return serde_json::to_vec(&docs).map_err(|e| fail("sync", &e));
         }
         // Anything else: this node's whole policy chain, oldest first.
-        let policies = self.engine.store().policies().unwrap_or_default();
-        let docs: Vec<Value> = policies
-            .iter()
-            .filter_map(|p| serde_json::from_slice(&p.raw).ok())
-            .collect();
-        serde_json::to_vec(&docs).unwrap_or_default()
+        let policies = self
+            .engine
+            .store()
+            .policies()
+            .map_err(|e| fail("policy chain request", &e))?;
+        let mut docs: Vec<Value> = Vec::with_capacity(policies.len());
+        for p in &policies {
+            let doc = serde_json::from_slice(&p.raw).map_err(|e| {
+                fail(
+                    &format!("policy chain request (stored version {})", p.version),
+                    &e,
+                )
+            })?;
+            docs.push(doc);
+        }
+        serde_json::to_vec(&docs).map_err(|e| fail("policy chain request", &e))
     }
 
     fn on_gossip(&self, region: &str, from: Did, bytes: Vec<u8>, direct: bool) {
-        let _ = self.gossip.try_send(GossipIn {
+        let msg = GossipIn {
             region: region.to_owned(),
             from,
             bytes,
             direct,
-        });
+        };
+        match self.gossip.try_send(msg) {
+            Ok(()) => {}
+            // The digests of `super::sync` bring a dropped document back.
+            Err(mpsc::error::TrySendError::Full(msg)) => tracing::warn!(
+                peer = %msg.from,
+                region = %msg.region,
+                "gossip queue full; dropped a message (anti-entropy will fetch it again)"
+            ),
+            Err(mpsc::error::TrySendError::Closed(msg)) => tracing::debug!(
+                peer = %msg.from,
+                region = %msg.region,
+                "gossip queue closed (shutting down); dropped a message"
+            ),
+        }
     }
 }
 
@@ -116,8 +172,18 @@ impl InboundHandler for EngineInbound {
 pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>) {
     while let Some(msg) = rx.recv().await {
         let engine = engine.clone();
-        let _ = tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now()))
-            .await;
+        let (from, region) = (msg.from.clone(), msg.region.clone());
+        match tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now()))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(peer = %from, region = %region, error = %e, "gossip not applied")
+            }
+            Err(e) => {
+                tracing::error!(peer = %from, region = %region, error = %e, "applying gossip failed")
+            }
+        }
     }
 }
 
@@ -125,7 +191,10 @@ pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>)
 /// whom to dial) and the region's gossip topic.
 pub async fn join_regions(engine: &Engine, net: &Handle) -> Result<(), NetError> {
     for region in engine.regions() {
-        let (members, _unparsed) = members_of(region.doc());
+        let (members, unparsed) = members_of(region.doc());
+        for address in unparsed {
+            tracing::warn!(region = %region.doc().region, %address, "a member address in the manifest is not a multiaddr; not dialled");
+        }
         net.set_members(&region.doc().region, members).await?;
         net.subscribe(&region.doc().region).await?;
     }

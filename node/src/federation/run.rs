@@ -53,6 +53,7 @@ pub async fn start(
     let (inbound, gossip) = EngineInbound::new(engine.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let (net, net_task) = regio_net::start(config, key, inbound, async move {
+        // Err when the sender is dropped without a send: stop then too.
         let _ = stopped.await;
     })
     .await?;
@@ -78,16 +79,28 @@ impl Running {
     /// closed), then lets the gossip queue drain (at most 2 s).
     pub async fn stop(mut self) {
         self.sync_task.abort();
-        let _ = (&mut self.sync_task).await;
+        if let Err(e) = (&mut self.sync_task).await {
+            // Cancelled is what was asked for; a panic is a failure.
+            if e.is_panic() {
+                tracing::error!(error = %e, "the anti-entropy task panicked");
+            }
+        }
         if let Some(stop) = self.stop.take() {
+            // Err only when the network task already ended: awaited just below.
             let _ = stop.send(());
         }
-        let _ = (&mut self.net_task).await;
-        if tokio::time::timeout(Duration::from_secs(2), &mut self.gossip_task)
-            .await
-            .is_err()
-        {
-            self.gossip_task.abort();
+        if let Err(e) = (&mut self.net_task).await {
+            tracing::error!(error = %e, "the network task failed");
+        }
+        match tokio::time::timeout(Duration::from_secs(2), &mut self.gossip_task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the gossip task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    "gossip still being applied 2 s after the network stopped; abandoned"
+                );
+                self.gossip_task.abort();
+            }
         }
     }
 }
@@ -151,7 +164,10 @@ pub async fn apply_and_join(
     while let Some(msg) = rx.recv().await {
         let gossip = match Gossip::from_bytes(&msg.bytes) {
             Ok(g) => g,
-            Err(_) => continue,
+            Err(e) => {
+                tracing::warn!(peer = %msg.from, region = %msg.region, error = %e, "undecodable gossip ignored");
+                continue;
+            }
         };
         if let Gossip::Digest {
             region,
@@ -170,7 +186,8 @@ pub async fn apply_and_join(
             let start = differs
                 && state
                     .lock()
-                    .is_ok_and(|mut st| st.start_pull(&msg.from, Instant::now()));
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .start_pull(&msg.from, Instant::now());
             if start {
                 tokio::spawn(pull(
                     engine.clone(),
@@ -189,8 +206,18 @@ pub async fn apply_and_join(
             (applied, before != manifest_heads(&e))
         })
         .await;
-        if let Ok((Ok(Applied::Manifest), true)) = applied {
-            let _ = join_regions(&engine, &net).await;
+        let (peer, region) = (&msg.from, &msg.region);
+        match applied {
+            Ok((Ok(Applied::Manifest), true)) => {
+                if let Err(e) = join_regions(&engine, &net).await {
+                    tracing::error!(%peer, %region, error = %e, "a new manifest took effect but the network was not told its members");
+                }
+            }
+            Ok((Ok(_), _)) => {}
+            Ok((Err(e), _)) => {
+                tracing::warn!(%peer, %region, error = %e, "gossip not applied");
+            }
+            Err(e) => tracing::error!(%peer, %region, error = %e, "applying gossip failed"),
         }
     }
 }
@@ -203,49 +230,68 @@ async fn pull(
     peer: Did,
     region: String,
 ) {
+    let lock = || {
+        state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     let mut have = sync::holdings(&engine, &region);
-    if let Ok(st) = state.lock() {
-        have.extend(st.refused.iter().copied());
-    }
+    have.extend(lock().refused.iter().copied());
     let body = SyncBody {
-        sync: SyncRequest { region, have },
+        sync: SyncRequest {
+            region: region.clone(),
+            have,
+        },
     }
     .to_bytes();
     let docs: Vec<Gossip> = match net
         .request(&peer, Protocol::Chain, body, SYNC_DEADLINE)
         .await
     {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(_) => Vec::new(),
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(docs) => docs,
+            Err(e) => {
+                tracing::warn!(%peer, %region, error = %e, "malformed sync reply ignored");
+                Vec::new()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(%peer, %region, error = %e, "sync request failed");
+            Vec::new()
+        }
     };
     if !docs.is_empty() {
         let e = engine.clone();
-        let (refused, manifest_changed) = tokio::task::spawn_blocking(move || {
+        let (p, r) = (peer.clone(), region.clone());
+        let applied = tokio::task::spawn_blocking(move || {
             let before = manifest_heads(&e);
             let mut refused = Vec::new();
             for doc in docs {
                 let hash = doc.document().map(DocHash::of);
-                if doc.apply_to(&e, Utc::now()).is_err() {
+                if let Err(err) = doc.apply_to(&e, Utc::now()) {
+                    tracing::warn!(peer = %p, region = %r, error = %err, "a synced document was refused");
                     refused.extend(hash);
                 }
             }
             (refused, before != manifest_heads(&e))
         })
-        .await
-        .unwrap_or_default();
+        .await;
+        let (refused, manifest_changed) = applied.unwrap_or_else(|e| {
+            tracing::error!(%peer, %region, error = %e, "applying synced documents failed");
+            (Vec::new(), false)
+        });
         if manifest_changed {
-            let _ = join_regions(&engine, &net).await;
-        }
-        if let Ok(mut st) = state.lock() {
-            if st.refused.len() + refused.len() > MAX_REFUSED {
-                st.refused.clear();
+            if let Err(e) = join_regions(&engine, &net).await {
+                tracing::error!(%peer, %region, error = %e, "a synced manifest took effect but the network was not told its members");
             }
-            st.refused.extend(refused);
         }
+        let mut st = lock();
+        if st.refused.len() + refused.len() > MAX_REFUSED {
+            st.refused.clear();
+        }
+        st.refused.extend(refused);
     }
-    if let Ok(mut st) = state.lock() {
-        st.busy = false;
-    }
+    lock().busy = false;
 }
 
 /// Publishes `msg` on the topic of every region this node is in. Returns how many topics
@@ -255,12 +301,11 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
     let bytes = msg.to_bytes();
     let mut sent = 0;
     for region in engine.regions() {
-        if net
-            .publish(&region.doc().region, bytes.clone())
-            .await
-            .is_ok()
-        {
-            sent += 1;
+        let region = &region.doc().region;
+        match net.publish(region, bytes.clone()).await {
+            Ok(()) => sent += 1,
+            Err(NetError::NoPeers(_)) => {}
+            Err(e) => tracing::warn!(%region, error = %e, "could not publish gossip"),
         }
     }
     sent
@@ -270,7 +315,11 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
 pub async fn publish_digests(engine: &Engine, net: &Handle) {
     for region in engine.regions() {
         let id = region.doc().region.clone();
-        let _ = net.publish(&id, sync::digest(engine, &id).to_bytes()).await;
+        match net.publish(&id, sync::digest(engine, &id).to_bytes()).await {
+            // No peer subscribed yet (alone, or the mesh is forming): the next round retries.
+            Ok(()) | Err(NetError::NoPeers(_)) => {}
+            Err(e) => tracing::warn!(region = %id, error = %e, "could not publish the digest"),
+        }
     }
 }
 
@@ -290,7 +339,10 @@ fn jittered(interval: Duration) -> Duration {
     let mut b = [0u8; 8];
     let r = match getrandom::fill(&mut b) {
         Ok(()) => u64::from_le_bytes(b),
-        Err(_) => 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "no randomness for the digest jitter; waiting half an interval");
+            0
+        }
     };
     let ms = interval.as_millis().max(1) as u64;
     Duration::from_millis(ms / 2 + r % ms)

@@ -50,6 +50,7 @@ pub struct SyncBody {
 impl SyncBody {
     /// Encodes for the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
+        // Cannot fail: a string and hashes (hex strings).
         serde_json::to_vec(self).unwrap_or_default()
     }
 

@@ -227,14 +227,18 @@ impl Store {
         if entry.seq.is_multiple_of(CHECKPOINT_EVERY) {
             // The change is committed: a checkpoint that cannot be written now is not its
             // failure. The next one (every CHECKPOINT_EVERY entries, shutdown, export) covers it.
-            let _ = self.write_checkpoint(&entry, at);
+            if let Err(e) = self.write_checkpoint(&entry, at) {
+                tracing::warn!(seq = entry.seq, error = %e, "audit checkpoint not written; the next one covers this entry");
+            }
         }
         Ok(entry)
     }
 
     /// Installs the checkpoint signer (once; later calls are ignored).
     pub fn set_checkpointer(&self, signer: Checkpointer) {
-        let _ = self.inner.checkpointer.set(signer);
+        if self.inner.checkpointer.set(signer).is_err() {
+            tracing::debug!("a checkpoint signer is installed already; kept it");
+        }
     }
 
     fn write_checkpoint(&self, head: &audit::Entry, at: i64) -> Result<Option<u64>, StoreError> {

@@ -154,6 +154,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        // The line is rejected either way (`bail`): whether the rest of the sequence reads
+        // changes nothing.
         let _ = IgnoredAny::deserialize(serde::de::value::SeqAccessDeserializer::new(seq));
         Err(bail())
     }
