@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use comfy_table::Table;
+use regio_http::datasets::{CreateDataset, DatasetInfo, ListDatasets};
 
 use crate::client::Client;
 
@@ -15,7 +16,7 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
     schema
         .validate()
         .with_context(|| format!("invalid schema in {}", file.display()))?;
-    client.post("/v1/datasets", "application/json", &body)?;
+    client.send(&CreateDataset, "application/json", &body)?;
     if json {
         println!(
             "{}",
@@ -33,17 +34,17 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
 
 /// `regio dataset list [--json]`.
 pub fn list(client: &Client, json: bool) -> Result<()> {
-    let list = client.get("/v1/datasets", false)?;
-    let items = list.as_array().cloned().unwrap_or_default();
+    let items = client.call(&ListDatasets)?;
+    let field = |d: &DatasetInfo, key: &str| d.schema.get(key).cloned().unwrap_or_default();
     if json {
         let out: Vec<serde_json::Value> = items
             .iter()
             .map(|d| {
                 serde_json::json!({
-                    "dataset": d["schema"]["dataset"],
-                    "records": d["records"],
-                    "chunks": d["chunks"],
-                    "schema": d["schema"],
+                    "dataset": field(d, "dataset"),
+                    "records": d.records,
+                    "chunks": d.chunks,
+                    "schema": d.schema,
                 })
             })
             .collect();
@@ -53,14 +54,13 @@ pub fn list(client: &Client, json: bool) -> Result<()> {
     let mut table = Table::new();
     table.set_header(vec!["dataset", "records", "chunks", "subject", "time"]);
     for d in &items {
-        let s = &d["schema"];
-        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+        let text = |key: &str| field(d, key).as_str().unwrap_or("-").to_string();
         table.add_row(vec![
-            text(&s["dataset"]),
-            d["records"].to_string(),
-            d["chunks"].to_string(),
-            text(&s["subject"]),
-            text(&s["time"]),
+            text("dataset"),
+            d.records.to_string(),
+            d.chunks.to_string(),
+            text("subject"),
+            text("time"),
         ]);
     }
     println!("{table}");
