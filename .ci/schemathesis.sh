@@ -62,6 +62,8 @@ JSON
 "$REGIO" dataset create --node "$URL" --dir "$WORK/node" "$WORK/readings.json" >/dev/null
 
 TOKEN=$(tr -d '[:space:]' <"$WORK/node/admin.token")
+# One worker: with two, CPython 3.11's parser, shared by the threads, broke inside
+# hypothesis ("AST constructor recursion depth mismatch"); the run takes ~15 s anyway.
 # positive_data_acceptance is left out: a body the schema allows is rarely a document that
 # verifies (signed JSON, a dataset name not yet taken, a file in the schema's columns), and
 # the node rightly answers 400/409 — which the document lists, and the other checks hold
@@ -72,4 +74,4 @@ TOKEN=$(tr -d '[:space:]' <"$WORK/node/admin.token")
   --seed "$SEED" \
   --exclude-checks positive_data_acceptance \
   --request-timeout 10 \
-  --workers 2
+  --workers 1

@@ -93,6 +93,13 @@ pub enum FieldType {
     GeoPoint,
 }
 
+/// The body of an ingest or a consent import: the file's bytes, in the format the query
+/// string names (NDJSON, CSV or NGSI-LD text). Documentation only: the node reads the raw
+/// body.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBody(pub Vec<u8>);
+
 /// Input formats of records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum Format {

@@ -25,7 +25,7 @@ use crate::ingest::{self, Mode};
     security(("admin_token" = [])),
     params(regio_http::datasets::ConsentImportParams),
     request_body(description = "The file, in the `format` given", content(
-        (String = "application/x-ndjson"), (String = "text/csv"))),
+        (inline(regio_http::datasets::FileBody) = "application/x-ndjson"), (inline(regio_http::datasets::FileBody) = "text/csv"))),
     responses(
         (status = 200, description = "What was imported, and every rejected line", body = regio_http::datasets::ConsentImportReply),
         (status = 400, description = "`request.bad_query`, `ingest.invalid_line` (details: the line) or `ingest.invalid_batch`; nothing was stored", body = ErrorBody),

@@ -69,9 +69,9 @@ pub async fn create(
     summary = "Ingest a file of records (NDJSON, CSV or NGSI-LD) into a dataset",
     description = "All-or-nothing unless `skip_invalid=true`, which stores the valid lines and reports every rejected one. Answered after the records are durable.",
     security(("admin_token" = [])),
-    params(("name" = String, Path, description = "The dataset"), IngestParams),
+    params(("name" = String, Path, description = "The dataset", example = "readings"), IngestParams),
     request_body(description = "The file, in the `format` given", content(
-        (String = "application/x-ndjson"), (String = "text/csv"), (String = "application/ld+json"))),
+        (inline(regio_http::datasets::FileBody) = "application/x-ndjson"), (inline(regio_http::datasets::FileBody) = "text/csv"), (inline(regio_http::datasets::FileBody) = "application/ld+json"))),
     responses(
         (status = 200, description = "What was stored, and every rejected line", body = IngestReply),
         (status = 400, description = "`request.bad_query`, `ingest.invalid_line` (details: the line) or `ingest.invalid_batch`; nothing was stored", body = ErrorBody),

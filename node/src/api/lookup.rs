@@ -26,7 +26,7 @@ use crate::store::DocKind;
 /// `GET /v1/certificates/{hash}`.
 #[utoipa::path(get, path = "/v1/certificates/{hash}", tag = "documents",
     summary = "A stored ethics certificate by its hash",
-    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`")),
+    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`", pattern = "^sha256:[0-9a-f]{64}$")),
     responses(
         (status = 200, description = "Stored here", body = StoredDocument),
         (status = 400, description = "`request.bad_hash`", body = ErrorBody),
@@ -42,7 +42,7 @@ pub async fn certificate(
 /// `GET /v1/revocations/{hash}`.
 #[utoipa::path(get, path = "/v1/revocations/{hash}", tag = "documents",
     summary = "A stored revocation by its hash",
-    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`")),
+    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`", pattern = "^sha256:[0-9a-f]{64}$")),
     responses(
         (status = 200, description = "Stored here", body = StoredDocument),
         (status = 400, description = "`request.bad_hash`", body = ErrorBody),
