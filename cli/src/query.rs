@@ -132,7 +132,7 @@ pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
             )
         })?,
         403 => match serde_json::from_str::<QueryRefusal>(&text) {
-            Ok(QueryRefusal::NoAnswer(r)) => r,
+            Ok(QueryRefusal::NoAnswer(r)) => *r,
             Ok(QueryRefusal::Refused(body)) => return refused_early(body.error),
             Err(_) => return Err(client::failure(status, &text).into()),
         },

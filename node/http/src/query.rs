@@ -73,7 +73,7 @@ pub struct QueryReply {
 #[serde(untagged)]
 pub enum QueryRefusal {
     /// No member answered: the whole reply, with `error`.
-    NoAnswer(QueryReply),
+    NoAnswer(Box<QueryReply>),
     /// The query does not verify, or names a region this node is not in.
     Refused(crate::ErrorBody),
 }

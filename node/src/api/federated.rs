@@ -119,7 +119,7 @@ pub async fn query(
 pub fn response(r: &FederatedResult) -> (StatusCode, Json<QueryReply>) {
     let mut body = QueryReply {
         query: r.query.clone(),
-        query_hash: r.query_hash.clone(),
+        query_hash: r.query_hash,
         region: r.region.clone(),
         result: r.result.as_ref().and_then(|v| {
             serde_json::from_value::<ResultTable>(v.clone())
