@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{SubsecRound, Utc};
-use regio_http::datasets::{ConsentFormat, ConsentImport, ConsentImportParams};
+use regio_http::datasets::{ConsentFormat, ConsentImport, ConsentImportParams, RejectedLine};
 use regio_http::documents::SubmitConsent;
 use regio_policy::doc::consent::{Channel, ConsentRecord, Status};
 use regio_policy::Signed;
@@ -71,8 +71,8 @@ pub fn import(
         Ok(r) => r,
         Err(e) => {
             if let Some(f) = e.downcast_ref::<crate::client::ApiFailure>() {
-                if let Some(m) = f.details["message"].as_str() {
-                    eprintln!("rejected: {m}");
+                if let Ok(line) = serde_json::from_value::<RejectedLine>(f.details.clone()) {
+                    eprintln!("rejected: {}", line.message);
                 }
                 eprintln!("nothing was imported");
             }

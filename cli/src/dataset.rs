@@ -4,9 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use comfy_table::Table;
-use regio_http::datasets::{CreateDataset, DatasetInfo, ListDatasets};
+use regio_http::datasets::{CreateDataset, ListDatasets};
 
 use crate::client::Client;
+use crate::io;
 
 /// `regio dataset create SCHEMA.json`.
 pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
@@ -35,16 +36,15 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
 /// `regio dataset list [--json]`.
 pub fn list(client: &Client, json: bool) -> Result<()> {
     let items = client.call(&ListDatasets)?;
-    let field = |d: &DatasetInfo, key: &str| d.schema.get(key).cloned().unwrap_or_default();
     if json {
         let out: Vec<serde_json::Value> = items
             .iter()
             .map(|d| {
                 serde_json::json!({
-                    "dataset": field(d, "dataset"),
+                    "dataset": d.schema.dataset,
                     "records": d.records,
                     "chunks": d.chunks,
-                    "schema": d.schema,
+                    "schema": io::json_value(&d.schema),
                 })
             })
             .collect();
@@ -54,13 +54,14 @@ pub fn list(client: &Client, json: bool) -> Result<()> {
     let mut table = Table::new();
     table.set_header(vec!["dataset", "records", "chunks", "subject", "time"]);
     for d in &items {
-        let text = |key: &str| field(d, key).as_str().unwrap_or("-").to_string();
+        let s = &d.schema;
+        let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         table.add_row(vec![
-            text("dataset"),
+            s.dataset.clone(),
             d.records.to_string(),
             d.chunks.to_string(),
-            text("subject"),
-            text("time"),
+            text(&s.subject),
+            text(&s.time),
         ]);
     }
     println!("{table}");

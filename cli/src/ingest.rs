@@ -262,13 +262,15 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     let started = Instant::now();
     client.check_admin()?;
     let list = client.call(&wire::ListDatasets)?;
-    let schema_json = list
+    let schemas = list
         .into_iter()
-        .find(|d| d.schema.get("dataset").and_then(|v| v.as_str()) == Some(o.dataset))
-        .map(|d| d.schema)
-        .with_context(|| format!("the node has no dataset `{}`: create it first with `regio dataset create SCHEMA.json`", o.dataset))?;
-    let schema: Schema = serde_json::from_value(schema_json)
+        .map(|d| serde_json::to_value(d.schema).and_then(serde_json::from_value::<Schema>))
+        .collect::<std::result::Result<Vec<_>, _>>()
         .context("the node sent a schema this CLI cannot read")?;
+    let schema = schemas
+        .into_iter()
+        .find(|s| s.dataset == o.dataset)
+        .with_context(|| format!("the node has no dataset `{}`: create it first with `regio dataset create SCHEMA.json`", o.dataset))?;
     let batches = split(&input, format, o.batch_rows.max(1))?;
     if !o.skip_invalid {
         if let Some(msg) = validate(&schema, format, &batches) {

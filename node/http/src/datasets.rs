@@ -36,18 +36,17 @@ impl Endpoint for CreateDataset {
 /// A dataset as listed (and as created: with zero records).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DatasetInfo {
-    /// Its schema (the node's `regio_node::schema::Schema`).
-    #[schema(value_type = DatasetSchema)]
-    pub schema: serde_json::Value,
+    /// Its schema.
+    pub schema: DatasetSchema,
     /// Records stored.
     pub records: u64,
     /// Chunks they are stored in.
     pub chunks: u64,
 }
 
-/// The JSON form of a dataset schema, as the OpenAPI document describes it. The node parses
-/// and validates it as its own `regio_node::schema::Schema` (names, types, that `subject` and
-/// `time` name fields); replies carry it as JSON ([`DatasetInfo::schema`]).
+/// The JSON form of a dataset schema. The node parses and validates a schema it is sent as
+/// its own `regio_node::schema::Schema` (names, types, that `subject` and `time` name
+/// fields), which has this very JSON form; replies carry this type ([`DatasetInfo::schema`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSchema {
@@ -57,8 +56,10 @@ pub struct DatasetSchema {
     /// Fields, in column order.
     pub fields: Vec<SchemaField>,
     /// The field that names the data subject (pseudonym); `null`: no personal rows.
+    #[serde(default)]
     pub subject: Option<String>,
     /// The timestamp field records are ordered and pruned by.
+    #[serde(default)]
     pub time: Option<String>,
 }
 
@@ -73,8 +74,9 @@ pub struct SchemaField {
     #[serde(rename = "type")]
     pub ty: FieldType,
     /// Whether it may be absent or null (default false).
+    #[serde(default)]
     #[schema(default = false)]
-    pub nullable: Option<bool>,
+    pub nullable: bool,
 }
 
 /// The type of a field.
@@ -174,17 +176,18 @@ pub struct IngestReply {
 }
 
 /// A line of an input file that was not stored, and why. Also the `details` of an
-/// `ingest.invalid_line` error.
+/// `ingest.invalid_line` error. (Fields in alphabetical order: the order this object has
+/// always had on the wire.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RejectedLine {
-    /// 1-based line (CSV: the header is line 1) or entity position.
-    pub line: u64,
-    /// The field, when the problem is one field's.
-    pub field: Option<String>,
     /// What was expected.
     pub expected: String,
+    /// The field, when the problem is one field's.
+    pub field: Option<String>,
     /// What was found.
     pub found: String,
+    /// 1-based line (CSV: the header is line 1) or entity position.
+    pub line: u64,
     /// The whole explanation, for people.
     pub message: String,
 }

@@ -10,7 +10,7 @@ use regio_http::error::{AdminErrors, ServerErrors};
 use regio_http::ErrorBody;
 
 use super::auth::Admin;
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, Reply};
 
 pub use regio_http::audit::MAX_LIMIT;
 
@@ -27,7 +27,7 @@ pub async fn entries(
     State(s): State<AppState>,
     _: Admin,
     params: Result<Query<RangeParams>, QueryRejection>,
-) -> Result<Json<AuditPage>, ApiError> {
+) -> Result<Reply<AuditPage>, ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     if p.limit == 0 || p.limit > MAX_LIMIT {
         return Err(ApiError::bad_query(format!(
@@ -45,14 +45,14 @@ pub async fn entries(
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::internal)?;
-    Ok(Json(AuditPage { entries, next }))
+    Ok(Reply(AuditPage { entries, next }))
 }
 
 /// `GET /v1/audit/verify`: `{"ok": bool, "entries": N, "head": HASH|null, "error": …}`.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     summary = "Verify the whole audit chain (hashes and links)",
     responses((status = 200, description = "Whether it verifies", body = VerifyReply), ServerErrors))]
-pub async fn verify(State(s): State<AppState>) -> Result<Json<VerifyReply>, ApiError> {
+pub async fn verify(State(s): State<AppState>) -> Result<Reply<VerifyReply>, ApiError> {
     let store = s.store.clone();
     let (entries, result) = blocking(move || {
         let all = store.audit_range(1, u64::MAX)?;
@@ -61,7 +61,7 @@ pub async fn verify(State(s): State<AppState>) -> Result<Json<VerifyReply>, ApiE
     })
     .await?;
     let head = entries.last().map(|e| hex::encode(e.hash));
-    Ok(Json(VerifyReply {
+    Ok(Reply(VerifyReply {
         ok: result.is_ok(),
         entries: entries.len() as u64,
         head,

@@ -11,7 +11,6 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
 use regio_http::citizen::{
     ConsentReceipt, ConsentView, HistoryReply, PiiController, ReceiptAddress, ReceiptPurpose,
     ReceiptService, SubjectParams, SubjectQuery,
@@ -21,7 +20,7 @@ use regio_http::ErrorBody;
 use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
-use super::{blocking, now_micros, ApiError, AppState};
+use super::{blocking, now_micros, ApiError, AppState, Reply};
 use crate::consent;
 
 fn subject(params: Result<Query<SubjectParams>, QueryRejection>) -> Result<String, ApiError> {
@@ -86,7 +85,7 @@ pub async fn history(
     State(s): State<AppState>,
     _: Admin,
     params: Result<Query<SubjectParams>, QueryRejection>,
-) -> Result<Json<HistoryReply>, ApiError> {
+) -> Result<Reply<HistoryReply>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
@@ -108,7 +107,7 @@ pub async fn history(
             }
         })
         .collect();
-    Ok(Json(HistoryReply {
+    Ok(Reply(HistoryReply {
         subject,
         node: s.key.did().as_str().to_string(),
         queries,
@@ -130,7 +129,7 @@ pub async fn receipt(
     State(s): State<AppState>,
     _: Admin,
     params: Result<Query<SubjectParams>, QueryRejection>,
-) -> Result<Json<ConsentReceipt>, ApiError> {
+) -> Result<Reply<ConsentReceipt>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
@@ -187,7 +186,7 @@ pub async fn receipt(
         &d[16..20],
         &d[20..32]
     );
-    Ok(Json(ConsentReceipt {
+    Ok(Reply(ConsentReceipt {
         version: "KI-CR-v1.1.0".into(),
         jurisdiction: "BE".into(),
         consent_timestamp: latest / 1_000_000,

@@ -18,12 +18,18 @@ use crate::ingest::{self, Mode};
 use crate::schema::Schema;
 
 /// The reply line of a stored dataset.
-fn info(schema: &Schema, records: u64, chunks: u64) -> DatasetInfo {
-    DatasetInfo {
-        schema: serde_json::to_value(schema).unwrap_or_default(),
+fn info(schema: &Schema, records: u64, chunks: u64) -> Result<DatasetInfo, ApiError> {
+    // The node's schema and the contract's have one JSON form.
+    let schema = serde_json::to_value(schema)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            ApiError::internal(format!("a stored schema does not fit the contract: {e}"))
+        })?;
+    Ok(DatasetInfo {
+        schema,
         records,
         chunks,
-    }
+    })
 }
 
 /// `GET /v1/datasets`.
@@ -37,7 +43,7 @@ pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetInfo>>, A
         infos
             .into_iter()
             .map(|d| info(&d.schema, d.records, d.chunks))
-            .collect(),
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -61,7 +67,7 @@ pub async fn create(
     let store = s.store.clone();
     let created = schema.clone();
     blocking(move || Ok(store.create_dataset(&created)?)).await?;
-    Ok((StatusCode::CREATED, Json(info(&schema, 0, 0))))
+    Ok((StatusCode::CREATED, Json(info(&schema, 0, 0)?)))
 }
 
 /// `POST /v1/datasets/{name}/records` (admin).

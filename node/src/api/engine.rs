@@ -15,7 +15,7 @@ use regio_http::ErrorBody;
 use serde_json::Value;
 
 use super::auth::Admin;
-use super::{blocking, ApiError, AppState, RawBody};
+use super::{blocking, ApiError, AppState, RawBody, Reply};
 use crate::engine::DocError;
 use crate::federation::gossip::Gossip;
 use crate::federation::{p2p, run};
@@ -59,10 +59,10 @@ async fn spread(s: &AppState, msg: Gossip) {
 fn stored<T: crate::policy::signed::Document>(
     kind: &str,
     s: &Signed<T>,
-) -> (StatusCode, Json<Stored>) {
+) -> (StatusCode, Reply<Stored>) {
     (
         StatusCode::CREATED,
-        Json(Stored {
+        Reply(Stored {
             stored: kind.into(),
             hash: s.hash().to_string(),
         }),
@@ -82,7 +82,7 @@ pub async fn policy_publish(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Published>), ApiError> {
+) -> Result<(StatusCode, Reply<Published>), ApiError> {
     let value = parse(&body, "signed PolicyBundle")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.publish_policy(value, now())?)).await?;
@@ -95,7 +95,7 @@ pub async fn policy_publish(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(Published {
+        Reply(Published {
             version: signed.doc().version,
             hash: signed.hash().to_string(),
         }),
@@ -149,7 +149,7 @@ pub async fn certificate(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed EthicsCertificate")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_certificate(value, now())?)).await?;
@@ -176,7 +176,7 @@ pub async fn revocation(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed Revocation")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_revocation(value, now())?)).await?;
@@ -203,7 +203,7 @@ pub async fn charter(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed InclusionCharter")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_charter(value, now())?)).await?;
@@ -225,7 +225,7 @@ pub async fn region(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed RegionManifest")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_manifest(value, now())?)).await?;
@@ -261,7 +261,7 @@ pub async fn consent(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed ConsentRecord")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.record_consent(value, now())?)).await?;

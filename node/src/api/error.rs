@@ -81,8 +81,10 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Through a `Value`: keys sorted, as this body has always been written.
         let body = ErrorBody::new(self.code, self.message, self.details);
-        (self.status, Json(body)).into_response()
+        let value = serde_json::to_value(body).unwrap_or_default();
+        (self.status, Json(value)).into_response()
     }
 }
 

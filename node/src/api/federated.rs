@@ -20,13 +20,12 @@ use std::time::Duration;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use regio_http::error::{BodyErrors, ServerErrors};
 use regio_http::query::{QueryReply, ResultTable};
 use regio_http::{ErrorBody, ErrorDetail};
 use serde_json::Value;
 
-use super::{ApiError, AppState, RawBody};
+use super::{ApiError, AppState, RawBody, Reply};
 use crate::federation::p2p::NetTransport;
 use crate::federation::{
     coordinate, FederatedResult, FederationError, Status, Transport, TransportError,
@@ -69,7 +68,7 @@ pub async fn query(
     State(s): State<AppState>,
     params: Result<Query<QueryParams>, QueryRejection>,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<QueryReply>), ApiError> {
+) -> Result<(StatusCode, Reply<QueryReply>), ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
     if ms == 0 || ms > MAX_DEADLINE_MS {
@@ -116,7 +115,7 @@ pub async fn query(
 }
 
 /// The response of a federated result: 200, or 403 with `error` when no member answered.
-pub fn response(r: &FederatedResult) -> (StatusCode, Json<QueryReply>) {
+pub fn response(r: &FederatedResult) -> (StatusCode, Reply<QueryReply>) {
     let mut body = QueryReply {
         query: r.query.clone(),
         query_hash: r.query_hash,
@@ -133,7 +132,7 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<QueryReply>) {
         error: None,
     };
     if r.coverage.0 > 0 {
-        return (StatusCode::OK, Json(body));
+        return (StatusCode::OK, Reply(body));
     }
     // (reason, message) of every refusal.
     let refusals: Vec<(&str, &str)> = r
@@ -179,5 +178,5 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<QueryReply>) {
         message,
         details: None,
     });
-    (StatusCode::FORBIDDEN, Json(body))
+    (StatusCode::FORBIDDEN, Reply(body))
 }

@@ -14,12 +14,11 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use regio_http::documents::StoredDocument;
 use regio_http::error::ServerErrors;
 use regio_http::ErrorBody;
 
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, Reply};
 use crate::policy::DocHash;
 use crate::store::DocKind;
 
@@ -35,7 +34,7 @@ use crate::store::DocKind;
 pub async fn certificate(
     State(s): State<AppState>,
     Path(hash): Path<String>,
-) -> Result<Json<StoredDocument>, ApiError> {
+) -> Result<Reply<StoredDocument>, ApiError> {
     lookup(s, DocKind::Certificate, &hash).await
 }
 
@@ -51,11 +50,11 @@ pub async fn certificate(
 pub async fn revocation(
     State(s): State<AppState>,
     Path(hash): Path<String>,
-) -> Result<Json<StoredDocument>, ApiError> {
+) -> Result<Reply<StoredDocument>, ApiError> {
     lookup(s, DocKind::Revocation, &hash).await
 }
 
-async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<StoredDocument>, ApiError> {
+async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Reply<StoredDocument>, ApiError> {
     let h: DocHash = hash
         .parse()
         .map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, "request.bad_hash", e))?;
@@ -69,7 +68,7 @@ async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<StoredDoc
         ));
     };
     let document = serde_json::from_slice(&r.raw).map_err(ApiError::internal)?;
-    Ok(Json(StoredDocument {
+    Ok(Reply(StoredDocument {
         hash: h.to_string(),
         stored_at: r.stored_at,
         document,

@@ -150,7 +150,7 @@ async fn unknown_route(req: Request) -> ApiError {
 #[utoipa::path(get, path = "/health", tag = "node",
     summary = "Who the node is: DID, NIS code, name, version, libp2p peer id and addresses",
     responses((status = 200, description = "The node answers", body = HealthReply)))]
-pub async fn health(State(s): State<AppState>) -> Json<HealthReply> {
+pub async fn health(State(s): State<AppState>) -> Reply<HealthReply> {
     let (peer_id, listen) = match &s.net {
         Some(net) => (
             Some(net.peer_id().to_string()),
@@ -163,7 +163,7 @@ pub async fn health(State(s): State<AppState>) -> Json<HealthReply> {
         ),
         None => (None, Vec::new()),
     };
-    Json(HealthReply {
+    Reply(HealthReply {
         status: "ok".into(),
         did: s.key.did().as_str().to_string(),
         nis: s.config.nis.clone(),
@@ -172,6 +172,23 @@ pub async fn health(State(s): State<AppState>) -> Json<HealthReply> {
         peer_id,
         listen,
     })
+}
+
+/// A JSON reply of the contract type `T`, written with every object's keys in sorted order:
+/// the bytes the API has answered with since its replies were built as `serde_json::Value`s
+/// (whose maps are sorted). Clients must not depend on key order; this keeps the wire
+/// byte-for-byte what it was. (Replies that were typed from the start — datasets, ingest,
+/// consent import, audit export — keep their declaration order, in plain [`Json`].)
+#[derive(Debug, Clone)]
+pub struct Reply<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Reply<T> {
+    fn into_response(self) -> axum::response::Response {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => Json(value).into_response(),
+            Err(e) => ApiError::internal(format!("cannot encode the reply: {e}")).into_response(),
+        }
+    }
 }
 
 /// The request body, limited by `max_body_bytes`; an oversize body is

@@ -22,11 +22,10 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use regio_http::region::{MemberView, PolicyHead, RegionView};
 use regio_http::ErrorBody;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Reply};
 use crate::engine::Engine;
 use crate::net::PeerSeen;
 use crate::policy::doc::manifest::RegionManifest;
@@ -139,9 +138,9 @@ pub fn region_view(engine: &Engine, m: &Signed<RegionManifest>, seen: &Seen) -> 
 #[utoipa::path(get, path = "/v1/regions", tag = "regions",
     summary = "The regions this node is in, as this node sees them",
     responses((status = 200, description = "Every region of this node (empty when none)", body = Vec<RegionView>)))]
-pub async fn list(State(s): State<AppState>) -> Json<Vec<RegionView>> {
+pub async fn list(State(s): State<AppState>) -> Reply<Vec<RegionView>> {
     let seen = Seen::of(&s).await;
-    Json(
+    Reply(
         s.engine
             .regions()
             .iter()
@@ -160,7 +159,7 @@ pub async fn list(State(s): State<AppState>) -> Json<Vec<RegionView>> {
 pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RegionView>, ApiError> {
+) -> Result<Reply<RegionView>, ApiError> {
     let Some(m) = s
         .engine
         .regions()
@@ -170,5 +169,5 @@ pub async fn show(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "region.unknown", format!("this node is not a member of region `{id}` (`regio region members` lists its regions)")));
     };
     let seen = Seen::of(&s).await;
-    Ok(Json(region_view(&s.engine, &m, &seen)))
+    Ok(Reply(region_view(&s.engine, &m, &seen)))
 }
