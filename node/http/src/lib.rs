@@ -157,6 +157,76 @@ mod tests {
         }
     }
 
+    /// A request's target is its route's path with the parameters filled in.
+    fn matches<E: Endpoint>(e: &E) {
+        let target = e.target();
+        let path = target.split('?').next().unwrap_or_default();
+        let template: Vec<&str> = E::ROUTE.path.split('/').collect();
+        let sent: Vec<&str> = path.split('/').collect();
+        assert_eq!(template.len(), sent.len(), "{target} for {}", E::ROUTE.path);
+        for (t, s) in template.iter().zip(&sent) {
+            assert!(
+                t.starts_with('{') || t == s,
+                "{target} for {}",
+                E::ROUTE.path
+            );
+        }
+        assert!(ROUTES.contains(&E::ROUTE));
+    }
+
+    #[test]
+    fn every_request_targets_its_route() {
+        matches(&node::Health);
+        matches(&node::OpenApi);
+        matches(&datasets::ListDatasets);
+        matches(&datasets::CreateDataset);
+        matches(&datasets::Ingest {
+            dataset: "readings".into(),
+            params: datasets::IngestParams::default(),
+        });
+        matches(&datasets::ConsentImport::default());
+        matches(&audit::AuditParams::default());
+        matches(&audit::Verify);
+        matches(&audit::Export);
+        let subject = || citizen::SubjectParams {
+            subject: "s 1/ä".into(),
+        };
+        matches(&citizen::History(subject()));
+        matches(&citizen::Receipt(subject()));
+        matches(&documents::ShowPolicy);
+        matches(&documents::PolicyHistory);
+        matches(&documents::PublishPolicy);
+        matches(&documents::SubmitCertificate);
+        matches(&documents::SubmitRevocation);
+        matches(&documents::SubmitCharter);
+        matches(&documents::SubmitManifest);
+        matches(&documents::SubmitConsent);
+        let hash = "sha256:00".to_string();
+        matches(&documents::GetCertificate { hash: hash.clone() });
+        matches(&documents::GetRevocation { hash });
+        matches(&query::QueryParams {
+            deadline_ms: Some(5),
+        });
+        matches(&region::ListRegions);
+        matches(&region::ShowRegion { id: "a/b".into() });
+    }
+
+    #[test]
+    fn a_query_refusal_is_told_from_an_error_body() {
+        let error = serde_json::json!({"error": {"code": "region.unknown", "message": "no"}});
+        assert!(matches!(
+            serde_json::from_value(error).unwrap(),
+            query::QueryRefusal::Refused(_)
+        ));
+        let reply = serde_json::json!({"query": "q", "queryHash": format!("sha256:{}", "0".repeat(64)),
+            "region": "r", "result": null, "csv": null, "coverage": [0, 1], "provenance": [], "answers": [],
+            "error": {"code": "query.no_answer", "message": "none"}});
+        assert!(matches!(
+            serde_json::from_value(reply).unwrap(),
+            query::QueryRefusal::NoAnswer(_)
+        ));
+    }
+
     #[test]
     fn encodes_reserved_characters() {
         assert_eq!(encode("did:key:z6M k/ä"), "did%3Akey%3Az6M%20k%2F%C3%A4");
