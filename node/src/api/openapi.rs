@@ -55,7 +55,24 @@ impl Modify for AdminToken {
 
 /// The whole document (every route of [`super::routes`]).
 pub fn document_of_routes() -> utoipa::openapi::OpenApi {
-    super::routes().into_openapi()
+    let mut doc = super::routes().into_openapi();
+    // A file upload may be empty: an empty file, nothing stored (utoipa marks every
+    // non-`Option` body required, and an `Option` would add a `null` alternative).
+    for path in [
+        regio_http::datasets::INGEST.path,
+        regio_http::datasets::CONSENT_IMPORT.path,
+    ] {
+        let body = doc
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        if let Some(utoipa::openapi::RefOr::T(body)) = body {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+    doc
 }
 
 /// The document as JSON bytes, built once.
