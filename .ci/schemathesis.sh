@@ -18,7 +18,7 @@ SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-20}
 SEED=${SCHEMATHESIS_SEED:-20261207}
 
-TARGET=${CARGO_TARGET_DIR:-target}
+TARGET=$(realpath "${CARGO_TARGET_DIR:-target}")
 VENV="$TARGET/ci-venv"
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$VENV"
@@ -68,6 +68,8 @@ TOKEN=$(tr -d '[:space:]' <"$WORK/node/admin.token")
 # verifies (signed JSON, a dataset name not yet taken, a file in the schema's columns), and
 # the node rightly answers 400/409 — which the document lists, and the other checks hold
 # it to.
+# From the temporary directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+cd "$WORK"
 "$VENV/bin/schemathesis" --no-color run "$URL/v1/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --max-examples "$MAX_EXAMPLES" \

@@ -25,11 +25,12 @@
 //! Requests and replies are the types of the HTTP contract, `regio_http` (shared with the
 //! `regio` client). Every handler carries a `#[utoipa::path]` attribute, and [`routes`]
 //! registers handlers only through utoipa-axum's `routes!`, so the router and the OpenAPI
-//! document are built from one list: a route without documentation cannot be added (the
-//! tests of [`openapi`] check both against `regio_http::ROUTES`).
+//! document are built from one list: a route without documentation cannot be added
+//! (`tests/api_openapi.rs` checks the document, the router and `regio_http::ROUTES` against
+//! each other, and that nothing in this module registers a route around `routes!`).
 //!
-//! Errors are [`ApiError`] JSON with stable codes (`regio_http::ErrorBody`). Admin handlers take [`auth::Admin`] as
-//! their first argument. Every store call runs on `spawn_blocking`; a write is answered
+//! Errors are [`ApiError`] JSON with stable codes (`regio_http::ErrorBody`). Admin handlers
+//! take [`auth::Admin`] as an argument. Every store call runs on `spawn_blocking`; a write is answered
 //! only after the store made it durable.
 //!
 //! **Adding a route**: its request and reply types (and its `regio_http::Route`) in
