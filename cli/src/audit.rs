@@ -24,7 +24,7 @@ fn fetch(node: &str, dir: Option<&Path>) -> Result<Export> {
         node: node.into(),
         dir: dir.map(Path::to_path_buf),
     })?;
-    let value = c.get("/v1/audit/export", true)?;
+    let value = c.call(&regio_http::audit::Export)?;
     serde_json::from_value(value).with_context(|| {
         format!("{node} answered /v1/audit/export with something that is not an audit export")
     })

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use regio_http::documents::{SubmitCertificate, SubmitRevocation};
 use regio_policy::doc::cert::{self, EthicsCertificate, Revocation};
 use regio_policy::signed::{decode_body, Document};
 use regio_policy::time::format as ts;
@@ -200,13 +201,13 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
 /// `regio cert submit --node URL CERT`: verifies the certificate here, then stores it at the node.
 pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let signed = load(file).map_err(Failed)?;
-    let reply = client.post(
-        "/v1/certificates",
+    let reply = client.send(
+        &SubmitCertificate,
         "application/json",
         signed.raw().to_string().as_bytes(),
     )?;
     let d = signed.doc();
-    let hash = reply["hash"].as_str().unwrap_or_default();
+    let hash = reply.hash;
     if json_out {
         println!(
             "{}",
@@ -255,15 +256,12 @@ pub fn revoke(
     io::write_output(out, &signed_rev.to_json_pretty())?;
     eprintln!("revoked {} ({}) as of {}", d.id, signed.hash(), ts(&now));
     if let Some(client) = submit_to {
-        let reply = client.post(
-            "/v1/revocations",
+        let reply = client.send(
+            &SubmitRevocation,
             "application/json",
             signed_rev.raw().to_string().as_bytes(),
         )?;
-        eprintln!(
-            "submitted the revocation to the node: {}",
-            reply["hash"].as_str().unwrap_or_default()
-        );
+        eprintln!("submitted the revocation to the node: {}", reply.hash);
     }
     Ok(())
 }

@@ -154,14 +154,12 @@ pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let signed = Signed::<InclusionCharter>::verify(io::read_json(file)?)
         .map_err(|e| Failed(format!("{shown}: not a valid signed InclusionCharter: {e}")))?;
-    let reply = client.post(
-        "/v1/charters",
+    let reply = client.send(
+        &regio_http::documents::SubmitCharter,
         "application/json",
         signed.raw().to_string().as_bytes(),
     )?;
-    let hash = reply["hash"]
-        .as_str()
-        .map_or_else(|| signed.hash().to_string(), str::to_owned);
+    let hash = reply.hash;
     if json_out {
         println!(
             "{}",

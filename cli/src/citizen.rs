@@ -7,45 +7,37 @@ use std::path::Path;
 
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use serde_json::Value;
+use regio_http::citizen::{History, Receipt, SubjectParams};
 
 use crate::client::Client;
 use crate::io;
 
-fn encode(subject: &str) -> String {
-    subject
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+fn text(v: Option<&str>) -> String {
+    v.map_or_else(|| "—".into(), str::to_string)
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
+fn list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+fn params(subject: &str) -> SubjectParams {
+    SubjectParams {
+        subject: subject.to_string(),
     }
 }
 
 /// `regio consent history --subject ID`.
 pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
-    let h = client.get(
-        &format!("/v1/consent/history?subject={}", encode(subject)),
-        true,
-    )?;
+    let h = client.call(&History(params(subject)))?;
     if json {
-        println!("{h}");
+        println!("{}", io::json_value(&h));
         return Ok(());
     }
-    let queries = h["queries"].as_array().cloned().unwrap_or_default();
-    println!("Queries that counted rows of {subject}: {}", queries.len());
-    if !queries.is_empty() {
+    println!(
+        "Queries that counted rows of {subject}: {}",
+        h.queries.len()
+    );
+    if !h.queries.is_empty() {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
         t.set_header([
@@ -56,21 +48,20 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
             "dataset",
             "answer",
         ]);
-        for q in &queries {
+        for q in &h.queries {
             t.add_row([
-                text(&q["at"]),
-                text(&q["application"]),
-                text(&q["purpose"]),
-                text(&q["region"]),
-                text(&q["dataset"]),
-                text(&q["answer"]),
+                text(q.at.as_deref()),
+                text(q.application.as_deref()),
+                text(q.purpose.as_deref()),
+                text(q.region.as_deref()),
+                text(q.dataset.as_deref()),
+                text(q.answer.as_deref()),
             ]);
         }
         println!("{t}");
     }
-    let consent = h["consent"].as_array().cloned().unwrap_or_default();
-    println!("Consent changes of {subject}: {}", consent.len());
-    if !consent.is_empty() {
+    println!("Consent changes of {subject}: {}", h.consent.len());
+    if !h.consent.is_empty() {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
         t.set_header([
@@ -82,15 +73,15 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
             "withdrawn",
             "channel",
         ]);
-        for c in &consent {
+        for c in &h.consent {
             t.add_row([
-                text(&c["id"]),
-                text(&c["status"]),
-                text(&c["datasets"]),
-                text(&c["purposes"]),
-                text(&c["givenAt"]),
-                text(&c["withdrawnAt"]),
-                text(&c["channel"]),
+                c.id.clone(),
+                c.status.clone(),
+                list(&c.datasets),
+                list(&c.purposes),
+                text(c.given_at.as_deref()),
+                text(c.withdrawn_at.as_deref()),
+                c.channel.clone(),
             ]);
         }
         println!("{t}");
@@ -100,9 +91,6 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
 
 /// `regio consent receipt --subject ID [-o FILE]`.
 pub fn receipt(client: &Client, subject: &str, out: Option<&Path>) -> Result<()> {
-    let r = client.get(
-        &format!("/v1/consent/receipt?subject={}", encode(subject)),
-        true,
-    )?;
-    io::write_output(out, &io::pretty(&r))
+    let r = client.call(&Receipt(params(subject)))?;
+    io::write_output(out, &io::pretty(&io::json_value(&r)))
 }

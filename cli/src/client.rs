@@ -1,12 +1,15 @@
 //! The CLI's HTTP client for a node's API (blocking, ureq 3): admin token handling,
 //! JSON errors turned into [`ApiFailure`] (exit 1) and transport failures into
-//! [`Unreachable`] (exit 3).
+//! [`Unreachable`] (exit 3). Requests and replies are the types of the HTTP contract
+//! (`regio_http`): [`Client::call`] and [`Client::send`] take a request that knows its route
+//! and return its typed reply.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use regio_http::{Endpoint, ErrorBody, Method};
 
 /// The node URL when neither --node nor REGIO_NODE is given.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:7480";
@@ -15,18 +18,13 @@ pub const DEFAULT_NODE: &str = "http://127.0.0.1:7480";
 const MAX_RESPONSE: u64 = 1 << 30;
 
 /// The node could not be reached: exit 3.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Unreachable(pub String);
 
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Unreachable {}
-
 /// The node answered with an error: exit 1.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("the node refused ({status} {code}): {message}")]
 pub struct ApiFailure {
     /// HTTP status.
     pub status: u16,
@@ -37,17 +35,6 @@ pub struct ApiFailure {
     /// Structured details.
     pub details: serde_json::Value,
 }
-
-impl std::fmt::Display for ApiFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the node refused ({} {}): {}",
-            self.status, self.code, self.message
-        )
-    }
-}
-impl std::error::Error for ApiFailure {}
 
 impl ApiFailure {
     /// What to do about a refusal of the node, by its code, when there is a clear next step.
@@ -123,59 +110,93 @@ impl Client {
         }
     }
 
-    /// GET `path`, JSON response.
-    pub fn get(&self, path: &str, admin: bool) -> Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.agent.get(&url);
-        if admin {
-            req = req.header("Authorization", &format!("Bearer {}", self.token()?));
-        }
-        self.finish(&url, req.call())
+    /// Sends `request` (a `GET`, or a `POST` without a body) and reads its typed reply.
+    pub fn call<E: Endpoint>(&self, request: &E) -> Result<E::Reply> {
+        self.exchange(request, None)
+    }
+
+    /// Sends `request` with `body` and reads its typed reply.
+    pub fn send<E: Endpoint>(
+        &self,
+        request: &E,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<E::Reply> {
+        self.exchange(request, Some((content_type, body)))
     }
 
     /// Checks the admin token with a cheap admin call, so that a wrong token is reported
     /// as such before a large body is sent.
     pub fn check_admin(&self) -> Result<()> {
-        self.get("/v1/audit?from=1&limit=1", true).map(|_| ())
+        let one = regio_http::audit::AuditParams { from: 1, limit: 1 };
+        self.call(&one).map(drop)
     }
 
-    /// POST `body` to `path` (admin), JSON response.
-    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base);
-        let req = self
-            .agent
-            .post(&url)
-            .header("Authorization", &format!("Bearer {}", self.token()?))
-            .content_type(content_type);
-        self.finish(&url, req.send(body))
+    /// Sends `request` with a JSON `body`, and returns the status and the answer's text,
+    /// whatever the status: the caller reads refusals that carry a body (a query's 403).
+    pub fn send_raw<E: Endpoint>(&self, request: &E, body: &[u8]) -> Result<(u16, String)> {
+        let url = format!("{}{}", self.base, request.target());
+        let resp = self.request(&url, E::ROUTE, Some(("application/json", body)))?;
+        self.read(&url, resp)
     }
 
-    /// POST a JSON `body` to `path` without the admin token (a signed document carries its
-    /// own signature) and return the status with the JSON answer, whatever the status:
-    /// the caller reads refusals that carry a body (e.g. a query's 403).
-    pub fn post_public(&self, path: &str, body: &[u8]) -> Result<(u16, serde_json::Value)> {
-        let url = format!("{}{path}", self.base);
-        let req = self.agent.post(&url).content_type("application/json");
-        let (status, text) = self.read(&url, req.send(body))?;
-        match serde_json::from_str(&text) {
-            Ok(json) => Ok((status, json)),
-            Err(_) => Err(failure(status, serde_json::Value::Null, &text).into()),
-        }
-    }
-
-    /// The node's `/health`: `{status, did, nis, name, version}`.
-    pub fn health(&self) -> Result<serde_json::Value> {
-        self.get("/health", false)
+    /// The node's `/health`.
+    pub fn health(&self) -> Result<regio_http::node::HealthReply> {
+        self.call(&regio_http::node::Health)
     }
 
     /// The node's DID, from `/health`.
     pub fn did(&self) -> Result<regio_policy::Did> {
         let h = self.health()?;
-        let did = h["did"].as_str().unwrap_or_default();
-        regio_policy::Did::parse(did).with_context(|| {
+        regio_policy::Did::parse(&h.did).with_context(|| {
             format!(
                 "{}/health names no valid did:key (got {:?})",
-                self.base, h["did"]
+                self.base, h.did
+            )
+        })
+    }
+
+    fn request(
+        &self,
+        url: &str,
+        route: regio_http::Route,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>> {
+        let auth = if route.admin {
+            Some(format!("Bearer {}", self.token()?))
+        } else {
+            None
+        };
+        Ok(match route.method {
+            Method::Get => {
+                let mut req = self.agent.get(url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            Method::Post => {
+                let mut req = self.agent.post(url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                match body {
+                    Some((content_type, bytes)) => req.content_type(content_type).send(bytes),
+                    None => req.send_empty(),
+                }
+            }
+        })
+    }
+
+    fn exchange<E: Endpoint>(&self, request: &E, body: Option<(&str, &[u8])>) -> Result<E::Reply> {
+        let url = format!("{}{}", self.base, request.target());
+        let resp = self.request(&url, E::ROUTE, body)?;
+        let text = self.finish(&url, resp)?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} {url} answered JSON that is not the reply the API documents (see {}/v1/openapi.json)",
+                E::ROUTE.method.as_str(),
+                self.base
             )
         })
     }
@@ -200,27 +221,23 @@ impl Client {
         Ok((status, text))
     }
 
+    /// The text of a 2xx answer; any other status is an [`ApiFailure`].
     fn finish(
         &self,
         url: &str,
         resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<String> {
         let (status, text) = self.read(url, resp)?;
-        let json: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(j) => j,
-            // An error status without a JSON body (e.g. 405 from a route that exists for another method).
-            Err(_) if !(200..300).contains(&status) => {
-                return Err(failure(status, serde_json::Value::Null, &text).into())
-            }
-            Err(_) => bail!(
-                "{url} answered {status} with something that is not JSON: {}",
-                text.chars().take(200).collect::<String>()
-            ),
-        };
         if (200..300).contains(&status) {
-            return Ok(json);
+            if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+                bail!(
+                    "{url} answered {status} with something that is not JSON: {}",
+                    text.chars().take(200).collect::<String>()
+                );
+            }
+            return Ok(text);
         }
-        Err(failure(status, json, &text).into())
+        Err(failure(status, &text).into())
     }
 }
 
@@ -238,20 +255,21 @@ pub fn check_url(url: &str) -> Result<()> {
     }
 }
 
-/// The [`ApiFailure`] of an error answer: `{"error":{"code","message","details"}}`, or
-/// `http.STATUS` and the text when the body is not that.
-fn failure(status: u16, json: serde_json::Value, text: &str) -> ApiFailure {
-    let err = &json["error"];
-    let code = err["code"]
-        .as_str()
-        .map_or_else(|| format!("http.{status}"), str::to_string);
-    let message = err["message"]
-        .as_str()
-        .map_or_else(|| text.chars().take(200).collect(), str::to_string);
-    ApiFailure {
-        status,
-        code,
-        message,
-        details: err["details"].clone(),
+/// The [`ApiFailure`] of an error answer: [`ErrorBody`], or `http.STATUS` and the text when
+/// the body is not that (e.g. a 405 without a body).
+pub fn failure(status: u16, text: &str) -> ApiFailure {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(ErrorBody { error }) => ApiFailure {
+            status,
+            code: error.code,
+            message: error.message,
+            details: error.details.unwrap_or_default(),
+        },
+        Err(_) => ApiFailure {
+            status,
+            code: format!("http.{status}"),
+            message: text.chars().take(200).collect(),
+            details: serde_json::Value::Null,
+        },
     }
 }

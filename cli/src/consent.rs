@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{SubsecRound, Utc};
+use regio_http::datasets::{ConsentFormat, ConsentImport, ConsentImportParams, RejectedLine};
+use regio_http::documents::SubmitConsent;
 use regio_policy::doc::consent::{Channel, ConsentRecord, Status};
 use regio_policy::Signed;
 use serde_json::{json, Value};
@@ -44,11 +46,19 @@ pub fn import(
     };
     client.check_admin()?;
     let body = io::read(file)?;
-    let format = if csv { "csv" } else { "ndjson" };
-    let path = format!("/v1/consent/import?format={format}&skip_invalid={skip_invalid}");
+    let request = ConsentImport {
+        params: ConsentImportParams {
+            format: if csv {
+                ConsentFormat::Csv
+            } else {
+                ConsentFormat::Ndjson
+            },
+            skip_invalid,
+        },
+    };
     let spinner = crate::progress::spinner(&format!("importing {}", file.display()), json);
-    let reply = client.post(
-        &path,
+    let reply = client.send(
+        &request,
         if csv {
             "text/csv"
         } else {
@@ -61,27 +71,27 @@ pub fn import(
         Ok(r) => r,
         Err(e) => {
             if let Some(f) = e.downcast_ref::<crate::client::ApiFailure>() {
-                if let Some(m) = f.details["message"].as_str() {
-                    eprintln!("rejected: {m}");
+                if let Ok(line) = serde_json::from_value::<RejectedLine>(f.details.clone()) {
+                    eprintln!("rejected: {}", line.message);
                 }
                 eprintln!("nothing was imported");
             }
             return Err(e);
         }
     };
-    let rejected = reply["rejected"].as_array().cloned().unwrap_or_default();
+    let rejected = &reply.rejected;
     if json {
         println!(
             "{}",
-            json!({"imported": reply["imported"], "rejected": rejected})
+            json!({"imported": reply.imported, "rejected": io::json_value(rejected)})
         );
     } else {
-        for r in &rejected {
-            eprintln!("rejected: {}", r["message"].as_str().unwrap_or("?"));
+        for r in rejected {
+            eprintln!("rejected: {}", r.message);
         }
         println!(
             "imported {} consent entries; {} rejected",
-            reply["imported"],
+            reply.imported,
             rejected.len()
         );
     }
@@ -162,8 +172,8 @@ pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
     }
     let mut stored = Vec::new();
     for s in &signed {
-        let reply = match client.post(
-            "/v1/consent",
+        let reply = match client.send(
+            &SubmitConsent,
             "application/json",
             s.raw().to_string().as_bytes(),
         ) {
@@ -179,10 +189,7 @@ pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
                 return Err(e);
             }
         };
-        stored.push((
-            s.doc().id.clone(),
-            reply["hash"].as_str().unwrap_or_default().to_owned(),
-        ));
+        stored.push((s.doc().id.clone(), reply.hash));
     }
     let status = if o.withdraw { "withdrawn" } else { "given" };
     if o.json {

@@ -4,8 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use comfy_table::Table;
+use regio_http::datasets::{CreateDataset, ListDatasets};
 
 use crate::client::Client;
+use crate::io;
 
 /// `regio dataset create SCHEMA.json`.
 pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
@@ -15,7 +17,7 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
     schema
         .validate()
         .with_context(|| format!("invalid schema in {}", file.display()))?;
-    client.post("/v1/datasets", "application/json", &body)?;
+    client.send(&CreateDataset, "application/json", &body)?;
     if json {
         println!(
             "{}",
@@ -33,17 +35,16 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
 
 /// `regio dataset list [--json]`.
 pub fn list(client: &Client, json: bool) -> Result<()> {
-    let list = client.get("/v1/datasets", false)?;
-    let items = list.as_array().cloned().unwrap_or_default();
+    let items = client.call(&ListDatasets)?;
     if json {
         let out: Vec<serde_json::Value> = items
             .iter()
             .map(|d| {
                 serde_json::json!({
-                    "dataset": d["schema"]["dataset"],
-                    "records": d["records"],
-                    "chunks": d["chunks"],
-                    "schema": d["schema"],
+                    "dataset": d.schema.dataset,
+                    "records": d.records,
+                    "chunks": d.chunks,
+                    "schema": io::json_value(&d.schema),
                 })
             })
             .collect();
@@ -53,14 +54,14 @@ pub fn list(client: &Client, json: bool) -> Result<()> {
     let mut table = Table::new();
     table.set_header(vec!["dataset", "records", "chunks", "subject", "time"]);
     for d in &items {
-        let s = &d["schema"];
-        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+        let s = &d.schema;
+        let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         table.add_row(vec![
-            text(&s["dataset"]),
-            d["records"].to_string(),
-            d["chunks"].to_string(),
-            text(&s["subject"]),
-            text(&s["time"]),
+            s.dataset.clone(),
+            d.records.to_string(),
+            d.chunks.to_string(),
+            text(&s.subject),
+            text(&s.time),
         ]);
     }
     println!("{table}");

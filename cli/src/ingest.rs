@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use regio_http::datasets::{self as wire, RejectedLine};
 use regio_query::schema::Schema;
 use regio_store::ingest::{self, Mode};
 
@@ -29,11 +30,12 @@ pub enum Format {
 }
 
 impl Format {
-    fn query(self) -> &'static str {
+    /// The format as the API names it.
+    fn wire(self) -> wire::Format {
         match self {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-            Format::NgsiLd => "ngsi-ld",
+            Format::Ndjson => wire::Format::Ndjson,
+            Format::Csv => wire::Format::Csv,
+            Format::NgsiLd => wire::Format::NgsiLd,
         }
     }
 
@@ -225,13 +227,12 @@ fn describe(line: u64, field: Option<&str>, expected: &str, found: &str) -> Stri
     }
 }
 
-fn describe_json(batch: &Batch, r: &serde_json::Value) -> String {
-    let line = batch.file_line(r["line"].as_u64().unwrap_or(0));
+fn describe_rejected(batch: &Batch, r: &RejectedLine) -> String {
     describe(
-        line,
-        r["field"].as_str(),
-        r["expected"].as_str().unwrap_or("?"),
-        r["found"].as_str().unwrap_or("?"),
+        batch.file_line(r.line),
+        r.field.as_deref(),
+        &r.expected,
+        &r.found,
     )
 }
 
@@ -260,14 +261,16 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     let input = crate::io::read(o.file)?;
     let started = Instant::now();
     client.check_admin()?;
-    let list = client.get("/v1/datasets", false)?;
-    let schema_json = list
-        .as_array()
-        .and_then(|a| a.iter().find(|d| d["schema"]["dataset"] == o.dataset))
-        .map(|d| d["schema"].clone())
-        .with_context(|| format!("the node has no dataset `{}`: create it first with `regio dataset create SCHEMA.json`", o.dataset))?;
-    let schema: Schema = serde_json::from_value(schema_json)
+    let list = client.call(&wire::ListDatasets)?;
+    let schemas = list
+        .into_iter()
+        .map(|d| serde_json::to_value(d.schema).and_then(serde_json::from_value::<Schema>))
+        .collect::<std::result::Result<Vec<_>, _>>()
         .context("the node sent a schema this CLI cannot read")?;
+    let schema = schemas
+        .into_iter()
+        .find(|s| s.dataset == o.dataset)
+        .with_context(|| format!("the node has no dataset `{}`: create it first with `regio dataset create SCHEMA.json`", o.dataset))?;
     let batches = split(&input, format, o.batch_rows.max(1))?;
     if !o.skip_invalid {
         if let Some(msg) = validate(&schema, format, &batches) {
@@ -278,12 +281,13 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     }
     let total: u64 = batches.iter().map(|b| b.records).sum();
     let bar = progress::bar(total, "lines", o.json);
-    let path = format!(
-        "/v1/datasets/{}/records?format={}&skip_invalid={}",
-        o.dataset,
-        format.query(),
-        o.skip_invalid
-    );
+    let request = wire::Ingest {
+        dataset: o.dataset.to_string(),
+        params: wire::IngestParams {
+            format: format.wire(),
+            skip_invalid: o.skip_invalid,
+        },
+    };
     let content_type = if format == Format::Csv {
         "text/csv"
     } else {
@@ -291,13 +295,16 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     };
     let (mut stored, mut rejected) = (0u64, Vec::new());
     for (i, batch) in batches.iter().enumerate() {
-        let reply = match client.post(&path, content_type, &batch.body) {
+        let reply = match client.send(&request, content_type, &batch.body) {
             Ok(r) => r,
             Err(e) => {
                 bar.finish_and_clear();
                 if let Some(f) = e.downcast_ref::<ApiFailure>() {
                     if f.code == "ingest.invalid_line" {
-                        eprintln!("rejected: {}", describe_json(batch, &f.details));
+                        match serde_json::from_value::<RejectedLine>(f.details.clone()) {
+                            Ok(r) => eprintln!("rejected: {}", describe_rejected(batch, &r)),
+                            Err(_) => eprintln!("rejected: {}", f.message),
+                        }
                     }
                 }
                 eprintln!(
@@ -307,9 +314,9 @@ pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
                 return Err(e);
             }
         };
-        stored += reply["stored"].as_u64().unwrap_or(0);
-        for r in reply["rejected"].as_array().into_iter().flatten() {
-            rejected.push(describe_json(batch, r));
+        stored += reply.stored;
+        for r in &reply.rejected {
+            rejected.push(describe_rejected(batch, r));
         }
         bar.inc(batch.records);
     }

@@ -142,3 +142,9 @@ pub fn pretty(value: &Value) -> String {
     // Cannot fail: a JSON value always serialises.
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
+
+/// A reply of the node as a JSON value, for `--json` output: keys in the order `Value`
+/// keeps them (sorted), as the CLI printed replies before they were typed.
+pub fn json_value<T: serde::Serialize>(reply: &T) -> Value {
+    serde_json::to_value(reply).unwrap_or_default()
+}

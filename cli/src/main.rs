@@ -48,38 +48,20 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_UNREACHABLE: u8 = 3;
 
 /// A verification or policy failure: printed as `FAILED: …`, exit 1.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Failed(pub String);
 
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Failed {}
-
 /// A failure the command already reported (e.g. as JSON): exit 1, print nothing more.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("failure already reported")]
 pub struct Reported;
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("failure already reported")
-    }
-}
-impl std::error::Error for Reported {}
 
 /// A usage error clap cannot see (e.g. a file format it cannot tell, an option value that
 /// is not a URL): printed as `error: …`, exit 2, like clap's own.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Usage {}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

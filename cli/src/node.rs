@@ -6,6 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use regio_http::node::HealthReply;
+use regio_http::region::{ListRegions, RegionView};
+use regio_http::Endpoint;
 use regio_node::server::{shutdown_signal, Node};
 
 use crate::client::{self, Unreachable};
@@ -49,22 +52,15 @@ fn one_malloc_arena() {
     }
 }
 
-/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+/// Parses a duration with `humantime` (`10s`, `500ms`, `2m`, `1h 30m`, …), or a bare
+/// number of seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, ""), |i| s.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. 10s, 500ms or 2m"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}): write e.g. 10s, 500ms or 2m"))
 }
 
 /// `regio node wait [--node URL] [--timeout D] [--members] [--json]`: polls `/health` every
@@ -88,24 +84,21 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
             .into();
         match agent.get(&health).call() {
             Ok(mut resp) if resp.status().as_u16() == 200 => {
-                let body: serde_json::Value = resp
-                    .body_mut()
-                    .read_to_string()
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                let body = serde_json::from_str::<HealthReply>(&text)
                     .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                let missing = if members && body["status"] == "ok" {
-                    unreachable(&agent, base)
-                } else {
-                    Ok(Vec::new())
+                    .filter(|h| h.status == "ok");
+                let missing = match (&body, members) {
+                    (Some(_), true) => unreachable(&agent, base),
+                    _ => Ok(Vec::new()),
                 };
-                match &missing {
-                    Ok(m) if m.is_empty() && body["status"] == "ok" => {
+                match (&body, &missing) {
+                    (Some(h), Ok(m)) if m.is_empty() => {
                         let waited = started.elapsed();
                         if json {
                             println!(
                                 "{}",
-                                serde_json::json!({"node": base, "did": body["did"], "name": body["name"], "nis": body["nis"], "waitedMs": waited.as_millis() as u64})
+                                serde_json::json!({"node": base, "did": h.did, "name": h.name, "nis": h.nis, "waitedMs": waited.as_millis() as u64})
                             );
                         } else {
                             let all = if members {
@@ -115,16 +108,18 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
                             };
                             println!(
                                 "{} ({}) is up at {base} after {:.1} s{all}",
-                                text(&body["name"]),
-                                text(&body["nis"]),
+                                h.name,
+                                h.nis,
                                 waited.as_secs_f64()
                             );
                         }
                         return Ok(());
                     }
-                    Ok(m) if !m.is_empty() => last = format!("not yet reaching {}", m.join(", ")),
-                    Err(e) => last = format!("/v1/regions: {e}"),
-                    Ok(_) => last = format!("/health answered {body}"),
+                    (_, Ok(m)) if !m.is_empty() => {
+                        last = format!("not yet reaching {}", m.join(", "))
+                    }
+                    (_, Err(e)) => last = format!("/v1/regions: {e}"),
+                    _ => last = format!("/health answered {text}"),
                 }
             }
             Ok(resp) => last = format!("/health answered HTTP {}", resp.status()),
@@ -144,27 +139,21 @@ pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<(
 /// The members of the node's regions it does not reach (`name (region)`).
 fn unreachable(agent: &ureq::Agent, base: &str) -> std::result::Result<Vec<String>, String> {
     let mut resp = agent
-        .get(&format!("{base}/v1/regions"))
+        .get(&format!("{base}{}", ListRegions.target()))
         .call()
         .map_err(|e| e.to_string())?;
     let body = resp
         .body_mut()
         .read_to_string()
         .map_err(|e| e.to_string())?;
-    let regions: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let regions: Vec<RegionView> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for r in regions.as_array().into_iter().flatten() {
-        for m in r["members"].as_array().into_iter().flatten() {
-            if m["reachable"] != true {
-                out.push(format!("{} ({})", text(&m["name"]), text(&r["id"])));
-            }
+    for r in &regions {
+        for m in r.members.iter().filter(|m| !m.reachable) {
+            out.push(format!("{} ({})", m.name, r.id));
         }
     }
     Ok(out)
-}
-
-fn text(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
 #[cfg(test)]
@@ -178,9 +167,10 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h")
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("3 fortnights")
             .unwrap_err()
-            .contains("unknown unit `h`"));
+            .contains("is not a duration"));
         assert!(parse_duration("soon").is_err());
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{SubsecRound, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use regio_http::documents::{PolicyHistory, PublishPolicy, ShowPolicy};
 use regio_policy::doc::bundle::{verify_chain as verify_bundles, ChainError, PolicyBundle};
 use regio_policy::signed::{decode_body, Document};
 use regio_policy::{DocHash, Signed};
@@ -250,8 +251,8 @@ pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let value = io::read_json(file)?;
     let bundle = Signed::<PolicyBundle>::verify(value)
         .map_err(|e| Failed(format!("{shown}: not a valid signed PolicyBundle: {e}")))?;
-    let reply = client.post(
-        "/v1/policy",
+    let reply = client.send(
+        &PublishPolicy,
         "application/json",
         bundle.raw().to_string().as_bytes(),
     )?;
@@ -259,15 +260,12 @@ pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     if json_out {
         println!(
             "{}",
-            json!({"version": reply["version"], "hash": reply["hash"], "municipality": {"nis": m.nis, "name": m.name, "did": m.did.as_str()}})
+            json!({"version": reply.version, "hash": reply.hash, "municipality": {"nis": m.nis, "name": m.name, "did": m.did.as_str()}})
         );
     } else {
         println!(
             "published policy version {} of {} ({}): {}",
-            reply["version"],
-            m.name,
-            m.nis,
-            reply["hash"].as_str().unwrap_or_default()
+            reply.version, m.name, m.nis, reply.hash
         );
     }
     Ok(())
@@ -275,7 +273,7 @@ pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
 
 /// `regio policy show --node URL [--json]`: the node's current bundle.
 pub fn show(client: &Client, json_out: bool) -> Result<()> {
-    let value = client.get("/v1/policy", false)?;
+    let value = client.call(&ShowPolicy)?;
     if json_out {
         println!("{}", io::pretty(&value));
         return Ok(());
@@ -319,11 +317,8 @@ pub fn show(client: &Client, json_out: bool) -> Result<()> {
 
 /// `regio policy history --node URL [--json]`: every stored version, verified as one chain.
 pub fn history(client: &Client, json_out: bool) -> Result<()> {
-    let list = client.get("/v1/policy/history", false)?;
+    let list = client.call(&PolicyHistory)?;
     let loaded = list
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .into_iter()
         .enumerate()
         .map(|(i, v)| {

@@ -1,10 +1,9 @@
 //! `regio query`: signs a Query with the application's key, sends it to a node
 //! (`POST /v1/query`) and prints the result with its provenance.
 //!
-//! Two answer shapes are understood: the single-node one (`{answer, result, csv}`, 403
-//! `{error, answer}`) and the federated one (`{query, queryHash, region, result, csv,
-//! coverage, provenance, answers, error?}`); both are read into one [`Answer`] view.
-//! Exit: 0 a result came back, 1 refused (reason code, message and what to do next),
+//! The answer is the contract's `regio_http::query::QueryReply` (`{query, queryHash,
+//! region, result, csv, coverage, provenance, answers, error?}`), or on a 403 before any
+//! member was asked, only its error body (`QueryRefusal`). Exit: 0 a result came back, 1 refused (reason code, message and what to do next),
 //! 3 the node is unreachable.
 
 use std::path::Path;
@@ -13,11 +12,14 @@ use anyhow::{bail, Context, Result};
 use chrono::{Duration, SubsecRound, Utc};
 use clap::ValueEnum;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use regio_http::query::{Provenance, QueryParams, QueryRefusal, QueryReply, ResultTable, Status};
+use regio_http::region::ListRegions;
+use regio_http::{ErrorBody, ErrorDetail};
 use regio_policy::doc::query::Query;
 use regio_policy::Signed;
 use serde_json::Value;
 
-use crate::client::{ApiFailure, Client};
+use crate::client::{self, ApiFailure, Client};
 use crate::{cert, io, Failed, Reported};
 
 /// How long a signed query stays valid.
@@ -52,31 +54,12 @@ pub struct QueryOptions<'a> {
     pub sql: &'a str,
 }
 
-/// Region ids out of a `GET /v1/regions` answer (an array, or `{"regions": [...]}`, of ids,
-/// `{region|id}` objects or signed manifests).
-fn region_ids(v: &Value) -> Vec<String> {
-    let items = v
-        .as_array()
-        .or_else(|| v["regions"].as_array())
-        .cloned()
-        .unwrap_or_default();
-    items
-        .iter()
-        .filter_map(|r| {
-            r.as_str()
-                .or_else(|| r["region"].as_str())
-                .or_else(|| r["id"].as_str())
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 /// The region to ask: `--region`, else the node's only one.
 fn region(client: &Client, given: Option<&str>) -> Result<String> {
     if let Some(r) = given {
         return Ok(r.to_owned());
     }
-    let listed = match client.get("/v1/regions", false) {
+    let listed = match client.call(&ListRegions) {
         Ok(v) => v,
         Err(e) => match e.downcast_ref::<ApiFailure>() {
             Some(f) if matches!(f.status, 404 | 405) => bail!(
@@ -87,7 +70,8 @@ fn region(client: &Client, given: Option<&str>) -> Result<String> {
             _ => return Err(e),
         },
     };
-    match region_ids(&listed).as_slice() {
+    let ids: Vec<String> = listed.into_iter().map(|r| r.id).collect();
+    match ids.as_slice() {
         [] => bail!("the node is a member of no region: pass --region ID (or add the node to a region first)"),
         [one] => Ok(one.clone()),
         many => bail!("the node is a member of {} regions ({}): pass --region ID", many.len(), many.join(", ")),
@@ -121,68 +105,65 @@ pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
     };
     let signed = Signed::sign(q, &key, now)
         .context("cannot sign the query (check --purpose and the SQL text)")?;
-    let path = match o.deadline_ms {
-        Some(ms) => format!("/v1/query?deadline_ms={ms}"),
-        None => "/v1/query".to_owned(),
+    let params = QueryParams {
+        deadline_ms: o.deadline_ms,
     };
-    let (status, reply) = client.post_public(&path, signed.raw().to_string().as_bytes())?;
-    if !matches!(status, 200 | 403) {
-        let err = &reply["error"];
-        return Err(ApiFailure {
-            status,
-            code: err["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: err["message"].as_str().unwrap_or_default().to_owned(),
-            details: err["details"].clone(),
+    let (status, text) = client.send_raw(&params, signed.raw().to_string().as_bytes())?;
+    let refused_early = |error: ErrorDetail| -> Result<()> {
+        match o.format {
+            Format::Json => println!(
+                "{}",
+                io::pretty(&io::json_value(&ErrorBody {
+                    error: error.clone()
+                }))
+            ),
+            Format::Csv => {}
+            Format::Table => println!("traceparent: {trace}"),
         }
-        .into());
-    }
-    let answer = Answer::read(&reply, &client.health().unwrap_or(Value::Null));
+        eprintln!("refused: {}: {}", error.code, error.message);
+        eprintln!("next: {}", next_step(&error.code));
+        Err(Reported.into())
+    };
+    let reply: QueryReply = match status {
+        200 => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "the node's answer to the query is not the reply the API documents: {}",
+                text.chars().take(200).collect::<String>()
+            )
+        })?,
+        403 => match serde_json::from_str::<QueryRefusal>(&text) {
+            Ok(QueryRefusal::NoAnswer(r)) => *r,
+            Ok(QueryRefusal::Refused(body)) => return refused_early(body.error),
+            Err(_) => return Err(client::failure(status, &text).into()),
+        },
+        _ => return Err(client::failure(status, &text).into()),
+    };
     match o.format {
-        Format::Json => println!("{}", io::pretty(&reply)),
+        Format::Json => println!("{}", io::pretty(&io::json_value(&reply))),
         Format::Csv => {
-            if let Some(csv) = reply["csv"].as_str() {
+            if let Some(csv) = &reply.csv {
                 print!("{csv}");
             }
         }
         Format::Table => {
             println!("traceparent: {trace}");
-            if let Some(t) = result_table(&reply["result"]) {
+            if let Some(t) = reply.result.as_ref().map(result_table) {
                 println!("{t}");
             }
-            println!("{}", provenance_table(&answer.provenance));
+            println!("{}", provenance_table(&reply.provenance));
             println!(
                 "coverage: {}/{} members answered",
-                answer.coverage.0, answer.coverage.1
+                reply.coverage.0, reply.coverage.1
             );
         }
     }
-    if reply["result"].is_object() {
+    if reply.result.is_some() {
         return Ok(());
     }
-    let (code, message) = answer.refusal();
+    let (code, message) = refusal(&reply);
     eprintln!("refused: {code}: {message}");
     eprintln!("next: {}", next_step(&code));
     Err(Reported.into())
-}
-
-/// One member's line of provenance.
-struct Member {
-    member: String,
-    name: String,
-    nis: String,
-    status: String,
-    reason: String,
-    message: String,
-    policy_version: String,
-    excluded: String,
-    suppressed: String,
-}
-
-/// The answer, whatever its shape.
-struct Answer {
-    provenance: Vec<Member>,
-    coverage: (u64, u64),
-    error: Option<(String, String)>,
 }
 
 fn text(v: &Value) -> String {
@@ -193,92 +174,43 @@ fn text(v: &Value) -> String {
     }
 }
 
-impl Answer {
-    fn read(reply: &Value, health: &Value) -> Answer {
-        let error = reply["error"]["code"]
-            .as_str()
-            .map(|c| (c.to_owned(), text(&reply["error"]["message"])));
-        if let Some(list) = reply["provenance"].as_array() {
-            let provenance = list
-                .iter()
-                .map(|p| Member {
-                    member: text(&p["member"]),
-                    name: text(&p["name"]),
-                    nis: text(&p["nis"]),
-                    status: text(&p["status"]),
-                    reason: text(&p["reason"]),
-                    message: [&p["message"], &p["error"]]
-                        .iter()
-                        .map(|v| text(v))
-                        .find(|m| !m.is_empty())
-                        .unwrap_or_default(),
-                    policy_version: text(&p["policyVersion"]),
-                    excluded: text(&p["rowsExcludedByConsent"]),
-                    suppressed: text(&p["groupsSuppressed"]),
-                })
-                .collect::<Vec<_>>();
-            let answered = provenance.iter().filter(|m| m.status == "answered").count() as u64;
-            let coverage = (
-                reply["coverage"][0].as_u64().unwrap_or(answered),
-                reply["coverage"][1]
-                    .as_u64()
-                    .unwrap_or(provenance.len() as u64),
-            );
-            return Answer {
-                provenance,
-                coverage,
-                error,
-            };
-        }
-        // Single-node shape: the one signed PartialAnswer is the provenance.
-        let a = &reply["answer"];
-        let o = &a["outcome"];
-        let member = Member {
-            member: text(&a["node"]),
-            name: text(&health["name"]),
-            nis: text(&health["nis"]),
-            status: text(&o["status"]),
-            reason: text(&o["reason"]),
-            message: text(&o["message"]),
-            policy_version: text(&a["policyVersion"]),
-            excluded: text(&o["rowsExcludedByConsent"]),
-            suppressed: text(&o["groupsSuppressed"]),
-        };
-        let answered = u64::from(member.status == "answered");
-        Answer {
-            provenance: vec![member],
-            coverage: (answered, 1),
-            error,
-        }
+/// The refusal's code and message: the answer's error, else the first member's reason.
+fn refusal(reply: &QueryReply) -> (String, String) {
+    if let Some(e) = &reply.error {
+        return (e.code.clone(), e.message.clone());
     }
-
-    /// The refusal's code and message: the answer's error, else the first member's reason.
-    fn refusal(&self) -> (String, String) {
-        if let Some(e) = &self.error {
-            return e.clone();
-        }
-        self.provenance
-            .iter()
-            .find(|m| !m.reason.is_empty())
-            .map_or_else(
-                || ("no_result".into(), "no member answered".into()),
-                |m| (m.reason.clone(), m.message.clone()),
-            )
-    }
+    reply
+        .provenance
+        .iter()
+        .find_map(|p| match &p.status {
+            Status::Refused { reason, message } => Some((reason.clone(), message.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| ("no_result".into(), "no member answered".into()))
 }
 
-fn result_table(result: &Value) -> Option<Table> {
-    let columns = result["columns"].as_array()?;
+fn result_table(result: &ResultTable) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(columns.iter().map(|c| text(&c["name"])));
-    for row in result["rows"].as_array().into_iter().flatten() {
-        t.add_row(row.as_array().into_iter().flatten().map(text));
+    t.set_header(result.columns.iter().map(|c| c.name.clone()));
+    for row in &result.rows {
+        t.add_row(row.iter().map(text));
     }
-    Some(t)
+    t
 }
 
-fn provenance_table(members: &[Member]) -> Table {
+/// The status word and reason code of a provenance line.
+fn status(p: &Provenance) -> (&'static str, &str) {
+    match &p.status {
+        Status::Answered => ("answered", ""),
+        Status::Refused { reason, .. } => ("refused", reason),
+        Status::TimedOut => ("timed_out", ""),
+        Status::Unreachable { .. } => ("unreachable", ""),
+        Status::Invalid { .. } => ("invalid", ""),
+    }
+}
+
+fn provenance_table(members: &[Provenance]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header([
@@ -292,18 +224,19 @@ fn provenance_table(members: &[Member]) -> Table {
     ]);
     for m in members {
         let name = if m.name.is_empty() {
-            m.member.clone()
+            m.member.to_string()
         } else {
             m.name.clone()
         };
+        let (status, reason) = status(m);
         t.add_row([
-            &name,
-            &m.nis,
-            &m.status,
-            &m.reason,
-            &m.policy_version,
-            &m.excluded,
-            &m.suppressed,
+            name,
+            m.nis.clone(),
+            status.to_string(),
+            reason.to_string(),
+            m.policy_version.map_or_else(String::new, |v| v.to_string()),
+            m.rows_excluded_by_consent.to_string(),
+            m.groups_suppressed.to_string(),
         ]);
     }
     t

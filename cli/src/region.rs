@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{SubsecRound, Utc};
+use regio_http::documents::SubmitManifest;
+use regio_http::region::{ListRegions, ShowRegion};
 use regio_policy::doc::charter::InclusionCharter;
 use regio_policy::doc::manifest::{Member, RegionManifest};
 use regio_policy::{Did, Signed};
-use serde_json::Value;
 
 use crate::client::{Client, NodeArgs};
 use crate::{io, Failed};
@@ -55,29 +56,18 @@ fn member_from_node(url: &str) -> Result<Member> {
         node: url.to_string(),
         dir: None,
     })?;
-    let h = client.get("/health", false)?;
-    let field = |k: &str| {
-        h[k].as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("{url}/health has no `{k}` (is it a Regio node?)"))
-    };
-    let did = Did::parse(&field("did")?).map_err(|e| anyhow!("{url}/health: `did`: {e}"))?;
-    let addresses: Vec<String> = h["listen"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let h = client
+        .health()
+        .with_context(|| format!("{url}/health (is it a Regio node?)"))?;
+    let did = Did::parse(&h.did).map_err(|e| anyhow!("{url}/health: `did`: {e}"))?;
+    let addresses = h.listen;
     if addresses.is_empty() {
         bail!("{url}/health lists no p2p `listen` address: the node runs no network, other members could not reach it");
     }
     Ok(Member {
         did,
-        nis: field("nis")?,
-        name: field("name")?,
+        nis: h.nis,
+        name: h.name,
         addresses,
     })
 }
@@ -293,7 +283,7 @@ pub fn join(node: &NodeArgs, file: &Path, json: bool) -> Result<()> {
     let m = read_manifest(file)?;
     let client = Client::new(node)?;
     let body = serde_json::to_vec(m.raw()).context("encoding the manifest")?;
-    match client.post("/v1/regions", "application/json", &body) {
+    match client.send(&SubmitManifest, "application/json", &body) {
         Ok(_) => {
             let d = m.doc();
             if json {
@@ -338,15 +328,11 @@ fn short(did: &str) -> String {
 pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<()> {
     let client = Client::new(node)?;
     let regions = match region {
-        Some(id) => vec![client.get(&format!("/v1/regions/{id}"), false)?],
-        None => client
-            .get("/v1/regions", false)?
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
+        Some(id) => vec![client.call(&ShowRegion { id: id.to_string() })?],
+        None => client.call(&ListRegions)?,
     };
     if json {
-        println!("{}", Value::Array(regions));
+        println!("{}", io::json_value(&regions));
         return Ok(());
     }
     if regions.is_empty() {
@@ -354,30 +340,26 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
         return Ok(());
     }
     for r in &regions {
-        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
         println!(
             "region {} — {} (version {}, threshold {})",
-            s(&r["id"]),
-            s(&r["name"]),
-            r["version"],
-            r["threshold"]
+            r.id, r.name, r.version, r.threshold
         );
         println!(
             "{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} equivocation",
             "name", "nis", "did", "reachable", "policy", "policy hash"
         );
-        for m in r["members"].as_array().into_iter().flatten() {
-            let reachable = if m["self"].as_bool() == Some(true) {
+        for m in &r.members {
+            let reachable = if m.is_self {
                 "self"
-            } else if m["reachable"].as_bool() == Some(true) {
+            } else if m.reachable {
                 "yes"
             } else {
                 "no"
             };
-            let (version, hash) = match m["policyHead"].as_object() {
+            let (version, hash) = match &m.policy_head {
                 Some(h) => (
-                    format!("v{}", h["version"]),
-                    s(&h["hash"])
+                    format!("v{}", h.version),
+                    h.hash
                         .trim_start_matches("sha256:")
                         .chars()
                         .take(12)
@@ -385,15 +367,16 @@ pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<
                 ),
                 None => ("-".into(), "-".into()),
             };
-            let equivocation = match m["equivocation"].as_array() {
-                Some(e) if !e.is_empty() => format!("YES ({} bundles)", e.len()),
-                _ => "no".into(),
+            let equivocation = if m.equivocation.is_empty() {
+                "no".to_string()
+            } else {
+                format!("YES ({} bundles)", m.equivocation.len())
             };
             println!(
                 "{:<20} {:<6} {:<26} {:<10} {:<8} {:<16} {equivocation}",
-                s(&m["name"]),
-                s(&m["nis"]),
-                short(&s(&m["did"])),
+                m.name,
+                m.nis,
+                short(&m.did),
                 reachable,
                 version,
                 hash

@@ -35,22 +35,18 @@ const ALL: [Known; 8] = [
 ];
 
 /// Why a typed check failed.
+#[derive(Debug, thiserror::Error)]
 pub enum TypedError {
     /// The document does not decode or breaks a rule of its type.
+    #[error("{0}")]
     Document(DocumentError),
     /// The proofs verify, but not by whom the type requires.
+    #[error("wrong signer: {0}")]
     Signer(String),
 }
 
-impl std::fmt::Display for TypedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TypedError::Document(e) => write!(f, "{e}"),
-            TypedError::Signer(s) => write!(f, "wrong signer: {s}"),
-        }
-    }
-}
-
+// Not `#[from]`: that would also make the document error this one's `source`, and
+// `{:#}` would then print it twice.
 impl From<DocumentError> for TypedError {
     fn from(e: DocumentError) -> Self {
         TypedError::Document(e)

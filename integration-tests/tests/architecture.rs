@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// The crate graph, lowest layer first: a crate may depend only on crates of lower layers.
 const LAYERS: &[&[&str]] = &[
     &["regio-policy"],
-    &["regio-query", "regio-net"],
+    &["regio-query", "regio-net", "regio-http"],
     &["regio-store"],
     &["regio-node"],
     &["regio-demo"],

@@ -6,33 +6,22 @@
 //!   about other subjects), and every consent change of the subject.
 //! - `GET /v1/consent/receipt?subject=ID`: the subject's current consent as a Kantara
 //!   Consent Receipt v1.1 JSON.
+//!
+//! Requests and replies: `regio_http::citizen`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use regio_http::citizen::{
+    ConsentReceipt, ConsentView, HistoryReply, PiiController, ReceiptAddress, ReceiptPurpose,
+    ReceiptService, SubjectParams, SubjectQuery,
+};
+use regio_http::error::{AdminErrors, ServerErrors};
+use regio_http::ErrorBody;
 use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
-use super::{blocking, now_micros, ApiError, AppState};
+use super::{blocking, now_micros, ApiError, AppState, Reply};
 use regio_store::consent;
-
-/// The routes, merged into [`super::router`].
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/consent/history", get(history))
-        .route("/v1/consent/receipt", get(receipt))
-}
-
-/// Query parameters: the subject (pseudonym, as in the datasets' subject field).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubjectParams {
-    /// The subject.
-    pub subject: String,
-}
 
 fn subject(params: Result<Query<SubjectParams>, QueryRejection>) -> Result<String, ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
@@ -42,64 +31,111 @@ fn subject(params: Result<Query<SubjectParams>, QueryRejection>) -> Result<Strin
     Ok(p.subject)
 }
 
-fn time(micros: i64) -> Value {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map_or(Value::Null, |t| json!(regio_policy::time::format(&t)))
+fn time(micros: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| regio_policy::time::format(&t))
 }
 
-fn consent_json(e: &consent::Entry) -> Value {
-    json!({
-        "id": e.id,
-        "status": if !e.given { "refused" } else if e.withdrawn_at.is_some() { "withdrawn" } else { "given" },
-        "datasets": if e.datasets.is_empty() { vec!["*".to_string()] } else { e.datasets.clone() },
-        "purposes": e.purposes,
-        "givenAt": time(e.given_at),
-        "withdrawnAt": e.withdrawn_at.map_or(Value::Null, time),
-        "channel": e.channel,
-        "record": e.raw.as_deref().and_then(|r| match serde_json::from_slice::<Value>(r) {
-            Ok(v) => Some(v),
-            Err(err) => {
-                tracing::warn!(consent = %e.id, error = %err, "stored consent record is not JSON; answered without it");
-                None
-            }
-        }),
-    })
+fn consent_view(e: &consent::Entry) -> ConsentView {
+    let status = if !e.given {
+        "refused"
+    } else if e.withdrawn_at.is_some() {
+        "withdrawn"
+    } else {
+        "given"
+    };
+    ConsentView {
+        id: e.id.clone(),
+        status: status.into(),
+        datasets: scope(e),
+        purposes: e.purposes.clone(),
+        given_at: time(e.given_at),
+        withdrawn_at: e.withdrawn_at.and_then(time),
+        channel: e.channel.clone(),
+        record: e
+            .raw
+            .as_deref()
+            .and_then(|r| match serde_json::from_slice(r) {
+                Ok(v) => Some(v),
+                Err(err) => {
+                    tracing::warn!(consent = %e.id, error = %err, "stored consent record is not JSON; answered without it");
+                    None
+                }
+            }),
+    }
+}
+
+/// The datasets a consent entry covers (`*`: all).
+fn scope(e: &consent::Entry) -> Vec<String> {
+    if e.datasets.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        e.datasets.clone()
+    }
+}
+
+/// A text field of an audit entry's body.
+fn field(body: &serde_json::Value, key: &str) -> Option<String> {
+    body.get(key).and_then(|v| v.as_str()).map(str::to_string)
 }
 
 /// `GET /v1/consent/history?subject=ID` (admin/desk).
+#[utoipa::path(get, path = "/v1/consent/history", tag = "citizen",
+    summary = "Which answered queries counted a subject's rows, and the subject's consent changes",
+    security(("admin_token" = [])),
+    params(SubjectParams),
+    responses(
+        (status = 200, description = "The subject's history at this node", body = HistoryReply),
+        (status = 400, description = "`request.bad_query` (no or empty `subject`)", body = ErrorBody),
+        AdminErrors, ServerErrors))]
 pub async fn history(
     State(s): State<AppState>,
     _: Admin,
     params: Result<Query<SubjectParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Reply<HistoryReply>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
     let (queries, consents) =
         blocking(move || Ok((store.subject_queries(&who)?, store.consent_history(&who)?))).await?;
-    let queries: Vec<Value> = queries
+    let queries = queries
         .iter()
         .map(|e| {
             let b = &e.body;
-            json!({
-                "seq": e.seq, "at": time(e.at), "query": b["query"], "application": b["requester"], "purpose": b["purpose"],
-                "region": b["region"], "dataset": b["dataset"], "answer": b["answer"],
-            })
+            SubjectQuery {
+                seq: e.seq,
+                at: time(e.at),
+                query: field(b, "query"),
+                application: field(b, "requester"),
+                purpose: field(b, "purpose"),
+                region: field(b, "region"),
+                dataset: field(b, "dataset"),
+                answer: field(b, "answer"),
+            }
         })
         .collect();
-    let consent: Vec<Value> = consents.iter().map(consent_json).collect();
-    Ok(Json(
-        json!({ "subject": subject, "node": s.key.did(), "queries": queries, "consent": consent }),
-    ))
+    Ok(Reply(HistoryReply {
+        subject,
+        node: s.key.did().as_str().to_string(),
+        queries,
+        consent: consents.iter().map(consent_view).collect(),
+    }))
 }
 
 /// `GET /v1/consent/receipt?subject=ID` (admin/desk): Kantara Consent Receipt v1.1 of the
 /// subject's consent current now (one service per dataset scope, one purpose per purpose).
+#[utoipa::path(get, path = "/v1/consent/receipt", tag = "citizen",
+    summary = "The subject's current consent as a Kantara Consent Receipt v1.1",
+    security(("admin_token" = [])),
+    params(SubjectParams),
+    responses(
+        (status = 200, description = "The receipt", body = ConsentReceipt),
+        (status = 400, description = "`request.bad_query` (no or empty `subject`)", body = ErrorBody),
+        AdminErrors, ServerErrors))]
 pub async fn receipt(
     State(s): State<AppState>,
     _: Admin,
     params: Result<Query<SubjectParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Reply<ConsentReceipt>, ApiError> {
     let subject = subject(params)?;
     let store = s.store.clone();
     let who = subject.clone();
@@ -115,29 +151,27 @@ pub async fn receipt(
     }
     let now = now_micros();
     let active: Vec<&consent::Entry> = current.iter().filter(|e| e.active_at(now)).collect();
-    let mut services: Vec<Value> = Vec::new();
+    let mut services = Vec::new();
     for e in &active {
         let service = if e.datasets.is_empty() {
             format!("all datasets of {}", s.config.name)
         } else {
             e.datasets.join(", ")
         };
-        let purposes: Vec<Value> = e
+        let purposes = e
             .purposes
             .iter()
-            .map(|p| {
-                json!({
-                    "purpose": p,
-                    "purposeCategory": [p],
-                    "consentType": "EXPLICIT",
-                    "piiCategory": if e.datasets.is_empty() { vec!["*".to_string()] } else { e.datasets.clone() },
-                    "primaryPurpose": true,
-                    "termination": "until withdrawn: withdrawal takes effect for every query that starts after it is stored",
-                    "thirdPartyDisclosure": false,
-                })
+            .map(|p| ReceiptPurpose {
+                purpose: p.clone(),
+                purpose_category: vec![p.clone()],
+                consent_type: "EXPLICIT".into(),
+                pii_category: scope(e),
+                primary_purpose: true,
+                termination: "until withdrawn: withdrawal takes effect for every query that starts after it is stored".into(),
+                third_party_disclosure: false,
             })
             .collect();
-        services.push(json!({ "service": service, "purposes": purposes }));
+        services.push(ReceiptService { service, purposes });
     }
     let latest = active.iter().map(|e| e.given_at).max().unwrap_or(now);
     let mut h = Sha256::new();
@@ -158,27 +192,36 @@ pub async fn receipt(
         &d[16..20],
         &d[20..32]
     );
-    Ok(Json(json!({
-        "version": "KI-CR-v1.1.0",
-        "jurisdiction": "BE",
-        "consentTimestamp": latest / 1_000_000,
-        "collectionMethod": active.iter().map(|e| e.channel.as_str()).next().unwrap_or("none"),
-        "consentReceiptID": id,
-        "publicKey": s.key.did(),
-        "language": "nl",
-        "piiPrincipalId": subject,
-        "piiControllers": [{
-            "piiController": s.config.name,
-            "onBehalf": false,
-            "contact": format!("data protection officer, municipality {} (NIS {})", s.config.name, s.config.nis),
-            "address": { "addressCountry": "BE" },
-            "email": "",
-            "phone": "",
-            "piiControllerUrl": format!("http://{}/health", s.config.api),
+    Ok(Reply(ConsentReceipt {
+        version: "KI-CR-v1.1.0".into(),
+        jurisdiction: "BE".into(),
+        consent_timestamp: latest / 1_000_000,
+        collection_method: active
+            .iter()
+            .map(|e| e.channel.clone())
+            .next()
+            .unwrap_or_else(|| "none".into()),
+        consent_receipt_id: id,
+        public_key: s.key.did().as_str().to_string(),
+        language: "nl".into(),
+        pii_principal_id: subject,
+        pii_controllers: vec![PiiController {
+            pii_controller: s.config.name.clone(),
+            on_behalf: false,
+            contact: format!(
+                "data protection officer, municipality {} (NIS {})",
+                s.config.name, s.config.nis
+            ),
+            address: ReceiptAddress {
+                address_country: "BE".into(),
+            },
+            email: String::new(),
+            phone: String::new(),
+            pii_controller_url: format!("http://{}/health", s.config.api),
         }],
-        "policyUrl": format!("http://{}/v1/policy", s.config.api),
-        "services": services,
-        "sensitive": false,
-        "spiCat": [],
-    })))
+        policy_url: format!("http://{}/v1/policy", s.config.api),
+        services,
+        sensitive: false,
+        spi_cat: Vec::new(),
+    }))
 }

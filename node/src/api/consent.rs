@@ -6,48 +6,30 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use regio_http::datasets::{
+    ConsentFormat, ConsentImportParams as ImportParams, ConsentImportReply as ImportReply,
+    RejectedLine,
+};
+use regio_http::error::{AdminErrors, BodyErrors, ServerErrors};
+use regio_http::ErrorBody;
 
 use super::auth::Admin;
-use super::error::line_json;
+use super::error::rejected_line;
 use super::{blocking, now_micros, ApiError, AppState, RawBody};
 use regio_store::ingest::{self, Mode};
 
-/// Consent file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsentFormat {
-    /// CSV with a header line.
-    Csv,
-    /// One JSON object per line.
-    #[default]
-    Ndjson,
-}
-
-/// Query parameters of an import.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportParams {
-    /// Body format (default NDJSON).
-    #[serde(default)]
-    pub format: ConsentFormat,
-    /// Import the valid lines and report the rejected ones (default false).
-    #[serde(default)]
-    pub skip_invalid: bool,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImportReply {
-    /// Consent entries stored (durably).
-    pub imported: u64,
-    /// Sequence number of the audit entry recording the import (none when nothing was imported).
-    pub audit_seq: Option<u64>,
-    /// Every rejected line (only with `skip_invalid`).
-    pub rejected: Vec<serde_json::Value>,
-}
-
 /// `POST /v1/consent/import` (admin).
+#[utoipa::path(post, path = "/v1/consent/import", tag = "datasets",
+    summary = "Import a consent file (`subject,purpose,granted,given_at,withdrawn_at`)",
+    description = "One durable write with one audit entry. All-or-nothing unless `skip_invalid=true`.",
+    security(("admin_token" = [])),
+    params(regio_http::datasets::ConsentImportParams),
+    request_body(description = "The file, in the `format` given", content(
+        (inline(regio_http::datasets::FileBody) = "application/x-ndjson"), (inline(regio_http::datasets::FileBody) = "text/csv"))),
+    responses(
+        (status = 200, description = "What was imported, and every rejected line", body = regio_http::datasets::ConsentImportReply),
+        (status = 400, description = "`request.bad_query`, `ingest.invalid_line` (details: the line) or `ingest.invalid_batch`; nothing was stored", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn import(
     State(s): State<AppState>,
     _: Admin,
@@ -66,7 +48,7 @@ pub async fn import(
             ConsentFormat::Csv => ingest::parse_consent_csv(&body, mode),
             ConsentFormat::Ndjson => ingest::parse_consent_ndjson(&body, mode),
         }?;
-        let rejected: Vec<serde_json::Value> = parsed.rejected.iter().map(line_json).collect();
+        let rejected: Vec<RejectedLine> = parsed.rejected.iter().map(rejected_line).collect();
         let imported = parsed.rows.len() as u64;
         let audit_seq = if parsed.rows.is_empty() {
             None

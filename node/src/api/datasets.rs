@@ -1,107 +1,88 @@
 //! Dataset routes (owner: HTTP): list, create, and ingest records. Ingest parses the body
 //! with the dataset's schema (`regio_store::ingest`), then stores all valid rows in one atomic,
 //! durable append: all-or-nothing unless `skip_invalid=true`, which stores the valid rows
-//! and reports every rejected line.
+//! and reports every rejected line. Requests and replies: `regio_http::datasets`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use regio_http::datasets::{DatasetInfo, Format, IngestParams, IngestReply, RejectedLine};
+use regio_http::error::{AdminErrors, BodyErrors, ServerErrors};
+use regio_http::ErrorBody;
 
 use super::auth::Admin;
-use super::error::line_json;
+use super::error::rejected_line;
 use super::{blocking, ApiError, AppState, RawBody};
 use regio_query::schema::Schema;
 use regio_store::ingest::{self, Mode};
 
-/// A dataset as listed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DatasetJson {
-    /// Its schema.
-    pub schema: Schema,
-    /// Records stored.
-    pub records: u64,
-    /// Chunks they are stored in.
-    pub chunks: u64,
+/// The reply line of a stored dataset.
+fn info(schema: &Schema, records: u64, chunks: u64) -> Result<DatasetInfo, ApiError> {
+    // The node's schema and the contract's have one JSON form.
+    let schema = serde_json::to_value(schema)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            ApiError::internal(format!("a stored schema does not fit the contract: {e}"))
+        })?;
+    Ok(DatasetInfo {
+        schema,
+        records,
+        chunks,
+    })
 }
 
 /// `GET /v1/datasets`.
-pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetJson>>, ApiError> {
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
+    summary = "Every dataset: schema, records and chunks stored",
+    responses((status = 200, description = "The datasets", body = Vec<DatasetInfo>), ServerErrors))]
+pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetInfo>>, ApiError> {
     let store = s.store.clone();
     let infos = blocking(move || Ok(store.datasets()?)).await?;
     Ok(Json(
         infos
             .into_iter()
-            .map(|d| DatasetJson {
-                schema: d.schema,
-                records: d.records,
-                chunks: d.chunks,
-            })
-            .collect(),
+            .map(|d| info(&d.schema, d.records, d.chunks))
+            .collect::<Result<_, _>>()?,
     ))
 }
 
 /// `POST /v1/datasets` (admin): body is a `Schema`.
+#[utoipa::path(post, path = "/v1/datasets", tag = "datasets",
+    summary = "Create a dataset from its schema",
+    security(("admin_token" = [])),
+    request_body(content = regio_http::datasets::DatasetSchema, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (no records yet)", body = DatasetInfo),
+        (status = 400, description = "`request.bad_json` or `dataset.invalid_schema`", body = ErrorBody),
+        (status = 409, description = "`dataset.exists`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn create(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<DatasetJson>), ApiError> {
+) -> Result<(StatusCode, Json<DatasetInfo>), ApiError> {
     let schema: Schema =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("dataset schema", &e))?;
     let store = s.store.clone();
     let created = schema.clone();
     blocking(move || Ok(store.create_dataset(&created)?)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DatasetJson {
-            schema,
-            records: 0,
-            chunks: 0,
-        }),
-    ))
-}
-
-/// Input formats of records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum Format {
-    /// One JSON object per line.
-    #[default]
-    #[serde(rename = "ndjson")]
-    Ndjson,
-    /// CSV with a header line.
-    #[serde(rename = "csv")]
-    Csv,
-    /// NGSI-LD entities (array, single entity, or NDJSON).
-    #[serde(rename = "ngsi-ld")]
-    NgsiLd,
-}
-
-/// Query parameters of an ingest.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestParams {
-    /// Body format (default NDJSON).
-    #[serde(default)]
-    pub format: Format,
-    /// Store the valid lines and report the rejected ones (default false: all-or-nothing).
-    #[serde(default)]
-    pub skip_invalid: bool,
-}
-
-/// What an ingest did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IngestReply {
-    /// The dataset.
-    pub dataset: String,
-    /// Records stored (durably) by this request.
-    pub stored: u64,
-    /// Every rejected line (only with `skip_invalid`).
-    pub rejected: Vec<serde_json::Value>,
+    Ok((StatusCode::CREATED, Json(info(&schema, 0, 0)?)))
 }
 
 /// `POST /v1/datasets/{name}/records` (admin).
+#[utoipa::path(post, path = "/v1/datasets/{name}/records", tag = "datasets",
+    summary = "Ingest a file of records (NDJSON, CSV or NGSI-LD) into a dataset",
+    description = "All-or-nothing unless `skip_invalid=true`, which stores the valid lines and reports every rejected one. Answered after the records are durable.",
+    security(("admin_token" = [])),
+    params(("name" = String, Path, description = "The dataset", example = "readings"), IngestParams),
+    request_body(description = "The file, in the `format` given", content(
+        (inline(regio_http::datasets::FileBody) = "application/x-ndjson"), (inline(regio_http::datasets::FileBody) = "text/csv"), (inline(regio_http::datasets::FileBody) = "application/ld+json"))),
+    responses(
+        (status = 200, description = "What was stored, and every rejected line", body = IngestReply),
+        (status = 400, description = "`request.bad_query`, `ingest.invalid_line` (details: the line) or `ingest.invalid_batch`; nothing was stored", body = ErrorBody),
+        (status = 404, description = "`dataset.unknown`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn ingest(
     State(s): State<AppState>,
     _: Admin,
@@ -125,7 +106,7 @@ pub async fn ingest(
             Format::NgsiLd => ingest::parse_ngsi_ld(&schema, &body, mode),
         };
         let parsed = parsed.inspect_err(|_| metrics.ingest_rejected.inc())?;
-        let rejected: Vec<serde_json::Value> = parsed.rejected.iter().map(line_json).collect();
+        let rejected: Vec<RejectedLine> = parsed.rejected.iter().map(rejected_line).collect();
         let stored = if parsed.rows.is_empty() {
             0
         } else {

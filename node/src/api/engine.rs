@@ -3,15 +3,19 @@
 //! Every handler hands the engine the signed JSON and returns what the engine decided.
 //! A document the engine took in is then gossiped to every region this node is in (when the
 //! node runs a network): policy heads, certificates, revocations, manifest versions — and a
-//! new manifest version re-joins the regions (new members allowed and dialled).
+//! new manifest version re-joins the regions (new members allowed and dialled). Replies:
+//! `regio_http::documents`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use regio_http::documents::{Published, SignedDocument, Stored};
+use regio_http::error::{AdminErrors, BodyErrors, ServerErrors};
+use regio_http::ErrorBody;
+use serde_json::Value;
 
 use super::auth::Admin;
-use super::{blocking, ApiError, AppState, RawBody};
+use super::{blocking, ApiError, AppState, RawBody, Reply};
 use crate::engine::DocError;
 use crate::federation::gossip::Gossip;
 use crate::federation::{p2p, run};
@@ -55,19 +59,30 @@ async fn spread(s: &AppState, msg: Gossip) {
 fn stored<T: regio_policy::signed::Document>(
     kind: &str,
     s: &Signed<T>,
-) -> (StatusCode, Json<Value>) {
+) -> (StatusCode, Reply<Stored>) {
     (
         StatusCode::CREATED,
-        Json(json!({ "stored": kind, "hash": s.hash() })),
+        Reply(Stored {
+            stored: kind.into(),
+            hash: s.hash().to_string(),
+        }),
     )
 }
 
 /// `POST /v1/policy` (admin): publish the next signed PolicyBundle of this node.
+#[utoipa::path(post, path = "/v1/policy", tag = "documents",
+    summary = "Publish the next signed PolicyBundle of this node",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed PolicyBundle"),
+    responses(
+        (status = 201, description = "Published and gossiped", body = Published),
+        (status = 400, description = "`request.bad_json`, `document.invalid` or `policy.chain`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn policy_publish(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Published>), ApiError> {
     let value = parse(&body, "signed PolicyBundle")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.publish_policy(value, now())?)).await?;
@@ -80,11 +95,19 @@ pub async fn policy_publish(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "version": signed.doc().version, "hash": signed.hash() })),
+        Reply(Published {
+            version: signed.doc().version,
+            hash: signed.hash().to_string(),
+        }),
     ))
 }
 
 /// `GET /v1/policy`: the current signed bundle.
+#[utoipa::path(get, path = "/v1/policy", tag = "documents",
+    summary = "This node's current signed PolicyBundle",
+    responses(
+        (status = 200, description = "The bundle", body = SignedDocument),
+        (status = 404, description = "`policy.missing`: none published yet", body = ErrorBody)))]
 pub async fn policy_show(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     match s.engine.policy() {
         Some(p) => Ok(Json(p.raw().clone())),
@@ -97,7 +120,10 @@ pub async fn policy_show(State(s): State<AppState>) -> Result<Json<Value>, ApiEr
 }
 
 /// `GET /v1/policy/history`: every stored bundle, oldest first.
-pub async fn policy_history(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/policy/history", tag = "documents",
+    summary = "Every signed PolicyBundle of this node, oldest first",
+    responses((status = 200, description = "The chain", body = Vec<SignedDocument>), ServerErrors))]
+pub async fn policy_history(State(s): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let store = s.store.clone();
     let list = blocking(move || {
         let mut recs = store.policies()?;
@@ -107,15 +133,23 @@ pub async fn policy_history(State(s): State<AppState>) -> Result<Json<Value>, Ap
             .collect::<Result<Vec<Value>, ApiError>>()
     })
     .await?;
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
 }
 
 /// `POST /v1/certificates` (admin).
+#[utoipa::path(post, path = "/v1/certificates", tag = "documents",
+    summary = "Store a signed EthicsCertificate",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed EthicsCertificate"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, description = "`request.bad_json` or `document.invalid`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn certificate(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed EthicsCertificate")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_certificate(value, now())?)).await?;
@@ -130,11 +164,19 @@ pub async fn certificate(
 }
 
 /// `POST /v1/revocations` (admin).
+#[utoipa::path(post, path = "/v1/revocations", tag = "documents",
+    summary = "Store a signed Revocation",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed Revocation"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, description = "`request.bad_json` or `document.invalid`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn revocation(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed Revocation")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_revocation(value, now())?)).await?;
@@ -149,11 +191,19 @@ pub async fn revocation(
 }
 
 /// `POST /v1/charters` (admin).
+#[utoipa::path(post, path = "/v1/charters", tag = "documents",
+    summary = "Store a signed InclusionCharter",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed InclusionCharter"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, description = "`request.bad_json` or `document.invalid`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn charter(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed InclusionCharter")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_charter(value, now())?)).await?;
@@ -162,11 +212,20 @@ pub async fn charter(
 
 /// `POST /v1/regions` (admin): a region manifest version. Once it takes effect the node
 /// joins the region (allow-list, dials, topic) and gossips the version to the members.
+#[utoipa::path(post, path = "/v1/regions", tag = "documents",
+    summary = "Store a signed RegionManifest",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed RegionManifest"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, description = "`request.bad_json`, `document.invalid` or `manifest.refused`", body = ErrorBody),
+        (status = 503, description = "`net.unavailable`: stored, but the network could not join the region", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn region(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed RegionManifest")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.put_manifest(value, now())?)).await?;
@@ -190,11 +249,19 @@ pub async fn region(
 }
 
 /// `POST /v1/consent` (admin): one signed ConsentRecord.
+#[utoipa::path(post, path = "/v1/consent", tag = "documents",
+    summary = "Store a signed ConsentRecord",
+    security(("admin_token" = [])),
+    request_body(content = SignedDocument, content_type = "application/json", description = "The signed ConsentRecord"),
+    responses(
+        (status = 201, description = "Stored", body = Stored),
+        (status = 400, description = "`request.bad_json` or `document.invalid`", body = ErrorBody),
+        AdminErrors, BodyErrors, ServerErrors))]
 pub async fn consent(
     State(s): State<AppState>,
     _: Admin,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<Stored>), ApiError> {
     let value = parse(&body, "signed ConsentRecord")?;
     let engine = s.engine.clone();
     let signed = blocking(move || Ok(engine.record_consent(value, now())?)).await?;

@@ -1,11 +1,13 @@
 //! [`ApiError`]: every error the HTTP API returns, as
-//! `{"error": {"code": "…", "message": "…", "details": …}}` with a stable `code` and the
+//! `{"error": {"code": "…", "message": "…", "details": …}}` (`regio_http::ErrorBody`) with a stable `code` and the
 //! matching HTTP status (owner: HTTP). Engine errors map into it the same way: add a
 //! `From` impl beside the others.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use regio_http::datasets::RejectedLine;
+use regio_http::ErrorBody;
 
 use regio_store::ingest::{IngestError, LineError};
 use regio_store::StoreError;
@@ -79,11 +81,10 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
-        if let (Some(d), Some(obj)) = (self.details, error.as_object_mut()) {
-            obj.insert("details".into(), d);
-        }
-        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+        // Through a `Value`: keys sorted, as this body has always been written.
+        let body = ErrorBody::new(self.code, self.message, self.details);
+        let value = serde_json::to_value(body).unwrap_or_default();
+        (self.status, Json(value)).into_response()
     }
 }
 
@@ -106,9 +107,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The JSON form of a rejected line.
-pub fn line_json(e: &LineError) -> serde_json::Value {
-    serde_json::json!({ "line": e.line, "field": e.field, "expected": e.expected, "found": e.found, "message": e.to_string() })
+/// The reply form of a rejected line.
+pub fn rejected_line(e: &LineError) -> RejectedLine {
+    RejectedLine {
+        line: e.line,
+        field: e.field.clone(),
+        expected: e.expected.clone(),
+        found: e.found.clone(),
+        message: e.to_string(),
+    }
 }
 
 impl From<IngestError> for ApiError {
@@ -119,7 +126,7 @@ impl From<IngestError> for ApiError {
                 "ingest.invalid_line",
                 format!("{l}; nothing was stored (fix the line, or send with skip_invalid=true to store the valid lines)"),
             )
-            .with_details(line_json(l)),
+            .with_details(serde_json::to_value(rejected_line(l)).unwrap_or_default()),
             other => ApiError::new(StatusCode::BAD_REQUEST, "ingest.invalid_batch", format!("{other}; nothing was stored")),
         }
     }

@@ -20,11 +20,12 @@ use std::time::Duration;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use regio_http::error::{BodyErrors, ServerErrors};
+use regio_http::query::{QueryReply, ResultTable};
+use regio_http::{ErrorBody, ErrorDetail};
+use serde_json::Value;
 
-use super::{ApiError, AppState, RawBody};
+use super::{ApiError, AppState, RawBody, Reply};
 use crate::federation::p2p::NetTransport;
 use crate::federation::{
     coordinate, FederatedResult, FederationError, Status, Transport, TransportError,
@@ -32,16 +33,7 @@ use crate::federation::{
 use regio_policy::decision::Reason;
 use regio_policy::Did;
 
-/// Largest deadline a request may ask for, milliseconds.
-pub const MAX_DEADLINE_MS: u64 = 60_000;
-
-/// Query-string parameters of `POST /v1/query`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryParams {
-    /// The deadline in milliseconds (default: the config's `query_deadline_ms`).
-    pub deadline_ms: Option<u64>,
-}
+pub use regio_http::query::{QueryParams, MAX_DEADLINE_MS};
 
 /// The transport of a node without a network: every other member is unreachable.
 struct Offline;
@@ -62,11 +54,21 @@ impl Transport for Offline {
 }
 
 /// `POST /v1/query`: see the module documentation.
+#[utoipa::path(post, path = "/v1/query", tag = "query",
+    summary = "Ask a signed federated query",
+    description = "The node coordinates the query across every member of its region, itself included, and answers by the deadline with the merged result, coverage and one provenance line per member.",
+    params(QueryParams),
+    request_body(content = regio_http::documents::SignedDocument, content_type = "application/json", description = "The signed Query"),
+    responses(
+        (status = 200, description = "At least one member answered", body = QueryReply),
+        (status = 403, description = "No member answered (the reply with `error`: the members' common reason code, else `query.no_answer`); or the query does not verify or names a region this node is not in (only the error body: `signature.invalid`, `region.unknown`, …)", body = regio_http::query::QueryRefusal),
+        (status = 400, description = "`request.bad_query` or `request.bad_json`", body = ErrorBody),
+        BodyErrors, ServerErrors))]
 pub async fn query(
     State(s): State<AppState>,
     params: Result<Query<QueryParams>, QueryRejection>,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Reply<QueryReply>), ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
     if ms == 0 || ms > MAX_DEADLINE_MS {
@@ -113,11 +115,24 @@ pub async fn query(
 }
 
 /// The response of a federated result: 200, or 403 with `error` when no member answered.
-pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
-    let mut body = serde_json::to_value(r).unwrap_or_else(|_| json!({}));
-    body["csv"] = r.csv.clone().map_or(Value::Null, Value::String);
+pub fn response(r: &FederatedResult) -> (StatusCode, Reply<QueryReply>) {
+    let mut body = QueryReply {
+        query: r.query.clone(),
+        query_hash: r.query_hash,
+        region: r.region.clone(),
+        result: r.result.as_ref().and_then(|v| {
+            serde_json::from_value::<ResultTable>(v.clone())
+                .inspect_err(|e| tracing::error!(query = %r.query, error = %e, "the merged result is not a result table; answered without it"))
+                .ok()
+        }),
+        csv: r.csv.clone(),
+        coverage: (r.coverage.0 as u64, r.coverage.1 as u64),
+        provenance: r.provenance.clone(),
+        answers: r.answers.clone(),
+        error: None,
+    };
     if r.coverage.0 > 0 {
-        return (StatusCode::OK, Json(body));
+        return (StatusCode::OK, Reply(body));
     }
     // (reason, message) of every refusal.
     let refusals: Vec<(&str, &str)> = r
@@ -158,6 +173,10 @@ pub fn response(r: &FederatedResult) -> (StatusCode, Json<Value>) {
             summary.join("; ")
         ),
     };
-    body["error"] = json!({ "code": common.unwrap_or("query.no_answer"), "message": message });
-    (StatusCode::FORBIDDEN, Json(body))
+    body.error = Some(ErrorDetail {
+        code: common.unwrap_or("query.no_answer").to_string(),
+        message,
+        details: None,
+    });
+    (StatusCode::FORBIDDEN, Reply(body))
 }

@@ -14,30 +14,47 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
+use regio_http::documents::StoredDocument;
+use regio_http::error::ServerErrors;
+use regio_http::ErrorBody;
 
-use super::{blocking, ApiError, AppState};
+use super::{blocking, ApiError, AppState, Reply};
 use regio_policy::DocHash;
 use regio_store::DocKind;
 
 /// `GET /v1/certificates/{hash}`.
+#[utoipa::path(get, path = "/v1/certificates/{hash}", tag = "documents",
+    summary = "A stored ethics certificate by its hash",
+    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`", pattern = "^sha256:[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "Stored here", body = StoredDocument),
+        (status = 400, description = "`request.bad_hash`", body = ErrorBody),
+        (status = 404, description = "`document.unknown`: not at this node", body = ErrorBody),
+        ServerErrors))]
 pub async fn certificate(
     State(s): State<AppState>,
     Path(hash): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Reply<StoredDocument>, ApiError> {
     lookup(s, DocKind::Certificate, &hash).await
 }
 
 /// `GET /v1/revocations/{hash}`.
+#[utoipa::path(get, path = "/v1/revocations/{hash}", tag = "documents",
+    summary = "A stored revocation by its hash",
+    params(("hash" = String, Path, description = "`sha256:<64 hex digits>`", pattern = "^sha256:[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "Stored here", body = StoredDocument),
+        (status = 400, description = "`request.bad_hash`", body = ErrorBody),
+        (status = 404, description = "`document.unknown`: not at this node", body = ErrorBody),
+        ServerErrors))]
 pub async fn revocation(
     State(s): State<AppState>,
     Path(hash): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Reply<StoredDocument>, ApiError> {
     lookup(s, DocKind::Revocation, &hash).await
 }
 
-async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<Value>, ApiError> {
+async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Reply<StoredDocument>, ApiError> {
     let h: DocHash = hash
         .parse()
         .map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, "request.bad_hash", e))?;
@@ -50,8 +67,10 @@ async fn lookup(s: AppState, kind: DocKind, hash: &str) -> Result<Json<Value>, A
             format!("no {kind:?} {h} at this node"),
         ));
     };
-    let document: Value = serde_json::from_slice(&r.raw).map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({ "hash": h, "storedAt": r.stored_at, "document": document }),
-    ))
+    let document = serde_json::from_slice(&r.raw).map_err(ApiError::internal)?;
+    Ok(Reply(StoredDocument {
+        hash: h.to_string(),
+        stored_at: r.stored_at,
+        document,
+    }))
 }

@@ -109,6 +109,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        regio_http::error::ServerErrors))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let infos = tokio::task::spawn_blocking(move || store.datasets())

@@ -20,16 +20,24 @@
 //! | `POST /v1/query?deadline_ms=N` | anyone (signed query) | federated: 200 merged result + provenance, 403 when no member answered ([`federated`]) |
 //! | `GET /v1/regions`, `GET /v1/regions/{id}` | anyone | the regions this node is in, members' reachability, policy heads, equivocation ([`region`]) |
 //! | `GET /v1/certificates/{hash}`, `GET /v1/revocations/{hash}` | anyone | a stored document by hash, 404 if not here ([`lookup`]) |
+//! | `GET /v1/openapi.json` | anyone | this API as OpenAPI 3.1 ([`openapi`]) |
 //!
-//! Errors are [`ApiError`] JSON with stable codes. Admin handlers take [`auth::Admin`] as
-//! their first argument. Every store call runs on `spawn_blocking`; a write is answered
+//! Requests and replies are the types of the HTTP contract, `regio_http` (shared with the
+//! `regio` client). Every handler carries a `#[utoipa::path]` attribute, and [`routes`]
+//! registers handlers only through utoipa-axum's `routes!`, so the router and the OpenAPI
+//! document are built from one list: a route without documentation cannot be added
+//! (`tests/api_openapi.rs` checks the document, the router and `regio_http::ROUTES` against
+//! each other, and that nothing in this module registers a route around `routes!`).
+//!
+//! Errors are [`ApiError`] JSON with stable codes (`regio_http::ErrorBody`). Admin handlers
+//! take [`auth::Admin`] as an argument. Every store call runs on `spawn_blocking`; a write is answered
 //! only after the store made it durable.
 //!
-//! **Extension point for the engine** (lead): add `engine: Arc<Engine>` to [`AppState`]
-//! (marked below), and the handlers for `POST /v1/policy`, `GET /v1/policy`,
-//! `POST /v1/certificates`, `POST /v1/revocations`, `POST /v1/consent`, `POST /v1/query`
-//! in [`engine_routes`]. Take [`auth::Admin`] for admin routes, [`RawBody`] for the body
-//! (413 and JSON errors come for free), return `Result<_, ApiError>`.
+//! **Adding a route**: its request and reply types (and its `regio_http::Route`) in
+//! `regio_http`; a handler here with `#[utoipa::path]` (its responses, the error bodies
+//! included, `security(("admin_token" = []))` when it takes [`auth::Admin`]); one line in
+//! [`routes`]. Take [`RawBody`] for the body (413 and JSON errors come for free), return
+//! `Result<_, ApiError>`.
 
 pub mod audit;
 pub mod auth;
@@ -41,6 +49,7 @@ pub mod error;
 pub mod federated;
 pub mod lookup;
 pub mod metrics;
+pub mod openapi;
 pub mod region;
 
 use std::sync::Arc;
@@ -48,8 +57,11 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
+use regio_http::node::HealthReply;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use self::auth::AdminToken;
 pub use self::error::ApiError;
@@ -89,17 +101,8 @@ impl std::fmt::Debug for AppState {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics::scrape))
-        .route("/v1/datasets", get(datasets::list).post(datasets::create))
-        .route("/v1/datasets/{name}/records", post(datasets::ingest))
-        .route("/v1/consent/import", post(consent::import))
-        .route("/v1/audit", get(audit::entries))
-        .route("/v1/audit/verify", get(audit::verify))
-        .merge(engine_routes())
-        .merge(audit::routes())
-        .merge(citizen::routes())
+    let (router, _doc) = routes().split_for_parts();
+    router
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -109,23 +112,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The engine's routes (lead): policy, certificates, revocations, signed consent, query.
-fn engine_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/policy",
-            get(engine::policy_show).post(engine::policy_publish),
-        )
-        .route("/v1/policy/history", get(engine::policy_history))
-        .route("/v1/certificates", post(engine::certificate))
-        .route("/v1/revocations", post(engine::revocation))
-        .route("/v1/charters", post(engine::charter))
-        .route("/v1/regions", post(engine::region).get(region::list))
-        .route("/v1/regions/{id}", get(region::show))
-        .route("/v1/consent", post(engine::consent))
-        .route("/v1/query", post(federated::query))
-        .route("/v1/certificates/{hash}", get(lookup::certificate))
-        .route("/v1/revocations/{hash}", get(lookup::revocation))
+/// Every route with its documentation: the router and the OpenAPI document come from here.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(openapi::document))
+        .routes(routes!(datasets::list, datasets::create))
+        .routes(routes!(datasets::ingest))
+        .routes(routes!(consent::import))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::export))
+        .routes(routes!(citizen::history))
+        .routes(routes!(citizen::receipt))
+        .routes(routes!(engine::policy_show, engine::policy_publish))
+        .routes(routes!(engine::policy_history))
+        .routes(routes!(engine::certificate))
+        .routes(routes!(engine::revocation))
+        .routes(routes!(engine::charter))
+        .routes(routes!(engine::region, region::list))
+        .routes(routes!(region::show))
+        .routes(routes!(engine::consent))
+        .routes(routes!(federated::query))
+        .routes(routes!(lookup::certificate))
+        .routes(routes!(lookup::revocation))
 }
 
 async fn unknown_route(req: Request) -> ApiError {
@@ -136,7 +147,11 @@ async fn unknown_route(req: Request) -> ApiError {
     )
 }
 
-async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
+/// `GET /health`.
+#[utoipa::path(get, path = "/health", tag = "node",
+    summary = "Who the node is: DID, NIS code, name, version, libp2p peer id and addresses",
+    responses((status = 200, description = "The node answers", body = HealthReply)))]
+pub async fn health(State(s): State<AppState>) -> Reply<HealthReply> {
     let (peer_id, listen) = match &s.net {
         Some(net) => (
             Some(net.peer_id().to_string()),
@@ -152,15 +167,32 @@ async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
         ),
         None => (None, Vec::new()),
     };
-    Json(serde_json::json!({
-        "status": "ok",
-        "did": s.key.did().as_str(),
-        "nis": s.config.nis,
-        "name": s.config.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "peerId": peer_id,
-        "listen": listen,
-    }))
+    Reply(HealthReply {
+        status: "ok".into(),
+        did: s.key.did().as_str().to_string(),
+        nis: s.config.nis.clone(),
+        name: s.config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        peer_id,
+        listen,
+    })
+}
+
+/// A JSON reply of the contract type `T`, written with every object's keys in sorted order:
+/// the bytes the API has answered with since its replies were built as `serde_json::Value`s
+/// (whose maps are sorted). Clients must not depend on key order; this keeps the wire
+/// byte-for-byte what it was. (Replies that were typed from the start — datasets, ingest,
+/// consent import, audit export — keep their declaration order, in plain [`Json`].)
+#[derive(Debug, Clone)]
+pub struct Reply<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Reply<T> {
+    fn into_response(self) -> axum::response::Response {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => Json(value).into_response(),
+            Err(e) => ApiError::internal(format!("cannot encode the reply: {e}")).into_response(),
+        }
+    }
 }
 
 /// The request body, limited by `max_body_bytes`; an oversize body is

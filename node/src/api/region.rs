@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
+use regio_http::region::{MemberView, PolicyHead, RegionView};
+use regio_http::ErrorBody;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Reply};
 use crate::engine::Engine;
 use regio_net::PeerSeen;
 use regio_policy::doc::manifest::RegionManifest;
@@ -60,7 +60,8 @@ impl Seen {
         }
     }
 
-    fn json(&self, did: &Did, me: bool) -> [(&'static str, Value); 4] {
+    /// `(reachable, connected, neighbour, heardMsAgo)` of a member.
+    fn of_member(&self, did: &Did, me: bool) -> (bool, bool, bool, Option<u64>) {
         let p = self.peers.get(did);
         let connected = me || p.is_some_and(|p| p.connected);
         let heard = if me {
@@ -68,86 +69,100 @@ impl Seen {
         } else {
             p.and_then(|p| p.heard)
         };
-        [
-            (
-                "reachable",
-                json!(connected || heard.is_some_and(|h| h <= self.window)),
-            ),
-            ("connected", json!(connected)),
-            ("neighbour", json!(me || p.is_some_and(|p| p.neighbour))),
-            ("heardMsAgo", json!(heard.map(|h| h.as_millis() as u64))),
-        ]
+        (
+            connected || heard.is_some_and(|h| h <= self.window),
+            connected,
+            me || p.is_some_and(|p| p.neighbour),
+            heard.map(|h| h.as_millis() as u64),
+        )
     }
 }
 
-/// One region as JSON.
-pub fn region_json(engine: &Engine, m: &Signed<RegionManifest>, seen: &Seen) -> Value {
+/// One region as this node sees it.
+pub fn region_view(engine: &Engine, m: &Signed<RegionManifest>, seen: &Seen) -> RegionView {
     let doc = m.doc();
     let heads = engine.peer_heads();
     let own = engine.policy();
     let equivocations = engine.equivocations();
-    let members: Vec<Value> = doc
+    let members = doc
         .members
         .iter()
         .map(|member| {
             let me = &member.did == engine.did();
-            let head = if me {
-                own.as_ref()
-                    .map(|p| json!({ "version": p.doc().version, "hash": p.hash() }))
+            let policy_head = if me {
+                own.as_ref().map(|p| PolicyHead {
+                    version: p.doc().version,
+                    hash: p.hash().to_string(),
+                })
             } else {
-                heads
-                    .get(&member.did)
-                    .map(|(v, h)| json!({ "version": v, "hash": h }))
+                heads.get(&member.did).map(|(v, h)| PolicyHead {
+                    version: *v,
+                    hash: h.to_string(),
+                })
             };
-            let evidence: Vec<Value> = equivocations
+            let equivocation = equivocations
                 .iter()
                 .filter(|e| e.issuer == member.did)
-                .flat_map(|e| [json!(e.a.hash()), json!(e.b.hash())])
+                .flat_map(|e| [e.a.hash().to_string(), e.b.hash().to_string()])
                 .collect();
-            let mut line = json!({
-                "did": member.did,
-                "nis": member.nis,
-                "name": member.name,
-                "addresses": member.addresses,
-                "self": me,
-                "policyHead": head,
-                "equivocation": evidence,
-            });
-            for (k, v) in seen.json(&member.did, me) {
-                line[k] = v;
+            let (reachable, connected, neighbour, heard_ms_ago) = seen.of_member(&member.did, me);
+            MemberView {
+                did: member.did.as_str().to_string(),
+                nis: member.nis.clone(),
+                name: member.name.clone(),
+                addresses: member.addresses.clone(),
+                is_self: me,
+                policy_head,
+                equivocation,
+                reachable,
+                connected,
+                neighbour,
+                heard_ms_ago,
             }
-            line
         })
         .collect();
-    json!({
-        "id": doc.region,
-        "name": doc.name,
-        "version": doc.version,
-        "hash": m.hash(),
-        "threshold": doc.threshold,
-        "charter": doc.charter,
-        "certifiers": doc.certifiers,
-        "members": members,
-    })
+    RegionView {
+        id: doc.region.clone(),
+        name: doc.name.clone(),
+        version: doc.version,
+        hash: m.hash().to_string(),
+        threshold: doc.threshold,
+        charter: doc.charter.to_string(),
+        certifiers: doc
+            .certifiers
+            .iter()
+            .map(|d| d.as_str().to_string())
+            .collect(),
+        members,
+    }
 }
 
 /// `GET /v1/regions`: every region this node is in.
-pub async fn list(State(s): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/v1/regions", tag = "regions",
+    summary = "The regions this node is in, as this node sees them",
+    responses((status = 200, description = "Every region of this node (empty when none)", body = Vec<RegionView>)))]
+pub async fn list(State(s): State<AppState>) -> Reply<Vec<RegionView>> {
     let seen = Seen::of(&s).await;
-    Json(Value::Array(
+    Reply(
         s.engine
             .regions()
             .iter()
-            .map(|m| region_json(&s.engine, m, &seen))
+            .map(|m| region_view(&s.engine, m, &seen))
             .collect(),
-    ))
+    )
 }
 
 /// `GET /v1/regions/{id}`: one region, `404 region.unknown` when this node is not in it.
+#[utoipa::path(get, path = "/v1/regions/{id}", tag = "regions",
+    summary = "One region this node is in",
+    params(("id" = String, Path, description = "The region id")),
+    responses(
+        (status = 200, description = "The region", body = RegionView),
+        (status = 404, description = "`region.unknown`: this node is not in it", body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Reply<RegionView>, ApiError> {
     let Some(m) = s
         .engine
         .regions()
@@ -157,5 +172,5 @@ pub async fn show(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "region.unknown", format!("this node is not a member of region `{id}` (`regio region members` lists its regions)")));
     };
     let seen = Seen::of(&s).await;
-    Ok(Json(region_json(&s.engine, &m, &seen)))
+    Ok(Reply(region_view(&s.engine, &m, &seen)))
 }

@@ -72,59 +72,9 @@ pub trait Transport: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, TransportError>> + Send + '_>>;
 }
 
-/// What happened at one member.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Status {
-    /// It answered.
-    Answered,
-    /// It refused, with its reason code: a signed refusal (its hash in
-    /// [`Provenance::answer`]), or, with reason `node.error` and no signed answer, a member
-    /// that failed to answer (its message names the cause).
-    Refused {
-        /// Reason code.
-        reason: String,
-        /// Its message.
-        message: String,
-    },
-    /// No answer by the deadline.
-    TimedOut,
-    /// Not reachable.
-    Unreachable {
-        /// What the transport said.
-        error: String,
-    },
-    /// It answered something that does not verify or does not fit.
-    Invalid {
-        /// What is wrong.
-        error: String,
-    },
-}
-
-/// One member's line of the provenance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Provenance {
-    /// The member.
-    pub member: Did,
-    /// Its name in the manifest.
-    pub name: String,
-    /// Its NIS code.
-    pub nis: String,
-    /// What happened.
-    #[serde(flatten)]
-    pub status: Status,
-    /// Policy version it applied (answered or refused).
-    pub policy_version: Option<u64>,
-    /// Rows it scanned.
-    pub rows_scanned: u64,
-    /// Personal rows it left out for lack of consent.
-    pub rows_excluded_by_consent: u64,
-    /// Groups it suppressed under the minimum size.
-    pub groups_suppressed: u64,
-    /// Hash of its signed PartialAnswer.
-    pub answer: Option<DocHash>,
-}
+// What happened at one member, and its provenance line: types of the HTTP contract
+// (`POST /v1/query` answers them).
+pub use regio_http::query::{Provenance, Status};
 
 /// A federated result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
