@@ -32,7 +32,7 @@ fn fetch(node: &str, dir: Option<&Path>) -> Result<Export> {
 
 /// Where the exports come from: directories or files, and/or nodes.
 #[derive(Debug, Args)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// Export directories (`regio audit export -o DIR`) or export JSON files.
     #[arg(value_name = "DIR")]
     paths: Vec<PathBuf>,
@@ -49,7 +49,7 @@ pub struct Sources {
 
 /// The `regio audit` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum AuditCmd {
+pub(crate) enum AuditCmd {
     /// Write a node's audit export (log, checkpoints, policy chain, peer heads, equivocation evidence, documents, queries) as files
     Export {
         /// The node's API URL.
@@ -179,7 +179,7 @@ fn export(node: &str, dir: Option<&Path>, out: &Path, json: bool) -> Result<()> 
 }
 
 /// Runs one `regio audit` command.
-pub fn run(cmd: AuditCmd) -> Result<()> {
+pub(crate) fn run(cmd: AuditCmd) -> Result<()> {
     match cmd {
         AuditCmd::Export {
             node,

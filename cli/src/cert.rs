@@ -16,7 +16,7 @@ use crate::client::Client;
 use crate::{io, sign, Failed, Reported};
 
 /// What `cert issue` was asked.
-pub struct IssueOptions {
+pub(crate) struct IssueOptions {
     pub key: PathBuf,
     pub template: PathBuf,
     pub out: Option<PathBuf>,
@@ -26,7 +26,7 @@ pub struct IssueOptions {
 }
 
 /// `regio cert issue`.
-pub fn issue(o: &IssueOptions) -> Result<()> {
+pub(crate) fn issue(o: &IssueOptions) -> Result<()> {
     let key = io::read_key(&o.key)?;
     let shown = io::show(&o.template);
     let value = io::read_json(&o.template)?;
@@ -118,7 +118,7 @@ pub(crate) fn load(file: &Path) -> std::result::Result<Signed<EthicsCertificate>
 }
 
 /// `regio cert verify FILE [--at T] [--json]`.
-pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<()> {
+pub(crate) fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<()> {
     let at = at.unwrap_or_else(|| Utc::now().trunc_subsecs(0));
     let signed = match load(file) {
         Ok(s) => s,
@@ -199,7 +199,7 @@ pub fn verify(file: &Path, at: Option<DateTime<Utc>>, json_out: bool) -> Result<
 }
 
 /// `regio cert submit --node URL CERT`: verifies the certificate here, then stores it at the node.
-pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
+pub(crate) fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let signed = load(file).map_err(Failed)?;
     let reply = client.send(
         &SubmitCertificate,
@@ -224,7 +224,7 @@ pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
 
 /// `regio cert revoke --key K CERT --reason TEXT [-o OUT] [--node URL]`; with a client,
 /// the signed revocation is also submitted to that node (`/v1/revocations`).
-pub fn revoke(
+pub(crate) fn revoke(
     key: &Path,
     cert_file: &Path,
     reason: &str,

@@ -13,7 +13,7 @@ use crate::typed::Known;
 use crate::{io, sign, Failed, Reported};
 
 /// `regio charter sign --key K FILE [-o OUT]`.
-pub fn sign(key: &Path, file: &Path, out: Option<&Path>) -> Result<()> {
+pub(crate) fn sign(key: &Path, file: &Path, out: Option<&Path>) -> Result<()> {
     let key = io::read_key(key)?;
     let mut value = io::read_json(file)?;
     sign::add_my_proof(&mut value, &key, file, Some(Known::InclusionCharter))?;
@@ -39,7 +39,7 @@ fn granularity(g: &MinGranularity) -> String {
 }
 
 /// `regio charter verify FILE [--members DID,…] [--json]`.
-pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
+pub(crate) fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let loaded = io::read_json(file).map_err(|e| format!("{e:#}")).and_then(|v| {
         if v.get("proof").is_none() {
@@ -150,7 +150,7 @@ pub fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()> {
 
 /// `regio charter submit [--node URL] CHARTER.json [--json]`: verifies the charter here,
 /// then stores it at the node (`POST /v1/charters`, admin).
-pub fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
+pub(crate) fn submit(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let signed = Signed::<InclusionCharter>::verify(io::read_json(file)?)
         .map_err(|e| Failed(format!("{shown}: not a valid signed InclusionCharter: {e}")))?;

@@ -27,7 +27,7 @@ fn params(subject: &str) -> SubjectParams {
 }
 
 /// `regio consent history --subject ID`.
-pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
+pub(crate) fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
     let h = client.call(&History(params(subject)))?;
     if json {
         println!("{}", io::json_value(&h));
@@ -90,7 +90,7 @@ pub fn history(client: &Client, subject: &str, json: bool) -> Result<()> {
 }
 
 /// `regio consent receipt --subject ID [-o FILE]`.
-pub fn receipt(client: &Client, subject: &str, out: Option<&Path>) -> Result<()> {
+pub(crate) fn receipt(client: &Client, subject: &str, out: Option<&Path>) -> Result<()> {
     let r = client.call(&Receipt(params(subject)))?;
     io::write_output(out, &io::pretty(&io::json_value(&r)))
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use regio_http::{Endpoint, ErrorBody, Method};
 
 /// The node URL when neither --node nor REGIO_NODE is given.
-pub const DEFAULT_NODE: &str = "http://127.0.0.1:7480";
+pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:7480";
 
 /// Largest response body read (rejected-line lists can be long).
 const MAX_RESPONSE: u64 = 1 << 30;
@@ -20,12 +20,12 @@ const MAX_RESPONSE: u64 = 1 << 30;
 /// The node could not be reached: exit 3.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Unreachable(pub String);
+pub(crate) struct Unreachable(pub String);
 
 /// The node answered with an error: exit 1.
 #[derive(Debug, thiserror::Error)]
 #[error("the node refused ({status} {code}): {message}")]
-pub struct ApiFailure {
+pub(crate) struct ApiFailure {
     /// HTTP status.
     pub status: u16,
     /// The stable error code.
@@ -38,7 +38,7 @@ pub struct ApiFailure {
 
 impl ApiFailure {
     /// What to do about a refusal of the node, by its code, when there is a clear next step.
-    pub fn next_step(&self) -> Option<&'static str> {
+    pub(crate) fn next_step(&self) -> Option<&'static str> {
         Some(match self.code.as_str() {
             "auth.missing_token" | "auth.bad_token" => {
                 "admin calls need the node's token: pass --dir NODE_DIR (the node's directory, holding admin.token) or set REGIO_TOKEN"
@@ -55,7 +55,7 @@ impl ApiFailure {
 
 /// Where the node is and how to authenticate.
 #[derive(Debug, Clone, Args)]
-pub struct NodeArgs {
+pub(crate) struct NodeArgs {
     /// The node's API URL.
     #[arg(long, env = "REGIO_NODE", default_value = DEFAULT_NODE, value_name = "URL")]
     pub node: String,
@@ -65,7 +65,7 @@ pub struct NodeArgs {
 }
 
 /// A client of one node.
-pub struct Client {
+pub(crate) struct Client {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
@@ -80,7 +80,7 @@ fn read_token(dir: &Path) -> Result<String> {
 
 impl Client {
     /// A client for `args`; the token comes from `--dir` or `REGIO_TOKEN` (may be absent).
-    pub fn new(args: &NodeArgs) -> Result<Client> {
+    pub(crate) fn new(args: &NodeArgs) -> Result<Client> {
         check_url(&args.node)?;
         let token = match &args.dir {
             Some(dir) => Some(read_token(dir)?),
@@ -111,12 +111,12 @@ impl Client {
     }
 
     /// Sends `request` (a `GET`, or a `POST` without a body) and reads its typed reply.
-    pub fn call<E: Endpoint>(&self, request: &E) -> Result<E::Reply> {
+    pub(crate) fn call<E: Endpoint>(&self, request: &E) -> Result<E::Reply> {
         self.exchange(request, None)
     }
 
     /// Sends `request` with `body` and reads its typed reply.
-    pub fn send<E: Endpoint>(
+    pub(crate) fn send<E: Endpoint>(
         &self,
         request: &E,
         content_type: &str,
@@ -127,26 +127,26 @@ impl Client {
 
     /// Checks the admin token with a cheap admin call, so that a wrong token is reported
     /// as such before a large body is sent.
-    pub fn check_admin(&self) -> Result<()> {
+    pub(crate) fn check_admin(&self) -> Result<()> {
         let one = regio_http::audit::AuditParams { from: 1, limit: 1 };
         self.call(&one).map(drop)
     }
 
     /// Sends `request` with a JSON `body`, and returns the status and the answer's text,
     /// whatever the status: the caller reads refusals that carry a body (a query's 403).
-    pub fn send_raw<E: Endpoint>(&self, request: &E, body: &[u8]) -> Result<(u16, String)> {
+    pub(crate) fn send_raw<E: Endpoint>(&self, request: &E, body: &[u8]) -> Result<(u16, String)> {
         let url = format!("{}{}", self.base, request.target());
         let resp = self.request(&url, E::ROUTE, Some(("application/json", body)))?;
         self.read(&url, resp)
     }
 
     /// The node's `/health`.
-    pub fn health(&self) -> Result<regio_http::node::HealthReply> {
+    pub(crate) fn health(&self) -> Result<regio_http::node::HealthReply> {
         self.call(&regio_http::node::Health)
     }
 
     /// The node's DID, from `/health`.
-    pub fn did(&self) -> Result<regio_policy::Did> {
+    pub(crate) fn did(&self) -> Result<regio_policy::Did> {
         let h = self.health()?;
         regio_policy::Did::parse(&h.did).with_context(|| {
             format!(
@@ -242,7 +242,7 @@ impl Client {
 }
 
 /// A usage error unless `url` is an http(s) URL (`127.0.0.1:7480` alone is a common slip).
-pub fn check_url(url: &str) -> Result<()> {
+pub(crate) fn check_url(url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
@@ -257,7 +257,7 @@ pub fn check_url(url: &str) -> Result<()> {
 
 /// The [`ApiFailure`] of an error answer: [`ErrorBody`], or `http.STATUS` and the text when
 /// the body is not that (e.g. a 405 without a body).
-pub fn failure(status: u16, text: &str) -> ApiFailure {
+pub(crate) fn failure(status: u16, text: &str) -> ApiFailure {
     match serde_json::from_str::<ErrorBody>(text) {
         Ok(ErrorBody { error }) => ApiFailure {
             status,

@@ -8,7 +8,7 @@ use clap_complete::Shell;
 use crate::args::{Cli, CompletionsArgs, ShellName};
 
 /// Writes the script to stdout.
-pub fn run(a: &CompletionsArgs) -> Result<()> {
+pub(crate) fn run(a: &CompletionsArgs) -> Result<()> {
     let shell = match a.shell {
         ShellName::Bash => Shell::Bash,
         ShellName::Zsh => Shell::Zsh,

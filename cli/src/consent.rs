@@ -18,7 +18,7 @@ use crate::client::Client;
 use crate::{io, Reported};
 
 /// `regio consent import FILE [--skip-invalid]`.
-pub fn import(
+pub(crate) fn import(
     client: &Client,
     file: &Path,
     csv: Option<bool>,
@@ -103,7 +103,7 @@ pub fn import(
 }
 
 /// Who signs a consent record.
-pub enum Signer {
+pub(crate) enum Signer {
     /// The subject's own key.
     Subject(PathBuf),
     /// A clerk's key (the node must list the clerk in its config's `clerks`).
@@ -111,7 +111,7 @@ pub enum Signer {
 }
 
 /// What `regio consent grant|withdraw` was asked.
-pub struct RecordOptions<'a> {
+pub(crate) struct RecordOptions<'a> {
     /// Withdraw (else grant).
     pub withdraw: bool,
     /// The subject's pseudonym.
@@ -131,7 +131,7 @@ pub struct RecordOptions<'a> {
 /// `regio consent grant|withdraw`: one signed ConsentRecord per purpose, id
 /// `SUBJECT/PURPOSE` (the id `consent import` uses), so a record replaces the subject's
 /// earlier decision for that purpose. Every record is built and signed before any is sent.
-pub fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
+pub(crate) fn record(client: &Client, o: &RecordOptions<'_>) -> Result<()> {
     let (key_path, by_clerk) = match &o.signer {
         Signer::Subject(p) => (p, false),
         Signer::Clerk(p) => (p, true),
@@ -218,7 +218,7 @@ fn channel_name(c: Channel) -> String {
 }
 
 /// Parses `--channel` (`desk`, `paper`, `phone`, `kiosk`, `app`, `web`).
-pub fn parse_channel(s: &str) -> std::result::Result<Channel, String> {
+pub(crate) fn parse_channel(s: &str) -> std::result::Result<Channel, String> {
     serde_json::from_value(Value::String(s.to_owned()))
         .map_err(|_| format!("unknown channel {s:?}: one of desk, paper, phone, kiosk, app, web"))
 }

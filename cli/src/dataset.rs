@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::io;
 
 /// `regio dataset create SCHEMA.json`.
-pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
+pub(crate) fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
     let body = crate::io::read(file)?;
     let schema: regio_query::schema::Schema =
         serde_json::from_slice(&body).with_context(|| format!("{} is not a dataset schema (JSON: {{\"dataset\", \"fields\": [{{\"name\", \"type\", \"nullable\"}}], \"subject\", \"time\"}})", file.display()))?;
@@ -34,7 +34,7 @@ pub fn create(client: &Client, file: &Path, json: bool) -> Result<()> {
 }
 
 /// `regio dataset list [--json]`.
-pub fn list(client: &Client, json: bool) -> Result<()> {
+pub(crate) fn list(client: &Client, json: bool) -> Result<()> {
     let items = client.call(&ListDatasets)?;
     if json {
         let out: Vec<serde_json::Value> = items

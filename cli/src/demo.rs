@@ -9,7 +9,7 @@ use regio_demo::run::{run as run_demo, Options};
 
 /// Options of `regio demo`.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Days of readings per municipality (at least 3).
     #[arg(long, default_value_t = 3)]
     days: usize,
@@ -28,7 +28,7 @@ pub struct DemoArgs {
 }
 
 /// `regio demo [--days N] [--sensors N] [--deadline-ms MS] [--seedless] [--json]`.
-pub fn run(a: &DemoArgs) -> Result<()> {
+pub(crate) fn run(a: &DemoArgs) -> Result<()> {
     let opts = Options {
         days: a.days,
         sensors: a.sensors,

@@ -19,7 +19,7 @@ use crate::{progress, Reported, Usage};
 
 /// Record file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// One JSON object per line (.ndjson, .jsonl).
     Ndjson,
     /// CSV with a header line (.csv).
@@ -40,7 +40,7 @@ impl Format {
     }
 
     /// The format of a file from its extension.
-    pub fn from_path(path: &Path) -> Result<Format> {
+    pub(crate) fn from_path(path: &Path) -> Result<Format> {
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -237,7 +237,7 @@ fn describe_rejected(batch: &Batch, r: &RejectedLine) -> String {
 }
 
 /// Options of `regio ingest`.
-pub struct IngestOptions<'a> {
+pub(crate) struct IngestOptions<'a> {
     /// Target dataset.
     pub dataset: &'a str,
     /// The file.
@@ -253,7 +253,7 @@ pub struct IngestOptions<'a> {
 }
 
 /// `regio ingest --node URL --dataset NAME FILE …`.
-pub fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
+pub(crate) fn run(client: &Client, o: &IngestOptions<'_>) -> Result<()> {
     let format = match o.format {
         Some(f) => f,
         None => Format::from_path(o.file)?,

@@ -8,7 +8,7 @@ use regio_node::config::{Config, CONFIG_FILE, KEY_FILE, TOKEN_FILE};
 use regio_policy::Key;
 
 /// Options of `regio init`.
-pub struct InitOptions<'a> {
+pub(crate) struct InitOptions<'a> {
     /// The node directory.
     pub dir: &'a Path,
     /// NIS code.
@@ -45,7 +45,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 }
 
 /// `regio init --dir DIR --nis CODE --name NAME [--api ADDR] [--listen MULTIADDR]… [--clerk DID]…`.
-pub fn init(o: &InitOptions<'_>) -> Result<()> {
+pub(crate) fn init(o: &InitOptions<'_>) -> Result<()> {
     if o.dir.exists() {
         let mut entries = std::fs::read_dir(o.dir).with_context(|| {
             format!("{} exists and is not a readable directory", o.dir.display())

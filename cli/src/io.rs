@@ -8,7 +8,7 @@ use regio_policy::Key;
 use serde_json::Value;
 
 /// How a path is shown in messages (`-` is stdin).
-pub fn show(path: &Path) -> String {
+pub(crate) fn show(path: &Path) -> String {
     if path == Path::new("-") {
         "<stdin>".into()
     } else {
@@ -17,7 +17,7 @@ pub fn show(path: &Path) -> String {
 }
 
 /// Reads a file (or stdin for `-`).
-pub fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -44,7 +44,7 @@ fn bare_message(e: &serde_json::Error) -> String {
 }
 
 /// Parses JSON text; an error names `file:line:column`.
-pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value> {
+pub(crate) fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value> {
     serde_json::from_slice(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}:{}: not valid JSON: {} (fix the file and run again)",
@@ -57,12 +57,12 @@ pub fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value> {
 }
 
 /// Reads and parses a JSON file.
-pub fn read_json(path: &Path) -> Result<Value> {
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
     parse_json(path, &read(path)?)
 }
 
 /// Reads a key file. Warns when others may read it.
-pub fn read_key(path: &Path) -> Result<Key> {
+pub(crate) fn read_key(path: &Path) -> Result<Key> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read key file {} (create one with `regio key new --out {}`)",
@@ -95,7 +95,7 @@ fn warn_if_readable_by_others(_path: &Path) {}
 
 /// Writes `text` (plus a newline) to `out`, or to stdout when `out` is `None`. A file is
 /// written to a temporary sibling first and renamed, so a failure never leaves half a file.
-pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
+pub(crate) fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
     let Some(path) = out else {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
@@ -138,13 +138,13 @@ pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
 }
 
 /// Pretty JSON of a value.
-pub fn pretty(value: &Value) -> String {
+pub(crate) fn pretty(value: &Value) -> String {
     // Cannot fail: a JSON value always serialises.
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// A reply of the node as a JSON value, for `--json` output: keys in the order `Value`
 /// keeps them (sorted), as the CLI printed replies before they were typed.
-pub fn json_value<T: serde::Serialize>(reply: &T) -> Value {
+pub(crate) fn json_value<T: serde::Serialize>(reply: &T) -> Value {
     serde_json::to_value(reply).unwrap_or_default()
 }

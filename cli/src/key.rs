@@ -32,7 +32,7 @@ fn create_secret_file(path: &Path, force: bool) -> Result<std::fs::File> {
 }
 
 /// `regio key new --out FILE [--force]`.
-pub fn new(out: &Path, force: bool, json: bool) -> Result<()> {
+pub(crate) fn new(out: &Path, force: bool, json: bool) -> Result<()> {
     let key = Key::generate().context("cannot generate a key")?;
     let mut file = create_secret_file(out, force)?;
     file.write_all(key.to_file_json().as_bytes())
@@ -48,7 +48,7 @@ pub fn new(out: &Path, force: bool, json: bool) -> Result<()> {
 }
 
 /// `regio key show FILE`.
-pub fn show(file: &Path, json: bool) -> Result<()> {
+pub(crate) fn show(file: &Path, json: bool) -> Result<()> {
     let key = crate::io::read_key(file)?;
     print_did(key.did(), file, json);
     Ok(())

@@ -14,7 +14,7 @@ use regio_node::server::{shutdown_signal, Node};
 use crate::client::{self, Unreachable};
 
 /// `regio node run --dir DIR [--api ADDR] [--listen MULTIADDR…]`.
-pub fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
+pub(crate) fn run(dir: &Path, api: Option<&str>, listen: &[String]) -> Result<()> {
     one_malloc_arena();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,7 +54,7 @@ fn one_malloc_arena() {
 
 /// Parses a duration with `humantime` (`10s`, `500ms`, `2m`, `1h 30m`, …), or a bare
 /// number of seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
@@ -66,7 +66,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 /// `regio node wait [--node URL] [--timeout D] [--members] [--json]`: polls `/health` every
 /// 100 ms until it answers `status: ok` (with `--members`, also `/v1/regions` until every
 /// member of every region is reachable: connected, or heard from by gossip lately); exit 3 if that does not happen within the timeout.
-pub fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<()> {
+pub(crate) fn wait(url: &str, timeout: Duration, members: bool, json: bool) -> Result<()> {
     client::check_url(url)?;
     let base = url.trim_end_matches('/');
     let health = format!("{base}/health");

@@ -112,7 +112,7 @@ fn rows_json(loaded: &[Loaded]) -> Value {
 }
 
 /// `regio policy verify-chain FILE... [--json]`.
-pub fn verify_chain(files: &[PathBuf], json_out: bool) -> Result<()> {
+pub(crate) fn verify_chain(files: &[PathBuf], json_out: bool) -> Result<()> {
     report(load(files), json_out)
 }
 
@@ -181,7 +181,12 @@ const FILLED: [&str; 7] = [
 /// body's rules become the node's next PolicyBundle: municipality from NODE_DIR/config.toml
 /// and the node key's DID, version 1 (or the previous version + 1 with its hash), issued
 /// now, signed with NODE_DIR/node.key.
-pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>) -> Result<()> {
+pub(crate) fn sign(
+    dir: &Path,
+    file: &Path,
+    previous: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<()> {
     let shown = io::show(file);
     let config_path = dir.join(regio_node::config::CONFIG_FILE);
     let config = regio_node::config::Config::load(&config_path).with_context(|| {
@@ -246,7 +251,7 @@ pub fn sign(dir: &Path, file: &Path, previous: Option<&Path>, out: Option<&Path>
 
 /// `regio policy publish --node URL BUNDLE.json`: verifies the signed bundle here, then
 /// publishes it as the node's next policy version.
-pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
+pub(crate) fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
     let shown = io::show(file);
     let value = io::read_json(file)?;
     let bundle = Signed::<PolicyBundle>::verify(value)
@@ -272,7 +277,7 @@ pub fn publish(client: &Client, file: &Path, json_out: bool) -> Result<()> {
 }
 
 /// `regio policy show --node URL [--json]`: the node's current bundle.
-pub fn show(client: &Client, json_out: bool) -> Result<()> {
+pub(crate) fn show(client: &Client, json_out: bool) -> Result<()> {
     let value = client.call(&ShowPolicy)?;
     if json_out {
         println!("{}", io::pretty(&value));
@@ -316,7 +321,7 @@ pub fn show(client: &Client, json_out: bool) -> Result<()> {
 }
 
 /// `regio policy history --node URL [--json]`: every stored version, verified as one chain.
-pub fn history(client: &Client, json_out: bool) -> Result<()> {
+pub(crate) fn history(client: &Client, json_out: bool) -> Result<()> {
     let list = client.call(&PolicyHistory)?;
     let loaded = list
         .into_iter()

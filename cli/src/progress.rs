@@ -7,12 +7,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Whether a bar may be drawn: both streams are terminals and no `--json` was asked.
-pub fn visible(json: bool) -> bool {
+pub(crate) fn visible(json: bool) -> bool {
     !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// A bar of `total` units named `unit` (e.g. `lines`), hidden unless [`visible`].
-pub fn bar(total: u64, unit: &str, json: bool) -> ProgressBar {
+pub(crate) fn bar(total: u64, unit: &str, json: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), target(json));
     let template = format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{per_sec}}  eta {{eta}}");
     bar.set_style(
@@ -22,7 +22,7 @@ pub fn bar(total: u64, unit: &str, json: bool) -> ProgressBar {
 }
 
 /// A spinner with `message` for one long request, hidden unless [`visible`].
-pub fn spinner(message: &str, json: bool) -> ProgressBar {
+pub(crate) fn spinner(message: &str, json: bool) -> ProgressBar {
     let s = ProgressBar::with_draw_target(None, target(json));
     s.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}")

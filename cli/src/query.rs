@@ -27,7 +27,7 @@ const LIFETIME_SECS: i64 = 60;
 
 /// Output format of `regio query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Result and provenance tables, coverage and trace id.
     Table,
     /// The node's whole answer, pretty JSON.
@@ -37,7 +37,7 @@ pub enum Format {
 }
 
 /// What `regio query` was asked.
-pub struct QueryOptions<'a> {
+pub(crate) struct QueryOptions<'a> {
     /// The application's key file.
     pub key: &'a Path,
     /// The signed ethics certificate file.
@@ -79,7 +79,7 @@ fn region(client: &Client, given: Option<&str>) -> Result<String> {
 }
 
 /// `regio query …`.
-pub fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
+pub(crate) fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
     let key = io::read_key(o.key)?;
     let certificate = match o.cert {
         Some(path) => Some(cert::load(path).map_err(Failed)?.hash()),

@@ -20,7 +20,7 @@ use crate::{io, Failed};
 
 /// Where the members of a new or next version come from.
 #[derive(Debug, Clone, Default)]
-pub struct MemberSources {
+pub(crate) struct MemberSources {
     /// Node API URLs: DID, NIS, name and p2p addresses are read from each one's `/health`.
     pub nodes: Vec<String>,
     /// `DID,NIS,NAME[,MULTIADDR…]` given by hand.
@@ -29,7 +29,7 @@ pub struct MemberSources {
 
 /// `regio region create` options.
 #[derive(Debug)]
-pub struct CreateOptions {
+pub(crate) struct CreateOptions {
     /// Region id.
     pub id: String,
     /// Human name.
@@ -180,7 +180,7 @@ fn report(
 }
 
 /// `regio region create`.
-pub fn create(o: &CreateOptions) -> Result<()> {
+pub(crate) fn create(o: &CreateOptions) -> Result<()> {
     let key = io::read_key(&o.key)?;
     let charter = Signed::<InclusionCharter>::verify(io::read_json(&o.charter)?).map_err(|e| {
         anyhow!(
@@ -213,7 +213,7 @@ pub fn create(o: &CreateOptions) -> Result<()> {
 }
 
 /// `regio region approve MANIFEST --key K -o OUT [--current CUR]`.
-pub fn approve(
+pub(crate) fn approve(
     file: &Path,
     key: &Path,
     out: &Path,
@@ -239,7 +239,7 @@ pub fn approve(
 }
 
 /// `regio region invite --current CUR (--member-node URL | --member …)… [--remove DID…] --key K -o NEXT`.
-pub fn invite(
+pub(crate) fn invite(
     current: &Path,
     add: &MemberSources,
     remove: &[Did],
@@ -279,7 +279,7 @@ pub fn invite(
 }
 
 /// `regio region join --node URL [--dir DIR] MANIFEST`.
-pub fn join(node: &NodeArgs, file: &Path, json: bool) -> Result<()> {
+pub(crate) fn join(node: &NodeArgs, file: &Path, json: bool) -> Result<()> {
     let m = read_manifest(file)?;
     let client = Client::new(node)?;
     let body = serde_json::to_vec(m.raw()).context("encoding the manifest")?;
@@ -325,7 +325,7 @@ fn short(did: &str) -> String {
 }
 
 /// `regio region members --node URL [--region ID] [--json]`.
-pub fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<()> {
+pub(crate) fn members_cmd(node: &NodeArgs, region: Option<&str>, json: bool) -> Result<()> {
     let client = Client::new(node)?;
     let regions = match region {
         Some(id) => vec![client.call(&ShowRegion { id: id.to_string() })?],

@@ -14,7 +14,7 @@ use crate::{Failed, Reported};
 
 /// Adds `key`'s proof to `value` (to its proof set when it has proofs). Validates a Regio
 /// type first and checks that existing proofs verify, so nobody signs an invalid document.
-pub fn add_my_proof(
+pub(crate) fn add_my_proof(
     value: &mut Value,
     key: &Key,
     path: &Path,
@@ -56,7 +56,7 @@ pub fn add_my_proof(
 }
 
 /// `regio sign --key FILE IN [-o OUT]`.
-pub fn sign(key: &Path, input: &Path, out: Option<&Path>) -> Result<()> {
+pub(crate) fn sign(key: &Path, input: &Path, out: Option<&Path>) -> Result<()> {
     let key = io::read_key(key)?;
     let mut value = io::read_json(input)?;
     add_my_proof(&mut value, &key, input, None)?;
@@ -82,7 +82,7 @@ pub fn sign(key: &Path, input: &Path, out: Option<&Path>) -> Result<()> {
 }
 
 /// The document's `type` for messages: `A/B` for an array.
-pub fn type_label(value: &Value) -> String {
+pub(crate) fn type_label(value: &Value) -> String {
     match value.get("type") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => items
@@ -95,7 +95,7 @@ pub fn type_label(value: &Value) -> String {
 }
 
 /// A proof for the summary line: `did:key:z6Mk…bTQ2 (2023-02-24T23:36:38Z)`.
-pub fn proof_label(p: &ProofInfo) -> String {
+pub(crate) fn proof_label(p: &ProofInfo) -> String {
     match p.created {
         Some(t) => format!("{} ({})", p.signer.short(), proof::timestamp(t)),
         None => p.signer.short(),
@@ -103,7 +103,7 @@ pub fn proof_label(p: &ProofInfo) -> String {
 }
 
 /// JSON of the proofs for `--json`.
-pub fn proofs_json(proofs: &[ProofInfo]) -> Value {
+pub(crate) fn proofs_json(proofs: &[ProofInfo]) -> Value {
     proofs
         .iter()
         .map(|p| json!({"signer": p.signer.as_str(), "created": p.created.map(proof::timestamp)}))
@@ -120,7 +120,7 @@ fn check(value: &Value) -> std::result::Result<(Vec<ProofInfo>, Option<String>),
 }
 
 /// `regio verify IN [--json]`.
-pub fn verify(input: &Path, json_out: bool) -> Result<()> {
+pub(crate) fn verify(input: &Path, json_out: bool) -> Result<()> {
     let parsed = io::read(input).and_then(|b| io::parse_json(input, &b));
     let result = match parsed {
         Ok(value) => check(&value).map(|r| (value, r)),

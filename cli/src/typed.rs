@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// A Regio document type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Known {
+pub(crate) enum Known {
     PolicyBundle,
     ConsentRecord,
     EthicsCertificate,
@@ -36,7 +36,7 @@ const ALL: [Known; 8] = [
 
 /// Why a typed check failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TypedError {
+pub(crate) enum TypedError {
     /// The document does not decode or breaks a rule of its type.
     #[error("{0}")]
     Document(DocumentError),
@@ -55,7 +55,7 @@ impl From<DocumentError> for TypedError {
 
 impl Known {
     /// The `type` name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Known::PolicyBundle => PolicyBundle::TYPE,
             Known::ConsentRecord => ConsentRecord::TYPE,
@@ -69,7 +69,7 @@ impl Known {
     }
 
     /// The Regio type a document claims by its `type` (a string, or an array holding it).
-    pub fn of(value: &Value) -> Option<Known> {
+    pub(crate) fn of(value: &Value) -> Option<Known> {
         let names: Vec<&str> = match value.get("type") {
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -79,7 +79,7 @@ impl Known {
     }
 
     /// Decodes and validates the document without looking at any proof (before signing).
-    pub fn validate_unsigned(self, value: &Value) -> Result<(), DocumentError> {
+    pub(crate) fn validate_unsigned(self, value: &Value) -> Result<(), DocumentError> {
         match self {
             Known::PolicyBundle => decode_body::<PolicyBundle>(value).map(drop),
             Known::ConsentRecord => decode_body::<ConsentRecord>(value).map(drop),
@@ -94,7 +94,7 @@ impl Known {
 
     /// Verifies, decodes and validates the signed document, then checks who signed it.
     /// Returns a short description for the summary line.
-    pub fn verify(self, value: &Value) -> Result<String, TypedError> {
+    pub(crate) fn verify(self, value: &Value) -> Result<String, TypedError> {
         let v = value.clone();
         match self {
             Known::PolicyBundle => {

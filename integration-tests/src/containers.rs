@@ -19,6 +19,8 @@
 //!   the port Docker publishes on 127.0.0.1.
 //! - [`require_compose`]: the gate for `deploy/compose.yaml` (also needs `docker-compose`);
 //!   [`compose_engine_host`] is the `DOCKER_HOST` to give it (never the relay).
+// Test support: a failed unwrap fails the test that called it, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::sync::OnceLock;

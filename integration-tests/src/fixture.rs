@@ -1,6 +1,8 @@
 //! The region every multi-node test starts from: real nodes in this process, each an engine on
 //! sled in its own temporary directory and libp2p on loopback, loaded with the demo's signed
 //! documents and synthetic data (`regio_demo`). Tests add what they need on top.
+// Test support: a failed unwrap fails the test that called it, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::time::{Duration, Instant};

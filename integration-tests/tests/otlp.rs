@@ -195,7 +195,7 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
     // 1. With the application's traceparent: one trace, spans from all three nodes.
     let traceparent = telemetry::new_traceparent();
     let trace = telemetry::trace_id(&traceparent).unwrap().to_owned();
-    let q = query(&actors, &docs, engines[1].did(), Some(traceparent.clone()));
+    let q = query(actors, docs, engines[1].did(), Some(traceparent.clone()));
     let id = q["id"].as_str().unwrap().to_owned();
     let r = rt
         .block_on(coordinate(
@@ -288,7 +288,7 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
 
     // 2. Without traceparent: the coordinator's span is a root; its own answer joins its
     //    trace, the other members answer in traces of their own.
-    let q = query(&actors, &docs, engines[0].did(), None);
+    let q = query(actors, docs, engines[0].did(), None);
     let id = q["id"].as_str().unwrap().to_owned();
     let r = rt
         .block_on(coordinate(

@@ -2,6 +2,8 @@
 //! real signatures): membership is checked before any work, a query cannot be replayed, a
 //! manifest signed below the threshold changes nothing, a query stays inside its region, and
 //! a member signing two policies with one version is caught by its peers.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

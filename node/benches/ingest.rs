@@ -9,6 +9,8 @@
 //! Prints records/s for NDJSON and CSV into sled (parse + chunk + one transaction and
 //! `flush()` per batch), and the time to build a consent view from the municipality's
 //! consent file and from 100,000 synthetic consent entries.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -1,5 +1,7 @@
 //! The engine end to end on one node: documents in, signed queries answered under policy,
 //! consent withdrawal, refusals that write nothing but their audit entry, replay, restart.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

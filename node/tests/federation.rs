@@ -2,6 +2,8 @@
 //! merged result with provenance, refusal everywhere of an uncertified application, a
 //! revocation gossiped from one node and honoured by all, and a stopped member that leaves
 //! the answer on time with its coverage stated.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@
 //!
 //! Six nodes with `full_mesh_up_to = 2`: on the ring of six, each node's neighbours are at
 //! distance ±1, ±2, ±4, so exactly one member (the one opposite) is not a neighbour.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -105,8 +107,8 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
     // 2. A revocation filed at node 0 reaches every member, the one it has no connection to
     //    included.
     let rev = region::revocation(
-        &actors,
-        &docs,
+        actors,
+        docs,
         "the algorithm changed without review",
         Utc::now(),
     )

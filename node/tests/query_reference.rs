@@ -1,5 +1,7 @@
 //! The reference query of ../shared/bench/README.md over a small generated data set, merged
 //! from one partial answer per municipality, against DuckDB's answer checked in beside it.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -4,6 +4,8 @@
 //! verification, so the ratio shows what the decision adds to the signature check.
 //!
 //! `cargo bench -p regio-policy --bench decisions`
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;

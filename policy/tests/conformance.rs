@@ -1,5 +1,7 @@
 //! Third-party vectors, byte for byte: W3C vc-di-eddsa `eddsa-jcs-2022` and RFC 8785 (JCS)
 //! from `../shared/conformance` (override with `REGIO_CONFORMANCE`).
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -1,4 +1,6 @@
 //! Adversarial decision cases: each asserts the exact reason code.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! Property tests: sign → verify holds for generated documents; any change to a signed
 //! value breaks verification; every document type round-trips through serde and signing.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -8,13 +8,13 @@ use regio_policy::Did;
 mod node;
 mod offline;
 
-pub use node::*;
-pub use offline::*;
+pub(crate) use node::*;
+pub(crate) use offline::*;
 
 use crate::{audit, demo};
 
 /// What `regio --help` says after the commands: exit codes and environment.
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 Exit codes (every command):
   0  ok
   1  a verification failed, a node or policy refused, or an input was rejected
@@ -35,13 +35,13 @@ stdout, no progress bars. Shell completions: `regio completions bash|zsh|fish`."
 /// node's HTTP API: --node URL or REGIO_NODE; admin token from --dir NODE_DIR or REGIO_TOKEN.
 #[derive(Debug, Parser)]
 #[command(name = "regio", version, propagate_version = true, after_help = AFTER_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a node directory: key, admin token and a commented config.toml
     Init(InitArgs),
     /// Run a node
@@ -87,10 +87,10 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     regio_policy::time::parse(s)
 }
 
-pub fn parse_did(s: &str) -> Result<Did, String> {
+pub(crate) fn parse_did(s: &str) -> Result<Did, String> {
     Did::parse(s.trim()).map_err(|e| e.to_string())
 }

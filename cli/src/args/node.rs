@@ -11,7 +11,7 @@ use crate::{client, consent, ingest, query};
 
 /// Members of a manifest version (each `--member-node` is asked for its `/health`).
 #[derive(Debug, Args)]
-pub struct MemberArgs {
+pub(crate) struct MemberArgs {
     /// A member node's API URL; its DID, NIS, name and p2p addresses are read from /health. Repeatable.
     #[arg(long = "member-node", value_name = "URL")]
     pub member_node: Vec<String>,
@@ -21,7 +21,7 @@ pub struct MemberArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RegionCmd {
+pub(crate) enum RegionCmd {
     /// Build version 1 of a region manifest and sign it as a founder (every founder must sign)
     Create {
         /// Region id ([a-z0-9-]+).
@@ -114,7 +114,7 @@ pub enum RegionCmd {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The node directory to create (must be new or empty).
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
@@ -154,7 +154,7 @@ Environment:
   MALLOC_ARENA_MAX             glibc malloc arenas (default here: 1)";
 
 #[derive(Debug, Subcommand)]
-pub enum NodeCmd {
+pub(crate) enum NodeCmd {
     /// Run the node of DIR until SIGINT or SIGTERM (prints `listening on http://ADDR …`, then one `p2p MULTIADDR/p2p/PEERID` line per libp2p address)
     #[command(after_help = NODE_RUN_ENV)]
     Run {
@@ -187,7 +187,7 @@ pub enum NodeCmd {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DatasetCmd {
+pub(crate) enum DatasetCmd {
     /// Create a dataset from a schema JSON file (admin)
     Create {
         #[command(flatten)]
@@ -210,7 +210,7 @@ pub enum DatasetCmd {
 }
 
 #[derive(Debug, Args)]
-pub struct IngestArgs {
+pub(crate) struct IngestArgs {
     #[command(flatten)]
     pub node: client::NodeArgs,
     /// The dataset to load into.
@@ -235,7 +235,7 @@ pub struct IngestArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConsentCmd {
+pub(crate) enum ConsentCmd {
     /// Import a consent file (subject,purpose,granted,given_at,withdrawn_at; CSV or NDJSON)
     Import {
         #[command(flatten)]
@@ -283,7 +283,7 @@ pub enum ConsentCmd {
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("signer").required(true).args(["key", "clerk_key"])))]
-pub struct ConsentArgs {
+pub(crate) struct ConsentArgs {
     #[command(flatten)]
     pub node: client::NodeArgs,
     /// The data subject's pseudonym (as in the datasets' subject field).
@@ -310,7 +310,7 @@ pub struct ConsentArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub node: client::NodeArgs,
     /// The application's key file (signs the query).

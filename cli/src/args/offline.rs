@@ -10,7 +10,7 @@ use super::{parse_did, parse_time};
 use crate::client;
 
 #[derive(Debug, Subcommand)]
-pub enum KeyCmd {
+pub(crate) enum KeyCmd {
     /// Write a new Ed25519 key file (W3C Multikey JSON, mode 0600) and print its did:key
     New {
         /// Where to write the key file.
@@ -34,7 +34,7 @@ pub enum KeyCmd {
 }
 
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(crate) struct SignArgs {
     /// Your key file (see `regio key new`).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
@@ -47,7 +47,7 @@ pub struct SignArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The signed JSON document (`-` for stdin).
     #[arg(value_name = "IN")]
     pub input: PathBuf,
@@ -57,7 +57,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PolicyCmd {
+pub(crate) enum PolicyCmd {
     /// Verify signed PolicyBundle files as one chain: signer, links, no gap, no fork
     VerifyChain {
         /// Signed PolicyBundle files, in any order (a file may hold a JSON array of them).
@@ -112,7 +112,7 @@ pub enum PolicyCmd {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CertCmd {
+pub(crate) enum CertCmd {
     /// Sign an ethics certificate from an unsigned template (EthicsCertificate fields)
     Issue(CertIssueArgs),
     /// Verify an ethics certificate and whether it is valid at a given time
@@ -164,7 +164,7 @@ pub enum CertCmd {
 }
 
 #[derive(Debug, Args)]
-pub struct CertIssueArgs {
+pub(crate) struct CertIssueArgs {
     /// The certifier's key file; its DID becomes the `issuer`.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
@@ -186,7 +186,7 @@ pub struct CertIssueArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CharterCmd {
+pub(crate) enum CharterCmd {
     /// Validate an inclusion charter and add your proof to its proof set
     Sign {
         /// Your key file (a member's node key).
@@ -223,7 +223,7 @@ pub enum CharterCmd {
 }
 
 #[derive(Debug, Args)]
-pub struct ReasonsArgs {
+pub(crate) struct ReasonsArgs {
     /// Print a JSON array of {code, meaning}.
     #[arg(long)]
     pub json: bool,
@@ -231,7 +231,7 @@ pub struct ReasonsArgs {
 
 /// The shells a script is generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShellName {
+pub(crate) enum ShellName {
     /// bash (source it, or put it in /etc/bash_completion.d/regio)
     Bash,
     /// zsh (put it as `_regio` in a directory of $fpath)
@@ -242,7 +242,7 @@ pub enum ShellName {
 
 /// Arguments of `regio completions`.
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: ShellName,

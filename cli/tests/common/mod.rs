@@ -8,17 +8,17 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The binary under test.
-pub const REGIO: &str = env!("CARGO_BIN_EXE_regio");
+pub(crate) const REGIO: &str = env!("CARGO_BIN_EXE_regio");
 
 /// The checked-in fixture of the generated air-quality data.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../node/tests/fixtures/airquality-n2-r1200-s7")
         .join(name)
 }
 
 /// The readings schema (see node/tests/support).
-pub const READINGS_SCHEMA: &str = r#"{
+pub(crate) const READINGS_SCHEMA: &str = r#"{
   "dataset": "readings",
   "fields": [
     {"name": "id", "type": "string"},
@@ -37,7 +37,7 @@ pub const READINGS_SCHEMA: &str = r#"{
 }"#;
 
 /// Runs `regio ARGS` to completion.
-pub fn regio(args: &[&str]) -> Output {
+pub(crate) fn regio(args: &[&str]) -> Output {
     Command::new(REGIO)
         .args(args)
         .env_remove("REGIO_TOKEN")
@@ -47,7 +47,7 @@ pub fn regio(args: &[&str]) -> Output {
 }
 
 /// `regio init` into `dir`.
-pub fn init(dir: &Path) {
+pub(crate) fn init(dir: &Path) {
     let out = regio(&[
         "init",
         "--dir",
@@ -65,7 +65,7 @@ pub fn init(dir: &Path) {
 }
 
 /// A running node: the child and its API URL.
-pub struct RunningNode {
+pub(crate) struct RunningNode {
     /// The `regio node run` process.
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
@@ -74,7 +74,7 @@ pub struct RunningNode {
 
 impl RunningNode {
     /// Starts `regio node run --dir DIR --api 127.0.0.1:0` and waits for its address.
-    pub fn start(dir: &Path) -> RunningNode {
+    pub(crate) fn start(dir: &Path) -> RunningNode {
         let mut child = Command::new(REGIO)
             .args([
                 "node",
@@ -111,7 +111,7 @@ impl RunningNode {
     }
 
     /// Sends SIGTERM and returns the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
+    pub(crate) fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
@@ -122,14 +122,14 @@ impl RunningNode {
     }
 
     /// SIGKILL, no clean-up.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 /// The record count of `dataset` from `regio dataset list --json`.
-pub fn count(url: &str, dataset: &str) -> u64 {
+pub(crate) fn count(url: &str, dataset: &str) -> u64 {
     let out = regio(&["dataset", "list", "--node", url, "--json"]);
     assert!(
         out.status.success(),

@@ -1,7 +1,7 @@
 //! Benchmark support (owner: bench): real `regio node run` processes on loopback, driven over
 //! HTTP, for `src/bin/reference-bench.rs` and `src/bin/revocation-bench.rs`.
 //!
-//! [`regio_binary`] builds (or takes) the release `regio`; [`Cluster::start`] runs `regio init`
+//! [`regio_binary`] builds (or takes) the release `regio`; [`start`] runs `regio init`
 //! and `regio node run` per node (API `127.0.0.1:0`, libp2p `/ip4/127.0.0.1/tcp/0`) and reads
 //! each node's `listening on` and `p2p` lines; every node is stopped (SIGTERM, then SIGKILL
 //! after 5 s) when its [`Node`] drops — on success, on error and on panic — and on SIGINT or

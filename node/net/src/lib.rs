@@ -18,7 +18,7 @@
 //!   author is not a member of the topic's region (or whose forwarder is a member of none) is
 //!   rejected before the handler sees it.
 //!
-//! - **Which connections exist** ([`mesh`], [`gate`]): a node keeps connections to its
+//! - **Which connections exist** (`mesh`, `gate`): a node keeps connections to its
 //!   neighbours — every member in a region of up to [`NetConfig::full_mesh_up_to`] (16), else
 //!   about `2·log2(n)` members on a ring — and dials no one else except a member a request
 //!   (query, sync) is for. Any other connection is closed once it carried no request for
@@ -47,8 +47,6 @@
 //! | [`identity`] | did:key ↔ PeerId, the members' allow-list |
 //! | `mesh`, `gate` | which connections exist: neighbours, redial backoff, the dial gate |
 //! | `protocol` | protocol names, wire request/response types, [`Refusal`] |
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![deny(missing_docs)]
 
 mod behaviour;
 mod events;

@@ -21,9 +21,9 @@ pub const QUERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/regio/query/1")
 /// Document fetches: policy chain, manifest, charter, by hash or by "head of DID".
 pub const CHAIN_PROTOCOL: StreamProtocol = StreamProtocol::new("/regio/chain/1");
 /// Kademlia, on a private protocol name so Regio's DHT never mixes with a public one.
-pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/regio/kad/1");
+pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/regio/kad/1");
 /// Identify's protocol version string.
-pub const IDENTIFY_PROTOCOL: &str = "/regio/id/1";
+pub(crate) const IDENTIFY_PROTOCOL: &str = "/regio/id/1";
 
 /// Which request-response protocol a request travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,7 +52,7 @@ pub fn region_topic(region: &str) -> IdentTopic {
 
 /// Opaque bytes, encoded as one CBOR byte string.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Payload(pub Vec<u8>);
+pub(crate) struct Payload(pub Vec<u8>);
 
 impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -88,7 +88,7 @@ impl<'de> Deserialize<'de> for Payload {
 
 /// A request on either protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireRequest {
+pub(crate) struct WireRequest {
     /// The signed document (or chain-fetch request) as the node wrote it.
     pub body: Payload,
 }
@@ -127,7 +127,7 @@ impl Refusal {
 /// A response on either protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub enum WireResponse {
+pub(crate) enum WireResponse {
     /// What the answering node's handler produced.
     Answer(Payload),
     /// The network layer refused the request.
@@ -162,11 +162,11 @@ mod tests {
         use super::super::Payload;
         use serde::{Deserialize, Serialize};
         #[derive(Debug, PartialEq, Serialize, Deserialize)]
-        pub struct Refusal {
+        pub(super) struct Refusal {
             pub reason: String,
         }
         #[derive(Debug, PartialEq, Serialize, Deserialize)]
-        pub enum WireResponse {
+        pub(super) enum WireResponse {
             Answer(Payload),
             Refused(Refusal),
         }

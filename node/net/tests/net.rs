@@ -1,5 +1,7 @@
 //! Networking on loopback, in one process: membership gating, request-response, gossip,
 //! shutdown and size limits. No mDNS. Every wait is bounded by a timeout.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! `cargo test -p regio-node --test net_rss -- --ignored --nocapture`). Reports the process's
 //! resident set before and after starting a node with TCP + QUIC listeners in a 2-member region,
 //! after it has been idle for a few seconds. The test process itself is a few MB of it.
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

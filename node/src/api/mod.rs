@@ -23,7 +23,7 @@
 //! | `GET /v1/openapi.json` | anyone | this API as OpenAPI 3.1 ([`openapi`]) |
 //!
 //! Requests and replies are the types of the HTTP contract, `regio_http` (shared with the
-//! `regio` client). Every handler carries a `#[utoipa::path]` attribute, and [`routes`]
+//! `regio` client). Every handler carries a `#[utoipa::path]` attribute, and [`routes()`]
 //! registers handlers only through utoipa-axum's `routes!`, so the router and the OpenAPI
 //! document are built from one list: a route without documentation cannot be added
 //! (`tests/api_openapi.rs` checks the document, the router and `regio_http::ROUTES` against
@@ -36,7 +36,7 @@
 //! **Adding a route**: its request and reply types (and its `regio_http::Route`) in
 //! `regio_http`; a handler here with `#[utoipa::path]` (its responses, the error bodies
 //! included, `security(("admin_token" = []))` when it takes [`auth::Admin`]); one line in
-//! [`routes`]. Take [`RawBody`] for the body (413 and JSON errors come for free), return
+//! [`routes()`]. Take [`RawBody`] for the body (413 and JSON errors come for free), return
 //! `Result<_, ApiError>`.
 
 pub mod audit;

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-/// The document's fixed parts; [`super::routes`] adds every path.
+/// The document's fixed parts; [`super::routes()`] adds every path.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -53,7 +53,7 @@ impl Modify for AdminToken {
     }
 }
 
-/// The whole document (every route of [`super::routes`]).
+/// The whole document (every route of [`super::routes()`]).
 pub fn document_of_routes() -> utoipa::openapi::OpenApi {
     let mut doc = super::routes().into_openapi();
     // A file upload may be empty: an empty file, nothing stored (utoipa marks every

@@ -4,7 +4,7 @@
 //! verify → plan → decide → execute under the obligations → sign a PartialAnswer → audit.
 //!
 //! Every document is verified before it is stored; the store ([`Store`]) is the durable
-//! truth and the in-memory [`State`] is rebuilt from it at start. Transports (HTTP, libp2p)
+//! truth and the in-memory `State` is rebuilt from it at start. Transports (HTTP, libp2p)
 //! hand the engine signed JSON and get signed JSON back; they never decide anything.
 
 mod answer;

@@ -11,10 +11,10 @@ use crate::audit::{self, Kind};
 use regio_query::chunk::Chunk;
 
 /// Version of every value layout this build writes.
-pub const V1: u8 = 1;
+pub(crate) const V1: u8 = 1;
 
 /// `[version][postcard]`.
-pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
     postcard::to_extend(value, vec![V1]).map_err(|e| StoreError::Corrupt {
         what,
         detail: e.to_string(),
@@ -22,7 +22,10 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, St
 }
 
 /// Reads `[version][postcard]`, refusing unknown versions.
-pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&V1, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Corrupt {
             what,
@@ -41,19 +44,19 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T
 }
 
 /// An `i64` as 8 bytes whose byte order is the numeric order.
-pub fn sortable(x: i64) -> [u8; 8] {
+pub(crate) fn sortable(x: i64) -> [u8; 8] {
     ((x as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// Key prefix of a dataset's chunks (names are `[a-z0-9_]`, so `\0` cannot occur in them).
-pub fn chunk_prefix(dataset: &str) -> Vec<u8> {
+pub(crate) fn chunk_prefix(dataset: &str) -> Vec<u8> {
     let mut k = dataset.as_bytes().to_vec();
     k.push(0);
     k
 }
 
 /// Key of a chunk: dataset, lower time bound (or `i64::MIN`), chunk number.
-pub fn chunk_key(dataset: &str, lo: Option<i64>, number: u64) -> Vec<u8> {
+pub(crate) fn chunk_key(dataset: &str, lo: Option<i64>, number: u64) -> Vec<u8> {
     let mut k = chunk_prefix(dataset);
     k.extend_from_slice(&sortable(lo.unwrap_or(i64::MIN)));
     k.extend_from_slice(&number.to_be_bytes());
@@ -61,7 +64,7 @@ pub fn chunk_key(dataset: &str, lo: Option<i64>, number: u64) -> Vec<u8> {
 }
 
 /// End (exclusive) of the key range holding chunks whose lower bound is `< to`.
-pub fn chunk_range_end(dataset: &str, to: Option<i64>) -> Vec<u8> {
+pub(crate) fn chunk_range_end(dataset: &str, to: Option<i64>) -> Vec<u8> {
     let mut k = chunk_prefix(dataset);
     match to {
         Some(t) => k.extend_from_slice(&sortable(t)),
@@ -76,7 +79,7 @@ pub fn chunk_range_end(dataset: &str, to: Option<i64>) -> Vec<u8> {
 const CHUNK_HEADER: usize = 1 + 1 + 8 + 8 + 4;
 
 /// `[version][has bounds][lo][hi][rows]` then the chunk's own encoding.
-pub fn encode_chunk(chunk: &Chunk) -> Vec<u8> {
+pub(crate) fn encode_chunk(chunk: &Chunk) -> Vec<u8> {
     let body = chunk.encode();
     let mut out = Vec::with_capacity(CHUNK_HEADER + body.len());
     out.push(V1);
@@ -90,7 +93,7 @@ pub fn encode_chunk(chunk: &Chunk) -> Vec<u8> {
 }
 
 /// A stored chunk's header, read without decoding its columns.
-pub struct ChunkHeader<'a> {
+pub(crate) struct ChunkHeader<'a> {
     /// Time bounds.
     pub bounds: Option<(i64, i64)>,
     /// Rows in the chunk.
@@ -100,7 +103,7 @@ pub struct ChunkHeader<'a> {
 }
 
 /// Reads a chunk header.
-pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
+pub(crate) fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
     const WHAT: &str = "chunk";
     match bytes.first() {
         Some(&V1) => {}
@@ -140,7 +143,7 @@ pub fn chunk_header(bytes: &[u8]) -> Result<ChunkHeader<'_>, StoreError> {
 }
 
 /// Decodes a stored chunk if it overlaps `[from, to)`.
-pub fn chunk_if_overlapping(
+pub(crate) fn chunk_if_overlapping(
     bytes: &[u8],
     from: Option<i64>,
     to: Option<i64>,
@@ -173,7 +176,7 @@ struct StoredAudit {
 }
 
 /// Encodes an audit entry.
-pub fn encode_audit(e: &audit::Entry) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_audit(e: &audit::Entry) -> Result<Vec<u8>, StoreError> {
     let stored = StoredAudit {
         seq: e.seq,
         at: e.at,
@@ -186,7 +189,7 @@ pub fn encode_audit(e: &audit::Entry) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decodes an audit entry.
-pub fn decode_audit(bytes: &[u8]) -> Result<audit::Entry, StoreError> {
+pub(crate) fn decode_audit(bytes: &[u8]) -> Result<audit::Entry, StoreError> {
     let s: StoredAudit = decode("audit entry", bytes)?;
     let body = serde_json::from_str(&s.body).map_err(|e| StoreError::Corrupt {
         what: "audit entry",
@@ -203,7 +206,7 @@ pub fn decode_audit(bytes: &[u8]) -> Result<audit::Entry, StoreError> {
 }
 
 /// Fixed-width big-endian `u64` from a key or value.
-pub fn be_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn be_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
     let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
         what,
         detail: format!("{} bytes, expected 8", bytes.len()),

@@ -20,7 +20,7 @@ use regio_query::chunk::Chunk;
 use regio_query::schema::{Schema, Value};
 
 /// Datasets whose decoded chunks are kept in memory, up to this many rows each.
-pub const CACHE_ROWS: u64 = 4_000_000;
+pub(crate) const CACHE_ROWS: u64 = 4_000_000;
 
 /// A signed audit checkpoint is written after every entry whose seq is a multiple of this
 /// (and on clean shutdown and export, see [`Store::checkpoint_now`]).
@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// Chunks overlapping `[from, to)`, decoded once and shared: the query path. Datasets
-    /// up to [`CACHE_ROWS`] rows stay decoded in memory until their next append.
+    /// up to `CACHE_ROWS` rows stay decoded in memory until their next append.
     pub fn scan_shared(
         &self,
         dataset: &str,

@@ -10,13 +10,13 @@ use regio_query::parse_time_literal;
 use regio_query::schema::{Field, FieldType, Schema, Value};
 
 /// The reference query of ../shared/bench/README.md.
-pub const REFERENCE_SQL: &str =
+pub(crate) const REFERENCE_SQL: &str =
     "SELECT municipality, date_trunc('day', observed_at) AS day, count(*) AS n, \
      avg(no2) AS avg_no2, min(no2) AS min_no2, max(no2) AS max_no2 FROM readings \
      GROUP BY municipality, date_trunc('day', observed_at) ORDER BY 1, 2";
 
 /// Schema of `readings_<NIS>.ndjson`.
-pub fn readings_schema() -> Schema {
+pub(crate) fn readings_schema() -> Schema {
     let f = |name: &str, ty, nullable| Field {
         name: name.into(),
         ty,
@@ -57,7 +57,7 @@ fn value(v: &serde_json::Value, ty: FieldType) -> Value {
 }
 
 /// Reads a readings file into chunks of [`CHUNK_ROWS`] rows.
-pub fn load_readings(path: &Path) -> Vec<Chunk> {
+pub(crate) fn load_readings(path: &Path) -> Vec<Chunk> {
     let schema = readings_schema();
     let text = std::fs::read_to_string(path).expect("readings file");
     let rows: Vec<Vec<Value>> = text
@@ -78,7 +78,7 @@ pub fn load_readings(path: &Path) -> Vec<Chunk> {
 }
 
 /// Subjects that currently consent to `purpose`: granted, and not withdrawn before `now`.
-pub fn load_consent(path: &Path, purpose: &str, now_micros: i64) -> HashSet<String> {
+pub(crate) fn load_consent(path: &Path, purpose: &str, now_micros: i64) -> HashSet<String> {
     let text = std::fs::read_to_string(path).expect("consent file");
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -96,7 +96,7 @@ pub fn load_consent(path: &Path, purpose: &str, now_micros: i64) -> HashSet<Stri
 }
 
 /// NIS codes listed in a data directory's `municipalities.json`.
-pub fn municipalities(dir: &Path) -> Vec<String> {
+pub(crate) fn municipalities(dir: &Path) -> Vec<String> {
     let m: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("municipalities.json")).expect("manifest"),
     )
@@ -110,7 +110,7 @@ pub fn municipalities(dir: &Path) -> Vec<String> {
 }
 
 /// Parses a result CSV of the reference query: (municipality, day) -> (n, avg, min, max).
-pub fn read_result_csv(text: &str) -> Vec<(String, String, i64, f64, f64, f64)> {
+pub(crate) fn read_result_csv(text: &str) -> Vec<(String, String, i64, f64, f64, f64)> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),

@@ -1,6 +1,8 @@
 //! A small region for tests and benchmarks: one node (Gent), two more members, a certifier,
 //! an application, and their signed documents.
 #![allow(dead_code)]
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
@@ -14,15 +16,15 @@ use regio_policy::doc::query::Query;
 use regio_policy::signed::decode_body;
 use regio_policy::{Key, QueryKind, QueryShape, Signed};
 
-pub fn key(n: u8) -> Key {
+pub(crate) fn key(n: u8) -> Key {
     Key::from_secret([n; 32])
 }
 
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     "2026-06-01T12:00:00Z".parse().unwrap()
 }
 
-pub struct World {
+pub(crate) struct World {
     pub gent: Key,
     pub brugge: Key,
     pub leuven: Key,
@@ -38,7 +40,7 @@ pub struct World {
     pub cert: Signed<EthicsCertificate>,
 }
 
-pub fn member(k: &Key, nis: &str, name: &str) -> Member {
+pub(crate) fn member(k: &Key, nis: &str, name: &str) -> Member {
     Member {
         did: k.did().clone(),
         nis: nis.into(),
@@ -47,7 +49,7 @@ pub fn member(k: &Key, nis: &str, name: &str) -> Member {
     }
 }
 
-pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
+pub(crate) fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
     let line = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     PolicyBundle {
         municipality: Municipality {
@@ -138,12 +140,12 @@ pub fn bundle_doc(gent: &Key, certifier: &Key) -> PolicyBundle {
     }
 }
 
-pub fn charter_doc() -> InclusionCharter {
+pub(crate) fn charter_doc() -> InclusionCharter {
     let text = include_str!("../../../charters/inclusion-charter.json");
     decode_body::<InclusionCharter>(&serde_json::from_str(text).unwrap()).unwrap()
 }
 
-pub fn cert_doc(certifier: &Key, app: &Key) -> EthicsCertificate {
+pub(crate) fn cert_doc(certifier: &Key, app: &Key) -> EthicsCertificate {
     EthicsCertificate {
         id: "urn:uuid:7b0e4f5e-0000-4000-8000-000000000001".into(),
         issuer: certifier.did().clone(),
@@ -173,7 +175,7 @@ pub fn cert_doc(certifier: &Key, app: &Key) -> EthicsCertificate {
 }
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         let (gent, brugge, leuven, outsider) = (key(1), key(2), key(3), key(4));
         let (certifier, rogue_certifier, app, other_app) = (key(10), key(11), key(50), key(51));
         let bundle = Signed::sign(bundle_doc(&gent, &certifier), &gent, now()).unwrap();
@@ -219,7 +221,7 @@ impl World {
         }
     }
 
-    pub fn query_doc(&self, purpose: &str) -> Query {
+    pub(crate) fn query_doc(&self, purpose: &str) -> Query {
         Query {
             id: "urn:uuid:00000000-0000-4000-8000-000000000042".into(),
             region: "vlaanderen".into(),
@@ -234,11 +236,11 @@ impl World {
         }
     }
 
-    pub fn query(&self, purpose: &str) -> Signed<Query> {
+    pub(crate) fn query(&self, purpose: &str) -> Signed<Query> {
         Signed::sign(self.query_doc(purpose), &self.app, now()).unwrap()
     }
 
-    pub fn ctx(&self) -> Context<'_> {
+    pub(crate) fn ctx(&self) -> Context<'_> {
         Context {
             now: now(),
             policy: &self.bundle,
@@ -255,7 +257,7 @@ impl World {
     }
 }
 
-pub fn shape(dataset: &str) -> QueryShape {
+pub(crate) fn shape(dataset: &str) -> QueryShape {
     QueryShape {
         dataset: dataset.into(),
         kind: QueryKind::Aggregate,
