@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use regio_node::api::AdminToken;
 use regio_node::config::{Config, CONFIG_FILE, KEY_FILE, TOKEN_FILE};
 use regio_policy::Key;
 
@@ -75,13 +76,12 @@ pub(crate) fn init(o: &InitOptions<'_>) -> Result<()> {
 
     std::fs::create_dir_all(o.dir).with_context(|| format!("cannot create {}", o.dir.display()))?;
     let key = Key::generate().context("cannot generate the node key")?;
-    let mut token = [0u8; 32];
-    getrandom::fill(&mut token)
+    let token = AdminToken::random()
         .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the admin token: {e}"))?;
     write_new(&o.dir.join(KEY_FILE), key.to_file_json().as_bytes(), 0o600)?;
     write_new(
         &o.dir.join(TOKEN_FILE),
-        format!("{}\n", hex::encode(token)).as_bytes(),
+        format!("{}\n", token.as_str()).as_bytes(),
         0o600,
     )?;
     write_new(&o.dir.join(CONFIG_FILE), text.as_bytes(), 0o644)?;

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,8 +18,7 @@ use regio_node::audit::export::Export;
 use regio_node::audit::files::{self, Loaded};
 use regio_node::audit::verify::{self, Check};
 use regio_node::engine::Engine;
-use regio_node::federation::p2p::NetTransport;
-use regio_node::federation::{coordinate, FederatedResult, Status};
+use regio_node::federation::{FederatedResult, Status};
 use regio_policy::decision::Limits;
 use regio_policy::doc::bundle::PolicyBundle;
 use regio_policy::Signed;
@@ -31,55 +29,37 @@ use serde_json::Value;
 const N: usize = 3;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
-struct Region {
-    live: LiveRegion,
-    engines: Vec<Arc<Engine>>,
-    nets: Vec<regio_net::Handle>,
-}
-
-async fn region() -> Region {
+async fn region() -> LiveRegion {
     let stores = (0..N).map(|_| Store::memory()).collect();
-    let live = LiveRegion::start(Actors::new(N), stores, 2, 20, Utc::now())
+    LiveRegion::start(Actors::new(N), stores, 2, 20, Utc::now())
         .await
-        .unwrap();
-    let engines = live.nodes.iter().map(|n| n.engine.clone()).collect();
-    let nets = live.nodes.iter().map(|n| n.net.clone()).collect();
-    Region {
-        live,
-        engines,
-        nets,
-    }
+        .unwrap()
 }
 
-async fn ask(r: &Region, at: usize, certified: bool) -> FederatedResult {
+async fn ask(r: &LiveRegion, at: usize, certified: bool) -> FederatedResult {
     let app = if certified {
-        &r.live.actors.app
+        &r.actors.app
     } else {
-        &r.live.actors.uncertified
+        &r.actors.uncertified
     };
     let q = region::query(
         app,
-        r.engines[at].did(),
+        r.nodes[at].engine.did(),
         "ResearchAndDevelopment",
         SQL,
-        certified.then(|| r.live.docs.certificate.hash()),
+        certified.then(|| r.docs.certificate.hash()),
         Utc::now(),
     )
     .unwrap();
-    coordinate(
-        r.engines[at].clone(),
-        &NetTransport(r.nets[at].clone()),
-        q,
-        Duration::from_secs(10),
-        Utc::now(),
-    )
-    .await
-    .unwrap()
+    r.nodes[at]
+        .coordinate(q, Duration::from_secs(10))
+        .await
+        .unwrap()
 }
 
-fn export(r: &Region, i: usize, dir: &Path) -> Loaded {
+fn export(r: &LiveRegion, i: usize, dir: &Path) -> Loaded {
     let (nis, name) = MUNICIPALITIES[i];
-    let e = Export::build(&r.engines[i], nis, name, Utc::now()).unwrap();
+    let e = Export::build(&r.nodes[i].engine, nis, name, Utc::now()).unwrap();
     files::write(dir, &e).unwrap();
     files::load(dir).unwrap()
 }
@@ -115,13 +95,15 @@ async fn an_auditor_verifies_a_federated_answer_from_exported_files_alone() {
     ));
 
     // Node 1 sees node 0's policy, then a second, different v1 signed by node 0: equivocation.
-    r.engines[1]
-        .observe_peer_policy(r.live.docs.policies[0].raw().clone(), Utc::now())
+    r.nodes[1]
+        .engine
+        .observe_peer_policy(r.docs.policies[0].raw().clone(), Utc::now())
         .unwrap();
-    let mut forged = r.live.docs.policies[0].doc().clone();
+    let mut forged = r.docs.policies[0].doc().clone();
     forged.disclosure.min_group_size = 1;
-    let forged = Signed::<PolicyBundle>::sign(forged, &r.live.actors.nodes[0], Utc::now()).unwrap();
-    assert!(r.engines[1]
+    let forged = Signed::<PolicyBundle>::sign(forged, &r.actors.nodes[0], Utc::now()).unwrap();
+    assert!(r.nodes[1]
+        .engine
         .observe_peer_policy(forged.raw().clone(), Utc::now())
         .unwrap()
         .is_some());
@@ -146,14 +128,14 @@ async fn an_auditor_verifies_a_federated_answer_from_exported_files_alone() {
     assert!(
         bad[0]
             .detail
-            .contains(&r.live.docs.policies[0].hash().to_string())
+            .contains(&r.docs.policies[0].hash().to_string())
             && bad[0].detail.contains(&forged.hash().to_string()),
         "{}",
         bad[0].detail
     );
     assert_eq!(evidence.len(), 1);
     let pair = [evidence[0]["a"].clone(), evidence[0]["b"].clone()];
-    assert!(pair.contains(r.live.docs.policies[0].raw()) && pair.contains(forged.raw()));
+    assert!(pair.contains(r.docs.policies[0].raw()) && pair.contains(forged.raw()));
     assert!(
         checks
             .iter()

@@ -20,8 +20,7 @@ use chrono::Utc;
 use regio_demo::cluster::LiveRegion;
 use regio_demo::region::{self, Actors};
 use regio_node::engine::Engine;
-use regio_node::federation::p2p::NetTransport;
-use regio_node::federation::{coordinate, Status};
+use regio_node::federation::Status;
 use regio_node::telemetry::{self, Telemetry};
 use regio_policy::doc::query::Query;
 use regio_policy::Signed;
@@ -185,8 +184,7 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
         .block_on(LiveRegion::start(Actors::new(N), stores, 3, 20, Utc::now()))
         .unwrap();
     let (actors, docs) = (&live.actors, &live.docs);
-    let engines: Vec<Arc<Engine>> = live.nodes.iter().map(|n| n.engine.clone()).collect();
-    let nets: Vec<regio_net::Handle> = live.nodes.iter().map(|n| n.net.clone()).collect();
+    let engines: Vec<&Engine> = live.nodes.iter().map(|n| &*n.engine).collect();
     let dids: BTreeSet<String> = engines
         .iter()
         .map(|e| e.did().as_str().to_owned())
@@ -198,13 +196,7 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
     let q = query(actors, docs, engines[1].did(), Some(traceparent.clone()));
     let id = q["id"].as_str().unwrap().to_owned();
     let r = rt
-        .block_on(coordinate(
-            engines[1].clone(),
-            &NetTransport(nets[1].clone()),
-            q,
-            Duration::from_secs(10),
-            Utc::now(),
-        ))
+        .block_on(live.nodes[1].coordinate(q, Duration::from_secs(10)))
         .unwrap();
     assert_eq!(r.coverage, (N, N), "{:#?}", r.provenance);
     let all = wait_for(
@@ -291,13 +283,7 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
     let q = query(actors, docs, engines[0].did(), None);
     let id = q["id"].as_str().unwrap().to_owned();
     let r = rt
-        .block_on(coordinate(
-            engines[0].clone(),
-            &NetTransport(nets[0].clone()),
-            q,
-            Duration::from_secs(10),
-            Utc::now(),
-        ))
+        .block_on(live.nodes[0].coordinate(q, Duration::from_secs(10)))
         .unwrap();
     assert_eq!(r.coverage, (N, N));
     let all = wait_for(

@@ -5,7 +5,6 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -238,14 +237,14 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
             "the late node has not heard of it yet"
         );
     }
-    let engines: Vec<Arc<Engine>> = running.iter().map(|r| r.engine.clone()).collect();
 
     let rev = revocation(&actors, &docs);
-    engines[0]
+    running[0]
+        .engine
         .put_revocation(rev.raw().clone(), Utc::now())
         .unwrap();
     let started = Instant::now();
-    while outcome(&engines[1], &actors, &docs) != "certificate.revoked" {
+    while outcome(&running[1].engine, &actors, &docs) != "certificate.revoked" {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "node 1 never learnt the revocation"
@@ -257,9 +256,8 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
             .await
             .unwrap(),
     );
-    let engines: Vec<Arc<Engine>> = running.iter().map(|r| r.engine.clone()).collect();
     let started = Instant::now();
-    while outcome(&engines[2], &actors, &docs) != "certificate.revoked" {
+    while outcome(&running[2].engine, &actors, &docs) != "certificate.revoked" {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "anti-entropy did not bring the late node up to date"
@@ -270,11 +268,11 @@ async fn anti_entropy_brings_a_late_node_up_to_date() {
     let want: std::collections::BTreeMap<_, _> = (0..2)
         .map(|i| (actors.nodes[i].did().clone(), (1, docs.policies[i].hash())))
         .collect();
-    while engines[2].peer_heads() != want {
+    while running[2].engine.peer_heads() != want {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "policy heads: {:?}",
-            engines[2].peer_heads()
+            running[2].engine.peer_heads()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -9,16 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use regio_demo::cluster::LiveRegion;
 use regio_demo::region::{self, Actors};
 use regio_net::{Handle, PeerSeen};
-use regio_node::engine::Engine;
-use regio_node::federation::p2p::NetTransport;
-use regio_node::federation::{coordinate, Status};
+use regio_node::federation::Status;
 use regio_policy::doc::query::Outcome;
 use regio_policy::Did;
 use regio_store::Store;
@@ -62,7 +59,6 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
     .await
     .unwrap();
     let (actors, docs) = (&live.actors, &live.docs);
-    let engines: Vec<Arc<Engine>> = live.nodes.iter().map(|n| n.engine.clone()).collect();
     let running = &live.nodes;
 
     // 1. Each node: four neighbours, connected to exactly those, and hears all five others
@@ -113,12 +109,13 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
         Utc::now(),
     )
     .unwrap();
-    engines[0]
+    running[0]
+        .engine
         .put_revocation(rev.raw().clone(), Utc::now())
         .unwrap();
     // Gossip crosses two or three hops: wait until every member (the opposite one
     // included) refuses the certificate on its own.
-    for engine in &engines {
+    for engine in running.iter().map(|n| &n.engine) {
         until(&format!("the revocation at {}", engine.did()), async || {
             let q = region::query(
                 &actors.app,
@@ -147,22 +144,17 @@ async fn a_large_region_keeps_neighbours_only_and_still_answers_and_gossips_to_e
     //    it); every member refuses the revoked certificate, for that reason.
     let q = region::query(
         &actors.app,
-        engines[0].did(),
+        running[0].engine.did(),
         "ResearchAndDevelopment",
         SQL,
         Some(docs.certificate.hash()),
         Utc::now(),
     )
     .unwrap();
-    let r = coordinate(
-        engines[0].clone(),
-        &NetTransport(running[0].net.clone()),
-        q,
-        Duration::from_secs(5),
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    let r = running[0]
+        .coordinate(q, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(r.coverage, (0, N), "{:#?}", r.provenance);
     for p in &r.provenance {
         assert!(
