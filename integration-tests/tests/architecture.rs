@@ -40,41 +40,53 @@ fn layer(name: &str) -> usize {
         .unwrap_or_else(|| panic!("crate {name} is in no layer of LAYERS: add it"))
 }
 
+fn toml_of(path: &Path) -> toml::Table {
+    let text = fs::read_to_string(path).unwrap();
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Workspace members' directories, from the root Cargo.toml.
 fn members() -> Vec<PathBuf> {
-    let text = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("members"))
-        .expect("members line");
-    line.split('"')
-        .skip(1)
-        .step_by(2)
-        .map(|m| root().join(m))
+    let root_toml = toml_of(&root().join("Cargo.toml"));
+    root_toml["workspace"]["members"]
+        .as_array()
+        .expect("workspace.members")
+        .iter()
+        .map(|m| root().join(m.as_str().expect("a member path")))
         .collect()
 }
 
-/// (package name, [(section, dependency)]) of one manifest: workspace crates only.
+/// (package name, [(section, dependency)]) of one manifest: workspace crates only;
+/// `target.'cfg(..)'.dev-dependencies` counts as `dev-dependencies`.
 fn manifest(dir: &Path) -> (String, Vec<(String, String)>) {
-    let text = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-    let mut name = String::new();
-    let mut section = String::new();
-    let mut deps = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line.trim_matches(|c| c == '[' || c == ']').to_owned();
-            // `target.'cfg(..)'.dependencies` counts as its last part.
-            section = section.rsplit('.').next().unwrap_or("").to_owned();
-            continue;
-        }
-        if section == "package" && line.starts_with("name") {
-            name = line.split('"').nth(1).unwrap().to_owned();
-        }
-        if section.ends_with("dependencies") && line.starts_with("regio-") {
-            let dep = line.split(['.', ' ', '=']).next().unwrap().to_owned();
-            deps.push((section.clone(), dep));
+    let m = toml_of(&dir.join("Cargo.toml"));
+    let name = m["package"]["name"]
+        .as_str()
+        .expect("package.name")
+        .to_owned();
+    let mut tables: Vec<(&str, &toml::Value)> = Vec::new();
+    for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        tables.extend(m.get(section).map(|t| (section, t)));
+        for target in m
+            .get("target")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+        {
+            tables.extend(target.1.get(section).map(|t| (section, t)));
         }
     }
+    let deps = tables
+        .into_iter()
+        .flat_map(|(section, t)| {
+            t.as_table()
+                .into_iter()
+                .flat_map(|t| t.keys())
+                .filter(|k| k.starts_with("regio-"))
+                .map(move |k| (section.to_owned(), k.clone()))
+        })
+        .collect();
     (name, deps)
 }
 
