@@ -44,8 +44,8 @@ pub fn loopback_config(clerks: Vec<Did>) -> Config {
     let mut c = Config::new("00000", "in-process node");
     c.api = "127.0.0.1:0".into();
     c.listen = vec![
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "/ip4/127.0.0.1/udp/0/quic-v1".into(),
+        regio_net::tcp_loopback(0).to_string(),
+        regio_net::quic_loopback(0).to_string(),
     ];
     c.clerks = clerks;
     c
