@@ -20,5 +20,5 @@ pub mod time;
 
 pub use did::Did;
 pub use key::Key;
-pub use shape::{FieldUse, Granularity, QueryKind, QueryShape, TimeUnit};
+pub use shape::{AggKind, AggUse, FieldUse, Granularity, QueryKind, QueryShape, TimeUnit};
 pub use signed::{DocHash, Document, DocumentError, Signed};

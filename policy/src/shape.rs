@@ -70,6 +70,44 @@ impl FieldUse {
     }
 }
 
+/// An aggregate function, as the decision engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggKind {
+    /// `count(*)` / `count(col)`.
+    Count,
+    /// `count(DISTINCT col)`.
+    CountDistinct,
+    /// `sum(col)`.
+    Sum,
+    /// `avg(col)`.
+    Avg,
+    /// `min(col)`.
+    Min,
+    /// `max(col)`.
+    Max,
+    /// `stddev(col)`.
+    Stddev,
+    /// `percentile_cont(p) WITHIN GROUP (ORDER BY col)`.
+    Percentile,
+}
+
+/// One aggregate of a query and what the dataset schema declares of its field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggUse {
+    /// The function.
+    pub func: AggKind,
+    /// Its column (`None` for `count(*)`).
+    pub field: Option<String>,
+    /// The schema declares clamping bounds for the field.
+    #[serde(default)]
+    pub bounded: bool,
+    /// The schema declares the field's categories (a public domain of values).
+    #[serde(default)]
+    pub categorical: bool,
+}
+
 /// The shape of a planned query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryShape {
@@ -83,4 +121,10 @@ pub struct QueryShape {
     pub groups: Vec<FieldUse>,
     /// Every field it reads (selected, aggregated, filtered or grouped).
     pub fields: Vec<String>,
+    /// Its aggregates (aggregate queries).
+    #[serde(default)]
+    pub aggregates: Vec<AggUse>,
+    /// The field the dataset's schema names as the data subject.
+    #[serde(default)]
+    pub subject: Option<String>,
 }

@@ -22,6 +22,8 @@ pub trait Document: Serialize + DeserializeOwned + Clone {
     const TYPE: &'static str;
     /// The schema version this code writes and reads.
     const SCHEMA_VERSION: u32;
+    /// What to do with a document of an older schema version (shown when one is refused).
+    const MIGRATION: &'static str = "re-create the document with this version of Regio";
     /// The full `type` value (a string, or an array for verifiable credentials).
     fn type_value() -> Value {
         Value::from(Self::TYPE)
@@ -80,12 +82,14 @@ pub enum DocumentError {
         found: String,
     },
     /// A schema version this code cannot read.
-    #[error("`schemaVersion` {found} is not supported (this Regio reads {supported})")]
+    #[error("`schemaVersion` {found} is not supported (this Regio reads {supported}): {migration}")]
     SchemaVersion {
         /// What the document says.
         found: String,
         /// What this code reads.
         supported: u32,
+        /// What to do.
+        migration: &'static str,
     },
     /// A field does not decode.
     #[error("field `{path}`: {message}")]
@@ -223,6 +227,7 @@ pub fn decode_body<T: Document>(value: &Value) -> Result<T, DocumentError> {
                     .map(Value::to_string)
                     .unwrap_or_else(|| "missing".into()),
                 supported: T::SCHEMA_VERSION,
+                migration: T::MIGRATION,
             })
         }
     }

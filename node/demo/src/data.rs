@@ -21,11 +21,7 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Schema of the `readings` dataset.
 pub fn readings_schema() -> Schema {
-    let f = |name: &str, ty, nullable| Field {
-        name: name.into(),
-        ty,
-        nullable,
-    };
+    let f = |name: &str, ty, nullable| Field::new(name, ty, nullable);
     Schema {
         dataset: "readings".into(),
         fields: vec![

@@ -77,6 +77,17 @@ pub struct SchemaField {
     #[serde(default)]
     #[schema(default = false)]
     pub nullable: bool,
+    /// Numeric fields: `[lo, hi]`, the clamping bounds of personal values under
+    /// differential privacy and the range of its percentile bins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<[f64; 2]>,
+    /// Numeric fields with bounds: percentile bins (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub bins: Option<u32>,
+    /// String fields: the public domain of values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
 }
 
 /// The type of a field.

@@ -255,21 +255,9 @@ mod tests {
         Schema {
             dataset: "readings".into(),
             fields: vec![
-                Field {
-                    name: "subject".into(),
-                    ty: FieldType::String,
-                    nullable: true,
-                },
-                Field {
-                    name: "observed_at".into(),
-                    ty: FieldType::Timestamp,
-                    nullable: false,
-                },
-                Field {
-                    name: "no2".into(),
-                    ty: FieldType::Float,
-                    nullable: true,
-                },
+                Field::new("subject", FieldType::String, true),
+                Field::new("observed_at", FieldType::Timestamp, false),
+                Field::new("no2", FieldType::Float, true),
             ],
             subject: Some("subject".into()),
             time: Some("observed_at".into()),

@@ -42,6 +42,7 @@ pub mod chunk;
 pub mod schema;
 
 mod agg;
+mod dp;
 mod exec;
 mod expr;
 mod filter;

@@ -21,7 +21,7 @@ pub enum FieldType {
 }
 
 /// One field of a dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     /// Column name (`[a-z_][a-z0-9_]*`).
@@ -32,10 +32,46 @@ pub struct Field {
     /// Whether it may be absent / null.
     #[serde(default)]
     pub nullable: bool,
+    /// Numeric fields: `[lo, hi]`, the range personal values are clamped to under
+    /// differential privacy (and the range of its percentile bins). Without bounds, sums,
+    /// averages and percentiles of personal values are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<[f64; 2]>,
+    /// Numeric fields with bounds: how many equal-width bins percentiles are computed over
+    /// (default [`DEFAULT_BINS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<u32>,
+    /// String fields: the public domain of values (e.g. the NIS codes of the region's
+    /// municipalities). Only such a column may be counted distinctly in a personal dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+}
+
+/// Percentile bins of a bounded field that declares none.
+pub const DEFAULT_BINS: u32 = 50;
+
+impl Field {
+    /// A field with no declared bounds, bins or categories.
+    pub fn new(name: impl Into<String>, ty: FieldType, nullable: bool) -> Field {
+        Field {
+            name: name.into(),
+            ty,
+            nullable,
+            bounds: None,
+            bins: None,
+            categories: None,
+        }
+    }
+
+    /// The percentile bins: `(lo, hi, count)`, when the field declares bounds.
+    pub fn histogram(&self) -> Option<(f64, f64, u32)> {
+        self.bounds
+            .map(|[lo, hi]| (lo, hi, self.bins.unwrap_or(DEFAULT_BINS)))
+    }
 }
 
 /// The schema of a dataset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
     /// Dataset name (`[a-z_][a-z0-9_]*`).
@@ -96,6 +132,14 @@ pub enum SchemaError {
     /// No fields.
     #[error("a schema needs at least one field")]
     Empty,
+    /// A field's bounds, bins or categories do not fit it.
+    #[error("field `{name}`: {msg}")]
+    Declaration {
+        /// The field.
+        name: String,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 /// Whether `s` is a valid dataset or field name.
@@ -128,6 +172,7 @@ impl Schema {
             if self.fields[..i].iter().any(|g| g.name == f.name) {
                 return Err(SchemaError::Duplicate(f.name.clone()));
             }
+            f.validate_declarations()?;
         }
         if let Some(s) = &self.subject {
             if self.field(s).map(|(_, f)| f.ty) != Some(FieldType::String) {
@@ -155,6 +200,11 @@ impl Schema {
         self.fields.iter().enumerate().find(|(_, f)| f.name == name)
     }
 
+    /// Column index of a field by name.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.field(name).map(|(i, _)| i)
+    }
+
     /// Column index of the subject field.
     pub fn subject_index(&self) -> Option<usize> {
         self.subject
@@ -169,5 +219,46 @@ impl Schema {
             .as_deref()
             .and_then(|s| self.field(s))
             .map(|(i, _)| i)
+    }
+}
+
+impl Field {
+    fn validate_declarations(&self) -> Result<(), SchemaError> {
+        let bad = |msg: &str| {
+            Err(SchemaError::Declaration {
+                name: self.name.clone(),
+                msg: msg.into(),
+            })
+        };
+        let numeric = matches!(self.ty, FieldType::Integer | FieldType::Float);
+        if let Some([lo, hi]) = self.bounds {
+            if !numeric {
+                return bad("bounds are declared on numeric fields only");
+            }
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return bad("bounds must be two finite numbers [lo, hi] with lo < hi");
+            }
+        }
+        if let Some(b) = self.bins {
+            if self.bounds.is_none() {
+                return bad("bins need bounds");
+            }
+            if !(1..=1000).contains(&b) {
+                return bad("bins must be between 1 and 1000");
+            }
+        }
+        if let Some(c) = &self.categories {
+            if self.ty != FieldType::String {
+                return bad("categories are declared on string fields only");
+            }
+            if c.is_empty() || c.len() > 10_000 {
+                return bad("categories must list 1 to 10000 values");
+            }
+            let mut seen = std::collections::HashSet::new();
+            if !c.iter().all(|v| seen.insert(v)) {
+                return bad("categories are listed twice");
+            }
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! everything outside the read-only subset with the construct and its `line:column`, and
 //! resolves names against the dataset's schema.
 
-use regio_policy::{FieldUse, Granularity, QueryKind, QueryShape};
+use regio_policy::{AggKind, AggUse, FieldUse, Granularity, QueryKind, QueryShape};
 use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, Spanned,
     Statement, TableFactor, Value as SqlValue,
@@ -11,7 +11,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::expr::{predicate, time_range};
-use super::plan::{KeyExpr, OrderKey, OutSource, OutputColumn, Plan};
+use super::plan::{AggFunc, KeyExpr, OrderKey, OutSource, OutputColumn, Plan};
 use super::scope::{pos_of, PlanError, Pos, Scope};
 use super::select::{item, Item};
 use crate::schema::Schema;
@@ -409,12 +409,36 @@ fn plan_query(
         .into_iter()
         .map(|i| schema.fields[i].name.clone())
         .collect();
+    let aggregates = plan
+        .aggs
+        .iter()
+        .map(|a| {
+            let f = a.field.map(|i| &schema.fields[i]);
+            AggUse {
+                func: match a.func {
+                    AggFunc::CountStar | AggFunc::Count => AggKind::Count,
+                    AggFunc::CountDistinct => AggKind::CountDistinct,
+                    AggFunc::Sum => AggKind::Sum,
+                    AggFunc::Avg => AggKind::Avg,
+                    AggFunc::Min => AggKind::Min,
+                    AggFunc::Max => AggKind::Max,
+                    AggFunc::Stddev => AggKind::Stddev,
+                    AggFunc::Percentile(_) => AggKind::Percentile,
+                },
+                field: f.map(|f| f.name.clone()),
+                bounded: f.is_some_and(|f| f.bounds.is_some()),
+                categorical: f.is_some_and(|f| f.categories.is_some()),
+            }
+        })
+        .collect();
     let shape = QueryShape {
         dataset: schema.dataset.clone(),
         kind,
         filters: filter_uses,
         groups,
         fields,
+        aggregates,
+        subject: schema.subject.clone(),
     };
     Ok((plan, shape))
 }

@@ -7,11 +7,7 @@ use super::*;
 use crate::schema::{Field, FieldType, Schema, Value};
 
 pub(crate) fn schema() -> Schema {
-    let f = |name: &str, ty| Field {
-        name: name.into(),
-        ty,
-        nullable: true,
-    };
+    let f = |name: &str, ty| Field::new(name, ty, true);
     Schema {
         dataset: "readings".into(),
         fields: vec![
@@ -104,6 +100,8 @@ fn reference_query() {
                 FieldUse::new("observed_at", Granularity::Time(TimeUnit::Day))
             ],
             fields: vec!["municipality".into(), "observed_at".into(), "no2".into()],
+            aggregates: shape.aggregates.clone(),
+            subject: Some("subject".into()),
         }
     );
 }

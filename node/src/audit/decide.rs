@@ -110,6 +110,7 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
     let sender: Option<Did> =
         serde_json::from_value(d["sender"].clone()).map_err(|e| format!("sender: {e}"))?;
     let quota_used = d["quotaUsed"].as_u64().unwrap_or(0) as u32;
+    let budget_spent = d["budgetSpent"].as_f64().unwrap_or(0.0);
     let limits = Limits {
         max_query_lifetime: Duration::seconds(
             d["limits"]["maxQueryLifetimeSeconds"]
@@ -133,10 +134,11 @@ fn rerun(l: &Loaded, e: &Entry) -> Result<(String, String), String> {
         sender: sender.as_ref(),
         nonce_seen: false,
         quota_used,
+        budget_spent,
         limits,
     };
     let note = format!(
-        "at {}, policy v{version}; quota counter {quota_used} from the log (state)",
+        "at {}, policy v{version}; quota counter {quota_used} and privacy budget spent {budget_spent} from the log (state)",
         regio_policy::time::format(&at)
     );
     Ok(match decision::decide(&query, &shape, &ctx) {

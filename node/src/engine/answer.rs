@@ -355,6 +355,7 @@ impl Engine {
             sender,
             nonce_seen: false,
             quota_used: quota_used.1,
+            budget_spent: 0.0,
             limits: self.limits,
         };
         let obligations = match decision::decide(&query, &shape, &ctx) {

@@ -479,11 +479,7 @@ mod cache_tests {
         let store = Store::memory();
         let schema = Schema {
             dataset: "d".into(),
-            fields: vec![Field {
-                name: "t".into(),
-                ty: FieldType::Timestamp,
-                nullable: false,
-            }],
+            fields: vec![Field::new("t", FieldType::Timestamp, false)],
             subject: None,
             time: Some("t".into()),
         };

@@ -17,11 +17,7 @@ pub(crate) const REFERENCE_SQL: &str =
 
 /// Schema of `readings_<NIS>.ndjson`.
 pub(crate) fn readings_schema() -> Schema {
-    let f = |name: &str, ty, nullable| Field {
-        name: name.into(),
-        ty,
-        nullable,
-    };
+    let f = |name: &str, ty, nullable| Field::new(name, ty, nullable);
     Schema {
         dataset: "readings".into(),
         fields: vec![

@@ -9,6 +9,8 @@
 //! [`verify_query`], so that nothing is decided for an unverified query.
 
 pub mod access;
+pub mod disclosure;
+mod fields;
 pub mod reason;
 
 use chrono::{DateTime, Duration, Utc};
@@ -25,6 +27,7 @@ use crate::purpose::Vocabulary;
 use crate::shape::{FieldUse, Granularity, QueryKind, QueryShape};
 use crate::signed::Signed;
 
+pub use disclosure::DpTerms;
 pub use reason::Reason;
 
 /// A refusal: stable reason and a message for people.
@@ -63,7 +66,7 @@ pub struct ConsentFilter {
 }
 
 /// What an allowed query must respect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Obligations {
     /// Policy version applied.
     pub policy_version: u64,
@@ -77,10 +80,18 @@ pub struct Obligations {
     pub raw: bool,
     /// Count one query against this member's quota.
     pub quota_member: Did,
+    /// The dataset is classified personal (its counters are withheld from the answer, a
+    /// group with personal rows needs `min_group_size` distinct subjects).
+    #[serde(default)]
+    pub personal: bool,
+    /// Differential privacy terms, when the dataset is personal and the charter (or the
+    /// policy) answers personal data under DP. `None`: exact.
+    #[serde(default)]
+    pub dp: Option<DpTerms>,
 }
 
 /// The decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Execute with these obligations.
     Allow(Box<Obligations>),
@@ -129,6 +140,9 @@ pub struct Context<'a> {
     pub nonce_seen: bool,
     /// Queries of the origin member already served in the current quota window.
     pub quota_used: u32,
+    /// Epsilon the query's application already spent in the query's region at this node in
+    /// the current budget window.
+    pub budget_spent: f64,
     /// This node's limits.
     pub limits: Limits,
 }
@@ -307,6 +321,7 @@ fn pipeline(
             }
         }
     }
+    fields::check(shape, dataset, clauses)?;
     check_certificate(query, shape, ctx, region_doc)?;
     if ctx.quota_used >= clauses.quota.queries_per_member {
         return refuse(
@@ -320,6 +335,7 @@ fn pipeline(
             ),
         );
     }
+    let dp = disclosure::check(shape, dataset, clauses, ctx.budget_spent)?;
     let consent = match (dataset.classification, &dataset.subject_field) {
         (Classification::Personal, Some(field)) => Some(ConsentFilter {
             subject_field: field.clone(),
@@ -334,6 +350,8 @@ fn pipeline(
         min_group_size: policy.disclosure.min_group_size.max(clauses.min_group_size),
         raw: shape.kind == QueryKind::Raw,
         quota_member: q.origin.clone(),
+        personal: dataset.classification == Classification::Personal,
+        dp,
     })
 }
 

@@ -83,6 +83,18 @@ reasons! {
     CertificateScope = "certificate.scope": "the certificate does not cover the query's purpose or dataset",
     /// The certificate was issued to another application.
     CertificateSubjectMismatch = "certificate.subject_mismatch": "the certificate was issued to another application than the query's signer",
+    /// The application's privacy budget for the region is spent for this window.
+    BudgetExhausted = "disclosure.budget_exhausted": "the application has spent its privacy budget (epsilon) for the region at this node for the current window",
+    /// The subject field or a sensitive field is used in an aggregate query.
+    SubjectField = "disclosure.subject_field": "the policy's subject field or a sensitive field appears in WHERE, GROUP BY, SELECT or inside an aggregate",
+    /// An aggregate over a numeric field whose schema declares no bounds.
+    UnboundedField = "disclosure.unbounded_field": "an aggregate under differential privacy reads a numeric field whose dataset schema declares no bounds (or a percentile one without bins)",
+    /// min/max of personal values under differential privacy.
+    ExtremeValue = "disclosure.extreme_value": "the minimum or maximum of personal values is not released under differential privacy",
+    /// An aggregate that has no private release here.
+    NotPrivate = "disclosure.not_private": "the aggregate cannot be released without giving away individual values (count(DISTINCT) of a column without declared categories, or an aggregate with no DP mechanism)",
+    /// The consent filter cannot be applied: the policy's subject field and the schema disagree.
+    SubjectMismatch = "disclosure.subject_mismatch": "the dataset is personal but its schema lacks the policy's subject field (or names another one): no consent filter can be applied, so it is not answered",
 }
 
 impl std::fmt::Display for Reason {

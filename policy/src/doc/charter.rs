@@ -53,6 +53,53 @@ pub struct Quota {
     pub window_seconds: u64,
 }
 
+/// How a region releases statistics of personal datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PersonalMode {
+    /// Differential privacy: bounded contributions, calibrated noise, a privacy budget per
+    /// application and region (the default).
+    DifferentialPrivacy,
+    /// Exact aggregates under the rules that hold in every mode. Said explicitly by the
+    /// charter; every answer then says that it does not resist differencing.
+    Exact,
+}
+
+/// A privacy budget: epsilon per application, region and window, kept by every node.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Budget {
+    /// Total epsilon an application may spend in one region at one node per window.
+    pub epsilon: f64,
+    /// Window length in seconds (windows are aligned to the Unix epoch).
+    pub window_seconds: u64,
+}
+
+/// The disclosure clause (DESIGN.md, "Disclosure control").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DisclosureClause {
+    /// How personal datasets are answered (non-personal datasets are always exact).
+    pub personal: PersonalMode,
+    /// Epsilon one query costs at one node (split over its measures).
+    pub epsilon_per_query: f64,
+    /// Delta of the thresholded partition selection (groups whose keys are not public).
+    pub delta: f64,
+    /// The budget per application and region.
+    pub budget: Budget,
+    /// `L`: rows one subject contributes to one group at most (first rows in scan order).
+    pub rows_per_subject_per_group: u32,
+    /// `G`: groups one subject contributes to at most (first groups in scan order).
+    pub groups_per_subject: u32,
+}
+
+impl DisclosureClause {
+    /// Whether personal data is answered exactly (the charter says so explicitly).
+    pub fn exact(&self) -> bool {
+        self.personal == PersonalMode::Exact
+    }
+}
+
 /// The machine-enforceable clauses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,6 +116,8 @@ pub struct Clauses {
     pub consent_channels: Vec<Channel>,
     /// Open result formats.
     pub result_formats: Vec<String>,
+    /// How statistics of personal data are released.
+    pub disclosure: DisclosureClause,
 }
 
 /// An inclusion charter.
@@ -85,7 +134,8 @@ pub struct InclusionCharter {
 
 impl Document for InclusionCharter {
     const TYPE: &'static str = "InclusionCharter";
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
+    const MIGRATION: &'static str = "schemaVersion 2 adds the required `clauses.disclosure` clause (differential privacy for personal data by default): copy it from charters/inclusion-charter.json, set schemaVersion to 2 and have every member sign the charter again";
     fn validate(&self) -> Result<(), Invalid> {
         super::non_empty("id", &self.id)?;
         let c = &self.clauses;
@@ -117,6 +167,43 @@ impl Document for InclusionCharter {
             return Err(Invalid::new(
                 "clauses.quota",
                 "queriesPerMember and windowSeconds must be at least 1",
+            ));
+        }
+        let d = &c.disclosure;
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Invalid::new(
+                    format!("clauses.disclosure.{name}"),
+                    "must be a finite number > 0",
+                ))
+            }
+        };
+        positive("epsilonPerQuery", d.epsilon_per_query)?;
+        positive("budget.epsilon", d.budget.epsilon)?;
+        if !(d.delta.is_finite() && d.delta > 0.0 && d.delta < 1e-3) {
+            return Err(Invalid::new(
+                "clauses.disclosure.delta",
+                "must be > 0 and < 0.001",
+            ));
+        }
+        if d.epsilon_per_query > d.budget.epsilon {
+            return Err(Invalid::new(
+                "clauses.disclosure.epsilonPerQuery",
+                "exceeds budget.epsilon: no query could ever be answered",
+            ));
+        }
+        if d.budget.window_seconds == 0 {
+            return Err(Invalid::new(
+                "clauses.disclosure.budget.windowSeconds",
+                "must be at least 1",
+            ));
+        }
+        if d.rows_per_subject_per_group == 0 || d.groups_per_subject == 0 {
+            return Err(Invalid::new(
+                "clauses.disclosure",
+                "rowsPerSubjectPerGroup and groupsPerSubject must be at least 1",
             ));
         }
         for (i, f) in c.result_formats.iter().enumerate() {

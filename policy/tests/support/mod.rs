@@ -252,6 +252,7 @@ impl World {
             sender: Some(self.brugge.did()),
             nonce_seen: false,
             quota_used: 0,
+            budget_spent: 0.0,
             limits: Limits::default(),
         }
     }
@@ -264,5 +265,7 @@ pub(crate) fn shape(dataset: &str) -> QueryShape {
         filters: vec![],
         groups: vec![],
         fields: vec!["no2".into()],
+        aggregates: vec![],
+        subject: Some("subject".into()),
     }
 }

@@ -10,11 +10,7 @@ use regio_query::schema::{Field, FieldType, Value};
 const COLUMNS: [&str; 5] = ["subject", "purpose", "granted", "given_at", "withdrawn_at"];
 
 fn field(name: &str, ty: FieldType, nullable: bool) -> Field {
-    Field {
-        name: name.into(),
-        ty,
-        nullable,
-    }
+    Field::new(name, ty, nullable)
 }
 
 /// Builds an entry from the five cells of one line.

@@ -4,11 +4,7 @@ use super::*;
 use regio_query::schema::{Field, FieldType, Schema, Value};
 
 fn schema() -> Schema {
-    let f = |name: &str, ty, nullable| Field {
-        name: name.into(),
-        ty,
-        nullable,
-    };
+    let f = |name: &str, ty, nullable| Field::new(name, ty, nullable);
     Schema {
         dataset: "readings".into(),
         fields: vec![
