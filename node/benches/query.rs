@@ -39,6 +39,8 @@ fn run(
         consent: Some(&consent),
         masked: &[],
         min_group_size: 10,
+        subject: None,
+        dp: None,
     };
     let part = execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts).unwrap();
     (finalize(&plan, &part).unwrap(), part)

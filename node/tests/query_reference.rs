@@ -30,6 +30,8 @@ fn partial(nis: &str) -> PartialResult {
         consent: Some(&consent),
         masked: &[],
         min_group_size: 10,
+        subject: None,
+        dp: None,
     };
     execute(
         &plan,

@@ -45,6 +45,8 @@ fn subject_collection_cost() {
         consent: Some(&consent),
         masked: &[],
         min_group_size: 10,
+        subject: None,
+        dp: None,
     };
     let rows: u64 = chunks.iter().map(|c| u64::from(c.rows)).sum();
     let (mut plain, mut counting) = (Vec::new(), Vec::new());

@@ -173,6 +173,7 @@ fn answer_doc() -> impl Strategy<Value = PartialAnswer> {
                     rows_scanned: scanned,
                     rows_excluded_by_consent: u64::from(excluded),
                     groups_suppressed: 2,
+                    disclosure: None,
                     result,
                 }
             },

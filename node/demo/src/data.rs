@@ -22,16 +22,25 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// Schema of the `readings` dataset.
 pub fn readings_schema() -> Schema {
     let f = |name: &str, ty, nullable| Field::new(name, ty, nullable);
+    // Clamping bounds and percentile bins of the pollutants (µg/m³), and the region's
+    // municipalities as the public domain of `municipality`.
+    let bounded = |name: &str, hi: f64| Field {
+        bounds: Some([0.0, hi]),
+        bins: Some(40),
+        ..f(name, FieldType::Float, true)
+    };
+    let mut municipality = f("municipality", FieldType::String, false);
+    municipality.categories = Some(MUNICIPALITIES.iter().map(|(nis, _)| (*nis).to_owned()).collect());
     Schema {
         dataset: "readings".into(),
         fields: vec![
             f("id", FieldType::String, false),
-            f("municipality", FieldType::String, false),
+            municipality,
             f("sensor_id", FieldType::String, false),
             f("subject", FieldType::String, true),
             f("observed_at", FieldType::Timestamp, false),
-            f("no2", FieldType::Float, true),
-            f("pm25", FieldType::Float, true),
+            bounded("no2", 200.0),
+            bounded("pm25", 150.0),
         ],
         subject: Some("subject".into()),
         time: Some("observed_at".into()),

@@ -11,6 +11,11 @@ use cardinality_estimator::CardinalityEstimator;
 use serde::{Deserialize, Serialize};
 use tdigest::TDigest;
 
+mod noisy;
+
+pub use noisy::{Histogram, Noisy, NoisyKind};
+pub(crate) use noisy::quantile;
+
 use super::plan::AggFunc;
 use crate::schema::{FieldType, Value};
 
@@ -112,6 +117,18 @@ pub enum AggState {
     Percentile(Digest),
     /// `count(DISTINCT)`.
     Distinct(Distinct),
+    /// `percentile_cont` of a personal dataset: counts over the field's declared bins.
+    Histogram(Histogram),
+    /// A value released under differential privacy.
+    Noisy(Noisy),
+}
+
+/// The fraction of a `percentile_cont` (0.5 for other functions).
+fn percentile_of(func: AggFunc) -> f64 {
+    match func {
+        AggFunc::Percentile(p) => p,
+        _ => 0.5,
+    }
 }
 
 /// Why two partial results cannot be merged.
@@ -192,6 +209,8 @@ impl AggState {
                 *m2 += d * (x - *mean);
             }
             AggState::Percentile(d) => d.push(x),
+            AggState::Histogram(h) => h.push(x),
+            AggState::Noisy(_) => {}
             AggState::Distinct(h) => match int {
                 Some(i) => h.0.insert(&i.to_le_bytes()),
                 None => h.0.insert(&x.to_bits().to_le_bytes()),
@@ -286,6 +305,28 @@ impl AggState {
                 a.pending.clear();
             }
             (AggState::Distinct(a), AggState::Distinct(b)) => a.0.merge(&b.0),
+            (AggState::Histogram(a), AggState::Histogram(b))
+                if a.counts.len() == b.counts.len() && a.lo == b.lo && a.hi == b.hi =>
+            {
+                for (x, y) in a.counts.iter_mut().zip(&b.counts) {
+                    *x += y;
+                }
+            }
+            (AggState::Noisy(a), AggState::Noisy(b)) => a.add(b).map_err(MergeError::Mismatch)?,
+            (AggState::Noisy(a), b) => {
+                let exact = b
+                    .exact_values(a.kind)
+                    .ok_or_else(|| MergeError::Mismatch(format!("{} merged with a noisy state", b.name())))?;
+                a.add_exact(&exact).map_err(MergeError::Mismatch)?;
+            }
+            (a, AggState::Noisy(b)) => {
+                let exact = a
+                    .exact_values(b.kind)
+                    .ok_or_else(|| MergeError::Mismatch(format!("{} merged with a noisy state", a.name())))?;
+                let mut n = b.clone();
+                n.add_exact(&exact).map_err(MergeError::Mismatch)?;
+                *a = AggState::Noisy(n);
+            }
             (a, b) => {
                 return Err(MergeError::Mismatch(format!(
                     "aggregate {} merged with {}",
@@ -307,6 +348,46 @@ impl AggState {
             AggState::Stddev { .. } => "stddev",
             AggState::Percentile(_) => "percentile_cont",
             AggState::Distinct(_) => "count(DISTINCT)",
+            AggState::Histogram(_) => "percentile_cont (histogram)",
+            AggState::Noisy(_) => "noisy",
+        }
+    }
+
+    /// This exact state as the values of a [`Noisy`] state of `kind`, if it is that measure.
+    pub(crate) fn exact_values(&self, kind: NoisyKind) -> Option<Vec<f64>> {
+        Some(match (self, kind) {
+            (AggState::Count(c), NoisyKind::Count) => vec![*c as f64],
+            (AggState::SumInt { sum, .. }, NoisyKind::SumInt | NoisyKind::SumFloat) => {
+                vec![*sum as f64]
+            }
+            (AggState::SumFloat { sum, .. }, NoisyKind::SumInt | NoisyKind::SumFloat) => {
+                vec![*sum]
+            }
+            (AggState::Avg { sum, n }, NoisyKind::Avg) => vec![*sum, *n as f64],
+            (AggState::Stddev { n, mean, m2 }, NoisyKind::Stddev) => {
+                let nf = *n as f64;
+                vec![nf, mean * nf, m2 + nf * mean * mean]
+            }
+            (AggState::Histogram(h), NoisyKind::Histogram) => {
+                h.counts.iter().map(|&c| c as f64).collect()
+            }
+            _ => return None,
+        })
+    }
+
+    /// The 95 % interval of the released value (noisy states that state one).
+    pub fn interval(&self) -> Option<[f64; 2]> {
+        match self {
+            AggState::Noisy(n) => n.interval(),
+            _ => None,
+        }
+    }
+
+    /// How the value was released: `None` when exact.
+    pub fn mechanism(&self) -> Option<&'static str> {
+        match self {
+            AggState::Noisy(n) => Some(n.mechanism()),
+            _ => None,
         }
     }
 
@@ -338,6 +419,18 @@ impl AggState {
                 }
             }
             AggState::Distinct(h) => Value::Int(i64::try_from(h.0.estimate()).unwrap_or(i64::MAX)),
+            AggState::Histogram(h) => {
+                let counts: Vec<f64> = h.counts.iter().map(|&c| c as f64).collect();
+                quantile(&counts, h.lo, h.hi, percentile_of(func))
+                    .map_or(Value::Null, Value::Float)
+            }
+            AggState::Noisy(n) => match n.value(percentile_of(func)) {
+                None => Value::Null,
+                Some(x) if matches!(n.kind, NoisyKind::Count | NoisyKind::SumInt) => {
+                    Value::Int(x as i64)
+                }
+                Some(x) => Value::Float(x),
+            },
         }
     }
 

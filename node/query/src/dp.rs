@@ -19,20 +19,20 @@ use opendp::metrics::{AbsoluteDistance, L0PInfDistance, L1Distance};
 /// Why noise could not be drawn (OpenDP refused the parameters).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("differential privacy: {0}")]
-pub struct NoiseError(pub String);
+pub(crate) struct NoiseError(pub String);
 
 fn fail(e: impl std::fmt::Display) -> NoiseError {
     NoiseError(e.to_string())
 }
 
 /// The Laplace scale for `sensitivity` (L1) at `epsilon`.
-pub fn scale(sensitivity: f64, epsilon: f64) -> f64 {
+pub(crate) fn scale(sensitivity: f64, epsilon: f64) -> f64 {
     sensitivity / epsilon
 }
 
 /// Adds discrete Laplace noise of `scale` to every count (L1 sensitivity `sensitivity`).
 /// Returns the noisy counts and the epsilon OpenDP's privacy map gives.
-pub fn noisy_counts(
+pub(crate) fn noisy_counts(
     values: &[i64],
     sensitivity: i64,
     scale: f64,
@@ -51,7 +51,7 @@ pub fn noisy_counts(
 
 /// Adds Laplace noise of `scale` on a float grid to every sum (L1 sensitivity
 /// `sensitivity`). Returns the noisy sums and the epsilon.
-pub fn noisy_sums(
+pub(crate) fn noisy_sums(
     values: &[f64],
     sensitivity: f64,
     scale: f64,
@@ -70,13 +70,15 @@ pub fn noisy_sums(
 
 /// Thresholded partition selection: of `subjects` (group → distinct subjects in it, each
 /// subject in at most `groups_per_subject` groups), the groups whose noisy count passes a
-/// threshold chosen so that the selection costs `epsilon` and at most `delta`. Returns the
-/// selected groups and the (epsilon, delta) OpenDP's map gives.
-pub fn select_partitions(
+/// threshold chosen so that the selection costs `epsilon` and at most `delta`, and never
+/// below `min` (the minimum group size). Returns the selected groups and the (epsilon,
+/// delta) OpenDP's map gives.
+pub(crate) fn select_partitions(
     subjects: &HashMap<u32, i64>,
     groups_per_subject: u32,
     epsilon: f64,
     delta: f64,
+    min: i64,
 ) -> Result<(Vec<u32>, (f64, f64)), NoiseError> {
     let g = u32::max(groups_per_subject, 1);
     let scale = scale(f64::from(g), epsilon);
@@ -110,18 +112,12 @@ pub fn select_partitions(
             lo = mid;
         }
     }
-    let m = build(hi)?;
+    let m = build(hi.max(min))?;
     let spent = m.map(&d_in).map_err(fail)?;
     let kept = m.invoke(subjects).map_err(fail)?;
     let mut out: Vec<u32> = kept.into_keys().collect();
     out.sort_unstable();
     Ok((out, spent))
-}
-
-/// Half-width of the 95 % interval of a sum of Laplace noises with these scales (union bound
-/// over `m` noises: `ln(20 m) · Σ b`, DESIGN.md).
-pub fn half_width(scales: f64, noises: u32) -> f64 {
-    (20.0 * f64::from(noises.max(1))).ln() * scales
 }
 
 #[cfg(test)]
@@ -135,7 +131,7 @@ mod tests {
         let mean = out.iter().sum::<i64>() as f64 / out.len() as f64;
         assert!((mean - 100.0).abs() < 2.0, "{mean}");
         assert!(out.iter().any(|&x| x != 100));
-        let within = out.iter().filter(|&&x| (x - 100).abs() as f64 <= half_width(10.0, 1)).count();
+        let within = out.iter().filter(|&&x| (x - 100).abs() as f64 <= 20f64.ln() * 10.0).count();
         assert!(within as f64 >= 0.93 * out.len() as f64, "{within}");
     }
 
@@ -149,7 +145,7 @@ mod tests {
     #[test]
     fn a_group_of_one_subject_is_not_selected_and_a_large_one_is() {
         let subjects = HashMap::from([(0u32, 1i64), (1, 10_000)]);
-        let (kept, (eps, delta)) = select_partitions(&subjects, 1, 1.0, 1e-6).unwrap();
+        let (kept, (eps, delta)) = select_partitions(&subjects, 1, 1.0, 1e-6, 10).unwrap();
         assert_eq!(kept, vec![1]);
         assert!(eps <= 1.0 + 1e-9 && delta <= 1e-6, "{eps} {delta}");
     }

@@ -3,15 +3,19 @@
 //! [`execute_counting`] also collects the subjects whose personal rows counted (for the
 //! citizen's query history; owner of that part: audit).
 
+mod personal;
+mod release;
+
 use std::collections::{HashMap, HashSet};
 
 use regio_policy::QueryKind;
 
-use super::agg::AggState;
+use self::personal::Personal;
+use super::agg::{AggState, Histogram};
 use super::filter::{apply, consent_mask};
 use super::kernels;
 use super::partial::{hkey, sort_rows, HKey, PartialBody, PartialGroup, PartialResult};
-use super::plan::{OutSource, Plan};
+use super::plan::{AggFunc, OutSource, Plan};
 use super::time::trunc;
 use crate::chunk::{Chunk, Column};
 use crate::schema::{FieldType, Value};
@@ -24,8 +28,40 @@ pub struct ExecOptions<'a> {
     pub consent: Option<&'a dyn Fn(&str) -> bool>,
     /// Fields returned as NULL in raw results.
     pub masked: &'a [String],
-    /// Minimum group size: groups with fewer counted rows are dropped at this node.
+    /// Minimum group size: groups with fewer counted rows are dropped at this node (and,
+    /// where `subject` is set and a group has personal rows, with fewer distinct subjects).
     pub min_group_size: u64,
+    /// The data subject's column (the policy's subject field) of a personal dataset: rows
+    /// where it is null are public, the others personal. `None`: no row is personal.
+    pub subject: Option<usize>,
+    /// Release the personal part under differential privacy (needs `subject`).
+    pub dp: Option<DpOptions>,
+}
+
+/// Differential privacy terms of one execution (from the charter's disclosure clause).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DpOptions {
+    /// Epsilon of the whole query at this node (split over its measures).
+    pub epsilon: f64,
+    /// Delta of the partition selection.
+    pub delta: f64,
+    /// `L`: rows per subject per group.
+    pub rows_per_group: u32,
+    /// `G`: groups per subject.
+    pub groups_per_subject: u32,
+}
+
+impl<'a> ExecOptions<'a> {
+    /// Exact execution with no consent filter and no personal rows.
+    pub fn exact(min_group_size: u64) -> ExecOptions<'a> {
+        ExecOptions {
+            consent: None,
+            masked: &[],
+            min_group_size,
+            subject: None,
+            dp: None,
+        }
+    }
 }
 
 /// Why execution failed.
@@ -35,6 +71,10 @@ pub enum ExecError {
     /// The store failed to produce a chunk.
     #[error("reading chunks: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The disclosure rules cannot be applied (an aggregate without a private release, or
+    /// OpenDP refused the parameters).
+    #[error("disclosure control: {0}")]
+    Disclosure(String),
     /// A chunk does not fit the dataset's schema.
     #[error("chunk does not fit the schema of `{dataset}`: {msg}")]
     Shape {
@@ -136,7 +176,12 @@ where
 {
     let schema = &plan.schema;
     let (from, to) = plan.time_range;
-    let mut state = Groups::new(plan);
+    if opts.dp.is_some() && opts.subject.is_none() {
+        return Err(ExecError::Disclosure(
+            "differential privacy needs the subject column".into(),
+        ));
+    }
+    let mut state = Groups::new(plan, opts);
     let mut out_rows: Vec<Vec<Value>> = Vec::new();
     let (mut scanned, mut excluded) = (0u64, 0u64);
     let masked: Vec<bool> = schema
@@ -170,17 +215,16 @@ where
         }
         scanned += rows as u64;
         let mut sel = vec![true; rows];
-        if let (Some(consents), Some(si)) = (opts.consent, schema.subject_index()) {
+        let subject_column = opts.subject.or_else(|| schema.subject_index());
+        if let (Some(consents), Some(si)) = (opts.consent, subject_column) {
             excluded += consent_mask(&chunk.columns[si], consents, &mut sel);
         }
         if let Some(p) = &plan.filter {
             apply(p, &chunk.columns, &mut sel);
         }
-        if let (Some(out), Some(consents), Some(si)) = (
-            subjects.as_deref_mut(),
-            opts.consent,
-            schema.subject_index(),
-        ) {
+        if let (Some(out), Some(consents), Some(si)) =
+            (subjects.as_deref_mut(), opts.consent, subject_column)
+        {
             collect_subjects(&chunk.columns[si], &sel, consents, out);
         }
         match plan.kind {
@@ -208,7 +252,7 @@ where
     }
     let (body, suppressed) = match plan.kind {
         QueryKind::Aggregate => {
-            let (groups, suppressed) = state.finish(opts.min_group_size);
+            let (groups, suppressed) = state.finish(plan, opts.min_group_size)?;
             (PartialBody::Groups(groups), suppressed)
         }
         QueryKind::Raw => {
@@ -232,19 +276,34 @@ struct Groups {
     index: HashMap<Vec<HKey>, usize>,
     groups: Vec<PartialGroup>,
     empty: Vec<AggState>,
+    /// The personal rows, when the dataset has a subject column.
+    personal: Option<Personal>,
 }
 
 impl Groups {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan, opts: &ExecOptions<'_>) -> Self {
         let empty = plan
             .aggs
             .iter()
-            .map(|a| AggState::new(a.func, a.field.map(|f| plan.schema.fields[f].ty)))
+            .map(|a| {
+                let field = a.field.map(|f| &plan.schema.fields[f]);
+                match (a.func, field.and_then(|f| f.histogram()), opts.subject) {
+                    // Percentiles of a personal dataset: counts over the declared bins.
+                    (AggFunc::Percentile(_), Some((lo, hi, bins)), Some(_)) => {
+                        AggState::Histogram(Histogram::new(lo, hi, bins))
+                    }
+                    _ => AggState::new(a.func, field.map(|f| f.ty)),
+                }
+            })
             .collect::<Vec<_>>();
+        let personal = opts
+            .subject
+            .map(|column| Personal::new(column, opts.dp, empty.clone()));
         let mut g = Groups {
             index: HashMap::new(),
             groups: Vec::new(),
             empty,
+            personal,
         };
         if plan.keys.is_empty() {
             // A query without GROUP BY has one group, even over no rows.
@@ -301,6 +360,31 @@ impl Groups {
             last = Some((r, l));
             lid[r] = l;
         }
+        if let Some(p) = &mut self.personal {
+            p.grow(self.groups.len());
+            let ids = p.ids_of(&columns[p.column], &lid);
+            for (r, &s) in ids.iter().enumerate() {
+                let l = lid[r];
+                if l == kernels::NONE {
+                    continue;
+                }
+                let g = local[l as usize];
+                if s == kernels::NONE {
+                    p.public_rows[g as usize] += 1;
+                    continue;
+                }
+                if p.dp.is_some() {
+                    // The personal part is kept apart (bounded, clamped, noised at the end).
+                    lid[r] = kernels::NONE;
+                    if p.admit(s, g) {
+                        p.subjects[g as usize].insert(s);
+                        p.feed(plan, columns, r, g as usize);
+                    }
+                } else {
+                    p.subjects[g as usize].insert(s);
+                }
+            }
+        }
         let mut counts = vec![0u64; local.len()];
         for &l in lid.iter().filter(|&&l| l != kernels::NONE) {
             counts[l as usize] += 1;
@@ -343,13 +427,21 @@ impl Groups {
         g as u32
     }
 
-    fn finish(self, k: u64) -> (Vec<PartialGroup>, u64) {
-        let total = self.groups.len();
-        let mut kept: Vec<PartialGroup> = self.groups.into_iter().filter(|g| g.rows >= k).collect();
+    fn finish(mut self, plan: &Plan, k: u64) -> Result<(Vec<PartialGroup>, u64), ExecError> {
+        let n = self.groups.len();
+        let (mut kept, suppressed) = match self.personal.take() {
+            Some(mut p) => {
+                p.grow(n);
+                match p.dp {
+                    Some(dp) => release::private(plan, self.groups, &p, dp, k)?,
+                    None => release::exact(self.groups, Some(&p), k),
+                }
+            }
+            None => release::exact(self.groups, None, k),
+        };
         for g in &mut kept {
             g.states.iter_mut().for_each(AggState::seal);
         }
-        let suppressed = (total - kept.len()) as u64;
-        (kept, suppressed)
+        Ok((kept, suppressed))
     }
 }

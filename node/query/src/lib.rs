@@ -56,12 +56,14 @@ mod sql;
 mod time;
 
 #[cfg(test)]
+mod tests_dp;
+#[cfg(test)]
 mod tests_exec;
 #[cfg(test)]
 mod tests_plan;
 
-pub use agg::{AggState, Digest, Distinct, MergeError, DIGEST_SIZE};
-pub use exec::{execute, execute_counting, ExecError, ExecOptions};
+pub use agg::{AggState, Digest, Distinct, Histogram, MergeError, Noisy, NoisyKind, DIGEST_SIZE};
+pub use exec::{execute, execute_counting, DpOptions, ExecError, ExecOptions};
 pub use output::{columns, finalize, OutColumn, OutType, ResultSet};
 pub use partial::{PartialBody, PartialGroup, PartialResult};
 pub use plan::{

@@ -37,6 +37,9 @@ pub struct OutColumn {
     /// Type.
     #[serde(rename = "type")]
     pub ty: OutType,
+    /// How its values were released when not exactly (e.g. `laplace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
 }
 
 /// A final result: named, typed columns and rows.
@@ -46,6 +49,10 @@ pub struct ResultSet {
     pub columns: Vec<OutColumn>,
     /// Rows (dates and timestamps as `Value::Ts`).
     pub rows: Vec<Vec<Value>>,
+    /// Per row, per column: the 95 % interval of a noisy value (empty when every value is
+    /// exact).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Vec<Option<[f64; 2]>>>,
 }
 
 fn field_type(ty: FieldType) -> OutType {
@@ -87,6 +94,7 @@ pub fn columns(plan: &Plan) -> Vec<OutColumn> {
             OutColumn {
                 name: o.name.clone(),
                 ty,
+                mechanism: None,
             }
         })
         .collect()
@@ -94,6 +102,8 @@ pub fn columns(plan: &Plan) -> Vec<OutColumn> {
 
 /// Turns a (merged) partial result into the final result of `plan`.
 pub fn finalize(plan: &Plan, part: &PartialResult) -> Result<ResultSet, MergeError> {
+    let mut cols = columns(plan);
+    let mut intervals: Vec<Vec<Option<[f64; 2]>>> = Vec::new();
     let mut rows: Vec<Vec<Value>> = match &part.body {
         PartialBody::Rows(r) => r.clone(),
         PartialBody::Groups(groups) => {
@@ -102,16 +112,32 @@ pub fn finalize(plan: &Plan, part: &PartialResult) -> Result<ResultSet, MergeErr
                 if g.key.len() != plan.keys.len() || g.states.len() != plan.aggs.len() {
                     return Err(MergeError::Mismatch("a group does not fit the plan".into()));
                 }
-                rows.push(
-                    plan.outputs
-                        .iter()
-                        .map(|o| match o.source {
-                            OutSource::Key(i) => g.key[i].clone(),
-                            OutSource::Agg(i) => g.states[i].finish(plan.aggs[i].func),
-                            OutSource::Column(_) => Value::Null,
-                        })
-                        .collect(),
-                );
+                let mut row: Vec<Value> = Vec::with_capacity(plan.outputs.len() + 1);
+                let mut bounds = Vec::with_capacity(plan.outputs.len());
+                for (c, o) in plan.outputs.iter().enumerate() {
+                    match o.source {
+                        OutSource::Key(i) => {
+                            row.push(g.key[i].clone());
+                            bounds.push(None);
+                        }
+                        OutSource::Agg(i) => {
+                            let st = &g.states[i];
+                            row.push(st.finish(plan.aggs[i].func));
+                            bounds.push(st.interval());
+                            if let Some(m) = st.mechanism() {
+                                cols[c].mechanism.get_or_insert_with(|| m.to_owned());
+                            }
+                        }
+                        OutSource::Column(_) => {
+                            row.push(Value::Null);
+                            bounds.push(None);
+                        }
+                    }
+                }
+                // The row's position rides along while sorting (ORDER BY names outputs only).
+                row.push(Value::Int(intervals.len() as i64));
+                intervals.push(bounds);
+                rows.push(row);
             }
             rows
         }
@@ -120,9 +146,22 @@ pub fn finalize(plan: &Plan, part: &PartialResult) -> Result<ResultSet, MergeErr
     if let Some(l) = plan.limit {
         rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
     }
+    let noisy = cols.iter().any(|c| c.mechanism.is_some());
+    let mut ordered = Vec::new();
+    if matches!(part.body, PartialBody::Groups(_)) {
+        for row in &mut rows {
+            if let Some(Value::Int(i)) = row.pop() {
+                if noisy {
+                    let i = usize::try_from(i).unwrap_or(usize::MAX);
+                    ordered.push(intervals.get(i).cloned().unwrap_or_default());
+                }
+            }
+        }
+    }
     Ok(ResultSet {
-        columns: columns(plan),
+        columns: cols,
         rows,
+        intervals: ordered,
     })
 }
 
@@ -192,7 +231,11 @@ impl ResultSet {
                     .collect()
             })
             .collect();
-        serde_json::json!({ "columns": self.columns, "rows": rows })
+        if self.intervals.is_empty() {
+            serde_json::json!({ "columns": self.columns, "rows": rows })
+        } else {
+            serde_json::json!({ "columns": self.columns, "rows": rows, "intervals": self.intervals })
+        }
     }
 }
 
@@ -207,9 +250,11 @@ mod csv_tests {
                 .map(|(name, ty)| OutColumn {
                     name: (*name).into(),
                     ty: *ty,
+                    mechanism: None,
                 })
                 .collect(),
             rows,
+            intervals: Vec::new(),
         }
     }
 

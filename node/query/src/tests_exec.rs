@@ -44,6 +44,8 @@ fn run(
         consent,
         masked,
         min_group_size: k,
+        subject: None,
+        dp: None,
     };
     execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts).unwrap()
 }

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use super::Engine;
 use crate::telemetry;
 use regio_policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
-use regio_policy::doc::query::{Outcome, PartialAnswer, Query};
+use regio_policy::doc::query::{Outcome, PartialAnswer, Query, Release};
 use regio_policy::signed::SignDocError;
 use regio_policy::{Did, DocHash, Signed};
-use regio_query::{self, ExecOptions, PartialResult, Plan, PlanError};
+use regio_query::{self, DpOptions, ExecOptions, PartialResult, Plan, PlanError};
 use regio_store::audit;
 use regio_store::{QueryRecord, StoreError};
 
@@ -116,12 +116,24 @@ impl Engine {
         match self.run(value, sender, now, &mut trail) {
             Ok((query, plan, partial, o)) => {
                 let q = query.doc();
+                // What the application receives: counters of a personal dataset withheld or
+                // coarsened (the audit entry below keeps them exact).
+                let exact = partial.clone();
+                let mut partial = partial;
+                let release = release_of(&o, None);
+                if o.personal {
+                    partial.rows_scanned -= partial.rows_scanned % 1000;
+                    partial.rows_excluded_by_consent = 0;
+                    partial.groups_suppressed = 0;
+                }
                 let outcome = Outcome::Answered {
                     rows_scanned: partial.rows_scanned,
                     rows_excluded_by_consent: partial.rows_excluded_by_consent,
                     groups_suppressed: partial.groups_suppressed,
+                    disclosure: release.clone(),
                     result: json!({ "schema": plan.schema, "partial": partial }),
                 };
+                let partial = exact;
                 let signed = self.sign_answer(
                     &query_id,
                     query_hash,
@@ -141,6 +153,7 @@ impl Engine {
                         "policyVersion": o.policy_version, "rowsScanned": partial.rows_scanned,
                         "rowsExcludedByConsent": partial.rows_excluded_by_consent, "groupsSuppressed": partial.groups_suppressed,
                         "subjectsCounted": subjects.len(), "answer": signed.hash(), "decision": trail.inputs,
+                        "disclosure": release,
                     }),
                     record,
                     &subjects,
@@ -412,10 +425,29 @@ impl Engine {
             None => None,
         };
         let allows = |subject: &str| view.as_ref().is_some_and(|v| v.allows(subject));
+        // The consent filter's subject column is the policy's subject field; a personal
+        // dataset whose schema lacks it is never answered (fail closed).
+        let subject = o
+            .consent
+            .as_ref()
+            .and_then(|c| plan.schema.index(&c.subject_field));
+        if o.personal && subject.is_none() {
+            return Err(AnswerError::Exec(format!(
+                "`{}` is personal but its schema has no subject column the policy names: not answered",
+                plan.schema.dataset
+            )));
+        }
         let opts = ExecOptions {
             consent: view.as_ref().map(|_| &allows as &dyn Fn(&str) -> bool),
             masked: &o.masked,
             min_group_size: u64::from(o.min_group_size),
+            subject: if o.personal { subject } else { None },
+            dp: o.dp.map(|d| DpOptions {
+                epsilon: d.epsilon,
+                delta: d.delta,
+                rows_per_group: d.rows_per_group,
+                groups_per_subject: d.groups_per_subject,
+            }),
         };
         regio_query::execute_counting(
             plan,
@@ -451,4 +483,32 @@ fn record_answer<E: std::fmt::Display>(span: &tracing::Span, answer: &Result<Ans
             span.record("otel.status_code", "ERROR");
         }
     }
+}
+
+/// How an answer over a personal dataset is released (`None` for other datasets).
+fn release_of(o: &Obligations, left: Option<f64>) -> Option<Release> {
+    if !o.personal {
+        return None;
+    }
+    Some(match &o.dp {
+        Some(d) => Release {
+            mode: "differentialPrivacy".into(),
+            note: format!(
+                "differential privacy: epsilon {} per query at this node, at most {} rows per citizen per group and {} groups per citizen; each value carries noise and a 95 % interval",
+                d.epsilon, d.rows_per_group, d.groups_per_subject
+            ),
+            epsilon_spent: Some(d.epsilon),
+            epsilon_left: left,
+            window_seconds: Some(d.budget.window_seconds),
+            counters_withheld: true,
+        },
+        None => Release {
+            mode: "exact".into(),
+            note: "exact mode, chosen explicitly by the region's charter: small groups are suppressed, but exact answers do NOT resist differencing (two queries that differ by one citizen reveal that citizen's contribution)".into(),
+            epsilon_spent: None,
+            epsilon_left: None,
+            window_seconds: None,
+            counters_withheld: true,
+        },
+    })
 }

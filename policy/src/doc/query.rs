@@ -89,6 +89,9 @@ pub enum Outcome {
         /// Groups below the minimum size, suppressed before leaving the node.
         #[serde(rename = "groupsSuppressed")]
         groups_suppressed: u64,
+        /// How the node released what it answered (absent for non-personal datasets).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disclosure: Option<Release>,
         /// The partial result (the node's query engine encoding of mergeable states).
         result: Value,
     },
@@ -99,6 +102,29 @@ pub enum Outcome {
         /// Human explanation.
         message: String,
     },
+}
+
+/// How a node released its answer to a query over a personal dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Release {
+    /// `differentialPrivacy` or `exact`.
+    pub mode: String,
+    /// What the mode guarantees, in plain words.
+    pub note: String,
+    /// Epsilon this answer cost (differential privacy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_spent: Option<f64>,
+    /// Epsilon the application has left in this region at this node in the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_left: Option<f64>,
+    /// The budget window in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    /// `rowsExcludedByConsent` and `groupsSuppressed` are withheld (reported as 0) and
+    /// `rowsScanned` is rounded down to a multiple of 1,000: exact counters would give away
+    /// one citizen's consent or rows by differencing. The node's audit log keeps them exact.
+    pub counters_withheld: bool,
 }
 
 /// A node's signed answer to one query.
@@ -127,7 +153,8 @@ pub struct PartialAnswer {
 
 impl Document for PartialAnswer {
     const TYPE: &'static str = "PartialAnswer";
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
+    const MIGRATION: &'static str = "schemaVersion 2 answers carry `outcome.disclosure` and may hold noisy states; ask the member to upgrade Regio and answer again";
     fn validate(&self) -> Result<(), Invalid> {
         super::non_empty("query", &self.query)?;
         if let Outcome::Refused { reason, .. } = &self.outcome {
