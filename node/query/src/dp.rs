@@ -99,7 +99,9 @@ pub fn select_partitions(
             break;
         }
         lo = hi;
-        hi = hi.checked_mul(2).ok_or_else(|| fail("no threshold reaches delta"))?;
+        hi = hi
+            .checked_mul(2)
+            .ok_or_else(|| fail("no threshold reaches delta"))?;
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
@@ -135,7 +137,10 @@ mod tests {
         let mean = out.iter().sum::<i64>() as f64 / out.len() as f64;
         assert!((mean - 100.0).abs() < 2.0, "{mean}");
         assert!(out.iter().any(|&x| x != 100));
-        let within = out.iter().filter(|&&x| (x - 100).abs() as f64 <= half_width(10.0, 1)).count();
+        let within = out
+            .iter()
+            .filter(|&&x| (x - 100).abs() as f64 <= half_width(10.0, 1))
+            .count();
         assert!(within as f64 >= 0.93 * out.len() as f64, "{within}");
     }
 
