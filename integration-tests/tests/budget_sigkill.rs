@@ -131,7 +131,7 @@ fn a_node_killed_while_answering_keeps_every_acknowledged_budget_charge() {
         region::REGION,
         &charter,
         &actors,
-        &[node.p2p.clone()],
+        std::slice::from_ref(&node.p2p),
         Utc::now(),
     )
     .unwrap();
