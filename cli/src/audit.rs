@@ -50,7 +50,7 @@ pub(crate) struct Sources {
 /// The `regio audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCmd {
-    /// Write a node's audit export (log, checkpoints, policy chain, peer heads, equivocation evidence, documents, queries) as files
+    /// Write a node's audit export (log, checkpoints, policy chain, peer heads, equivocation evidence, documents, queries, quota and budget ledger) as files
     Export {
         /// The node's API URL.
         #[arg(long, env = "REGIO_NODE", default_value = client::DEFAULT_NODE, value_name = "URL")]

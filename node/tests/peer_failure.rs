@@ -22,6 +22,7 @@ use regio_query::chunk::Chunk;
 use regio_query::schema::Schema;
 use regio_store::audit;
 use regio_store::consent;
+use regio_store::ledger;
 use regio_store::{
     AppendReceipt, Backend, DatasetInfo, DocKind, DocRecord, MemoryBackend, PolicyRecord,
     QueryRecord, Store, StoreError,
@@ -135,6 +136,18 @@ impl Backend for FailingAudit {
     }
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.inner.checkpoints()
+    }
+    fn reserve(&self, requests: &[ledger::Request]) -> Result<ledger::Reservation, StoreError> {
+        self.inner.reserve(requests)
+    }
+    fn spent(&self, key: &ledger::Key) -> Result<u64, StoreError> {
+        self.inner.spent(key)
+    }
+    fn ledger(&self) -> Result<Vec<ledger::Counter>, StoreError> {
+        self.inner.ledger()
+    }
+    fn prune_ledger(&self, kind: ledger::Kind, before: i64) -> Result<u64, StoreError> {
+        self.inner.prune_ledger(kind, before)
     }
 }
 

@@ -82,7 +82,9 @@ pub enum DocumentError {
         found: String,
     },
     /// A schema version this code cannot read.
-    #[error("`schemaVersion` {found} is not supported (this Regio reads {supported}): {migration}")]
+    #[error(
+        "`schemaVersion` {found} is not supported (this Regio reads {supported}): {migration}"
+    )]
     SchemaVersion {
         /// What the document says.
         found: String,

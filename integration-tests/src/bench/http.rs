@@ -42,6 +42,22 @@ impl Http {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
+    /// `GET url` as admin (`Authorization: Bearer token`): status and JSON body.
+    pub fn get_admin(&self, url: &str, token: &str) -> Result<(u16, Value)> {
+        let mut resp = self
+            .0
+            .get(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("GET {url}: body"))?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     /// `GET url`: the status only (the body is read and dropped).
     pub fn status(&self, url: &str) -> Result<u16> {
         let mut resp = self

@@ -192,6 +192,42 @@ impl LiveRegion {
         now: DateTime<Utc>,
         tune: impl Fn(usize, &mut Spec),
     ) -> Result<LiveRegion, ClusterError> {
+        let charter = serde_json::from_str(region::CHARTER_JSON).unwrap_or_default();
+        LiveRegion::start_full(region, &charter, actors, stores, (days, sensors), now, tune).await
+    }
+
+    /// [`LiveRegion::start`] under `charter` (the body of an inclusion charter, e.g.
+    /// [`region::CHARTER_JSON`] with a clause changed) instead of the default charter.
+    pub async fn start_chartered(
+        charter: &serde_json::Value,
+        actors: Actors,
+        stores: Vec<Store>,
+        days: usize,
+        sensors: usize,
+        now: DateTime<Utc>,
+    ) -> Result<LiveRegion, ClusterError> {
+        let data = (days, sensors);
+        LiveRegion::start_full(
+            region::REGION,
+            charter,
+            actors,
+            stores,
+            data,
+            now,
+            |_, _| {},
+        )
+        .await
+    }
+
+    async fn start_full(
+        region: &str,
+        charter: &serde_json::Value,
+        actors: Actors,
+        stores: Vec<Store>,
+        (days, sensors): (usize, usize),
+        now: DateTime<Utc>,
+        tune: impl Fn(usize, &mut Spec),
+    ) -> Result<LiveRegion, ClusterError> {
         let mut nodes = Vec::with_capacity(stores.len());
         for (i, (key, store)) in actors.nodes.iter().zip(stores).enumerate() {
             let clerks = vec![actors.clerk.did().clone()];
@@ -201,7 +237,7 @@ impl LiveRegion {
         for n in &nodes {
             addresses.push(n.addresses().await?);
         }
-        let docs = region::documents_in(region, &actors, &addresses, now)?;
+        let docs = region::documents_with(region, charter, &actors, &addresses, now)?;
         for (i, n) in nodes.iter().enumerate() {
             region::load(&n.engine, i, &docs, days, sensors, now)?;
             n.join_regions().await?;

@@ -160,9 +160,20 @@ pub fn documents_in(
     addresses: &[Vec<String>],
     now: DateTime<Utc>,
 ) -> Result<Documents, BuildError> {
-    let charter_body = decode_body::<InclusionCharter>(
-        &serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null),
-    )?;
+    let charter = serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null);
+    documents_with(region, &charter, actors, addresses, now)
+}
+
+/// [`documents_in`] with `charter` (the body of an inclusion charter, e.g. [`CHARTER_JSON`]
+/// with a clause changed) instead of the region's default charter.
+pub fn documents_with(
+    region: &str,
+    charter: &Value,
+    actors: &Actors,
+    addresses: &[Vec<String>],
+    now: DateTime<Utc>,
+) -> Result<Documents, BuildError> {
+    let charter_body = decode_body::<InclusionCharter>(charter)?;
     let mut charter = Signed::sign(charter_body, &actors.nodes[0], now)?;
     for k in &actors.nodes[1..] {
         charter = charter.cosign(k, now)?;

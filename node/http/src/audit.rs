@@ -119,7 +119,8 @@ impl Endpoint for Export {
 /// Everything an auditor checks offline, as one JSON document (the node's
 /// `regio_node::audit::export::Export`, versioned by its `format` field): the log,
 /// checkpoints (a fresh one covering the head), the policy chain, peer heads, equivocation
-/// evidence, certificates, revocations, charters, manifests, queries and dataset schemas.
+/// evidence, certificates, revocations, charters, manifests, queries, dataset schemas and
+/// the quota and privacy-budget ledger.
 /// `regio audit export|policies|log|answer|decide` verify it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditExport(pub serde_json::Map<String, serde_json::Value>);

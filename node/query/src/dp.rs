@@ -101,7 +101,9 @@ pub(crate) fn select_partitions(
             break;
         }
         lo = hi;
-        hi = hi.checked_mul(2).ok_or_else(|| fail("no threshold reaches delta"))?;
+        hi = hi
+            .checked_mul(2)
+            .ok_or_else(|| fail("no threshold reaches delta"))?;
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;

@@ -3,8 +3,10 @@
 //! the policy version, manifest, charter, certificate and revocations the entry names, at
 //! the logged decision time, and checks that the logged decision comes out again.
 //!
-//! State the documents do not hold is taken from the entry and said so: the quota counter
-//! (`quotaUsed`) and the nonce store — a `query.replayed` refusal is decided after the
+//! State the documents do not hold is taken from the entry and said so: the ledger's quota
+//! counter (`quotaUsed`) and privacy budget spent (`budgetSpent`) as the node read them —
+//! after a reservation lost to a concurrent query, the fresh counters that refused it — and
+//! the nonce store — a `query.replayed` refusal is decided after the
 //! policy (a re-run of the policy gives `allow`, which is what is checked).
 
 use chrono::{DateTime, Duration, Utc};

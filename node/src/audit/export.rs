@@ -2,6 +2,13 @@
 //! in one JSON document — `GET /v1/audit/export`, written as files by `regio audit export`.
 //! Every authority-carrying item is the signed JSON exactly as stored, so the auditor
 //! verifies signatures and hashes and trusts nothing of the node's own say-so.
+//!
+//! `ledger` (added within format 1; absent in older exports, read as empty) lists the
+//! node's quota and privacy-budget counters as its store keeps them
+//! ([`regio_store::ledger::Counter`]: `{"key": {"kind": "quota"|"budget", "region", "party",
+//! "window"}, "spent", "limit"}`, budgets in micro-epsilon, `window` = Unix seconds divided
+//! by the window length). Each answered query's audit entry carries its own charge
+//! (`budget`), so an auditor can add the log up and compare.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +18,7 @@ use crate::engine::Engine;
 use regio_policy::{Did, DocHash};
 use regio_query::schema::Schema;
 use regio_store::audit::{Entry, Kind};
+use regio_store::ledger::Counter;
 use regio_store::{DocKind, StoreError};
 
 /// Format tag of [`Export`].
@@ -77,6 +85,9 @@ pub struct Export {
     pub queries: Vec<Value>,
     /// Dataset schemas (to re-plan logged queries).
     pub datasets: Vec<Schema>,
+    /// The quota and privacy-budget counters of the node's ledger (see the module docs).
+    #[serde(default)]
+    pub ledger: Vec<Counter>,
 }
 
 fn json_of(what: &'static str, raw: &[u8]) -> Result<Value, StoreError> {
@@ -168,6 +179,7 @@ impl Export {
                 .map(|q| json_of("signed query", &q.raw))
                 .collect::<Result<_, _>>()?,
             datasets: store.datasets()?.into_iter().map(|d| d.schema).collect(),
+            ledger: store.ledger()?,
             entries,
         })
     }

@@ -11,6 +11,7 @@
 //! equivocations/<n>-a.json, <n>-b.json   both signed bundles of each equivocation seen
 //! certificates/ revocations/ charters/ manifests/ queries/   <hash hex>.json
 //! datasets/<name>.json           dataset schemas (to re-plan logged queries)
+//! ledger.json                    quota and privacy-budget counters (an array; absent: none)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use super::export::{Evidence, Export, PeerHead};
 use regio_policy::{Did, DocHash};
 use regio_query::schema::Schema;
 use regio_store::audit::Entry;
+use regio_store::ledger::Counter;
 
 /// Why an export could not be written or read. Names the file and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,8 @@ pub struct Loaded {
     pub queries: Vec<Item>,
     /// Dataset schemas.
     pub datasets: Vec<Schema>,
+    /// The node's quota and budget counters (budgets in micro-epsilon).
+    pub ledger: Vec<Counter>,
 }
 
 fn items(origin: &str, list: &str, values: Vec<Value>) -> Vec<Item> {
@@ -160,6 +164,7 @@ impl Loaded {
             manifests: items(label, "manifests", e.manifests),
             queries: items(label, "queries", e.queries),
             datasets: e.datasets,
+            ledger: e.ledger,
         }
     }
 }
@@ -247,7 +252,9 @@ pub fn write(dir: &Path, e: &Export) -> Result<usize> {
         )?;
         n += 1;
     }
-    Ok(n)
+    let ledger = serde_json::to_value(&e.ledger).map_err(|e| invalid("ledger.json", e))?;
+    write_json(&dir.join("ledger.json"), &ledger)?;
+    Ok(n + 1)
 }
 
 /// The JSON files of `dir/name`, sorted by name (none when the directory is absent).
@@ -350,6 +357,13 @@ pub fn load(path: &Path) -> Result<Loaded> {
                 .map_err(|e| invalid(&i.origin, format!("not a dataset schema: {e}")))
         })
         .collect::<Result<Vec<Schema>>>()?;
+    let ledger_path = path.join("ledger.json");
+    let ledger: Vec<Counter> = if ledger_path.is_file() {
+        serde_json::from_value(read_json(&ledger_path)?)
+            .map_err(|e| invalid(ledger_path.display(), format!("not a ledger: {e}")))?
+    } else {
+        Vec::new()
+    };
     Ok(Loaded {
         label,
         node,
@@ -366,5 +380,6 @@ pub fn load(path: &Path) -> Result<Loaded> {
         manifests: files(path, "manifests")?,
         queries: files(path, "queries")?,
         datasets,
+        ledger,
     })
 }

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::charge::{self, Charge};
 use super::Engine;
 use crate::telemetry;
 use regio_policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
@@ -114,13 +115,15 @@ impl Engine {
         trail.inputs.insert("sender".into(), json!(sender));
         trail.inputs.insert("limits".into(), json!({ "maxQueryLifetimeSeconds": self.limits.max_query_lifetime.num_seconds(), "clockSkewSeconds": self.limits.clock_skew.num_seconds() }));
         match self.run(value, sender, now, &mut trail) {
-            Ok((query, plan, partial, o)) => {
+            Ok((query, plan, partial, o, charge)) => {
                 let q = query.doc();
+                // The privacy budget this answer spent (None: answered exactly).
+                let charge: Option<Charge> = charge;
                 // What the application receives: counters of a personal dataset withheld or
                 // coarsened (the audit entry below keeps them exact).
                 let exact = partial.clone();
                 let mut partial = partial;
-                let release = release_of(&o, None);
+                let release = release_of(&o, charge.as_ref().map(Charge::left));
                 if o.personal {
                     partial.rows_scanned -= partial.rows_scanned % 1000;
                     partial.rows_excluded_by_consent = 0;
@@ -154,6 +157,7 @@ impl Engine {
                         "rowsExcludedByConsent": partial.rows_excluded_by_consent, "groupsSuppressed": partial.groups_suppressed,
                         "subjectsCounted": subjects.len(), "answer": signed.hash(), "decision": trail.inputs,
                         "disclosure": release,
+                        "budget": charge::audit_json(charge.as_ref()),
                     }),
                     record,
                     &subjects,
@@ -235,7 +239,16 @@ impl Engine {
         sender: Option<&Did>,
         now: DateTime<Utc>,
         trail: &mut Trail,
-    ) -> Result<(Signed<Query>, Plan, PartialResult, Obligations), Box<Stop>> {
+    ) -> Result<
+        (
+            Signed<Query>,
+            Plan,
+            PartialResult,
+            Obligations,
+            Option<Charge>,
+        ),
+        Box<Stop>,
+    > {
         let refused =
             |refusal: Refusal, plan: Option<Plan>, requester: Option<Did>, policy_version: u64| {
                 Err(Box::new(Stop::Refused(Refused {
@@ -252,7 +265,7 @@ impl Engine {
         let requester = Some(query.signer().clone());
         let q = query.doc();
         // Everything the decision needs, cloned out of the state so no lock is held while executing.
-        let (policy, rules, region, charter, certificate, revocations, quota_used) = {
+        let (policy, rules, region, charter, certificate, revocations) = {
             let state = self.read();
             let Some((policy, rules)) = state.policy.clone() else {
                 return refused(
@@ -279,14 +292,6 @@ impl Engine {
             let revocations = cert_hash
                 .and_then(|h| state.revocations.get(&h).cloned())
                 .unwrap_or_default();
-            let window = charter
-                .map(|c| now.timestamp() / c.doc().clauses.quota.window_seconds.max(1) as i64)
-                .unwrap_or(0);
-            let used = state
-                .quota
-                .get(&(q.origin.clone(), window))
-                .copied()
-                .unwrap_or(0);
             (
                 policy,
                 rules,
@@ -294,9 +299,13 @@ impl Engine {
                 charter.cloned(),
                 certificate,
                 revocations,
-                (window, used),
             )
         };
+        // The quota and budget counters, from the store's durable ledger.
+        let counters =
+            charge::counters(&q.region, &q.origin, query.signer(), charter.as_ref(), now);
+        let (quota_used, budget_spent) = charge::read(&self.store, counters.as_ref())
+            .map_err(|e| Box::new(Stop::Failed(e.into())))?;
         let version = policy.doc().version;
         let inputs = &mut trail.inputs;
         inputs.insert("policyVersion".into(), json!(version));
@@ -316,7 +325,8 @@ impl Engine {
             "revocations".into(),
             json!(revocations.iter().map(|r| r.hash()).collect::<Vec<_>>()),
         );
-        inputs.insert("quotaUsed".into(), json!(quota_used.1));
+        inputs.insert("quotaUsed".into(), json!(quota_used));
+        inputs.insert("budgetSpent".into(), json!(budget_spent));
         let store = &self.store;
         // A dataset the store lacks is the planner's `UnknownDataset`; any other store error
         // is this node failing, not a refusal: kept aside and returned.
@@ -367,8 +377,8 @@ impl Engine {
             revocations: &revocations,
             sender,
             nonce_seen: false,
-            quota_used: quota_used.1,
-            budget_spent: 0.0,
+            quota_used,
+            budget_spent,
             limits: self.limits,
         };
         let obligations = match decision::decide(&query, &shape, &ctx) {
@@ -394,16 +404,25 @@ impl Engine {
             }
             Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
         }
+        // Reserve the quota slot and the budget before any data is read; a concurrent query
+        // that took what was left makes this a refusal, logged with the fresh counters.
+        let charge = match charge::reserve(&self.store, counters.as_ref(), &obligations) {
+            Ok(Ok(charge)) => charge,
+            Ok(Err(lost)) => {
+                trail
+                    .inputs
+                    .insert("quotaUsed".into(), json!(lost.quota_used));
+                trail
+                    .inputs
+                    .insert("budgetSpent".into(), json!(lost.budget_spent));
+                return refused(lost.refusal, Some(plan), requester, version);
+            }
+            Err(e) => return Err(Box::new(Stop::Failed(e.into()))),
+        };
         let partial = self
             .execute(&plan, &obligations, now, &mut trail.subjects)
             .map_err(|e| Box::new(Stop::Failed(e)))?;
-        let mut state = self.write();
-        *state
-            .quota
-            .entry((q.origin.clone(), quota_used.0))
-            .or_insert(0) += 1;
-        drop(state);
-        Ok((query, plan, partial, obligations))
+        Ok((query, plan, partial, obligations, charge))
     }
 
     fn execute(

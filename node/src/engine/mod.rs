@@ -1,13 +1,15 @@
 //! The engine (owner: lead): the policy-enforcing core of one node. It holds what the node
 //! has verified — its own policy chain head and compiled access rules, the regions it is
 //! in, their charters, ethics certificates and revocations — and it answers queries:
-//! verify → plan → decide → execute under the obligations → sign a PartialAnswer → audit.
+//! verify → plan → decide → reserve quota and privacy budget in the store's ledger →
+//! execute under the obligations → sign a PartialAnswer → audit.
 //!
 //! Every document is verified before it is stored; the store ([`Store`]) is the durable
 //! truth and the in-memory `State` is rebuilt from it at start. Transports (HTTP, libp2p)
 //! hand the engine signed JSON and get signed JSON back; they never decide anything.
 
 mod answer;
+mod charge;
 mod docs;
 mod held;
 
@@ -24,6 +26,7 @@ use regio_policy::{Did, DocHash, Key, Signed};
 use regio_store::{DocKind, Store, StoreError};
 
 pub use answer::Answer;
+pub use charge::Charge;
 pub use docs::DocError;
 pub use held::Held;
 
@@ -40,9 +43,6 @@ pub(crate) struct State {
     pub certificates: HashMap<DocHash, Signed<EthicsCertificate>>,
     /// Revocations by the hash of the certificate they revoke.
     pub revocations: HashMap<DocHash, Vec<Signed<Revocation>>>,
-    /// Queries served per (origin member, quota window index). In memory: a restart
-    /// starts a fresh window count.
-    pub quota: HashMap<(Did, i64), u32>,
     /// Policy bundles of other members seen (by issuer and version), for equivocation.
     pub peer_policies: HashMap<(Did, u64), Signed<PolicyBundle>>,
     /// Latest policy head seen per member.

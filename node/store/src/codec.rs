@@ -10,8 +10,67 @@ use super::StoreError;
 use crate::audit::{self, Kind};
 use regio_query::chunk::Chunk;
 
-/// Version of every value layout this build writes.
+/// Version of every value layout this build writes (but the dataset's, [`DATASET_V`]).
 pub(crate) const V1: u8 = 1;
+
+/// Version of the stored dataset record: 2 keeps the schema as JSON text, because the
+/// schema's optional field attributes (bounds, bins, categories) are skipped when absent,
+/// which postcard (not self-describing) cannot read back.
+pub(crate) const DATASET_V: u8 = 2;
+
+/// A dataset's schema and counters as stored (`ds\0<name>` in sled's `meta`).
+#[derive(Serialize, Deserialize)]
+struct StoredDataset {
+    schema: String,
+    records: u64,
+    chunks: u64,
+    next_chunk: u64,
+}
+
+/// Encodes a dataset record: `[DATASET_V][postcard]`, the schema as JSON.
+pub(crate) fn encode_dataset(
+    schema: &regio_query::schema::Schema,
+    records: u64,
+    chunks: u64,
+    next_chunk: u64,
+) -> Result<Vec<u8>, StoreError> {
+    const WHAT: &str = "dataset";
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
+        what: WHAT,
+        detail: e.to_string(),
+    };
+    let stored = StoredDataset {
+        schema: serde_json::to_string(schema).map_err(|e| corrupt(&e))?,
+        records,
+        chunks,
+        next_chunk,
+    };
+    postcard::to_extend(&stored, vec![DATASET_V]).map_err(|e| corrupt(&e))
+}
+
+/// Decodes a dataset record: `(schema, records, chunks, next_chunk)`.
+pub(crate) fn decode_dataset(
+    bytes: &[u8],
+) -> Result<(regio_query::schema::Schema, u64, u64, u64), StoreError> {
+    const WHAT: &str = "dataset";
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
+        what: WHAT,
+        detail: e.to_string(),
+    };
+    match bytes.split_first() {
+        Some((&DATASET_V, rest)) => {
+            let s: StoredDataset = postcard::from_bytes(rest).map_err(|e| corrupt(&e))?;
+            let schema = serde_json::from_str(&s.schema).map_err(|e| corrupt(&e))?;
+            Ok((schema, s.records, s.chunks, s.next_chunk))
+        }
+        Some((&found, _)) => Err(StoreError::UnknownVersion {
+            what: WHAT,
+            found,
+            supported: DATASET_V,
+        }),
+        None => Err(corrupt(&"empty value")),
+    }
+}
 
 /// `[version][postcard]`.
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {

@@ -31,10 +31,12 @@
 //! | [`audit`] | the hash-chained audit log's core: entries, hashing, verification, signed checkpoints |
 //! | [`consent`] | consent entries and the in-memory index the scan-time filter reads |
 //! | [`ingest`] | NDJSON, CSV and NGSI-LD parsers into typed chunks and consent entries |
+//! | [`ledger`] | quota and privacy-budget counters, reserved atomically and durably before work |
 
 pub mod audit;
 pub mod consent;
 pub mod ingest;
+pub mod ledger;
 
 mod codec;
 mod handle;
@@ -286,4 +288,14 @@ pub trait Backend: Send + Sync + 'static {
     fn put_checkpoint(&self, seq: u64, raw: &[u8]) -> Result<(), StoreError>;
     /// Every stored checkpoint `(seq, signed JSON)`, by seq.
     fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Reserves every request or none ([`ledger`]): atomic under concurrency, durable when
+    /// it returns [`ledger::Reservation::Granted`].
+    fn reserve(&self, requests: &[ledger::Request]) -> Result<ledger::Reservation, StoreError>;
+    /// A counter's total (0 when it was never charged or was pruned).
+    fn spent(&self, key: &ledger::Key) -> Result<u64, StoreError>;
+    /// Every counter kept, in stored key order.
+    fn ledger(&self) -> Result<Vec<ledger::Counter>, StoreError>;
+    /// Removes the counters of `kind` whose window is before `before`; returns how many.
+    fn prune_ledger(&self, kind: ledger::Kind, before: i64) -> Result<u64, StoreError>;
 }

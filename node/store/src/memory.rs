@@ -12,6 +12,7 @@ use super::{
 };
 use crate::audit;
 use crate::consent;
+use crate::ledger::{self, Counter, Reservation};
 use regio_query::chunk::Chunk;
 use regio_query::schema::Schema;
 
@@ -30,6 +31,7 @@ struct State {
     queries: BTreeMap<[u8; 32], QueryRecord>,
     subject_queries: BTreeMap<(String, u64), ()>,
     checkpoints: BTreeMap<u64, Vec<u8>>,
+    ledger: HashMap<ledger::Key, Counter>,
 }
 
 impl State {
@@ -319,5 +321,40 @@ impl Backend for MemoryBackend {
             .iter()
             .map(|(k, v)| (*k, v.clone()))
             .collect())
+    }
+
+    fn reserve(&self, requests: &[ledger::Request]) -> Result<Reservation, StoreError> {
+        let mut s = self.lock()?;
+        let current: Vec<u64> = requests
+            .iter()
+            .map(|r| s.ledger.get(&r.key).map_or(0, |c| c.spent))
+            .collect();
+        let granted = match ledger::apply(requests, &current) {
+            Ok(g) => g,
+            Err(refused) => return Ok(refused),
+        };
+        let mut totals = Vec::with_capacity(granted.len());
+        for (t, c) in granted {
+            totals.push(t);
+            s.ledger.insert(c.key.clone(), c);
+        }
+        Ok(Reservation::Granted(totals))
+    }
+
+    fn spent(&self, key: &ledger::Key) -> Result<u64, StoreError> {
+        Ok(self.lock()?.ledger.get(key).map_or(0, |c| c.spent))
+    }
+
+    fn ledger(&self) -> Result<Vec<Counter>, StoreError> {
+        let mut all: Vec<Counter> = self.lock()?.ledger.values().cloned().collect();
+        all.sort_by_cached_key(|c| c.key.bytes());
+        Ok(all)
+    }
+
+    fn prune_ledger(&self, kind: ledger::Kind, before: i64) -> Result<u64, StoreError> {
+        let mut s = self.lock()?;
+        let n = s.ledger.len();
+        s.ledger.retain(|k, _| k.kind != kind || k.window >= before);
+        Ok((n - s.ledger.len()) as u64)
     }
 }

@@ -6,13 +6,13 @@
 //! lower time bound, chunk number — a time-range scan is a key-range scan), `consent`
 //! (history by sequence number), `consent_subject` (subject index), `policy` (by version),
 //! `certificates` / `revocations` / `charters` / `manifests` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq),
-//! `queries` (signed queries by hash), `subject_queries` (subject, audit seq), `checkpoints` (by seq).
+//! `queries` (signed queries by hash), `subject_queries` (subject, audit seq), `checkpoints` (by seq),
+//! `ledger` (quota and budget counters by `ledger::Key::bytes`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 
@@ -22,6 +22,7 @@ use super::{
 };
 use crate::audit;
 use crate::consent;
+use crate::ledger::{self, Counter, Reservation};
 use regio_query::chunk::Chunk;
 use regio_query::schema::Schema;
 
@@ -44,6 +45,7 @@ pub struct SledBackend {
     queries: Tree,
     subject_queries: Tree,
     checkpoints: Tree,
+    ledger: Tree,
     commits: Arc<GroupCommit>,
 }
 
@@ -57,8 +59,7 @@ struct GroupCommit {
     durable: Mutex<u64>,
 }
 
-/// A dataset's schema and counters, under `ds\0<name>` in `meta`.
-#[derive(Serialize, Deserialize)]
+/// A dataset's schema and counters, under `ds\0<name>` in `meta` (`codec::encode_dataset`).
 struct DatasetMeta {
     schema: Schema,
     records: u64,
@@ -159,6 +160,7 @@ impl SledBackend {
             queries: tree("queries")?,
             subject_queries: tree("subject_queries")?,
             checkpoints: tree("checkpoints")?,
+            ledger: tree("ledger")?,
             commits: Arc::default(),
             db,
         })
@@ -183,7 +185,7 @@ impl SledBackend {
 
     fn meta(&self, name: &str) -> Result<DatasetMeta, StoreError> {
         match self.meta.get(ds_key(name)).map_err(engine)? {
-            Some(v) => decode("dataset", &v),
+            Some(v) => decode_meta(&v),
             None => Err(StoreError::NoSuchDataset(name.into())),
         }
     }
@@ -204,6 +206,20 @@ impl SledBackend {
     }
 }
 
+fn decode_meta(bytes: &[u8]) -> Result<DatasetMeta, StoreError> {
+    let (schema, records, chunks, next_chunk) = codec::decode_dataset(bytes)?;
+    Ok(DatasetMeta {
+        schema,
+        records,
+        chunks,
+        next_chunk,
+    })
+}
+
+fn encode_meta(m: &DatasetMeta) -> Result<Vec<u8>, StoreError> {
+    codec::encode_dataset(&m.schema, m.records, m.chunks, m.next_chunk)
+}
+
 fn info(m: DatasetMeta) -> DatasetInfo {
     DatasetInfo {
         schema: m.schema,
@@ -215,15 +231,7 @@ fn info(m: DatasetMeta) -> DatasetInfo {
 impl Backend for SledBackend {
     fn create_dataset(&self, schema: &Schema) -> Result<(), StoreError> {
         schema.validate()?;
-        let value = encode(
-            "dataset",
-            &DatasetMeta {
-                schema: schema.clone(),
-                records: 0,
-                chunks: 0,
-                next_chunk: 0,
-            },
-        )?;
+        let value = codec::encode_dataset(schema, 0, 0, 0)?;
         let key = ds_key(&schema.dataset);
         self.meta
             .transaction(|meta| {
@@ -240,7 +248,7 @@ impl Backend for SledBackend {
     fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
         self.meta
             .scan_prefix(b"ds\0")
-            .map(|kv| decode("dataset", &kv.map_err(engine)?.1).map(info))
+            .map(|kv| decode_meta(&kv.map_err(engine)?.1).map(info))
             .collect()
     }
 
@@ -268,7 +276,7 @@ impl Backend for SledBackend {
                 let Some(v) = meta.get(&key)? else {
                     return abort(StoreError::NoSuchDataset(dataset.into()));
                 };
-                let mut m: DatasetMeta = decode("dataset", &v).or_else(abort)?;
+                let mut m = decode_meta(&v).or_else(abort)?;
                 for (lo, bytes) in &encoded {
                     tree.insert(
                         codec::chunk_key(dataset, *lo, m.next_chunk),
@@ -278,7 +286,7 @@ impl Backend for SledBackend {
                 }
                 m.chunks += encoded.len() as u64;
                 m.records += records;
-                meta.insert(key.as_slice(), encode("dataset", &m).or_else(abort)?)?;
+                meta.insert(key.as_slice(), encode_meta(&m).or_else(abort)?)?;
                 Ok(())
             })
             .map_err(tx_error)?;
@@ -577,5 +585,66 @@ impl Backend for SledBackend {
                 Ok((be_u64("checkpoint key", &k)?, decode("checkpoint", &v)?))
             })
             .collect()
+    }
+
+    fn reserve(&self, requests: &[ledger::Request]) -> Result<Reservation, StoreError> {
+        const WHAT: &str = "ledger counter";
+        let keys: Vec<Vec<u8>> = requests.iter().map(|r| r.key.bytes()).collect();
+        // One serialisable transaction: racing reservations of one counter retry, so the
+        // check and the add are atomic.
+        let outcome = self
+            .ledger
+            .transaction(|tree| {
+                let mut current = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    current.push(match tree.get(k)? {
+                        None => 0,
+                        Some(v) => decode::<Counter>(WHAT, &v).or_else(abort)?.spent,
+                    });
+                }
+                let granted = match ledger::apply(requests, &current) {
+                    Ok(g) => g,
+                    Err(refused) => return Ok(refused),
+                };
+                let mut totals = Vec::with_capacity(granted.len());
+                for (t, c) in granted {
+                    tree.insert(c.key.bytes(), encode(WHAT, &c).or_else(abort)?)?;
+                    totals.push(t);
+                }
+                Ok(Reservation::Granted(totals))
+            })
+            .map_err(tx_error)?;
+        if matches!(outcome, Reservation::Granted(_)) {
+            self.flush()?;
+        }
+        Ok(outcome)
+    }
+
+    fn spent(&self, key: &ledger::Key) -> Result<u64, StoreError> {
+        Ok(match self.ledger.get(key.bytes()).map_err(engine)? {
+            None => 0,
+            Some(v) => decode::<Counter>("ledger counter", &v)?.spent,
+        })
+    }
+
+    fn ledger(&self) -> Result<Vec<Counter>, StoreError> {
+        self.ledger
+            .iter()
+            .map(|kv| decode("ledger counter", &kv.map_err(engine)?.1))
+            .collect()
+    }
+
+    fn prune_ledger(&self, kind: ledger::Kind, before: i64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for c in self.ledger()? {
+            if c.key.kind == kind && c.key.window < before {
+                self.ledger.remove(c.key.bytes()).map_err(engine)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.flush()?;
+        }
+        Ok(removed)
     }
 }

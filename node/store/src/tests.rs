@@ -5,6 +5,9 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use super::*;
+
+mod ledger;
+use self::ledger::*;
 use crate::audit::{AuditError, Fault, Kind};
 use crate::consent::Entry;
 use crate::ingest::{self, Mode};
@@ -486,6 +489,10 @@ suite!(
     nonce_replay_is_detected,
     audit_chain_appends_and_verifies,
     query_audit_keeps_queries_subjects_and_checkpoints,
+    ledger_totals_are_exact_and_refused_at_the_limit,
+    ledger_reserves_all_or_nothing,
+    ledger_prunes_old_windows,
+    ledger_racing_reservations_never_exceed_the_limit,
 );
 
 #[test]
@@ -509,6 +516,8 @@ fn sled_data_survives_reopening() {
             )
             .unwrap();
         store.check_and_insert_nonce("n", 1_000, 0).unwrap();
+        let k = key(crate::ledger::Kind::Budget, "did:key:app", 3);
+        store.reserve_one(&k, 700_000, 1_000_000).unwrap();
     }
     let store = Store::open_sled(dir.path()).unwrap();
     assert_eq!(store.dataset("readings").unwrap().records, 5000);
@@ -519,6 +528,16 @@ fn sled_data_survives_reopening() {
         .allows("s1"));
     assert_eq!(store.policy_head().unwrap().map(|p| p.version), Some(1));
     assert!(!store.check_and_insert_nonce("n", 1_000, 5).unwrap());
+    // Reserved budget is kept: the next reservation starts from it.
+    let k = key(crate::ledger::Kind::Budget, "did:key:app", 3);
+    assert_eq!(store.spent(&k).unwrap(), 700_000);
+    assert_eq!(
+        store.reserve_one(&k, 400_000, 1_000_000).unwrap(),
+        crate::ledger::Reservation::Refused {
+            index: 0,
+            spent: 700_000
+        }
+    );
     // The chain continues from the stored head.
     assert_eq!(
         store.audit(Kind::QueryAnswered, 3, json!({})).unwrap().seq,
@@ -551,8 +570,26 @@ fn sled_unknown_stored_version_is_a_typed_error() {
         Err(StoreError::UnknownVersion {
             what: "dataset",
             found: 3,
+            supported: 2
+        })
+    ));
+    let k = key(crate::ledger::Kind::Quota, "did:key:origin", 0);
+    backend.raw_insert("ledger", &k.bytes(), &[4, 0]);
+    assert!(matches!(
+        backend.reserve(&[crate::ledger::Request {
+            key: k.clone(),
+            amount: 1,
+            limit: 9
+        }]),
+        Err(StoreError::UnknownVersion {
+            what: "ledger counter",
+            found: 4,
             supported: 1
         })
+    ));
+    assert!(matches!(
+        backend.spent(&k),
+        Err(StoreError::UnknownVersion { found: 4, .. })
     ));
     backend.raw_insert("audit", &1u64.to_be_bytes(), &[2]);
     assert!(matches!(
