@@ -126,8 +126,10 @@ fn setup(store: Store) -> (Engine, Region) {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charters/inclusion-charter.json"),
     )
     .unwrap();
-    let charter =
-        decode_body::<InclusionCharter>(&serde_json::from_str(&charter_text).unwrap()).unwrap();
+    // The default charter in explicit exact mode: these tests assert exact arithmetic.
+    let mut charter_json: serde_json::Value = serde_json::from_str(&charter_text).unwrap();
+    charter_json["clauses"]["disclosure"]["personal"] = serde_json::json!("exact");
+    let charter = decode_body::<InclusionCharter>(&charter_json).unwrap();
     let charter = Signed::sign(charter, &node, now()).unwrap();
     engine.put_charter(charter.raw().clone(), now()).unwrap();
     let manifest = RegionManifest {

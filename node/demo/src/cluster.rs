@@ -157,7 +157,8 @@ pub struct LiveRegion {
 
 impl LiveRegion {
     /// Starts one node per key of `actors.nodes` on `stores` (same order), signs the region's
-    /// documents with their real addresses, loads each node with `days` days of `sensors`
+    /// documents (under [`region::exact_charter`]; [`LiveRegion::start_full`] takes another
+    /// charter) with their real addresses, loads each node with `days` days of `sensors`
     /// sensors of synthetic data, and joins them to the region.
     pub async fn start(
         actors: Actors,
@@ -192,7 +193,7 @@ impl LiveRegion {
         now: DateTime<Utc>,
         tune: impl Fn(usize, &mut Spec),
     ) -> Result<LiveRegion, ClusterError> {
-        let charter = serde_json::from_str(region::CHARTER_JSON).unwrap_or_default();
+        let charter = region::exact_charter();
         LiveRegion::start_full(region, &charter, actors, stores, (days, sensors), now, tune).await
     }
 
@@ -219,7 +220,8 @@ impl LiveRegion {
         .await
     }
 
-    async fn start_full(
+    /// Starts a region `region` under `charter` (e.g. [`region::default_charter`]).
+    pub async fn start_full(
         region: &str,
         charter: &serde_json::Value,
         actors: Actors,

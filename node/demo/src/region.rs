@@ -153,15 +153,31 @@ pub fn documents(
     documents_in(REGION, actors, addresses, now)
 }
 
-/// [`documents`] for a region with id `region`.
+/// [`documents`] for a region with id `region`, under [`exact_charter`] (fixtures that
+/// assert exact arithmetic; the demo itself and the attack suite use [`default_charter`]).
 pub fn documents_in(
     region: &str,
     actors: &Actors,
     addresses: &[Vec<String>],
     now: DateTime<Utc>,
 ) -> Result<Documents, BuildError> {
-    let charter = serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null);
-    documents_with(region, &charter, actors, addresses, now)
+    documents_with(region, &exact_charter(), actors, addresses, now)
+}
+
+/// The default charter (`charters/inclusion-charter.json`): differential privacy for
+/// personal datasets.
+pub fn default_charter() -> Value {
+    serde_json::from_str(CHARTER_JSON).unwrap_or(Value::Null)
+}
+
+/// The default charter in explicit exact mode (`clauses.disclosure.personal = "exact"`):
+/// the rules that hold in every mode, exact values. For test fixtures and benchmarks that
+/// compare exact results; such a region's answers say that they do not resist differencing.
+pub fn exact_charter() -> Value {
+    let mut c = default_charter();
+    c["id"] = Value::from("urn:regio:charter:default-exact:1");
+    c["clauses"]["disclosure"]["personal"] = Value::from("exact");
+    c
 }
 
 /// [`documents_in`] with `charter` (the body of an inclusion charter, e.g. [`CHARTER_JSON`]

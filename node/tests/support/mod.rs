@@ -18,6 +18,13 @@ pub(crate) const REFERENCE_SQL: &str =
 /// Schema of `readings_<NIS>.ndjson`.
 pub(crate) fn readings_schema() -> Schema {
     let f = |name: &str, ty, nullable| Field::new(name, ty, nullable);
+    // Pollutants (µg/m³) with clamping bounds and percentile bins: what differential privacy
+    // needs to calibrate noise.
+    let bounded = |name: &str, hi: f64| Field {
+        bounds: Some([0.0, hi]),
+        bins: Some(40),
+        ..Field::new(name, FieldType::Float, true)
+    };
     Schema {
         dataset: "readings".into(),
         fields: vec![
@@ -26,9 +33,9 @@ pub(crate) fn readings_schema() -> Schema {
             f("sensor_id", FieldType::String, false),
             f("subject", FieldType::String, true),
             f("observed_at", FieldType::Timestamp, false),
-            f("no2", FieldType::Float, true),
-            f("pm25", FieldType::Float, true),
-            f("pm10", FieldType::Float, true),
+            bounded("no2", 200.0),
+            bounded("pm25", 150.0),
+            bounded("pm10", 200.0),
             f("lat", FieldType::Float, true),
             f("lon", FieldType::Float, true),
         ],
