@@ -58,6 +58,8 @@ mod time;
 #[cfg(test)]
 mod tests_dp;
 #[cfg(test)]
+mod tests_edges;
+#[cfg(test)]
 mod tests_exec;
 #[cfg(test)]
 mod tests_plan;
