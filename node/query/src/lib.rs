@@ -62,6 +62,8 @@ mod tests_edges;
 #[cfg(test)]
 mod tests_exec;
 #[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_plan;
 
 pub use agg::{AggState, Digest, Distinct, Histogram, MergeError, Noisy, NoisyKind, DIGEST_SIZE};
