@@ -1,7 +1,7 @@
 //! No panic is reachable from a query (issue 20): arbitrary SQL-ish text, built from a
 //! grammar of Regio's subset (with its edges: huge numbers, bad positions, unknown names,
 //! wrong types) and from random bytes, is planned and, when it plans, executed over a small
-//! chunk, merged with itself and finalized. Every step may fail with an error; none may
+//! chunk, checked against its plan, merged with itself and finalized. Every step may fail with an error; none may
 //! panic.
 
 use proptest::prelude::*;
@@ -277,6 +277,10 @@ fn run_all(sql: &str) {
         let Ok(mut part) = execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts) else {
             continue;
         };
+        // A node's own partial result always fits its plan (the coordinator's check).
+        if let Err(e) = part.check(&plan) {
+            panic!("{sql}: own partial does not fit its plan: {e}");
+        }
         let _ = finalize(&plan, &part);
         if let Ok(json) = serde_json::to_value(&part) {
             let _ = serde_json::from_value::<PartialResult>(json);
