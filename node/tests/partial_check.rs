@@ -23,11 +23,14 @@ use serde_json::Value;
 
 const SQL: &str = "SELECT municipality, count(*) AS n FROM readings GROUP BY 1";
 
+/// A change to a member's partial result.
+type Edit = fn(&mut PartialResult);
+
 /// How the transport treats the last member.
 #[derive(Clone, Copy)]
 enum Last {
     Silent,
-    Tampered(fn(&mut PartialResult)),
+    Tampered(Edit),
 }
 
 struct InProcess {
@@ -148,7 +151,7 @@ async fn a_partial_that_does_not_fit_the_plan_is_invalid_and_the_others_stay_exa
         .count();
     assert_eq!(answered, 2, "{:#?}", baseline.provenance);
     assert!(baseline.result.is_some());
-    let tampers: [(fn(&mut PartialResult), &str); 4] = [
+    let tampers: [(Edit, &str); 4] = [
         (
             |p| {
                 groups(p)
