@@ -268,11 +268,24 @@ fn run_all(sql: &str) {
     let chunks = [chunk()];
     let consent = |s: &str| s != "s2";
     let masked = ["subject".to_string()];
-    for (consent, k) in [(Some(&consent as &dyn Fn(&str) -> bool), 1), (None, 2)] {
+    let consent = Some(&consent as &dyn Fn(&str) -> bool);
+    let dp = DpOptions {
+        epsilon: 1.0,
+        delta: 1e-6,
+        rows_per_group: 2,
+        groups_per_subject: 3,
+    };
+    for (consent, subject, dp, k) in [
+        (consent, Some(0), None, 1),
+        (None, None, None, 2),
+        (consent, Some(0), Some(dp), 2),
+    ] {
         let opts = ExecOptions {
             consent,
             masked: &masked,
             min_group_size: k,
+            subject,
+            dp,
         };
         let Ok(mut part) = execute(&plan, chunks.iter().map(Ok::<_, std::io::Error>), &opts) else {
             continue;

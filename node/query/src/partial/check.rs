@@ -2,13 +2,14 @@
 //! (issue 20: "a member's partial answer is checked against the coordinator's own plan
 //! (width, types) before merging"): aggregate or raw as the plan is, one key value per
 //! grouping key and typed like its column (a time bucket on its unit's boundary), one state
-//! per aggregate of a variant that fits its function, raw rows as wide as the output and
+//! per aggregate of a variant that fits its function (noisy states and histograms as wide as
+//! the function and the field's declared bins), raw rows as wide as the output and
 //! typed like their columns, no more rows than the plan's `LIMIT`.
 
 use regio_policy::QueryKind;
 
 use super::{PartialBody, PartialGroup, PartialResult};
-use crate::agg::{AggState, MergeError};
+use crate::agg::{AggState, MergeError, Noisy, NoisyKind};
 use crate::plan::{AggFunc, AggSpec, KeyExpr, OutSource, Plan};
 use crate::schema::{FieldType, Schema, Value};
 use crate::time::trunc;
@@ -34,8 +35,26 @@ fn field_type(schema: &Schema, i: usize) -> Option<FieldType> {
     schema.fields.get(i).map(|f| f.ty)
 }
 
+/// Whether a noisy state's kind and width fit `spec` over a column of type `ty`.
+fn noisy_fits(spec: &AggSpec, ty: Option<FieldType>, n: &Noisy, bins: usize) -> bool {
+    let width = match (spec.func, n.kind) {
+        (AggFunc::CountStar | AggFunc::Count, NoisyKind::Count) => Some(1),
+        (AggFunc::Sum, NoisyKind::SumInt) if ty == Some(FieldType::Integer) => Some(1),
+        (AggFunc::Sum, NoisyKind::SumFloat) if ty == Some(FieldType::Float) => Some(1),
+        (AggFunc::Avg, NoisyKind::Avg) => Some(2),
+        (AggFunc::Stddev, NoisyKind::Stddev) => Some(3),
+        (AggFunc::Percentile(_), NoisyKind::Histogram) => Some(bins),
+        _ => None,
+    };
+    width.is_some_and(|w| n.values.len() == w && n.scales.len() == w)
+}
+
 /// Whether `state` is a state of `spec` over a column of type `ty`.
-fn state_fits(spec: &AggSpec, ty: Option<FieldType>, state: &AggState) -> bool {
+fn state_fits(schema: &Schema, spec: &AggSpec, ty: Option<FieldType>, state: &AggState) -> bool {
+    let declared = spec
+        .field
+        .and_then(|f| schema.fields.get(f))
+        .and_then(|f| f.histogram());
     let value_fits = |v: &Option<Value>| match (v, ty) {
         (None, _) => true,
         (Some(v), Some(ty)) => fits(v, ty),
@@ -49,7 +68,17 @@ fn state_fits(spec: &AggSpec, ty: Option<FieldType>, state: &AggState) -> bool {
         (AggFunc::Min, AggState::Min(v)) | (AggFunc::Max, AggState::Max(v)) => value_fits(v),
         (AggFunc::Percentile(_), AggState::Percentile(_)) => true,
         (AggFunc::CountDistinct, AggState::Distinct(_)) => true,
-        // TODO(lead): Dp states (noisy counts, sums and histograms) fit their functions too.
+        (AggFunc::Percentile(_), AggState::Histogram(h)) => {
+            declared.is_some_and(|(lo, hi, bins)| {
+                h.lo == lo && h.hi == hi && h.counts.len() == bins.max(1) as usize
+            })
+        }
+        (_, AggState::Noisy(n)) => {
+            // The executor releases no bins of a field that declares none (the decision
+            // refuses such a percentile of personal data before it runs).
+            noisy_fits(spec, ty, n, declared.map_or(0, |(_, _, b)| b as usize))
+        }
+        // A state of another function (a new state variant belongs above).
         _ => false,
     }
 }
@@ -100,7 +129,7 @@ fn check_group(plan: &Plan, i: usize, g: &PartialGroup) -> Result<(), MergeError
     }
     for (j, (spec, s)) in plan.aggs.iter().zip(&g.states).enumerate() {
         let ty = spec.field.and_then(|f| field_type(&plan.schema, f));
-        if !state_fits(spec, ty, s) {
+        if !state_fits(&plan.schema, spec, ty, s) {
             return mismatch(format!(
                 "group {i}: state {j} is a {} state, the plan computes {:?}",
                 state_name(s),
@@ -241,6 +270,48 @@ mod tests {
             ..group(key(), states())
         };
         bad(rows, "rows for an aggregate query");
+    }
+
+    fn noisy(kind: NoisyKind, width: usize) -> AggState {
+        AggState::Noisy(Noisy {
+            kind,
+            values: vec![1.0; width],
+            scales: vec![1.0; width],
+            noises: 1,
+            range: None,
+        })
+    }
+
+    #[test]
+    fn noisy_states_fit_their_function_and_width() {
+        let (plan, _) = p("SELECT count(*), avg(no2), sum(age) FROM readings");
+        let fit = |states: Vec<AggState>| group(vec![], states).check(&plan);
+        fit(vec![
+            noisy(NoisyKind::Count, 1),
+            noisy(NoisyKind::Avg, 2),
+            noisy(NoisyKind::SumInt, 1),
+        ])
+        .unwrap();
+        for states in [
+            vec![
+                noisy(NoisyKind::Count, 2),
+                noisy(NoisyKind::Avg, 2),
+                noisy(NoisyKind::SumInt, 1),
+            ],
+            vec![
+                noisy(NoisyKind::Count, 1),
+                noisy(NoisyKind::Stddev, 3),
+                noisy(NoisyKind::SumInt, 1),
+            ],
+            vec![
+                noisy(NoisyKind::Count, 1),
+                noisy(NoisyKind::Avg, 2),
+                noisy(NoisyKind::SumFloat, 1),
+            ],
+        ] {
+            let e = fit(states).unwrap_err().to_string();
+            assert!(e.contains("noisy state"), "{e}");
+        }
     }
 
     #[test]
