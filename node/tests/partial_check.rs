@@ -83,8 +83,7 @@ fn region_of(n: usize) -> (Actors, Vec<Arc<Engine>>, region::Documents) {
     let actors = Actors::new(n);
     let now = Utc::now();
     // Exact mode (said explicitly by the charter), so that totals can be compared.
-    let mut charter: Value = serde_json::from_str(region::CHARTER_JSON).unwrap();
-    charter["clauses"]["disclosure"]["personal"] = "exact".into();
+    let charter = region::exact_charter();
     let docs =
         region::documents_with(region::REGION, &charter, &actors, &vec![vec![]; n], now).unwrap();
     let engines: Vec<_> = actors
@@ -155,8 +154,15 @@ async fn a_partial_that_does_not_fit_the_plan_is_invalid_and_the_others_stay_exa
         .filter(|p| p.status == Status::Answered)
         .count();
     assert_eq!(answered, 2, "{:#?}", baseline.provenance);
-    let rows = baseline.result.as_ref().unwrap()["rows"].as_array().unwrap().len();
-    assert_eq!(rows, 2, "a group per answering member: {:?}", baseline.result);
+    let rows = baseline.result.as_ref().unwrap()["rows"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        rows, 2,
+        "a group per answering member: {:?}",
+        baseline.result
+    );
     let tampers: [(Edit, &str); 4] = [
         (
             |p| {
