@@ -370,3 +370,55 @@ async fn policy_needs_the_token_and_bad_documents_are_400() {
         "{v}"
     );
 }
+
+/// Node 0's version-1 policy with `edit` applied, signed.
+fn policy_with(s: &Setup, edit: impl Fn(&mut regio_policy::doc::bundle::PolicyBundle)) -> String {
+    let mut doc = s.docs.policies[0].doc().clone();
+    edit(&mut doc);
+    regio_policy::Signed::sign(doc, &s.actors.nodes[0], Utc::now())
+        .unwrap()
+        .raw()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_policy_or_dataset_that_disagrees_on_the_subject_is_400_and_stores_nothing() {
+    let s = node();
+    let other = policy_with(&s, |d| {
+        d.datasets[0].subject_field = Some("sensor_id".into())
+    });
+    let (st, v) = call(&s.app, "POST", "/v1/policy", Some(TOKEN), other).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "policy.subject_mismatch", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("`readings`") && msg.contains("`sensor_id`"),
+        "{msg}"
+    );
+    let (st, _) = call(&s.app, "GET", "/v1/policy", None, Body::empty()).await;
+    assert_ne!(st, StatusCode::OK, "no policy was stored");
+
+    // A personal dataset named before it exists: its schema must agree when it is created.
+    let visits = policy_with(&s, |d| {
+        let mut v = d.datasets[0].clone();
+        v.name = "visits".into();
+        d.datasets.push(v);
+    });
+    let (st, v) = call(&s.app, "POST", "/v1/policy", Some(TOKEN), visits).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let mut schema = serde_json::to_value(data::readings_schema()).unwrap();
+    schema["dataset"] = "visits".into();
+    schema["subject"] = Value::Null;
+    let (st, v) = call(
+        &s.app,
+        "POST",
+        "/v1/datasets",
+        Some(TOKEN),
+        schema.to_string(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["code"], "dataset.subject_mismatch", "{v}");
+    let (_, list) = call(&s.app, "GET", "/v1/datasets", None, Body::empty()).await;
+    assert!(!list.to_string().contains("\"visits\""), "{list}");
+}

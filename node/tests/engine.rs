@@ -475,3 +475,86 @@ fn state_is_rebuilt_from_disk_after_a_restart() {
         "nonces survive the restart"
     );
 }
+
+/// The next version of the node's policy, with `edit` applied.
+fn next_policy(engine: &Engine, r: &Region, edit: impl Fn(&mut PolicyBundle)) -> Value {
+    let head = engine.policy().unwrap();
+    let mut doc = head.doc().clone();
+    doc.version += 1;
+    doc.previous = Some(head.hash());
+    edit(&mut doc);
+    Signed::sign(doc, &r.node, now()).unwrap().raw().clone()
+}
+
+#[test]
+fn a_policy_or_schema_that_disagrees_on_the_subject_is_refused_and_stores_nothing() {
+    let (engine, r) = setup(Store::memory());
+    let audit = engine.store().audit_head().unwrap().unwrap().seq;
+    let other = next_policy(&engine, &r, |d| {
+        d.datasets[0].subject_field = Some("sensor_id".into())
+    });
+    let err = engine.publish_policy(other, now()).unwrap_err().to_string();
+    assert!(
+        err.contains("`readings`") && err.contains("`sensor_id`") && err.contains("`subject`"),
+        "{err}"
+    );
+    let missing = next_policy(&engine, &r, |d| {
+        d.datasets[0].subject_field = Some("burger".into())
+    });
+    let err = engine
+        .publish_policy(missing, now())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a field"), "{err}");
+    assert_eq!(engine.policy().unwrap().doc().version, 1);
+    assert_eq!(engine.store().audit_head().unwrap().unwrap().seq, audit);
+
+    // A personal dataset the policy names before it exists: its schema must agree.
+    let visits = next_policy(&engine, &r, |d| {
+        let mut v = d.datasets[0].clone();
+        v.name = "visits".into();
+        v.sensitive_fields = vec![];
+        d.datasets.push(v);
+    });
+    engine.publish_policy(visits, now()).unwrap();
+    let mut schema = readings_schema();
+    schema.dataset = "visits".into();
+    schema.subject = None;
+    let err = engine.create_dataset(&schema).unwrap_err().to_string();
+    assert!(err.contains("names no subject"), "{err}");
+    assert!(engine.store().dataset("visits").is_err(), "nothing stored");
+    schema.subject = Some("subject".into());
+    engine.create_dataset(&schema).unwrap();
+}
+
+#[test]
+fn an_empty_select_list_and_the_subject_field_get_signed_refusals() {
+    let (engine, r) = setup(Store::memory());
+    // An empty select list panicked the query task; now a signed refusal.
+    let answer = engine
+        .answer(query(&r, "SELECT FROM readings", "f2", true), None, now())
+        .unwrap();
+    assert!(answer.signed.signed_by(engine.did()));
+    assert!(matches!(
+        &answer.signed.doc().outcome,
+        Outcome::Refused { reason, .. } if reason == "query.unsupported"
+    ));
+    // The subject is never counted, filtered or grouped on in an aggregate query.
+    for (sql, nonce) in [
+        ("SELECT count(DISTINCT subject) AS n FROM readings", "s1"),
+        (
+            "SELECT count(*) AS n FROM readings WHERE subject <> 'x'",
+            "s2",
+        ),
+        (
+            "SELECT subject, count(*) AS n FROM readings GROUP BY 1",
+            "s3",
+        ),
+    ] {
+        assert_eq!(
+            reason(&engine, query(&r, sql, nonce, true)),
+            "disclosure.subject_field",
+            "{sql}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! What the decision engine is told about a query. The node's planner parses the SQL and
 //! hands over a [`QueryShape`]; this crate never parses SQL.
 
+use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 /// Aggregate or raw (row-level) access.
@@ -39,16 +40,48 @@ pub enum TimeUnit {
     Year,
 }
 
-/// How finely a query uses a field.
+impl TimeUnit {
+    /// Whether `micros` (UTC, since the Unix epoch) is the start of a bucket of this unit:
+    /// a whole hour, a UTC midnight, a Monday midnight (ISO week), the first of a month, the
+    /// first of January.
+    pub fn aligned(self, micros: i64) -> bool {
+        const HOUR: i64 = 3_600_000_000;
+        const DAY: i64 = 24 * HOUR;
+        let Some(t) = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros) else {
+            return false;
+        };
+        let midnight = micros.rem_euclid(DAY) == 0;
+        let date = t.date_naive();
+        match self {
+            TimeUnit::Hour => micros.rem_euclid(HOUR) == 0,
+            TimeUnit::Day => midnight,
+            TimeUnit::Week => midnight && date.weekday() == chrono::Weekday::Mon,
+            TimeUnit::Month => midnight && date.day() == 1,
+            TimeUnit::Year => midnight && date.ordinal() == 1,
+        }
+    }
+}
+
+/// How finely a query uses a field. In `WHERE`, the planner reports every comparison atom
+/// by its **edges**, the values where its truth value can change (`x < c`: `c`; integer
+/// `x <= c`: `c + 1`; `x = c`: `c` and `c + 1`); any boolean combination of atoms whose
+/// edges all lie on a grid selects a union of whole cells of that grid.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Granularity {
-    /// The value itself (grouping on the column, equality, arbitrary ranges).
+    /// The value itself (grouping on the column, a comparison whose edges cannot be placed
+    /// on a grid: strings, `<=` on a float column, …).
     Exact,
-    /// A time bucket (`date_trunc`, or range bounds aligned to it).
+    /// A time bucket (`date_trunc` in `GROUP BY`).
     Time(TimeUnit),
-    /// Numeric bins of this width (range bounds aligned to it).
+    /// Numeric bins of this width, origin 0.
     NumericBin(f64),
+    /// An edge of a numeric comparison: the filter can change truth value at this value.
+    Edge(f64),
+    /// An edge of a time comparison, in microseconds since the Unix epoch (UTC).
+    TimeEdge(i64),
+    /// Only whether the value is NULL (`IS [NOT] NULL`).
+    Null,
 }
 
 /// One use of a field in a filter or a grouping.

@@ -22,8 +22,9 @@ pub struct ErrorDetail {
     /// Stable machine-readable code: `auth.missing_token`, `auth.bad_token`,
     /// `request.bad_query`, `request.bad_json`, `request.bad_body`, `request.too_large`,
     /// `request.bad_hash`, `route.unknown`, `dataset.unknown`, `dataset.exists`,
-    /// `dataset.invalid_schema`, `ingest.invalid_line`, `ingest.invalid_batch`,
-    /// `document.invalid`, `document.unknown`, `policy.chain`, `policy.missing`,
+    /// `dataset.invalid_schema`, `dataset.subject_mismatch`, `ingest.invalid_line`,
+    /// `ingest.invalid_batch`, `document.invalid`, `document.unknown`, `policy.chain`,
+    /// `policy.missing`, `policy.subject_mismatch`,
     /// `manifest.refused`, `region.unknown`, `net.unavailable`, `store.failed`, `internal`, or
     /// a query refusal's reason code (`regio reasons` lists them).
     pub code: String,

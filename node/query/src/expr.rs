@@ -8,7 +8,7 @@ use sqlparser::ast::{BinaryOperator, DataType, Expr, InTarget, UnaryOperator, Va
 
 use super::plan::{CmpOp, Predicate};
 use super::scope::{pos_of, PlanError, Scope};
-use super::time::{aligned_unit, parse_time_literal};
+use super::time::parse_time_literal;
 use crate::schema::{FieldType, Value};
 
 /// Translates a `WHERE` expression, recording each field use in `uses`.
@@ -63,11 +63,7 @@ pub(crate) fn predicate(
                 }
             };
             let value = literal(scope, field, lit)?;
-            let g = match cmp {
-                CmpOp::Eq | CmpOp::Ne => Granularity::Exact,
-                _ => bound_granularity(&value),
-            };
-            uses.push(FieldUse::new(scope.schema.fields[field].name.clone(), g));
+            edges(scope, field, cmp, &value, uses);
             Ok(Predicate::Cmp {
                 field,
                 op: cmp,
@@ -82,10 +78,8 @@ pub(crate) fn predicate(
         } => {
             let field = scope.column(expr)?;
             let (lo, hi) = (literal(scope, field, low)?, literal(scope, field, high)?);
-            uses.push(FieldUse::new(
-                scope.schema.fields[field].name.clone(),
-                between_granularity(&lo, &hi),
-            ));
+            edges(scope, field, CmpOp::Ge, &lo, uses);
+            edges(scope, field, CmpOp::Le, &hi, uses);
             let p = Predicate::And(vec![
                 Predicate::Cmp {
                     field,
@@ -115,10 +109,15 @@ pub(crate) fn predicate(
                 .iter()
                 .map(|l| literal(scope, field, l))
                 .collect::<Result<Vec<_>, _>>()?;
-            uses.push(FieldUse::new(
-                scope.schema.fields[field].name.clone(),
-                Granularity::Exact,
-            ));
+            if list.is_empty() {
+                uses.push(FieldUse::new(
+                    scope.schema.fields[field].name.clone(),
+                    Granularity::Exact,
+                ));
+            }
+            for v in &list {
+                edges(scope, field, CmpOp::Eq, v, uses);
+            }
             let p = Predicate::In { field, list };
             Ok(if *negated {
                 Predicate::Not(Box::new(p))
@@ -134,7 +133,7 @@ pub(crate) fn predicate(
             let field = scope.column(inner)?;
             uses.push(FieldUse::new(
                 scope.schema.fields[field].name.clone(),
-                Granularity::Exact,
+                Granularity::Null,
             ));
             let p = Predicate::IsNull { field };
             Ok(if matches!(e, Expr::IsNotNull(_)) {
@@ -168,35 +167,42 @@ fn flip(op: CmpOp) -> CmpOp {
     }
 }
 
-/// A one-sided range bound: a time bound aligned to a calendar unit is that unit; any other
-/// bound is exact.
-fn bound_granularity(v: &Value) -> Granularity {
-    match v {
-        Value::Ts(t) => aligned_unit(*t).map_or(Granularity::Exact, Granularity::Time),
-        _ => Granularity::Exact,
-    }
-}
+/// Integers beyond this are not exact as `f64`: their edges are reported as exact uses.
+const EXACT_F64: i64 = 1 << 53;
 
-/// `BETWEEN lo AND hi`: time bounds aligned to a unit give that unit (the finer of the two);
-/// numeric bounds give `NumericBin(hi - lo)` when `lo` is a multiple of that width.
-fn between_granularity(lo: &Value, hi: &Value) -> Granularity {
-    let num = |v: &Value| match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
+/// Records the edges of `field op value` in `uses`: the values where the comparison can
+/// change truth value, which the decision engine checks against a protected attribute's
+/// grid. On an integer (or timestamp) column `x < c` and `x >= c` change at `c`, `x <= c`
+/// and `x > c` at `c + 1`, `x = c`, `x <> c` and `IN` at `c` and `c + 1`. On a float
+/// column only `<` and `>=` have an edge a grid can hold (`c`); the others are exact. A
+/// string comparison is exact.
+fn edges(scope: &Scope, field: usize, op: CmpOp, value: &Value, uses: &mut Vec<FieldUse>) {
+    let name = &scope.schema.fields[field].name;
+    let int_edges = |c: i64| -> Vec<Option<i64>> {
+        match op {
+            CmpOp::Lt | CmpOp::Ge => vec![Some(c)],
+            CmpOp::Le | CmpOp::Gt => vec![c.checked_add(1)],
+            _ => vec![Some(c), c.checked_add(1)],
+        }
     };
-    match (lo, hi) {
-        (Value::Ts(a), Value::Ts(b)) => match (aligned_unit(*a), aligned_unit(*b)) {
-            (Some(x), Some(y)) => Granularity::Time(x.min(y)),
-            _ => Granularity::Exact,
-        },
-        _ => match (num(lo), num(hi)) {
-            (Some(a), Some(b)) if b > a && (a / (b - a)).fract() == 0.0 => {
-                Granularity::NumericBin(b - a)
-            }
-            _ => Granularity::Exact,
-        },
-    }
+    let gs: Vec<Granularity> = match value {
+        Value::Int(c) => int_edges(*c)
+            .into_iter()
+            .map(|e| match e {
+                Some(e) if (-EXACT_F64..=EXACT_F64).contains(&e) => Granularity::Edge(e as f64),
+                _ => Granularity::Exact,
+            })
+            .collect(),
+        Value::Ts(t) => int_edges(*t)
+            .into_iter()
+            .map(|e| e.map_or(Granularity::Exact, Granularity::TimeEdge))
+            .collect(),
+        Value::Float(c) if matches!(op, CmpOp::Lt | CmpOp::Ge) && c.is_finite() => {
+            vec![Granularity::Edge(*c)]
+        }
+        _ => vec![Granularity::Exact],
+    };
+    uses.extend(gs.into_iter().map(|g| FieldUse::new(name.clone(), g)));
 }
 
 /// A literal typed for column `field`.

@@ -58,7 +58,11 @@ mod time;
 #[cfg(test)]
 mod tests_dp;
 #[cfg(test)]
+mod tests_edges;
+#[cfg(test)]
 mod tests_exec;
+#[cfg(test)]
+mod tests_fuzz;
 #[cfg(test)]
 mod tests_plan;
 

@@ -2,6 +2,7 @@
 //! merge (exact for count, sum, min, max, avg, stddev; sketches for `percentile_cont` and
 //! `count(DISTINCT)`), and ([`wire`]) the column-by-column JSON its groups travel in.
 
+mod check;
 pub(crate) mod wire;
 
 use std::cmp::Ordering;

@@ -179,6 +179,12 @@ fn plan_query(
     };
 
     // SELECT list.
+    if select.projection.is_empty() {
+        return Err(PlanError::Unsupported {
+            pos: pos_of(select.select_token.0.span),
+            what: "SELECT with an empty select list (name the columns or aggregates)".into(),
+        });
+    }
     let mut items: Vec<(String, Item, Option<String>)> = Vec::new(); // name, item, alias
     for si in &select.projection {
         match si {
@@ -259,7 +265,7 @@ fn plan_query(
         select
             .projection
             .iter()
-            .chain(std::iter::repeat(&select.projection[0])),
+            .chain(select.projection.first().into_iter().cycle()),
     ) {
         let source = match (*it, aggregate) {
             (Item::Column(f), false) => OutSource::Column(f),

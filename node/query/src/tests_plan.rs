@@ -166,8 +166,24 @@ fn where_comparisons_logic_in_between_null() {
         .map(|u| (u.field.as_str(), u.granularity))
         .collect();
     assert_eq!(g[0], ("municipality", Granularity::Exact));
-    assert!(g.contains(&("age", Granularity::NumericBin(10.0))));
-    assert!(g.contains(&("age", Granularity::Exact)));
+    let ages: Vec<_> = g.iter().filter(|(f, _)| *f == "age").map(|x| x.1).collect();
+    let edge = Granularity::Edge;
+    // <1, <=2, 3>age, >=-4, BETWEEN 60 AND 70, NOT BETWEEN 1 AND 2: each by its edges.
+    assert_eq!(
+        ages,
+        [
+            edge(1.0),
+            edge(3.0),
+            edge(3.0),
+            edge(-4.0),
+            edge(60.0),
+            edge(71.0),
+            edge(1.0),
+            edge(3.0)
+        ]
+    );
+    assert!(g.contains(&("subject", Granularity::Null)));
+    assert!(g.contains(&("no2", Granularity::Exact)), "<> on a float");
     assert_eq!(shape.fields, vec!["municipality", "no2", "age", "subject"]);
 }
 
@@ -181,13 +197,16 @@ fn time_literals_ranges_and_granularity() {
         (Some(ts("2024-01-02T09:30:00Z") + 1), Some(ts("2024-02-01")))
     );
     let g: Vec<_> = shape.filters.iter().map(|u| u.granularity).collect();
+    let edge = Granularity::TimeEdge;
+    let ne = ts("2024-01-03T10:00:00Z");
     assert_eq!(
         g,
         [
-            Granularity::Time(TimeUnit::Year),
-            Granularity::Time(TimeUnit::Month),
-            Granularity::Exact,
-            Granularity::Exact
+            edge(ts("2024-01-01")),
+            edge(ts("2024-02-01")),
+            edge(ne),
+            edge(ne + 1),
+            edge(ts("2024-01-02T09:30:00Z") + 1)
         ]
     );
     let (plan, shape) = p("SELECT count(*) FROM readings WHERE observed_at BETWEEN '2024-03-04T10:00:00Z' AND '2024-03-05'");
@@ -197,10 +216,13 @@ fn time_literals_ranges_and_granularity() {
     );
     assert_eq!(
         shape.filters,
-        vec![FieldUse::new(
-            "observed_at",
-            Granularity::Time(TimeUnit::Hour)
-        )]
+        vec![
+            FieldUse::new(
+                "observed_at",
+                Granularity::TimeEdge(ts("2024-03-04T10:00:00Z"))
+            ),
+            FieldUse::new("observed_at", Granularity::TimeEdge(ts("2024-03-05") + 1))
+        ]
     );
     let (plan, shape) = p(
         "SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01'::timestamp \
@@ -214,9 +236,9 @@ fn time_literals_ranges_and_granularity() {
     assert_eq!(
         g,
         [
-            Granularity::Time(TimeUnit::Year),
-            Granularity::Time(TimeUnit::Week),
-            Granularity::Time(TimeUnit::Hour)
+            Granularity::TimeEdge(ts("2024-01-01")),
+            Granularity::TimeEdge(ts("2024-01-08")),
+            Granularity::TimeEdge(ts("2024-01-07T23:00:00Z") + 1)
         ]
     );
     let (plan, _) = p("SELECT count(*) FROM readings WHERE observed_at >= '2024-01-01' OR no2 > 1");
@@ -363,6 +385,7 @@ fn unsupported_constructs_are_named_with_their_position() {
         ("SELECT avg(no2) OVER (PARTITION BY municipality) FROM readings", "unsupported at 1:8: window function avg(…) OVER"),
         ("SELECT municipality, count(*) FROM readings GROUP BY municipality HAVING count(*) > 5",
          "unsupported at 1:74: HAVING (small groups are suppressed by the policy's minimum group size)"),
+        ("SELECT FROM readings", "unsupported at 1:1: SELECT with an empty select list (name the columns or aggregates)"),
         ("SELECT DISTINCT municipality FROM readings", "unsupported at 1:1: SELECT DISTINCT (group instead)"),
         ("SELECT no2 FROM readings LIMIT 5 OFFSET 10", "unsupported at 1:41: OFFSET"),
         ("SELECT no2 FROM readings WHERE municipality LIKE 'S%'", "unsupported at 1:32: expression `municipality LIKE 'S%'` in WHERE"),

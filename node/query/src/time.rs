@@ -62,19 +62,6 @@ pub fn trunc(ts: i64, unit: TimeUnit) -> i64 {
     }
 }
 
-/// The coarsest unit whose bucket boundary `ts` lies on, if any.
-pub(crate) fn aligned_unit(ts: i64) -> Option<TimeUnit> {
-    [
-        TimeUnit::Year,
-        TimeUnit::Month,
-        TimeUnit::Week,
-        TimeUnit::Day,
-        TimeUnit::Hour,
-    ]
-    .into_iter()
-    .find(|&u| trunc(ts, u) == ts)
-}
-
 /// `YYYY-MM-DD` of a day start, for date-valued buckets.
 pub(crate) fn format_date(ts: i64) -> String {
     date_of(ts)
@@ -117,12 +104,6 @@ mod tests {
             trunc(t, TimeUnit::Year),
             parse_time_literal("2024-01-01").unwrap()
         );
-        assert_eq!(
-            aligned_unit(parse_time_literal("2024-01-01").unwrap()),
-            Some(TimeUnit::Year)
-        );
-        assert_eq!(aligned_unit(day), Some(TimeUnit::Day));
-        assert_eq!(aligned_unit(t), None);
         assert_eq!(format_date(day), "2024-03-14");
         assert_eq!(format_ts(t), "2024-03-14T10:20:30Z");
         assert_eq!(parse_time_literal("14/03/2024"), None);

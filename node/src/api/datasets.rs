@@ -14,6 +14,7 @@ use regio_http::ErrorBody;
 use super::auth::Admin;
 use super::error::rejected_line;
 use super::{blocking, ApiError, AppState, RawBody};
+use crate::engine::DocError;
 use regio_query::schema::Schema;
 use regio_store::ingest::{self, Mode};
 
@@ -54,7 +55,7 @@ pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetInfo>>, A
     request_body(content = regio_http::datasets::DatasetSchema, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (no records yet)", body = DatasetInfo),
-        (status = 400, description = "`request.bad_json` or `dataset.invalid_schema`", body = ErrorBody),
+        (status = 400, description = "`request.bad_json`, `dataset.invalid_schema` or `dataset.subject_mismatch` (the policy names another subject field for this personal dataset)", body = ErrorBody),
         (status = 409, description = "`dataset.exists`", body = ErrorBody),
         AdminErrors, BodyErrors, ServerErrors))]
 pub async fn create(
@@ -64,9 +65,19 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<DatasetInfo>), ApiError> {
     let schema: Schema =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("dataset schema", &e))?;
-    let store = s.store.clone();
+    let engine = s.engine.clone();
     let created = schema.clone();
-    blocking(move || Ok(store.create_dataset(&created)?)).await?;
+    blocking(move || {
+        engine.create_dataset(&created).map_err(|e| match e {
+            DocError::Store(s) => ApiError::from(s),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "dataset.subject_mismatch",
+                other.to_string(),
+            ),
+        })
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(info(&schema, 0, 0)?)))
 }
 

@@ -28,6 +28,11 @@ impl From<DocError> for ApiError {
             DocError::Chain(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "policy.chain", e.to_string())
             }
+            DocError::Subject { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "policy.subject_mismatch",
+                e.to_string(),
+            ),
             DocError::Manifest(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "manifest.refused", e.to_string())
             }
@@ -76,7 +81,7 @@ fn stored<T: regio_policy::signed::Document>(
     request_body(content = SignedDocument, content_type = "application/json", description = "The signed PolicyBundle"),
     responses(
         (status = 201, description = "Published and gossiped", body = Published),
-        (status = 400, description = "`request.bad_json`, `document.invalid` or `policy.chain`", body = ErrorBody),
+        (status = 400, description = "`request.bad_json`, `document.invalid`, `policy.chain` or `policy.subject_mismatch` (a personal dataset's subjectField is not its stored schema's subject)", body = ErrorBody),
         AdminErrors, BodyErrors, ServerErrors))]
 pub async fn policy_publish(
     State(s): State<AppState>,

@@ -55,6 +55,14 @@ pub enum DocError {
     /// A manifest version that does not take effect.
     #[error("region manifest: {0}")]
     Manifest(#[from] ManifestError),
+    /// A personal dataset's policy and its stored schema disagree on the data subject.
+    #[error("dataset `{dataset}`: {msg}")]
+    Subject {
+        /// The dataset.
+        dataset: String,
+        /// What disagrees, and what to fix.
+        msg: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -117,6 +125,13 @@ impl Engine {
             }
             _ => {}
         }
+        let schemas: Vec<_> = self
+            .store
+            .datasets()?
+            .into_iter()
+            .map(|d| d.schema)
+            .collect();
+        super::subjects::check_bundle(doc, &schemas)?;
         let raw = serde_json::to_vec(signed.raw()).unwrap_or_default(); // cannot fail: a JSON value
         self.store.publish_policy(
             PolicyRecord {

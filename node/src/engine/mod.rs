@@ -12,6 +12,7 @@ mod answer;
 mod charge;
 mod docs;
 mod held;
+mod subjects;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};

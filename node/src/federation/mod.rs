@@ -34,7 +34,7 @@ use regio_policy::decision;
 use regio_policy::doc::query::{self as qdoc, Outcome, PartialAnswer};
 use regio_policy::{Did, DocHash, Signed};
 use regio_query::schema::Schema;
-use regio_query::{self, PartialResult, ResultSet};
+use regio_query::{self, PartialResult, Plan, ResultSet};
 
 /// Why a member's answer did not arrive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -238,7 +238,12 @@ async fn coordinate_untraced(
 
     let mut provenance = Vec::with_capacity(members.len());
     let mut answers = Vec::new();
-    let mut merged: Option<(Schema, PartialResult)> = None;
+    // The coordinator's own plan, from its stored schema when it holds the dataset (else
+    // from the first answer's): every member's partial result is checked against it.
+    let mut merged = Merged {
+        plan: own_plan(&engine, &q.sql),
+        partial: None,
+    };
     for (m, reply) in members.iter().zip(replies) {
         let mut line = Provenance {
             member: m.did.clone(),
@@ -288,7 +293,7 @@ async fn coordinate_untraced(
                             line.rows_excluded_by_consent = *rows_excluded_by_consent;
                             line.groups_suppressed = *groups_suppressed;
                             let absorbed = match partial {
-                                Some(Ok(part)) => absorb(&mut merged, part),
+                                Some(Ok(part)) => absorb(&mut merged, &q.sql, part),
                                 Some(Err(error)) => Err(error),
                                 None => Err("an answer without its partial result".to_owned()),
                             };
@@ -309,15 +314,15 @@ async fn coordinate_untraced(
         .filter(|p| p.status == Status::Answered)
         .count();
     let (result, csv) = match merged {
-        None => (None, None),
-        Some((schema, partial)) => {
-            let (plan, _) =
-                regio_query::plan(&q.sql, |d| (d == schema.dataset).then(|| schema.clone()))
-                    .map_err(|e| FederationError::Merge(e.to_string()))?;
+        Merged {
+            plan: Some(plan),
+            partial: Some(partial),
+        } => {
             let rs: ResultSet = regio_query::finalize(&plan, &partial)
                 .map_err(|e| FederationError::Merge(e.to_string()))?;
             (Some(rs.to_json()), Some(rs.to_csv()))
         }
+        _ => (None, None),
     };
     Ok(FederatedResult {
         query: q.id,
@@ -405,13 +410,48 @@ fn decode(result: &Value) -> Result<(Schema, PartialResult), String> {
     Ok((schema, partial))
 }
 
+/// The plan partial results are checked against and merged for, and their merge so far.
+struct Merged {
+    plan: Option<Plan>,
+    partial: Option<PartialResult>,
+}
+
+/// The query planned with this node's own stored schema; `None` when this node does not
+/// hold the dataset (or cannot plan the query: then every member refuses it too).
+fn own_plan(engine: &Engine, sql: &str) -> Option<Plan> {
+    regio_query::plan(sql, |d| engine.store().dataset(d).ok().map(|i| i.schema))
+        .ok()
+        .map(|(plan, _)| plan)
+}
+
+/// Checks a member's partial result against the coordinator's plan (planned from this
+/// answer's schema when the coordinator holds no schema of its own) and merges it. On
+/// error nothing is merged: the member is invalid and the others' totals stay exact.
 fn absorb(
-    merged: &mut Option<(Schema, PartialResult)>,
+    merged: &mut Merged,
+    sql: &str,
     (schema, partial): (Schema, PartialResult),
 ) -> Result<(), String> {
-    match merged {
-        None => *merged = Some((schema, partial)),
-        Some((_, m)) => m.merge(partial).map_err(|e| e.to_string())?,
+    let plan = match &merged.plan {
+        Some(plan) => plan,
+        None => {
+            let (plan, _) =
+                regio_query::plan(sql, |d| (d == schema.dataset).then(|| schema.clone())).map_err(
+                    |e| format!("the query does not plan over the answer's schema: {e}"),
+                )?;
+            merged.plan.insert(plan)
+        }
+    };
+    if schema.dataset != plan.schema.dataset {
+        return Err(format!(
+            "an answer about dataset `{}`, the query reads `{}`",
+            schema.dataset, plan.schema.dataset
+        ));
+    }
+    partial.check(plan).map_err(|e| e.to_string())?;
+    match &mut merged.partial {
+        None => merged.partial = Some(partial),
+        Some(m) => m.merge(partial).map_err(|e| e.to_string())?,
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! [`Decision::Allow`] with the obligations the executor must honour.
 //!
 //! Order of checks (the first failure is the reason): freshness → replay → region and
-//! membership → dataset → access rules (casbin) → raw disclosure → charter purpose →
-//! protected attributes → certificate → quota. Signature verification comes before, in
+//! membership → dataset → access rules (casbin) → raw disclosure → charter purpose → the
+//! rules that hold in every mode (consent field, subject and sensitive fields, protected
+//! attributes: `fields`) → certificate → quota → disclosure mode and budget. Signature verification comes before, in
 //! [`verify_query`], so that nothing is decided for an unverified query.
 
 pub mod access;
@@ -24,7 +25,7 @@ use crate::doc::charter::InclusionCharter;
 use crate::doc::manifest::RegionManifest;
 use crate::doc::query::Query;
 use crate::purpose::Vocabulary;
-use crate::shape::{FieldUse, Granularity, QueryKind, QueryShape};
+use crate::shape::{QueryKind, QueryShape};
 use crate::signed::Signed;
 
 pub use disclosure::DpTerms;
@@ -288,38 +289,6 @@ fn pipeline(
                 q.purpose, charter.id
             ),
         );
-    }
-    let raw_uses: Vec<FieldUse> = match shape.kind {
-        QueryKind::Raw => shape
-            .fields
-            .iter()
-            .map(|f| FieldUse::new(f.clone(), Granularity::Exact))
-            .collect(),
-        QueryKind::Aggregate => Vec::new(),
-    };
-    for (how, uses) in [
-        ("filtered", &shape.filters),
-        ("grouped", &shape.groups),
-        ("selected raw", &raw_uses),
-    ] {
-        for u in uses {
-            let category = dataset.categories.get(&u.field);
-            if let Some(p) = clauses
-                .protected_attributes
-                .iter()
-                .find(|p| p.attribute == u.field || Some(&p.attribute) == category)
-            {
-                if !p.min_granularity.allows(&u.granularity) {
-                    return refuse(
-                        Reason::ProtectedAttribute,
-                        format!(
-                            "`{}` ({}) {how} at {:?}; the charter allows {:?} at finest",
-                            u.field, p.attribute, u.granularity, p.min_granularity
-                        ),
-                    );
-                }
-            }
-        }
     }
     fields::check(shape, dataset, clauses)?;
     check_certificate(query, shape, ctx, region_doc)?;

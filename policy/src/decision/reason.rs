@@ -66,7 +66,7 @@ reasons! {
     /// The charter does not allow the purpose.
     PurposeNotAllowed = "charter.purpose_not_allowed": "the region's charter does not allow this purpose",
     /// A protected attribute is used below its allowed granularity.
-    ProtectedAttribute = "charter.protected_attribute": "a protected attribute is filtered or grouped on below its allowed granularity",
+    ProtectedAttribute = "charter.protected_attribute": "a protected attribute is filtered on off the charter's grid (judged by every edge of the WHERE), grouped on below its allowed granularity, used inside an aggregate, or used at all where the charter says never",
     /// The member's fair-share quota is used up.
     QuotaExceeded = "charter.quota_exceeded": "the origin member has used its fair-share quota at this node for the current window",
     /// A certificate is required and none was given or none is known.

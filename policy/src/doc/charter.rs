@@ -22,15 +22,32 @@ pub enum MinGranularity {
 }
 
 impl MinGranularity {
-    /// Whether a use at `g` respects this minimum.
+    /// Whether a use at `g` respects this minimum. `Never` allows nothing (not even
+    /// `IS NULL`). A numeric minimum `w` is a grid of bins `[k·w, (k+1)·w)`: an edge must
+    /// be a multiple of `w`, bins of width `v` must be a multiple of it. A time minimum `u`:
+    /// an edge must be aligned to `u` in UTC, a time bucket must be `u` or coarser.
     pub fn allows(&self, g: &Granularity) -> bool {
         match (self, g) {
             (MinGranularity::Never, _) | (_, Granularity::Exact) => false,
+            (_, Granularity::Null) => true,
             (MinGranularity::Time(min), Granularity::Time(u)) => u >= min,
-            (MinGranularity::NumericBin(min), Granularity::NumericBin(w)) => w >= min,
+            (MinGranularity::Time(min), Granularity::TimeEdge(t)) => min.aligned(*t),
+            (MinGranularity::NumericBin(min), Granularity::NumericBin(w)) => {
+                on_grid(*w, *min) && *w > 0.0
+            }
+            (MinGranularity::NumericBin(min), Granularity::Edge(e)) => on_grid(*e, *min),
             _ => false,
         }
     }
+}
+
+/// Whether `x` is an exact multiple of `w` (both finite, `w > 0`).
+fn on_grid(x: f64, w: f64) -> bool {
+    if !(x.is_finite() && w.is_finite() && w > 0.0) {
+        return false;
+    }
+    let k = (x / w).round();
+    k.is_finite() && k * w == x
 }
 
 /// A protected attribute: a field name or a field category.
