@@ -118,12 +118,21 @@ async fn start(charter: Json, actors: Actors) -> Attacked {
             categories: Default::default(),
         });
         policy.access.policy.push(
-            ["p", "researcher", region::REGION, "households", "aggregate", "*"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "p",
+                "researcher",
+                region::REGION,
+                "households",
+                "aggregate",
+                "*",
+            ]
+            .map(String::from)
+            .to_vec(),
         );
         let signed = Signed::sign(policy, &live.actors.nodes[i], now).unwrap();
-        node.engine.publish_policy(signed.raw().clone(), now).unwrap();
+        node.engine
+            .publish_policy(signed.raw().clone(), now)
+            .unwrap();
     }
     Attacked { live, _dirs: dirs }
 }
@@ -189,7 +198,11 @@ impl Report {
             r.provenance.iter().all(|p| p.answer.is_some()),
             "{sql}: every refusal is a signed answer"
         );
-        self.add(class, &format!("`{sql}`"), format!("refused `{code}` by {}/{}", seen.len(), NODES));
+        self.add(
+            class,
+            &format!("`{sql}`"),
+            format!("refused `{code}` by {}/{}", seen.len(), NODES),
+        );
     }
 
     fn print(&self) {
@@ -208,7 +221,10 @@ fn value_and_interval(r: &FederatedResult, c: usize) -> (f64, [f64; 2]) {
     let iv = &res["intervals"][0][c];
     (
         v,
-        [iv[0].as_f64().expect("an interval"), iv[1].as_f64().expect("an interval")],
+        [
+            iv[0].as_f64().expect("an interval"),
+            iv[1].as_f64().expect("an interval"),
+        ],
     )
 }
 
@@ -225,7 +241,10 @@ fn nothing_raw(r: &FederatedResult) {
         assert_eq!(o["disclosure"]["countersWithheld"], true, "{o}");
         let text = o["result"]["partial"].to_string();
         for raw in ["digest", "centroids", "\"distinct\"", "registers"] {
-            assert!(!text.contains(raw), "a raw sketch ({raw}) left a node: {text}");
+            assert!(
+                !text.contains(raw),
+                "a raw sketch ({raw}) left a node: {text}"
+            );
         }
     }
 }
@@ -261,10 +280,17 @@ async fn no_answer_gives_away_one_citizen() {
         "SELECT count(subject) FROM readings".to_owned(),
         format!("SELECT avg(no2) FROM readings WHERE NOT (subject = '{x}') OR no2 > 1000"),
     ] {
-        report.refused(&a, subject, &sql, "disclosure.subject_field").await;
+        report
+            .refused(&a, subject, &sql, "disclosure.subject_field")
+            .await;
     }
     report
-        .refused(&a, subject, "SELECT count(*) FROM households WHERE subject LIKE 'hh%'", "query.unsupported")
+        .refused(
+            &a,
+            subject,
+            "SELECT count(*) FROM households WHERE subject LIKE 'hh%'",
+            "query.unsupported",
+        )
         .await;
 
     // 2. Extremes and sketches of personal values.
@@ -274,13 +300,17 @@ async fn no_answer_gives_away_one_citizen() {
         "SELECT max(pm25) FROM readings",
         "SELECT municipality, max(no2) FROM readings GROUP BY 1",
     ] {
-        report.refused(&a, extremes, sql, "disclosure.extreme_value").await;
+        report
+            .refused(&a, extremes, sql, "disclosure.extreme_value")
+            .await;
     }
     for sql in [
         "SELECT count(DISTINCT sensor_id) FROM readings",
         "SELECT count(DISTINCT municipality) FROM readings",
     ] {
-        report.refused(&a, extremes, sql, "disclosure.not_private").await;
+        report
+            .refused(&a, extremes, sql, "disclosure.not_private")
+            .await;
     }
 
     // 3. Protected attributes (charter: age in bins of 10, income of 10,000, gender never).
@@ -299,50 +329,99 @@ async fn no_answer_gives_away_one_citizen() {
         "SELECT count(*) FROM households WHERE gender IS NULL",
         "SELECT gender, count(*) FROM households GROUP BY 1",
     ] {
-        report.refused(&a, protected, sql, "charter.protected_attribute").await;
+        report
+            .refused(&a, protected, sql, "charter.protected_attribute")
+            .await;
     }
 
     // 4. Malformed SQL never takes a member down: a signed refusal, not "unreachable".
     report
-        .refused(&a, "malformed queries", "SELECT FROM readings", "query.unsupported")
+        .refused(
+            &a,
+            "malformed queries",
+            "SELECT FROM readings",
+            "query.unsupported",
+        )
         .await;
 
     // 5. Under differential privacy: keys of one citizen are never released.
     let dp = "differential privacy";
-    let r = a.ask(0, "SELECT sensor_id, count(*) AS n FROM readings GROUP BY 1").await;
+    let r = a
+        .ask(
+            0,
+            "SELECT sensor_id, count(*) AS n FROM readings GROUP BY 1",
+        )
+        .await;
     let keys: Vec<String> = r.result.as_ref().unwrap()["rows"]
         .as_array()
         .unwrap()
         .iter()
         .map(|row| row[0].as_str().unwrap().to_owned())
         .collect();
-    let own = (0..SENSORS * 2 / 5).map(|s| format!("44021-s{s:03}")).collect::<Vec<_>>();
-    assert!(keys.iter().all(|k| !own.contains(k)), "a citizen's sensor was released: {keys:?}");
+    let own = (0..SENSORS * 2 / 5)
+        .map(|s| format!("44021-s{s:03}"))
+        .collect::<Vec<_>>();
+    assert!(
+        keys.iter().all(|k| !own.contains(k)),
+        "a citizen's sensor was released: {keys:?}"
+    );
     assert!(!keys.is_empty(), "city sensors' groups are public");
     nothing_raw(&r);
-    report.add(dp, "`GROUP BY sensor_id` (a citizen's own sensor is a quasi-identifier)", format!("{} groups, all city sensors; no citizen's sensor is released (partition selection)", keys.len()));
+    report.add(
+        dp,
+        "`GROUP BY sensor_id` (a citizen's own sensor is a quasi-identifier)",
+        format!(
+            "{} groups, all city sensors; no citizen's sensor is released (partition selection)",
+            keys.len()
+        ),
+    );
     report.add(dp, "read the signed PartialAnswers for exact counters", "rowsExcludedByConsent and groupsSuppressed withheld, rowsScanned rounded to 1,000 (audit log keeps them exact)");
 
     // Percentiles: noisy histograms over declared bins, no centroid or hash leaves a node.
-    let r = a.ask(1, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY no2) AS p FROM readings").await;
+    let r = a
+        .ask(
+            1,
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY no2) AS p FROM readings",
+        )
+        .await;
     assert_eq!(outcomes(&r), vec!["answered"; NODES]);
     nothing_raw(&r);
-    let mech = r.result.as_ref().unwrap()["columns"][0]["mechanism"].as_str().unwrap().to_owned();
+    let mech = r.result.as_ref().unwrap()["columns"][0]["mechanism"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(mech.contains("histogram"), "{mech}");
-    report.add(extremes, "`percentile_cont` to read raw t-digest centroids in the PartialAnswers", format!("answered as a {mech}; no centroid or hash in any answer"));
+    report.add(
+        extremes,
+        "`percentile_cont` to read raw t-digest centroids in the PartialAnswers",
+        format!("answered as a {mech}; no centroid or hash in any answer"),
+    );
 
     // The differencing pair through a quasi-identifier, then averaging until the budget ends.
     let sensor = citizen_sensor("44021");
     let truth = truth_rows_of_sensor(&sensor) as f64;
     let all = a.ask(2, "SELECT count(*) AS n FROM readings").await;
     let without = a
-        .ask(0, &format!("SELECT count(*) AS n FROM readings WHERE sensor_id <> '{sensor}'"))
+        .ask(
+            0,
+            &format!("SELECT count(*) AS n FROM readings WHERE sensor_id <> '{sensor}'"),
+        )
         .await;
     let (v1, i1) = value_and_interval(&all, 0);
     let (v2, i2) = value_and_interval(&without, 0);
     let half = ((i1[1] - i1[0]) + (i2[1] - i2[0])) / 4.0;
-    assert!(half > 10.0 * truth, "the noise ({half}) hides one citizen ({truth} rows)");
-    report.add(dp, "differencing pair `count(*)` minus `count(*) WHERE sensor_id <> <citizen's sensor>`", format!("difference {:.0} ± {half:.0} (95 %) for a true {truth}", v1 - v2));
+    assert!(
+        half > 10.0 * truth,
+        "the noise ({half}) hides one citizen ({truth} rows)"
+    );
+    report.add(
+        dp,
+        "differencing pair `count(*)` minus `count(*) WHERE sensor_id <> <citizen's sensor>`",
+        format!(
+            "difference {:.0} ± {half:.0} (95 %) for a true {truth}",
+            v1 - v2
+        ),
+    );
 
     // Averaging: the same question, through every member in turn, until refused.
     let sql = format!("SELECT count(*) AS n FROM readings WHERE sensor_id = '{sensor}'");
@@ -365,17 +444,29 @@ async fn no_answer_gives_away_one_citizen() {
         }
     }
     let seen = refused_with.expect("the budget runs out");
-    assert!(seen.iter().all(|c| c == "disclosure.budget_exhausted"), "{seen:?}");
+    assert!(
+        seen.iter().all(|c| c == "disclosure.budget_exhausted"),
+        "{seen:?}"
+    );
     let n = answers.len() as f64;
     let estimate = answers.iter().sum::<f64>() / n;
     let spread = halves.iter().sum::<f64>() / n / n.sqrt();
-    assert!(spread > 5.0 * truth, "the attacker's average ({estimate:.0} ± {spread:.0}) must not pin down {truth}");
+    assert!(
+        spread > 5.0 * truth,
+        "the attacker's average ({estimate:.0} ± {spread:.0}) must not pin down {truth}"
+    );
     report.add(dp, "average the same quasi-identifier query, sent through every member in turn", format!("{} answers, estimate {estimate:.0} ± {spread:.0} for a true {truth}; then `disclosure.budget_exhausted` at {}/{} (the budget is per application and region at each member, whatever the origin)", answers.len(), seen.len(), NODES));
     // A fresh application of the same organisation would need its own certificate and grant;
     // a new query id, nonce or origin buys nothing.
     let r = a.ask(1, "SELECT count(*) FROM readings").await;
-    assert!(outcomes(&r).iter().all(|c| c == "disclosure.budget_exhausted"));
-    report.add(dp, "a new query, id, nonce and origin after the budget ran out", format!("refused `disclosure.budget_exhausted` by {NODES}/{NODES}"));
+    assert!(outcomes(&r)
+        .iter()
+        .all(|c| c == "disclosure.budget_exhausted"));
+    report.add(
+        dp,
+        "a new query, id, nonce and origin after the budget ran out",
+        format!("refused `disclosure.budget_exhausted` by {NODES}/{NODES}"),
+    );
     // Refusals do not spend budget and give nothing: the refused attacks above came first.
 
     // 6. A region whose charter chose exact mode explicitly: the rules of every mode hold.
@@ -383,17 +474,42 @@ async fn no_answer_gives_away_one_citizen() {
     let e = start(region::exact_charter(), Actors::random(NODES).unwrap()).await;
     let exact = "exact mode (explicit)";
     report
-        .refused(&e, exact, &format!("SELECT count(*) FROM readings WHERE subject <> '{x}'"), "disclosure.subject_field")
+        .refused(
+            &e,
+            exact,
+            &format!("SELECT count(*) FROM readings WHERE subject <> '{x}'"),
+            "disclosure.subject_field",
+        )
         .await;
     report
-        .refused(&e, exact, "SELECT count(*) FROM households WHERE age BETWEEN 0 AND 37 AND age BETWEEN 37 AND 74", "charter.protected_attribute")
+        .refused(
+            &e,
+            exact,
+            "SELECT count(*) FROM households WHERE age BETWEEN 0 AND 37 AND age BETWEEN 37 AND 74",
+            "charter.protected_attribute",
+        )
         .await;
     report
-        .refused(&e, exact, "SELECT count(DISTINCT sensor_id) FROM readings", "disclosure.not_private")
+        .refused(
+            &e,
+            exact,
+            "SELECT count(DISTINCT sensor_id) FROM readings",
+            "disclosure.not_private",
+        )
         .await;
-    let r = e.ask(0, "SELECT sensor_id, count(*) AS n FROM readings GROUP BY 1").await;
-    let rows = r.result.as_ref().unwrap()["rows"].as_array().unwrap().clone();
-    assert!(rows.iter().all(|row| !own.contains(&row[0].as_str().unwrap().to_owned())));
+    let r = e
+        .ask(
+            0,
+            "SELECT sensor_id, count(*) AS n FROM readings GROUP BY 1",
+        )
+        .await;
+    let rows = r.result.as_ref().unwrap()["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(rows
+        .iter()
+        .all(|row| !own.contains(&row[0].as_str().unwrap().to_owned())));
     for ans in &r.answers {
         let note = ans["outcome"]["disclosure"]["note"].as_str().unwrap();
         assert!(note.contains("NOT resist differencing"), "{note}");

@@ -30,7 +30,12 @@ pub fn readings_schema() -> Schema {
         ..f(name, FieldType::Float, true)
     };
     let mut municipality = f("municipality", FieldType::String, false);
-    municipality.categories = Some(MUNICIPALITIES.iter().map(|(nis, _)| (*nis).to_owned()).collect());
+    municipality.categories = Some(
+        MUNICIPALITIES
+            .iter()
+            .map(|(nis, _)| (*nis).to_owned())
+            .collect(),
+    );
     Schema {
         dataset: "readings".into(),
         fields: vec![

@@ -13,8 +13,8 @@ use tdigest::TDigest;
 
 mod noisy;
 
-pub use noisy::{Histogram, Noisy, NoisyKind};
 pub(crate) use noisy::quantile;
+pub use noisy::{Histogram, Noisy, NoisyKind};
 
 use super::plan::AggFunc;
 use crate::schema::{FieldType, Value};
@@ -314,15 +314,15 @@ impl AggState {
             }
             (AggState::Noisy(a), AggState::Noisy(b)) => a.add(b).map_err(MergeError::Mismatch)?,
             (AggState::Noisy(a), b) => {
-                let exact = b
-                    .exact_values(a.kind)
-                    .ok_or_else(|| MergeError::Mismatch(format!("{} merged with a noisy state", b.name())))?;
+                let exact = b.exact_values(a.kind).ok_or_else(|| {
+                    MergeError::Mismatch(format!("{} merged with a noisy state", b.name()))
+                })?;
                 a.add_exact(&exact).map_err(MergeError::Mismatch)?;
             }
             (a, AggState::Noisy(b)) => {
-                let exact = a
-                    .exact_values(b.kind)
-                    .ok_or_else(|| MergeError::Mismatch(format!("{} merged with a noisy state", a.name())))?;
+                let exact = a.exact_values(b.kind).ok_or_else(|| {
+                    MergeError::Mismatch(format!("{} merged with a noisy state", a.name()))
+                })?;
                 let mut n = b.clone();
                 n.add_exact(&exact).map_err(MergeError::Mismatch)?;
                 *a = AggState::Noisy(n);
@@ -421,8 +421,7 @@ impl AggState {
             AggState::Distinct(h) => Value::Int(i64::try_from(h.0.estimate()).unwrap_or(i64::MAX)),
             AggState::Histogram(h) => {
                 let counts: Vec<f64> = h.counts.iter().map(|&c| c as f64).collect();
-                quantile(&counts, h.lo, h.hi, percentile_of(func))
-                    .map_or(Value::Null, Value::Float)
+                quantile(&counts, h.lo, h.hi, percentile_of(func)).map_or(Value::Null, Value::Float)
             }
             AggState::Noisy(n) => match n.value(percentile_of(func)) {
                 None => Value::Null,

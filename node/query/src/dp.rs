@@ -133,7 +133,10 @@ mod tests {
         let mean = out.iter().sum::<i64>() as f64 / out.len() as f64;
         assert!((mean - 100.0).abs() < 2.0, "{mean}");
         assert!(out.iter().any(|&x| x != 100));
-        let within = out.iter().filter(|&&x| (x - 100).abs() as f64 <= 20f64.ln() * 10.0).count();
+        let within = out
+            .iter()
+            .filter(|&&x| (x - 100).abs() as f64 <= 20f64.ln() * 10.0)
+            .count();
         assert!(within as f64 >= 0.93 * out.len() as f64, "{within}");
     }
 

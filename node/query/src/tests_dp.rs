@@ -29,7 +29,13 @@ fn rows(subject: Option<&str>, muni: &str, n: usize, no2: f64) -> Vec<Vec<Value>
         .collect()
 }
 
-fn run(schema: &Schema, sql: &str, data: &[Vec<Value>], k: u64, dp: Option<DpOptions>) -> (Plan, PartialResult) {
+fn run(
+    schema: &Schema,
+    sql: &str,
+    data: &[Vec<Value>],
+    k: u64,
+    dp: Option<DpOptions>,
+) -> (Plan, PartialResult) {
     let (plan, _) = plan(sql, |d| (d == "readings").then(|| schema.clone())).unwrap();
     let chunk = Chunk::build(schema, data).unwrap();
     let opts = ExecOptions {
@@ -59,7 +65,9 @@ fn a_group_of_many_rows_from_one_subject_is_suppressed() {
     }
     let sql = "SELECT municipality, count(*) FROM readings GROUP BY 1";
     let (_, part) = run(&schema(), sql, &data, 10, None);
-    let PartialBody::Groups(g) = &part.body else { panic!() };
+    let PartialBody::Groups(g) = &part.body else {
+        panic!()
+    };
     let keys: Vec<&Value> = g.iter().map(|g| &g.key[0]).collect();
     assert_eq!(keys, vec![&Value::Str("brugge".into())]);
     assert_eq!(part.groups_suppressed, 1);
@@ -78,14 +86,18 @@ fn public_rows_are_exact_and_the_personal_part_is_bounded_and_noised() {
     for _ in 0..40 {
         let (plan, part) = run(&bounded(), sql, &data, 10, Some(DP));
         let rs = finalize(&plan, &part).unwrap();
-        let Value::Int(n) = rs.rows[0][0] else { panic!("{:?}", rs.rows) };
+        let Value::Int(n) = rs.rows[0][0] else {
+            panic!("{:?}", rs.rows)
+        };
         let [lo, hi] = rs.intervals[0][0].unwrap();
         if (lo..=hi).contains(&650.0) {
             within += 1;
         }
         counts.push(n);
         // The average: personal values clamped to 100, so never near 1000.
-        let Value::Float(a) = rs.rows[0][1] else { panic!() };
+        let Value::Float(a) = rs.rows[0][1] else {
+            panic!()
+        };
         assert!(a < 200.0, "{a}");
         assert_eq!(rs.columns[0].mechanism.as_deref(), Some("laplace"));
         assert!(rs.columns[2].mechanism.is_some());
@@ -109,7 +121,9 @@ fn a_group_only_one_subject_makes_is_not_released() {
     let sql = "SELECT municipality, count(*) FROM readings GROUP BY 1";
     for _ in 0..20 {
         let (_, part) = run(&bounded(), sql, &data, 10, Some(DP));
-        let PartialBody::Groups(g) = &part.body else { panic!() };
+        let PartialBody::Groups(g) = &part.body else {
+            panic!()
+        };
         assert!(g.iter().all(|g| g.key[0] != Value::Str("tiny".into())));
         assert!(g.iter().any(|g| g.key[0] == Value::Str("gent".into())));
     }

@@ -62,10 +62,7 @@ pub(super) fn private(
 ) -> Result<(Vec<PartialGroup>, u64), ExecError> {
     let fail = |e: dp::NoiseError| ExecError::Disclosure(e.to_string());
     for a in &plan.aggs {
-        if matches!(
-            a.func,
-            AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct
-        ) {
+        if matches!(a.func, AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct) {
             return Err(ExecError::Disclosure(
                 "min, max and count(DISTINCT) of personal values have no private release".into(),
             ));
@@ -78,15 +75,19 @@ pub(super) fn private(
         .map(|g| (g as u32, personal.subjects[g].len() as i64))
         .collect();
     let selection = !plan.keys.is_empty() && !candidates.is_empty();
-    let parts: u32 =
-        plan.aggs.iter().map(|a| measures(a.func)).sum::<u32>() + u32::from(selection);
+    let parts: u32 = plan.aggs.iter().map(|a| measures(a.func)).sum::<u32>() + u32::from(selection);
     let eps = dp_opts.epsilon / f64::from(parts.max(1));
     let mut released: Vec<usize> = (0..total).filter(|&g| public(g)).collect();
     if selection {
         let min = i64::try_from(k).unwrap_or(i64::MAX);
-        let (kept, _) =
-            dp::select_partitions(&candidates, dp_opts.groups_per_subject, eps, dp_opts.delta, min)
-                .map_err(fail)?;
+        let (kept, _) = dp::select_partitions(
+            &candidates,
+            dp_opts.groups_per_subject,
+            eps,
+            dp_opts.delta,
+            min,
+        )
+        .map_err(fail)?;
         released.extend(kept.into_iter().map(|g| g as usize));
         released.sort_unstable();
     }
@@ -116,20 +117,20 @@ pub(super) fn private(
         // The personal values of every released group, measure by measure.
         let personal_values: Vec<Vec<f64>> = released
             .iter()
-            .map(|&g| {
-                personal.states[g][a]
-                    .exact_values(kind)
-                    .unwrap_or_default()
-            })
+            .map(|&g| personal.states[g][a].exact_values(kind).unwrap_or_default())
             .collect();
         let width = match kind {
             NoisyKind::Count | NoisyKind::SumInt | NoisyKind::SumFloat => 1,
             NoisyKind::Avg => 2,
             NoisyKind::Stddev => 3,
-            NoisyKind::Histogram => field.and_then(|f| f.histogram()).map_or(0, |h| h.2 as usize),
+            NoisyKind::Histogram => field
+                .and_then(|f| f.histogram())
+                .map_or(0, |h| h.2 as usize),
         };
         if personal_values.iter().any(|v| v.len() != width) {
-            return Err(ExecError::Disclosure("personal states of different widths".into()));
+            return Err(ExecError::Disclosure(
+                "personal states of different widths".into(),
+            ));
         }
         // Sensitivity of each value position (counts: L·G; sums: L·G·bound; squares: L·G·bound²).
         let sens: Vec<(bool, f64)> = match kind {
@@ -143,7 +144,11 @@ pub(super) fn private(
         let mut scales = vec![0.0; width];
         if kind == NoisyKind::Histogram {
             // One measurement over every bin of every group: a row moves one bin count.
-            let flat: Vec<i64> = personal_values.iter().flatten().map(|&x| x as i64).collect();
+            let flat: Vec<i64> = personal_values
+                .iter()
+                .flatten()
+                .map(|&x| x as i64)
+                .collect();
             let scale = dp::scale(lg, eps);
             let (out_flat, _) = dp::noisy_counts(&flat, lg_i, scale).map_err(fail)?;
             for (i, x) in out_flat.into_iter().enumerate() {
@@ -178,7 +183,9 @@ pub(super) fn private(
                 values: noisy[i].clone(),
                 scales: scales.clone(),
                 noises: 1,
-                range: field.and_then(|f| f.bounds).filter(|_| kind == NoisyKind::Histogram),
+                range: field
+                    .and_then(|f| f.bounds)
+                    .filter(|_| kind == NoisyKind::Histogram),
             };
             let public_part = groups[g].states[a]
                 .exact_values(kind)
