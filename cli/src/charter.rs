@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use regio_policy::doc::charter::{InclusionCharter, MinGranularity};
+use regio_policy::doc::charter::{DisclosureClause, InclusionCharter, MinGranularity};
 use regio_policy::proof;
 use regio_policy::{Did, Signed};
 use serde_json::json;
@@ -35,6 +35,18 @@ fn granularity(g: &MinGranularity) -> String {
         MinGranularity::Never => "never".into(),
         MinGranularity::Time(u) => format!("{u:?}").to_lowercase() + " or coarser",
         MinGranularity::NumericBin(w) => format!("bins ≥ {w}"),
+    }
+}
+
+/// The disclosure clause in plain words (exact mode says that it does not resist differencing).
+pub(crate) fn disclosure_line(d: &DisclosureClause) -> String {
+    if d.exact() {
+        "EXACT for personal data, chosen explicitly: small groups (k distinct citizens) are suppressed, but exact answers do NOT resist differencing (two queries that differ by one citizen reveal that citizen)".into()
+    } else {
+        format!(
+            "differential privacy for personal data: epsilon {} per query, budget {} per application per {} s at each member, at most {} rows per citizen per group and {} groups per citizen, delta {}",
+            d.epsilon_per_query, d.budget.epsilon, d.budget.window_seconds, d.rows_per_subject_per_group, d.groups_per_subject, d.delta
+        )
     }
 }
 
@@ -81,6 +93,7 @@ pub(crate) fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()>
                 "proofs": sign::proofs_json(signed.proofs()),
                 "hash": signed.hash().to_string(),
                 "clauses": serde_json::to_value(c).unwrap_or_default(),
+                "disclosure": disclosure_line(&c.disclosure),
             })
         );
         return if error.is_none() {
@@ -115,6 +128,7 @@ pub(crate) fn verify(file: &Path, members: &[Did], json_out: bool) -> Result<()>
         .collect();
     println!("consent channels   {}", channels.join(", "));
     println!("result formats     {}", c.result_formats.join(", "));
+    println!("disclosure         {}", disclosure_line(&c.disclosure));
     println!("hash               {}", signed.hash());
     for p in signed.proofs() {
         let mark = if members.contains(&p.signer) {

@@ -155,6 +155,9 @@ pub(crate) fn run(client: &Client, o: &QueryOptions<'_>) -> Result<()> {
                 "coverage: {}/{} members answered",
                 reply.coverage.0, reply.coverage.1
             );
+            if let Some(line) = disclosure_line(&reply) {
+                println!("{line}");
+            }
         }
     }
     if reply.result.is_some() {
@@ -189,14 +192,60 @@ fn refusal(reply: &QueryReply) -> (String, String) {
         .unwrap_or_else(|| ("no_result".into(), "no member answered".into()))
 }
 
+/// The result; a noisy value is shown with its 95 % interval, and its column names the
+/// mechanism.
 fn result_table(result: &ResultTable) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(result.columns.iter().map(|c| c.name.clone()));
-    for row in &result.rows {
-        t.add_row(row.iter().map(text));
+    t.set_header(result.columns.iter().map(|c| match &c.mechanism {
+        Some(m) => format!("{} ({m}, 95 % interval)", c.name),
+        None => c.name.clone(),
+    }));
+    for (r, row) in result.rows.iter().enumerate() {
+        t.add_row(row.iter().enumerate().map(|(c, v)| {
+            match result.intervals.get(r).and_then(|i| i.get(c)).copied().flatten() {
+                Some([lo, hi]) => format!("{} [{lo:.1}, {hi:.1}]", text(v)),
+                None => text(v),
+            }
+        }));
     }
     t
+}
+
+/// How the members released their answers (from the signed answers' `outcome.disclosure`):
+/// the mode, and under differential privacy the epsilon spent and left per member.
+fn disclosure_line(reply: &QueryReply) -> Option<String> {
+    let mut modes = Vec::new();
+    let mut left = Vec::new();
+    for a in &reply.answers {
+        let node = a["node"].as_str().unwrap_or("");
+        let name = reply
+            .provenance
+            .iter()
+            .find(|p| p.member.as_str() == node)
+            .map_or(node, |p| p.name.as_str());
+        let d = &a["outcome"]["disclosure"];
+        if let Some(mode) = d["mode"].as_str() {
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
+        if let (Some(spent), Some(l)) = (d["epsilonSpent"].as_f64(), d["epsilonLeft"].as_f64()) {
+            left.push(format!("{name} spent {spent}, left {l}"));
+        }
+    }
+    if modes.is_empty() {
+        return None;
+    }
+    let mut line = format!("disclosure: {}", modes.join(", "));
+    if modes.contains(&"exact") {
+        line.push_str(" (exact answers do NOT resist differencing)");
+    }
+    if !left.is_empty() {
+        line.push_str(&format!("; epsilon: {}", left.join("; ")));
+    }
+    line.push_str("; counters of personal data withheld");
+    Some(line)
 }
 
 /// The status word and reason code of a provenance line.

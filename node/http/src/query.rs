@@ -86,6 +86,10 @@ pub struct ResultTable {
     pub columns: Vec<ResultColumn>,
     /// The rows, one value per column.
     pub rows: Vec<Vec<serde_json::Value>>,
+    /// Per row, per column: the 95 % interval `[lo, hi]` of a value released with noise
+    /// (differential privacy), `null` for exact values; absent when every value is exact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Vec<Option<[f64; 2]>>>,
 }
 
 /// One column of a result.
@@ -96,6 +100,9 @@ pub struct ResultColumn {
     /// Its type: `string`, `integer`, `float`, `timestamp`, `date` or `geo_point`.
     #[serde(rename = "type")]
     pub ty: String,
+    /// How its values were released when not exactly (e.g. `laplace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
 }
 
 /// What happened at one member.
