@@ -203,7 +203,13 @@ fn result_table(result: &ResultTable) -> Table {
     }));
     for (r, row) in result.rows.iter().enumerate() {
         t.add_row(row.iter().enumerate().map(|(c, v)| {
-            match result.intervals.get(r).and_then(|i| i.get(c)).copied().flatten() {
+            match result
+                .intervals
+                .get(r)
+                .and_then(|i| i.get(c))
+                .copied()
+                .flatten()
+            {
                 Some([lo, hi]) => format!("{} [{lo:.1}, {hi:.1}]", text(v)),
                 None => text(v),
             }
