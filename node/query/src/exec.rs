@@ -382,6 +382,9 @@ impl Groups {
                     }
                 } else {
                     p.subjects[g as usize].insert(s);
+                    if !p.has_no_histograms() {
+                        p.note_bins(plan, columns, r, g, s);
+                    }
                 }
             }
         }

@@ -137,3 +137,20 @@ impl PartialResult {
         }
     }
 }
+
+#[test]
+fn exact_histogram_bins_of_few_citizens_stay_at_the_node() {
+    // 20 citizens at 10 µg/m³ and one at 95: in exact mode the lone citizen's bin is emptied.
+    let mut data = Vec::new();
+    for i in 0..20 {
+        data.extend(rows(Some(&format!("s{i}")), "gent", 2, 10.0));
+    }
+    data.extend(rows(Some("alice"), "gent", 5, 95.0));
+    let sql = "SELECT percentile_cont(1.0) WITHIN GROUP (ORDER BY no2) AS p FROM readings";
+    let (plan, part) = run(&bounded(), sql, &data, 10, None);
+    let rs = finalize(&plan, &part).unwrap();
+    let Value::Float(top) = rs.rows[0][0] else {
+        panic!("{:?}", rs.rows)
+    };
+    assert!(top <= 20.0, "the lone citizen's reading leaked: {top}");
+}

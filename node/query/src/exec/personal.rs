@@ -29,6 +29,9 @@ pub(super) struct Personal {
     pub(super) public_rows: Vec<u64>,
     /// DP: per subject, the groups it contributed to and how many rows to each.
     contributions: HashMap<u32, Vec<(u32, u32)>>,
+    /// Exact mode: per (group, aggregate, bin) of a percentile histogram, the personal rows
+    /// and their distinct subjects (a bin of fewer than k citizens does not leave the node).
+    pub(super) bins: HashMap<(u32, u16, u16), (u64, HashSet<u32>)>,
     empty: Vec<AggState>,
 }
 
@@ -43,8 +46,17 @@ impl Personal {
             rows: Vec::new(),
             public_rows: Vec::new(),
             contributions: HashMap::new(),
+            bins: HashMap::new(),
             empty,
         }
+    }
+
+    /// Whether no aggregate is a percentile histogram.
+    pub(super) fn has_no_histograms(&self) -> bool {
+        !self
+            .empty
+            .iter()
+            .any(|s| matches!(s, AggState::Histogram(_)))
     }
 
     /// Makes room for `n` groups.
@@ -102,6 +114,27 @@ impl Personal {
             return true;
         }
         false
+    }
+
+    /// Exact mode: notes personal row `r` of subject `s` in the bins of group `g`'s
+    /// percentile histograms.
+    pub(super) fn note_bins(&mut self, plan: &Plan, columns: &[Column], r: usize, g: u32, s: u32) {
+        for (a, spec) in plan.aggs.iter().enumerate() {
+            let (Some(f), AggState::Histogram(h)) = (spec.field, &self.empty[a]) else {
+                continue;
+            };
+            let x = match &columns[f] {
+                Column::Float(v) => v[r],
+                Column::Int(v) => v[r].map(|i| i as f64),
+                _ => None,
+            };
+            if let Some(x) = x {
+                let bin = h.bin(x) as u16;
+                let e = self.bins.entry((g, a as u16, bin)).or_default();
+                e.0 += 1;
+                e.1.insert(s);
+            }
+        }
     }
 
     /// Adds personal row `r` to group `g`'s personal states, values clamped to the bounds.

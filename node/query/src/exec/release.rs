@@ -21,13 +21,31 @@ use crate::partial::PartialGroup;
 use crate::plan::{AggFunc, Plan};
 use crate::schema::FieldType;
 
-/// The groups released under the exact rules, and how many were suppressed.
+/// The groups released under the exact rules, and how many were suppressed. A percentile
+/// histogram's bin keeps the rows of its citizens at the node unless at least `k` of them
+/// fall in it.
 pub(super) fn exact(
     groups: Vec<PartialGroup>,
     personal: Option<&Personal>,
     k: u64,
 ) -> (Vec<PartialGroup>, u64) {
     let total = groups.len();
+    let mut groups = groups;
+    // Histogram bins of fewer than k citizens keep their personal rows at the node.
+    if let Some(p) = personal {
+        for (&(g, a, bin), (rows, subjects)) in &p.bins {
+            if (subjects.len() as u64) < k {
+                if let Some(AggState::Histogram(h)) = groups
+                    .get_mut(g as usize)
+                    .and_then(|grp| grp.states.get_mut(a as usize))
+                {
+                    if let Some(c) = h.counts.get_mut(bin as usize) {
+                        *c = c.saturating_sub(*rows);
+                    }
+                }
+            }
+        }
+    }
     let kept: Vec<PartialGroup> = groups
         .into_iter()
         .enumerate()
