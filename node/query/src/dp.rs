@@ -155,3 +155,30 @@ mod tests {
         assert!(eps <= 1.0 + 1e-9 && delta <= 1e-6, "{eps} {delta}");
     }
 }
+
+#[cfg(test)]
+mod speed {
+    #[test]
+    #[ignore = "a measurement, not a test: cargo test -p regio-query --release speed -- --ignored --nocapture"]
+    fn draws_per_second() {
+        for (name, f) in [
+            (
+                "counts",
+                Box::new(|| {
+                    super::noisy_counts(&vec![100; 2000], 744, 2976.0).unwrap();
+                }) as Box<dyn Fn()>,
+            ),
+            (
+                "sums",
+                Box::new(|| {
+                    super::noisy_sums(&vec![100.0; 2000], 744.0 * 200.0, 595_200.0).unwrap();
+                }),
+            ),
+        ] {
+            let t = std::time::Instant::now();
+            f();
+            let us = t.elapsed().as_secs_f64() * 1e6 / 2000.0;
+            println!("{name}: {us:.1} µs per draw");
+        }
+    }
+}

@@ -102,6 +102,14 @@ fn public_rows_are_exact_and_the_personal_part_is_bounded_and_noised() {
         assert_eq!(rs.columns[0].mechanism.as_deref(), Some("laplace"));
         assert!(rs.columns[2].mechanism.is_some());
         assert_eq!(part.body_groups_rows(), vec![0]);
+        // Noisy states travel column by column and come back as they were.
+        let json = serde_json::to_value(&part).unwrap();
+        assert!(
+            json["body"]["groups"]["states"][0]["noisy"]["values"].is_array(),
+            "{json}"
+        );
+        let back: PartialResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back, part);
     }
     // 400 exact + 50 × 5 bounded = 650; noise scale L·G/ε_each = 10/(1/4) = 40.
     let mean = counts.iter().sum::<i64>() as f64 / counts.len() as f64;

@@ -23,7 +23,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::PartialGroup;
-use crate::agg::AggState;
+use crate::agg::{AggState, Noisy, NoisyKind};
 use crate::schema::Value;
 
 /// One column of values (grouping keys, min / max states).
@@ -62,6 +62,17 @@ enum StateColumn {
         n: Vec<u64>,
         mean: Vec<f64>,
         m2: Vec<f64>,
+    },
+    /// Values released under differential privacy, one measure for every group: `values`
+    /// and `scales` hold `width` numbers per group, back to back.
+    Noisy {
+        kind: NoisyKind,
+        width: usize,
+        values: Vec<f64>,
+        scales: Vec<f64>,
+        noises: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[f64; 2]>,
     },
     /// Anything else (sketches; integer sums beyond `i64`): one state per group.
     States(Vec<AggState>),
@@ -204,6 +215,29 @@ impl StateColumn {
                 mean: v.iter().map(|x| x.1).collect(),
                 m2: v.iter().map(|x| x.2).collect(),
             }),
+            Some(AggState::Noisy(first)) => {
+                let (kind, width, range) = (first.kind, first.values.len(), first.range);
+                all(&states, |s| match s {
+                    AggState::Noisy(x)
+                        if x.kind == kind
+                            && x.range == range
+                            && x.values.len() == width
+                            && x.scales.len() == width
+                            && x.values.iter().chain(&x.scales).all(|v| v.is_finite()) =>
+                    {
+                        Some(x)
+                    }
+                    _ => None,
+                })
+                .map(|v| StateColumn::Noisy {
+                    kind,
+                    width,
+                    values: v.iter().flat_map(|x| x.values.iter().copied()).collect(),
+                    scales: v.iter().flat_map(|x| x.scales.iter().copied()).collect(),
+                    noises: v.iter().map(|x| x.noises).collect(),
+                    range,
+                })
+            }
             _ => None,
         };
         typed.unwrap_or_else(|| StateColumn::States(states.into_iter().cloned().collect()))
@@ -277,6 +311,40 @@ impl StateColumn {
                     .zip(mean)
                     .zip(m2)
                     .map(|((n, mean), m2)| AggState::Stddev { n, mean, m2 })
+                    .collect()
+            }
+            StateColumn::Noisy {
+                kind,
+                width,
+                values,
+                scales,
+                noises,
+                range,
+            } => {
+                count(noises.len())?;
+                if width == 0
+                    || values.len() != n.saturating_mul(width)
+                    || scales.len() != values.len()
+                {
+                    return Err(format!(
+                        "a noisy column has {} values and {} scales for {n} groups of {width}",
+                        values.len(),
+                        scales.len()
+                    ));
+                }
+                values
+                    .chunks(width)
+                    .zip(scales.chunks(width))
+                    .zip(noises)
+                    .map(|((v, s), noises)| {
+                        AggState::Noisy(Noisy {
+                            kind,
+                            values: v.to_vec(),
+                            scales: s.to_vec(),
+                            noises,
+                            range,
+                        })
+                    })
                     .collect()
             }
             StateColumn::States(v) => {
