@@ -161,7 +161,7 @@ pub(super) async fn differencing(d: &mut Demo<'_>) -> Result<Step, DemoError> {
             ", NOT all noisy"
         },
         if differs {
-            ", all different"
+            ", not all the same"
         } else {
             ", all EQUAL"
         },
