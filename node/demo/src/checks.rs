@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::expect::{Daily, Mode};
 use super::noisy;
-use super::region;
 use super::session::{Demo, DemoError, Step, QUERY_DEADLINE};
 use super::steps::{finish, measured, refused_everywhere, DAILY_SQL, MIN_GROUP, PURPOSE};
 use super::table;
@@ -19,18 +18,6 @@ use regio_policy::doc::bundle::{self, PolicyBundle};
 use regio_policy::doc::query::{self as qdoc, PartialAnswer};
 use regio_policy::{DocHash, Signed};
 use regio_store::audit::Kind;
-
-/// Between steps 4 and 5: the board reviews the changed algorithm and issues a new certificate,
-/// which every member stores.
-pub(super) fn recertify(d: &mut Demo<'_>) -> Result<(), DemoError> {
-    let now = Utc::now();
-    let cert = region::certificate(&d.region.actors, 2, now)?;
-    for n in &d.region.nodes {
-        n.engine.put_certificate(cert.raw().clone(), now)?;
-    }
-    d.cert = cert.hash();
-    d.say("   (The board then reviews the new algorithm and issues certificate no. 2; every member stores it.)\n")
-}
 
 /// Step 5: a purpose the charter does not allow is refused everywhere.
 pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoError> {

@@ -104,7 +104,7 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
     report.steps.push(steps::withdraw_consent(&mut demo).await?);
     report.steps.push(steps::uncertified(&mut demo).await?);
     report.steps.push(steps::revocation(&mut demo).await?);
-    checks::recertify(&mut demo)?;
+    steps::recertify(&mut demo)?;
     report
         .steps
         .push(checks::forbidden_purpose(&mut demo).await?);

@@ -1,5 +1,6 @@
 //! Steps 1–4 of `regio demo` (owner: demo): a federated query with its provenance, a desk
-//! withdrawal of consent, an uncertified application, a revoked certificate.
+//! withdrawal of consent, an uncertified application, a revoked certificate (and the new
+//! certificate after it).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -375,4 +376,16 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
         true,
         took,
     ))
+}
+
+/// Between steps 4 and 5: the board reviews the changed algorithm and issues a new certificate,
+/// which every member stores.
+pub(super) fn recertify(d: &mut Demo<'_>) -> Result<(), DemoError> {
+    let now = Utc::now();
+    let cert = super::region::certificate(&d.region.actors, 2, now)?;
+    for n in &d.region.nodes {
+        n.engine.put_certificate(cert.raw().clone(), now)?;
+    }
+    d.cert = cert.hash();
+    d.say("   (The board then reviews the new algorithm and issues certificate no. 2; every member stores it.)\n")
 }
