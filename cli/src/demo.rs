@@ -13,10 +13,11 @@ pub(crate) struct DemoArgs {
     /// Days of readings per municipality (at least 3).
     #[arg(long, default_value_t = 3)]
     days: usize,
-    /// Sensors per municipality (at least 10; two in five belong to citizens).
-    #[arg(long, default_value_t = 20)]
+    /// Sensors per municipality (at least 10; two in five belong to citizens; with fewer than
+    /// 50 a municipality has fewer consenting citizens than the charter's minimum group size).
+    #[arg(long, default_value_t = 50)]
     sensors: usize,
-    /// How long the region waits for the member stopped in step 7, in milliseconds.
+    /// How long the region waits for the member stopped in step 8, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     deadline_ms: u64,
     /// Fresh random keys for every actor instead of the demo's fixed keys.

@@ -45,13 +45,33 @@ const CONSENT: &str = r#"{"subject":"subj-a","purpose":"ResearchAndDevelopment",
 {"subject":"subj-c","purpose":"ServiceProvision","granted":true,"given_at":"2023-04-01T10:00:00Z","withdrawn_at":null}
 {"subject":"subj-d","purpose":"ResearchAndDevelopment","granted":true,"given_at":"2023-01-01T10:00:00Z","withdrawn_at":"2023-06-01T10:00:00Z"}
 "#;
-/// Rows without subject plus those of subj-a and subj-b.
-const EXPECTED: usize = 12 + 9 + 6;
+/// Ten more citizens who consent to R&D, one reading each: the minimum group size (10) counts
+/// distinct citizens, so without them the count would be suppressed.
+const CROWD: usize = 10;
+/// Rows without subject plus those of subj-a, subj-b and the crowd.
+const EXPECTED: usize = 12 + 9 + 6 + CROWD;
+
+fn crowd(i: usize) -> String {
+    format!("subj-crowd-{i:02}")
+}
+
+/// The consent lines: [`CONSENT`] and the crowd's.
+fn consent() -> String {
+    let mut out = CONSENT.to_owned();
+    for i in 0..CROWD {
+        out.push_str(&format!("{{\"subject\":\"{}\",\"purpose\":\"ResearchAndDevelopment\",\"granted\":true,\"given_at\":\"2023-05-01T10:00:00Z\",\"withdrawn_at\":null}}\n", crowd(i)));
+    }
+    out
+}
 
 fn readings() -> String {
     let mut out = String::new();
     let mut i = 0;
-    for (subject, n) in SUBJECTS {
+    let names: Vec<String> = (0..CROWD).map(crowd).collect();
+    let all = SUBJECTS
+        .into_iter()
+        .chain(names.iter().map(|c| (Some(c.as_str()), 1)));
+    for (subject, n) in all {
         for _ in 0..n {
             i += 1;
             let row = serde_json::json!({
@@ -149,7 +169,7 @@ impl Setup {
             &url,
             "--dir",
             s(&dir),
-            s(&write(files, "consent.ndjson", CONSENT)),
+            s(&write(files, "consent.ndjson", &consent())),
         ]));
 
         let docs =
@@ -277,7 +297,7 @@ fn query_consent_withdrawal_and_refusals_end_to_end() {
         "{trace}"
     );
     assert!(
-        out.contains("│ 27 │")
+        out.contains(&format!("│ {EXPECTED} │"))
             && out.contains("Gent")
             && out.contains("44021")
             && out.contains("answered"),

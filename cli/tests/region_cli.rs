@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 const REGIO: &str = env!("CARGO_BIN_EXE_regio");
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 const DAYS: usize = 2;
-const SENSORS: usize = 10;
+const SENSORS: usize = data::SENSORS;
 
 fn regio(args: &[&str]) -> Output {
     Command::new(REGIO)

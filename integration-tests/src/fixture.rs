@@ -21,8 +21,9 @@ use tempfile::TempDir;
 
 /// Days of readings per node.
 pub const DAYS: usize = 3;
-/// Sensors per node.
-pub const SENSORS: usize = 20;
+/// Sensors per node: enough consenting citizens that groups are released (the minimum group
+/// size counts distinct citizens).
+pub const SENSORS: usize = regio_demo::data::SENSORS;
 /// Readings per node, for research.
 pub const COUNT_SQL: &str = "SELECT count(*) AS n FROM readings";
 /// The purpose the demo's application declares.

@@ -68,12 +68,16 @@ fn demo_files() -> Vec<(String, String)> {
             format!("de{:02x}", i + 1).repeat(16) + "\n",
         ));
         // The policy bundle, unsigned (`regio sign` in the setup signs it with node.key):
-        // the demo's, without its grant to the uncertified application.
+        // the demo's, without its grants to the uncertified and the curious application.
         let mut bundle = region::policy(i, &actors, dated());
+        let others = [
+            actors.uncertified.did().as_str(),
+            actors.curious.did().as_str(),
+        ];
         bundle
             .access
             .policy
-            .retain(|line| !line.iter().any(|f| f == actors.uncertified.did().as_str()));
+            .retain(|line| !line.iter().any(|f| others.contains(&f.as_str())));
         let mut unsigned = Signed::sign(bundle, &actors.nodes[i], dated())
             .unwrap()
             .raw()

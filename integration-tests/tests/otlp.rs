@@ -181,7 +181,13 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
         .map(|d| Store::open_sled(d.path()).unwrap())
         .collect();
     let live = rt
-        .block_on(LiveRegion::start(Actors::new(N), stores, 3, 20, Utc::now()))
+        .block_on(LiveRegion::start(
+            Actors::new(N),
+            stores,
+            3,
+            regio_demo::data::SENSORS,
+            Utc::now(),
+        ))
         .unwrap();
     let (actors, docs) = (&live.actors, &live.docs);
     let engines: Vec<&Engine> = live.nodes.iter().map(|n| &*n.engine).collect();
@@ -252,7 +258,17 @@ fn one_federated_query_is_one_trace_with_spans_from_every_node() {
             p.groups_suppressed.to_string(),
             "{a:#?}"
         );
-        assert!(p.rows_excluded_by_consent > 0);
+        // The span carries what the application received (personal data: withheld); the
+        // member's own audit log keeps the exact count of rows left out for lack of consent.
+        assert_eq!(p.rows_excluded_by_consent, 0);
+        let engine = engines.iter().find(|e| e.did() == &p.member).unwrap();
+        let answer = p.answer.unwrap().to_string();
+        let log = engine.store().audit_range(1, u64::MAX).unwrap();
+        let entry = log
+            .iter()
+            .find(|e| e.body["answer"].as_str() == Some(answer.as_str()))
+            .unwrap();
+        assert!(entry.body["rowsExcludedByConsent"].as_u64().unwrap() > 0);
         // Every member's answer hangs directly under the application's span.
         assert_eq!(a.parent, traceparent[36..52].to_string(), "{a:#?}");
     }

@@ -62,7 +62,7 @@ fn node() -> Setup {
     let docs = region::documents(&actors, &[vec![]], now).unwrap();
     let store = Store::memory();
     store.create_dataset(&data::readings_schema()).unwrap();
-    let d = data::municipality(0, 3, 20);
+    let d = data::municipality(0, 3, data::SENSORS);
     let consenting: Vec<String> = d
         .consent
         .iter()

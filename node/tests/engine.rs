@@ -234,11 +234,18 @@ fn rows_of(engine: &Engine, value: Value) -> Vec<(String, String, i64, f64, f64,
     read_result_csv(&csv_of(engine, value))
 }
 
-fn count_of(engine: &Engine, value: Value) -> i64 {
-    let csv = csv_of(engine, value);
-    let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("n"));
-    lines.next().unwrap().parse().unwrap()
+/// Rows the node counted for `value` (answered), from its own audit entry: scanned minus left
+/// out for lack of consent.
+fn counted(engine: &Engine, value: Value) -> i64 {
+    let answer = engine.answer(value, None, now()).unwrap();
+    assert!(matches!(
+        answer.signed.doc().outcome,
+        Outcome::Answered { .. }
+    ));
+    let head = engine.store().audit_head().unwrap().unwrap();
+    assert_eq!(head.body["answer"], serde_json::json!(answer.signed.hash()));
+    let n = |k: &str| head.body[k].as_i64().unwrap();
+    n("rowsScanned") - n("rowsExcludedByConsent")
 }
 
 fn reason(engine: &Engine, value: Value) -> String {
@@ -255,20 +262,35 @@ fn reason(engine: &Engine, value: Value) -> String {
     }
 }
 
+/// DuckDB's answer to the reference query for Gent (the fixture's README), under the minimum
+/// group size counted in rows (`expected.csv`) or in distinct subjects (`expected_subjects.csv`).
+fn duckdb_rows(file: &str) -> Vec<(String, String, i64, f64, f64, f64)> {
+    read_result_csv(&std::fs::read_to_string(fixture().join(file)).unwrap())
+        .into_iter()
+        .filter(|row| row.0 == "44021")
+        .collect()
+}
+
 #[test]
 fn the_reference_query_gives_duckdbs_rows_for_this_municipality() {
     let (engine, r) = setup(Store::memory());
     let ours = rows_of(&engine, query(&r, REFERENCE_SQL, "a", true));
-    let expected: Vec<_> =
-        read_result_csv(&std::fs::read_to_string(fixture().join("expected.csv")).unwrap())
-            .into_iter()
-            .filter(|row| row.0 == "44021")
-            .collect();
+    // k counts distinct subjects: DuckDB's `--k-rule subjects` answer.
+    let expected = duckdb_rows("expected_subjects.csv");
     assert!(!expected.is_empty());
     assert_eq!(ours.len(), expected.len());
     for (a, b) in ours.iter().zip(&expected) {
         assert_eq!((&a.0, &a.1, a.2, a.4, a.5), (&b.0, &b.1, b.2, b.4, b.5));
         assert!(((a.3 - b.3) / b.3).abs() < 1e-9);
+    }
+    // The days that have k rows but fewer than k citizens are suppressed whole.
+    let by_rows = duckdb_rows("expected.csv");
+    assert!(by_rows.len() > expected.len());
+    for row in by_rows
+        .iter()
+        .filter(|b| !expected.iter().any(|e| e.1 == b.1))
+    {
+        assert!(!ours.iter().any(|a| a.1 == row.1), "{} released", row.1);
     }
     let head = engine.store().audit_head().unwrap().unwrap();
     assert_eq!(head.kind, Kind::QueryAnswered);
@@ -278,7 +300,9 @@ fn the_reference_query_gives_duckdbs_rows_for_this_municipality() {
 #[test]
 fn a_withdrawal_changes_the_next_answer() {
     let (engine, r) = setup(Store::memory());
-    let before = count_of(
+    // Too few citizens consent for the count itself to be released (k counts distinct
+    // subjects), so the rows counted are read where they are exact: the node's audit log.
+    let before = counted(
         &engine,
         query(&r, "SELECT count(*) AS n FROM readings", "b1", true),
     );
@@ -306,7 +330,7 @@ fn a_withdrawal_changes_the_next_answer() {
             now(),
         )
         .unwrap();
-    let after = count_of(
+    let after = counted(
         &engine,
         query(&r, "SELECT count(*) AS n FROM readings", "b2", true),
     );

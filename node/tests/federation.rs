@@ -24,7 +24,7 @@ use regio_store::Store;
 
 const N: usize = 3;
 const DAYS: usize = 3;
-const SENSORS: usize = 20;
+const SENSORS: usize = regio_demo::data::SENSORS;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 /// Rows that count for ResearchAndDevelopment: city sensors, and citizens who consent now.
@@ -79,7 +79,15 @@ async fn a_region_answers_together_and_refuses_together() {
         assert_eq!(p.status, Status::Answered);
         assert_eq!(p.name, MUNICIPALITIES[i].1);
         assert_eq!(p.policy_version, Some(1));
-        assert!(p.rows_excluded_by_consent > 0);
+        // Withheld from the application (personal data); exact in the member's audit log.
+        assert_eq!(p.rows_excluded_by_consent, 0);
+        let answer = p.answer.unwrap().to_string();
+        let log = nodes[i].engine.store().audit_range(1, u64::MAX).unwrap();
+        let entry = log
+            .iter()
+            .find(|e| e.body["answer"].as_str() == Some(answer.as_str()))
+            .expect("the answer is in the member's audit log");
+        assert!(entry.body["rowsExcludedByConsent"].as_u64().unwrap() > 0);
     }
     assert_eq!(r.answers.len(), N);
 

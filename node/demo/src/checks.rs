@@ -1,5 +1,5 @@
-//! Steps 5–8 of `regio demo` (owner: demo): a purpose the charter forbids, a small group
-//! suppressed, a stopped member, and the auditor's offline verification.
+//! Steps 5, 6, 8 and 9 of `regio demo` (owner: demo): a purpose the charter forbids, a small
+//! group not released, a stopped member, and the auditor's offline verification.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -7,12 +7,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
-use super::expect::Daily;
-use super::region;
+use super::expect::{Daily, Mode};
+use super::noisy;
 use super::session::{Demo, DemoError, Step, QUERY_DEADLINE};
-use super::steps::{
-    check_daily, finish, measured, refused_everywhere, DAILY_SQL, MIN_GROUP, PURPOSE,
-};
+use super::steps::{finish, measured, refused_everywhere, DAILY_SQL, MIN_GROUP, PURPOSE};
 use super::table;
 use regio_net::Protocol;
 use regio_node::federation::Status;
@@ -20,18 +18,6 @@ use regio_policy::doc::bundle::{self, PolicyBundle};
 use regio_policy::doc::query::{self as qdoc, PartialAnswer};
 use regio_policy::{DocHash, Signed};
 use regio_store::audit::Kind;
-
-/// Between steps 4 and 5: the board reviews the changed algorithm and issues a new certificate,
-/// which every member stores.
-pub(super) fn recertify(d: &mut Demo<'_>) -> Result<(), DemoError> {
-    let now = Utc::now();
-    let cert = region::certificate(&d.region.actors, 2, now)?;
-    for n in &d.region.nodes {
-        n.engine.put_certificate(cert.raw().clone(), now)?;
-    }
-    d.cert = cert.hash();
-    d.say("   (The board then reviews the new algorithm and issues certificate no. 2; every member stores it.)\n")
-}
 
 /// Step 5: a purpose the charter does not allow is refused everywhere.
 pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoError> {
@@ -87,10 +73,18 @@ pub(super) async fn forbidden_purpose(d: &mut Demo<'_>) -> Result<Step, DemoErro
     ))
 }
 
-/// Step 6: a group under the minimum size never leaves its node.
+/// Step 6: a group with too few citizens is not released: it is absent from the answer, and
+/// each municipality's own audit log counts what it kept at home.
 pub(super) async fn small_group(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let (days, sensors, n) = (d.opts.days, d.opts.sensors, d.region.nodes.len());
-    let exp = Daily::new(n, days, sensors, &d.withdrawn, MIN_GROUP, Utc::now());
+    let exp = Daily::in_mode(
+        Mode::Private,
+        n,
+        (days, sensors),
+        &d.withdrawn,
+        MIN_GROUP,
+        Utc::now(),
+    );
     let name = |nis: &str| {
         super::data::MUNICIPALITIES
             .iter()
@@ -100,14 +94,19 @@ pub(super) async fn small_group(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let hidden = exp
         .hidden
         .iter()
-        .map(|((nis, day), c)| format!("{} on {day}: {c} readings", name(nis)))
+        .map(|((nis, day), g)| {
+            let s = if g.subjects == 1 { "" } else { "s" };
+            format!("{} on {day}: {} citizen{s}", name(nis), g.subjects)
+        })
         .collect::<Vec<_>>()
         .join(", ");
     d.say(format!(
-        "6. A small group is suppressed.\n   The application asks the daily question again. Since the withdrawal, one day of one municipality\n   \
-         has fewer than {MIN_GROUP} usable readings ({hidden}). The charter's minimum group size is {MIN_GROUP}:\n   \
-         so small a figure could single out a few people, so the municipality keeps it at home and says so\n   \
-         in the provenance."
+        "6. A small group is not released.\n   The application asks the daily question again. On the first day only a few sensors were\n   \
+         installed, all of them citizens' own ({hidden}). So few people could be\n   \
+         recognised even in a noisy figure: the charter releases a group of citizens' readings only when\n   \
+         there are clearly more than {MIN_GROUP} citizens in it. Each municipality keeps that day at home; the\n   \
+         day is simply absent from the answer. How many groups it kept back is written in its own audit log\n   \
+         (the answer does not say it: that number, too, could give a citizen away)."
     ))?;
     let app = d.region.actors.app.clone();
     let t = Instant::now();
@@ -115,35 +114,61 @@ pub(super) async fn small_group(d: &mut Demo<'_>) -> Result<Step, DemoError> {
         .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
         .await?;
     let took = t.elapsed();
-    d.say(format!("{}\n{}", table::result(&r), table::provenance(&r)))?;
-    let (ok, expected, seen) = check_daily(&r, &exp);
-    let some = exp.suppressed.iter().sum::<u64>() > 0;
+    let released = noisy::column(&r, 2, 2);
+    let absent = exp
+        .hidden
+        .keys()
+        .all(|(a, b)| !released.contains_key(&vec![a.clone(), b.clone()]));
+    let logged: Vec<Option<u64>> = (0..n)
+        .map(|i| {
+            d.audit_entry(i, r.provenance.get(i).and_then(|p| p.answer))
+                .and_then(|b| b["groupsSuppressed"].as_u64())
+        })
+        .collect();
+    d.say(format!(
+        "{}\n{}\n   Groups kept at home, from each municipality's audit log: {}.",
+        table::result(&r),
+        table::provenance(&r),
+        logged
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{} {}", d.name(i), g.map_or("-".into(), |g| g.to_string())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    let v = noisy::check_daily(&r, &exp);
+    let want: Vec<Option<u64>> = exp.suppressed.iter().map(|&s| Some(s)).collect();
+    let some = !exp.hidden.is_empty();
+    let ok = v.ok && absent && some && logged == want;
     let expected = if some {
-        format!("{expected}; absent: {hidden}")
+        format!(
+            "{}; absent: {hidden}; kept at home per member (audit log) {:?}",
+            v.expected, exp.suppressed
+        )
     } else {
-        "at least one group under the minimum (none in this data: use more sensors or days)".into()
+        "at least one group with too few citizens (none in this data: use fewer sensors on day 1)"
+            .into()
     };
+    let seen = format!(
+        "{}; the small groups {}; kept at home per member (audit log) {:?}",
+        v.seen,
+        if absent { "absent" } else { "PRESENT" },
+        logged.iter().map(|g| g.unwrap_or(0)).collect::<Vec<_>>()
+    );
     Ok(measured(
-        finish(
-            d,
-            6,
-            "a group under the minimum size is suppressed at its node",
-            ok && some,
-            expected,
-            seen,
-        )?,
+        finish(d, 6, "a small group is not released", ok, expected, seen)?,
         &r,
         false,
         took,
     ))
 }
 
-/// Step 7: a stopped member; the answer comes by the deadline with the coverage stated.
+/// Step 8: a stopped member; the answer comes by the deadline with the coverage stated.
 pub(super) async fn stopped_member(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let stop = d.region.nodes.len() - 1;
     let deadline = d.opts.deadline;
     d.say(format!(
-        "7. A member goes down.\n   {}'s node is switched off. The region does not wait for it beyond the query's deadline\n   \
+        "8. A member goes down.\n   {}'s node is switched off. The region does not wait for it beyond the query's deadline\n   \
          ({} ms): the answer comes from the others and says plainly who is missing.",
         d.name(stop),
         deadline.as_millis()
@@ -192,7 +217,7 @@ pub(super) async fn stopped_member(d: &mut Demo<'_>) -> Result<Step, DemoError> 
     Ok(measured(
         finish(
             d,
-            7,
+            8,
             "a stopped member: the answer arrives by the deadline with coverage stated",
             ok,
             expected,
@@ -279,10 +304,10 @@ fn check_answer(d: &Demo<'_>, i: usize, answers: &HashMap<DocHash, Value>) -> Re
         .ok_or_else(|| "not in the member's audit log".into())
 }
 
-/// Step 8: the auditor verifies every policy chain and every signed answer of step 1, offline.
+/// Step 9: the auditor verifies every policy chain and every signed answer of step 1, offline.
 pub(super) async fn auditor(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     d.say(
-        "8. The auditor checks, offline.\n   An auditor fetches each member's chain of signed policies and verifies signatures and links\n   \
+        "9. The auditor checks, offline.\n   An auditor fetches each member's chain of signed policies and verifies signatures and links\n   \
          without trusting any node; then checks each signed answer of step 1: the signature, that the\n   \
          member itself signed it, and that the member's own (hash-chained) audit log records it.",
     )?;
@@ -353,7 +378,7 @@ pub(super) async fn auditor(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let ok = chains == n && signed == n;
     let mut step = finish(
         d,
-        8,
+        9,
         "the auditor verifies every policy chain and every signed answer offline",
         ok,
         format!("{n} chains and {n} answers verify"),

@@ -36,6 +36,9 @@ pub struct Actors {
     pub uncertified: Key,
     /// A desk clerk (authorised at every node).
     pub clerk: Key,
+    /// A second certified application, which tries to single out one citizen (demo step 7;
+    /// its own key, so its privacy budget is its own).
+    pub curious: Key,
 }
 
 impl Actors {
@@ -49,6 +52,7 @@ impl Actors {
             app: Key::from_secret([101; 32]),
             uncertified: Key::from_secret([102; 32]),
             clerk: Key::from_secret([103; 32]),
+            curious: Key::from_secret([104; 32]),
         }
     }
 
@@ -60,6 +64,7 @@ impl Actors {
             app: Key::generate()?,
             uncertified: Key::generate()?,
             clerk: Key::generate()?,
+            curious: Key::generate()?,
         })
     }
 }
@@ -129,6 +134,7 @@ pub fn policy_in(region: &str, i: usize, actors: &Actors, now: DateTime<Utc>) ->
                 line(&["p", "researcher", region, "readings", "aggregate", "*"]),
                 line(&["g", actors.app.did().as_str(), "researcher", region]),
                 line(&["g", actors.uncertified.did().as_str(), "researcher", region]),
+                line(&["g", actors.curious.did().as_str(), "researcher", region]),
             ],
         },
         certification: vec![CertRequirement {
@@ -244,30 +250,67 @@ pub fn certificate(
     serial: u32,
     now: DateTime<Utc>,
 ) -> Result<Signed<EthicsCertificate>, SignDocError> {
+    let algorithm = Algorithm {
+        name: "daily-no2".into(),
+        description: "Counts readings and averages NO2 per municipality per day; no individual is singled out.".into(),
+        source: "https://example.org/regio/daily-no2".into(),
+        hash: format!("sha256:{}", "0f".repeat(32)),
+    };
+    let subject = (
+        &actors.app,
+        "Luchtkwaliteit Vlaanderen",
+        "Universiteit Gent, vakgroep Milieu",
+    );
+    certificate_of(actors, subject, serial, algorithm, now)
+}
+
+/// The ethics board's certificate number `serial` for the second application
+/// ([`Actors::curious`]): readings per municipality, for `ResearchAndDevelopment`.
+pub fn curious_certificate(
+    actors: &Actors,
+    serial: u32,
+    now: DateTime<Utc>,
+) -> Result<Signed<EthicsCertificate>, SignDocError> {
+    let algorithm = Algorithm {
+        name: "readings-per-municipality".into(),
+        description: "Counts readings per municipality.".into(),
+        source: "https://example.org/regio/readings-per-municipality".into(),
+        hash: format!("sha256:{}", "1e".repeat(32)),
+    };
+    let subject = (&actors.curious, "Sensordekking", "Data-adviesbureau Noord");
+    certificate_of(actors, subject, serial, algorithm, now)
+}
+
+/// A certificate of the ethics board for `(key, name, organisation)` and `algorithm`.
+fn certificate_of(
+    actors: &Actors,
+    (key, name, organisation): (&Key, &str, &str),
+    serial: u32,
+    algorithm: Algorithm,
+    now: DateTime<Utc>,
+) -> Result<Signed<EthicsCertificate>, SignDocError> {
     let cert = EthicsCertificate {
         id: format!("urn:uuid:0b9c1d3e-7a52-4d1e-9f00-{serial:012}"),
         issuer: actors.certifier.did().clone(),
         valid_from: now - Duration::days(1),
         valid_until: now + Duration::days(365),
         credential_subject: CertSubject {
-            id: actors.app.did().clone(),
-            name: "Luchtkwaliteit Vlaanderen".into(),
-            organisation: "Universiteit Gent, vakgroep Milieu".into(),
+            id: key.did().clone(),
+            name: name.into(),
+            organisation: organisation.into(),
             purposes: vec!["ResearchAndDevelopment".into()],
             datasets: vec!["readings".into()],
-            algorithm: Algorithm {
-                name: "daily-no2".into(),
-                description: "Counts readings and averages NO2 per municipality per day; no individual is singled out.".into(),
-                source: "https://example.org/regio/daily-no2".into(),
-                hash: format!("sha256:{}", "0f".repeat(32)),
-            },
             assessment: Assessment {
                 criteria: "urn:regio:certification-criteria:1".into(),
                 level: "standard".into(),
                 risk_category: "limited".into(),
-                report: "https://example.org/regio/assessment/daily-no2".into(),
+                report: format!("https://example.org/regio/assessment/{}", algorithm.name),
             },
-            register: Register { goal: Some("Evidence for low-emission-zone policy.".into()), ..Register::default() },
+            register: Register {
+                goal: Some("Evidence for low-emission-zone policy.".into()),
+                ..Register::default()
+            },
+            algorithm,
         },
     };
     Signed::sign(cert, &actors.certifier, now)

@@ -1,7 +1,8 @@
 //! `regio demo` (owner: demo): a whole region in one process. Five municipality nodes, each
 //! with its own sled database in a fresh temporary directory and its own libp2p endpoint on
 //! loopback, an ethics board, a certified and an uncertified application, a desk clerk and
-//! the signed inclusion charter. [`run`] plays eight steps, narrates each in plain language
+//! the signed inclusion charter (the default one: differential privacy for personal data).
+//! [`run`] plays nine steps, narrates each in plain language
 //! and checks each against figures computed from the generated data; the [`Report`] says,
 //! step by step, what was expected and what was seen.
 
@@ -14,7 +15,7 @@ use chrono::Utc;
 use super::cluster::LiveRegion;
 use super::region::{self, Actors};
 use super::session::Demo;
-use super::{checks, steps};
+use super::{checks, differencing, steps};
 use regio_store::Store;
 
 pub use super::session::{DemoError, Options, Report, Step};
@@ -66,12 +67,14 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
     } else {
         Actors::new(n)
     };
-    let region = LiveRegion::start(
+    let region = LiveRegion::start_full(
+        region::REGION,
+        &region::default_charter(),
         actors,
         open_stores(scratch.path(), n)?,
-        opts.days,
-        opts.sensors,
+        (opts.days, opts.sensors),
         Utc::now(),
+        |_, _| {},
     )
     .await?;
     let cert = region.docs.certificate.hash();
@@ -101,11 +104,14 @@ pub async fn run(opts: &Options, out: &mut dyn Write) -> Result<Report, DemoErro
     report.steps.push(steps::withdraw_consent(&mut demo).await?);
     report.steps.push(steps::uncertified(&mut demo).await?);
     report.steps.push(steps::revocation(&mut demo).await?);
-    checks::recertify(&mut demo)?;
+    steps::recertify(&mut demo)?;
     report
         .steps
         .push(checks::forbidden_purpose(&mut demo).await?);
     report.steps.push(checks::small_group(&mut demo).await?);
+    report
+        .steps
+        .push(differencing::differencing(&mut demo).await?);
     report.steps.push(checks::stopped_member(&mut demo).await?);
     report.steps.push(checks::auditor(&mut demo).await?);
     demo.region.stop().await;

@@ -24,9 +24,10 @@ use regio_store::StoreError;
 pub struct Options {
     /// Days of readings per municipality (at least 3: the sensor roll-out takes two days).
     pub days: usize,
-    /// Sensors per municipality (two in five are citizens' sensors; at least 10).
+    /// Sensors per municipality (two in five are citizens' sensors; at least 10). With fewer
+    /// than 50, a municipality has fewer consenting citizens than the minimum group size.
     pub sensors: usize,
-    /// How long the region waits for a stopped member in step 7.
+    /// How long the region waits for a stopped member in step 8.
     pub deadline: Duration,
     /// Fresh random keys for every actor instead of the demo's fixed keys.
     pub seedless: bool,
@@ -36,7 +37,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             days: 3,
-            sensors: 20,
+            sensors: super::data::SENSORS,
             deadline: Duration::from_secs(2),
             seedless: false,
         }
@@ -46,7 +47,7 @@ impl Default for Options {
 /// One step of the demo, checked.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// Its number (1–8).
+    /// Its number (1–9).
     pub number: u8,
     /// What it shows.
     pub title: String,
@@ -139,7 +140,7 @@ pub(super) struct Demo<'a> {
     pub(super) first: Option<FederatedResult>,
 }
 
-/// The deadline of every query but step 7's.
+/// The deadline of every query but step 8's.
 pub(super) const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Demo<'_> {
@@ -182,6 +183,21 @@ impl Demo<'_> {
             cert,
             Utc::now(),
         )?)
+    }
+
+    /// The body of member `i`'s own audit entry for its signed answer `answer` (exact
+    /// counters, subjects counted), if it has one.
+    pub(super) fn audit_entry(&self, i: usize, answer: Option<DocHash>) -> Option<Value> {
+        let answer = answer?.to_string();
+        let log = self.region.nodes[i]
+            .engine
+            .store()
+            .audit_range(1, u64::MAX)
+            .ok()?;
+        log.into_iter()
+            .rev()
+            .find(|e| e.body["answer"].as_str() == Some(answer.as_str()))
+            .map(|e| e.body)
     }
 
     /// The name of member `i`.

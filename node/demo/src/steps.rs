@@ -1,5 +1,6 @@
 //! Steps 1–4 of `regio demo` (owner: demo): a federated query with its provenance, a desk
-//! withdrawal of consent, an uncertified application, a revoked certificate.
+//! withdrawal of consent, an uncertified application, a revoked certificate (and the new
+//! certificate after it).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -7,14 +8,16 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::data::{self, MUNICIPALITIES};
-use super::expect::{self, Daily};
+use super::expect::{self, Daily, Mode};
+use super::noisy;
 use super::session::{Demo, DemoError, Step, QUERY_DEADLINE};
 use super::table;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p;
-use regio_node::federation::{FederatedResult, Status};
+use regio_node::federation::FederatedResult;
 use regio_policy::doc::consent::{Channel, ConsentRecord, Status as ConsentStatus};
 use regio_policy::Signed;
+use regio_store::DocKind;
 
 /// The purpose the application declares.
 pub(super) const PURPOSE: &str = "ResearchAndDevelopment";
@@ -68,51 +71,6 @@ pub(super) fn measured(
     step
 }
 
-/// The (municipality, day) → readings of a daily result.
-fn daily_rows(r: &FederatedResult) -> BTreeMap<(String, String), u64> {
-    let rows = r
-        .result
-        .as_ref()
-        .and_then(|v| v["rows"].as_array().cloned())
-        .unwrap_or_default();
-    rows.iter()
-        .map(|row| {
-            (
-                (
-                    row[0].as_str().unwrap_or("").to_owned(),
-                    row[1].as_str().unwrap_or("").to_owned(),
-                ),
-                row[2].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
-/// Compares a daily result with the expectation: every kept group and its count, the groups
-/// each member suppressed, full coverage. Returns (ok, expected, seen).
-pub(super) fn check_daily(r: &FederatedResult, exp: &Daily) -> (bool, String, String) {
-    let seen_rows = daily_rows(r);
-    let total: u64 = seen_rows.values().sum();
-    let suppressed: Vec<u64> = r.provenance.iter().map(|p| p.groups_suppressed).collect();
-    let n = r.provenance.len();
-    let ok = r.coverage == (n, n) && seen_rows == exp.kept && suppressed == exp.suppressed;
-    let expected = format!(
-        "coverage {n}/{n}, {} groups, {} readings, groups suppressed per member {:?}",
-        exp.kept.len(),
-        exp.total(),
-        exp.suppressed
-    );
-    let seen = format!(
-        "coverage {}/{}, {} groups, {} readings, groups suppressed per member {:?}",
-        r.coverage.0,
-        r.coverage.1,
-        seen_rows.len(),
-        total,
-        suppressed
-    );
-    (ok, expected, seen)
-}
-
 /// Whether every member refused with `code`; and the line saying what was seen.
 pub(super) fn refused_everywhere(r: &FederatedResult, code: &str) -> (bool, String) {
     let reasons = table::reasons(r);
@@ -138,14 +96,23 @@ pub(super) fn refused_everywhere(r: &FederatedResult, code: &str) -> (bool, Stri
     )
 }
 
-/// Step 1: a federated query, its result and provenance.
+/// Step 1: a federated query under differential privacy: its noisy result with intervals,
+/// and its provenance with the privacy budget each member charged.
 pub(super) async fn federated_query(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let (days, sensors, n) = (d.opts.days, d.opts.sensors, d.region.nodes.len());
     d.say(format!(
         "1. A federated query.\n   The certified research application asks {} for the daily NO2 average and number of readings\n   \
          per municipality, for research. {} passes the question to every member. Each municipality decides\n   \
          for itself, with its own signed policy: it checks the application's ethics certificate and the\n   \
-         charter, leaves out the readings of citizens who did not consent, and signs its answer.",
+         charter, leaves out the readings of citizens who did not consent, and signs its answer.\n   \
+         The readings of citizens' own sensors are personal data. The charter says: such figures leave a\n   \
+         municipality only with random noise added (differential privacy), so that no answer, and no\n   \
+         combination of answers, shows what one citizen contributed. Each figure comes with a range that\n   \
+         holds the true figure 95 times in 100. Every question costs the application part of a daily\n   \
+         privacy budget at each municipality; when it is spent, the municipality stops answering.\n   \
+         In this small demo the ranges are wide: a day has only a few hundred readings, and the charter\n   \
+         hides all of one citizen's readings (up to 24 a day, for up to 31 days). With the many\n   \
+         citizens of a real municipality, the same noise is a small part of each figure.",
         d.name(0),
         d.name(0)
     ))?;
@@ -155,57 +122,72 @@ pub(super) async fn federated_query(d: &mut Demo<'_>) -> Result<Step, DemoError>
         .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
         .await?;
     let took = t.elapsed();
-    d.say(format!("   Result ({} ms):\n{}\n   Provenance — who answered, under which policy, what they left out:\n{}", took.as_millis(), table::result(&r), table::provenance(&r)))?;
-    let exp = Daily::new(n, days, sensors, &d.withdrawn, MIN_GROUP, Utc::now());
-    let (ok, expected, seen) = check_daily(&r, &exp);
-    d.say(format!("   Check: the generated data says the region holds {} readings that may be used for research; the answer adds up to {}.", exp.total(), daily_rows(&r).values().sum::<u64>()))?;
+    d.say(format!(
+        "   Result ({} ms):\n{}\n   How the figures were made uncertain: {}.\n   \
+         Provenance — who answered, under which policy, what they withheld, what budget they charged:\n{}",
+        took.as_millis(),
+        table::result(&r),
+        table::mechanisms(&r),
+        table::provenance(&r)
+    ))?;
+    let exp = Daily::in_mode(
+        Mode::Private,
+        n,
+        (days, sensors),
+        &d.withdrawn,
+        MIN_GROUP,
+        Utc::now(),
+    );
+    let v = noisy::check_daily(&r, &exp);
+    d.say(format!(
+        "   Check: the generated data says which groups may be released and their true figures ({} readings\n   \
+         in all). {} of the {} true figures lie inside the range the answer states.",
+        exp.total(),
+        v.inside.0,
+        v.inside.1
+    ))?;
     let coverage = Some(r.coverage);
     d.first = Some(r);
     let mut step = finish(
         d,
         1,
-        "a federated query answered by every member, with provenance",
-        ok,
-        expected,
-        seen,
+        "a federated query answered by every member, noisy with stated intervals, with provenance",
+        v.ok,
+        v.expected,
+        v.seen,
     )?;
     step.coverage = coverage;
     step.took = took;
     Ok(step)
 }
 
-fn totals(r: &FederatedResult) -> BTreeMap<String, u64> {
-    let rows = r
-        .result
-        .as_ref()
-        .and_then(|v| v["rows"].as_array().cloned())
-        .unwrap_or_default();
-    rows.iter()
-        .map(|row| {
-            (
-                row[0].as_str().unwrap_or("").to_owned(),
-                row[1].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
+/// What member `i`'s own audit log recorded for its answer in `r`: (subjects counted, rows
+/// excluded for lack of consent), exact.
+fn audited(d: &Demo<'_>, i: usize, r: &FederatedResult) -> Option<(u64, u64)> {
+    let body = d.audit_entry(i, r.provenance.get(i)?.answer)?;
+    Some((
+        body["subjectsCounted"].as_u64()?,
+        body["rowsExcludedByConsent"].as_u64()?,
+    ))
 }
 
-/// Step 2: a citizen withdraws consent at the desk; the next answer loses exactly their rows.
+/// Step 2: a citizen withdraws consent at the desk; the municipality's own audit log shows
+/// that the next answer no longer counts them (the answer itself is meant not to show it).
 pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let (days, sensors) = (d.opts.days, d.opts.sensors);
     let (nis, name) = MUNICIPALITIES[0];
     let subject = data::subject(nis, 0);
     let rows = expect::subject_rows(0, days, sensors, &subject);
     let app = d.region.actors.app.clone();
-    let before = totals(
-        &d.ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE)
-            .await?,
-    );
+    let before = d
+        .ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE)
+        .await?;
+    let was = audited(d, 0, &before);
     d.say(format!(
         "2. A citizen withdraws consent at the desk.\n   Citizen {subject} of {name}, whose sensor sent {rows} readings, walks into the town hall and\n   \
          withdraws consent for research. The clerk registers it; the record is signed by the clerk and\n   \
-         stored by {name}'s node. Readings per municipality before: {name} {}.",
-        before.get(nis).copied().unwrap_or(0)
+         stored by {name}'s node. Readings per municipality before (noisy):\n{}",
+        table::result(&before)
     ))?;
     let now = Utc::now();
     let record = ConsentRecord {
@@ -233,43 +215,48 @@ pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError
         .ask(0, &app, PURPOSE, TOTAL_SQL, Some(d.cert), QUERY_DEADLINE)
         .await?;
     let took = t.elapsed();
-    let after = totals(&r);
+    let is = audited(d, 0, &r);
+    // The citizen's own view: which queries touched their data since the withdrawal.
+    let touched = d.region.nodes[0]
+        .engine
+        .store()
+        .subject_queries(&subject)
+        .map(|es| {
+            let after = r.provenance[0].answer.map(|h| h.to_string());
+            es.iter()
+                .any(|e| e.body["answer"].as_str() == after.as_deref())
+        })
+        .unwrap_or(true);
     d.say(format!(
-        "   The next query, readings per municipality:\n{}",
-        table::result(&r)
+        "   The next query, readings per municipality (noisy):\n{}\n   \
+         The noise is larger than one citizen's {rows} readings: that is the point, the answer must not show\n   \
+         whether one person is in it. So the check is made where the exact figures are kept: {name}'s own\n   \
+         audit log, which an auditor can verify. Citizens counted and readings left out for lack of consent:\n   \
+         before the withdrawal {}, after {}.",
+        table::result(&r),
+        pair(was),
+        pair(is)
     ))?;
-    let mut want = before.clone();
-    if let Some(v) = want.get_mut(nis) {
-        *v = v.saturating_sub(rows);
-    }
-    let data_says: u64 = expect::daily_counts(0, days, sensors, &d.withdrawn, Utc::now())
-        .values()
-        .sum();
-    let ok = after == want && after.get(nis) == Some(&data_says) && r.coverage.0 == r.coverage.1;
-    let b = before.get(nis).copied().unwrap_or(0);
-    let a = after.get(nis).copied().unwrap_or(0);
+    let counted = expect::subjects_counted(0, days, sensors, &d.withdrawn, Utc::now());
+    let ok = matches!((was, is), (Some((s0, x0)), Some((s1, x1))) if s0 == s1 + 1 && x1 == x0 + rows && s1 == counted)
+        && !touched
+        && r.coverage.0 == r.coverage.1;
     let expected = format!(
-        "{name}: {b} - {rows} = {} readings, the other municipalities unchanged",
-        b.saturating_sub(rows)
+        "{name}'s audit log: one citizen fewer counted ({counted} left), {rows} more readings left out; the query not in {subject}'s history"
     );
-    let seen = format!(
-        "{name}: {a} readings (change {}), the others {}",
-        a as i64 - b as i64,
-        if after
-            .iter()
-            .filter(|(k, _)| *k != nis)
-            .all(|(k, v)| before.get(k) == Some(v))
-        {
-            "unchanged"
-        } else {
-            "changed"
-        }
-    );
+    let seen = match (was, is) {
+        (Some((s0, x0)), Some((s1, x1))) => format!(
+            "{name}'s audit log: {s1} citizens counted (was {s0}), {} more readings left out; the query {} {subject}'s history",
+            x1 as i64 - x0 as i64,
+            if touched { "IS in" } else { "not in" }
+        ),
+        _ => format!("{name}'s audit log has no entry for one of the two answers"),
+    };
     Ok(measured(
         finish(
             d,
             2,
-            "a withdrawal at the desk removes exactly that citizen's readings",
+            "a withdrawal at the desk: the citizen no longer counts (checked in the audit log)",
             ok,
             expected,
             seen,
@@ -278,6 +265,13 @@ pub(super) async fn withdraw_consent(d: &mut Demo<'_>) -> Result<Step, DemoError
         false,
         took,
     ))
+}
+
+/// `(subjects, excluded)` for people.
+fn pair(x: Option<(u64, u64)>) -> String {
+    x.map_or("(no audit entry)".into(), |(s, e)| {
+        format!("{s} citizens counted, {e} readings left out")
+    })
 }
 
 /// Step 3: an application without a certificate is refused by every member.
@@ -337,20 +331,29 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
     let app = d.region.actors.app.clone();
     let t = Instant::now();
     let limit = Duration::from_secs(20);
-    let r = loop {
-        // The gossip mesh may still be forming: publish again until every member refuses.
+    let hash = rev.hash();
+    let known = |d: &Demo<'_>| {
+        d.region.nodes.iter().all(|n| {
+            n.engine
+                .store()
+                .document(DocKind::Revocation, &hash.0)
+                .is_ok_and(|x| x.is_some())
+        })
+    };
+    // The gossip mesh may still be forming: publish again until every member stored it (each
+    // answered query would cost the application privacy budget, so the region is asked once).
+    loop {
         if let Err(e) = p2p::publish(&d.region.nodes[at].net, super::region::REGION, &msg).await {
             tracing::debug!(error = %e, "revocation not published yet; retried");
         }
-        let r = d
-            .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
-            .await?;
-        let all = r.provenance.iter().all(|p| matches!(&p.status, Status::Refused { reason, .. } if reason == "certificate.revoked"));
-        if all || t.elapsed() > limit {
-            break r;
+        if known(d) || t.elapsed() > limit {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+    let r = d
+        .ask(0, &app, PURPOSE, DAILY_SQL, Some(d.cert), QUERY_DEADLINE)
+        .await?;
     let took = t.elapsed();
     d.say(format!(
         "{}\n   Every member knew of the revocation {} ms after the board filed it at {}.",
@@ -373,4 +376,16 @@ pub(super) async fn revocation(d: &mut Demo<'_>) -> Result<Step, DemoError> {
         true,
         took,
     ))
+}
+
+/// Between steps 4 and 5: the board reviews the changed algorithm and issues a new certificate,
+/// which every member stores.
+pub(super) fn recertify(d: &mut Demo<'_>) -> Result<(), DemoError> {
+    let now = Utc::now();
+    let cert = super::region::certificate(&d.region.actors, 2, now)?;
+    for n in &d.region.nodes {
+        n.engine.put_certificate(cert.raw().clone(), now)?;
+    }
+    d.cert = cert.hash();
+    d.say("   (The board then reviews the new algorithm and issues certificate no. 2; every member stores it.)\n")
 }

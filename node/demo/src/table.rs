@@ -1,10 +1,15 @@
-//! Plain-text tables of the demo's narration (owner: demo): a federated result and its
-//! provenance, one line per member.
+//! Plain-text tables of the demo's narration (owner: demo): a federated result (with the
+//! 95 % interval of every noisy value) and its provenance, one line per member (with the
+//! privacy budget each member charged and has left).
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::data::MUNICIPALITIES;
 use regio_node::federation::{FederatedResult, Provenance, Status};
+use regio_policy::doc::query::{Outcome, PartialAnswer, Release};
+use regio_policy::{DocHash, Signed};
 
 /// Lays out `rows` under `header`, columns padded to their widest cell, indented.
 pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
@@ -48,34 +53,119 @@ fn cell(v: &Value, column: &str) -> String {
     }
 }
 
-/// The merged result as a table (or a line saying there is none).
+/// A noisy value with its interval, e.g. `212 (95 %: 0 … 9127)`; bounds of an integer
+/// column are whole numbers.
+fn with_interval(value: String, interval: &Value, integer: bool) -> String {
+    let round = |x: f64| {
+        if integer || x.abs() >= 100.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.2}")
+        }
+    };
+    match (interval[0].as_f64(), interval[1].as_f64()) {
+        (Some(lo), Some(hi)) => format!("{value} (95 %: {} … {})", round(lo), round(hi)),
+        _ => format!("{value} (no interval)"),
+    }
+}
+
+/// The merged result as a table (or a line saying there is none). A column released with
+/// noise shows each value with its 95 % interval.
 pub fn result(r: &FederatedResult) -> String {
     let Some(res) = &r.result else {
         return "    (no result: no member answered)".into();
     };
-    let names: Vec<String> = res["columns"]
-        .as_array()
-        .map(|c| {
-            c.iter()
-                .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let columns = res["columns"].as_array().cloned().unwrap_or_default();
+    let noisy: Vec<bool> = columns.iter().map(|c| c["mechanism"].is_string()).collect();
+    let integer: Vec<bool> = columns.iter().map(|c| c["type"] == "integer").collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    let header: Vec<String> = names
+        .iter()
+        .zip(&noisy)
+        .map(|(n, &x)| if x { format!("{n} (noisy)") } else { n.clone() })
+        .collect();
+    let intervals = res["intervals"].as_array().cloned().unwrap_or_default();
     let rows: Vec<Vec<String>> = res["rows"]
         .as_array()
         .map(|rows| {
             rows.iter()
-                .map(|row| {
+                .enumerate()
+                .map(|(r, row)| {
                     names
                         .iter()
                         .enumerate()
-                        .map(|(i, n)| cell(&row[i], n))
+                        .map(|(i, n)| {
+                            let v = cell(&row[i], n);
+                            if noisy[i] {
+                                let iv = intervals.get(r).map_or(Value::Null, |x| x[i].clone());
+                                with_interval(v, &iv, integer[i])
+                            } else {
+                                v
+                            }
+                        })
                         .collect()
                 })
                 .collect()
         })
         .unwrap_or_default();
-    grid(&names, &rows)
+    grid(&header, &rows)
+}
+
+/// How the noisy columns of a result were released, one phrase per column (empty when every
+/// value is exact).
+pub fn mechanisms(r: &FederatedResult) -> String {
+    let columns = r
+        .result
+        .as_ref()
+        .and_then(|v| v["columns"].as_array().cloned())
+        .unwrap_or_default();
+    columns
+        .iter()
+        .filter_map(|c| {
+            Some(format!(
+                "{}: {}",
+                c["name"].as_str()?,
+                c["mechanism"].as_str()?
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How each member released its answer (`outcome.disclosure` of its signed answer), by the
+/// answer's hash.
+pub fn releases(r: &FederatedResult) -> HashMap<DocHash, Release> {
+    r.answers
+        .iter()
+        .filter_map(|a| Signed::<PartialAnswer>::verify(a.clone()).ok())
+        .filter_map(|s| match &s.doc().outcome {
+            Outcome::Answered {
+                disclosure: Some(d),
+                ..
+            } => Some((s.hash(), d.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Epsilon spent and left at one member, e.g. `1 spent, 9 left`.
+pub fn budget(d: Option<&Release>) -> String {
+    match d {
+        Some(Release {
+            epsilon_spent: Some(s),
+            epsilon_left: Some(l),
+            ..
+        }) => format!("{s} spent, {l} left"),
+        Some(Release {
+            epsilon_spent: Some(s),
+            ..
+        }) => format!("{s} spent"),
+        Some(r) if r.mode == "exact" => "exact mode".into(),
+        _ => "-".into(),
+    }
 }
 
 /// What happened at a member, in a few words.
@@ -89,7 +179,8 @@ pub fn status(p: &Provenance) -> String {
     }
 }
 
-/// The provenance, one line per member.
+/// The provenance, one line per member. Counters a member withheld (personal data: they
+/// would give away one citizen) say so; the privacy budget is each member's own.
 pub fn provenance(r: &FederatedResult) -> String {
     let header = [
         "member",
@@ -98,20 +189,38 @@ pub fn provenance(r: &FederatedResult) -> String {
         "rows scanned",
         "excluded (consent)",
         "groups suppressed",
+        "privacy budget (epsilon)",
         "signed answer",
     ]
     .map(String::from);
+    let releases = releases(r);
     let rows: Vec<Vec<String>> = r
         .provenance
         .iter()
         .map(|p| {
+            let d = p.answer.and_then(|h| releases.get(&h));
+            let withheld = d.is_some_and(|d| d.counters_withheld);
+            let counter = |n: u64| {
+                if withheld {
+                    "withheld".into()
+                } else {
+                    n.to_string()
+                }
+            };
             vec![
                 format!("{} ({})", p.name, p.nis),
                 status(p),
                 p.policy_version.map_or("-".into(), |v| format!("v{v}")),
-                p.rows_scanned.to_string(),
-                p.rows_excluded_by_consent.to_string(),
-                p.groups_suppressed.to_string(),
+                if withheld && p.rows_scanned == 0 {
+                    "under 1000".into()
+                } else if withheld {
+                    format!("{}–{}", p.rows_scanned, p.rows_scanned + 999)
+                } else {
+                    p.rows_scanned.to_string()
+                },
+                counter(p.rows_excluded_by_consent),
+                counter(p.groups_suppressed),
+                budget(d),
                 p.answer
                     .map_or("-".into(), |h| format!("{}…", &h.to_string()[..19])),
             ]

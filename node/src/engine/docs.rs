@@ -131,7 +131,9 @@ impl Engine {
             .into_iter()
             .map(|d| d.schema)
             .collect();
-        super::subjects::check_bundle(doc, &schemas)?;
+        if let Some((dataset, msg)) = super::subjects::first_mismatch(doc, &schemas) {
+            return Err(DocError::Subject { dataset, msg });
+        }
         let raw = serde_json::to_vec(signed.raw()).unwrap_or_default(); // cannot fail: a JSON value
         self.store.publish_policy(
             PolicyRecord {
@@ -334,5 +336,27 @@ impl Engine {
         self.store
             .put_consents(vec![entry], now.timestamp_micros())?;
         Ok(signed)
+    }
+}
+
+impl Engine {
+    /// Creates a dataset, after checking its schema against this node's current policy (a
+    /// personal dataset's subject field). Nothing is stored when this fails.
+    pub fn create_dataset(&self, schema: &regio_query::schema::Schema) -> Result<(), DocError> {
+        // Held while creating, so that a policy published meanwhile sees the dataset.
+        let state = self.write();
+        if let Some((policy, _)) = &state.policy {
+            if let Some(d) = policy.doc().dataset(&schema.dataset) {
+                if let Some(msg) = super::subjects::mismatch(d, schema) {
+                    return Err(DocError::Subject {
+                        dataset: schema.dataset.clone(),
+                        msg,
+                    });
+                }
+            }
+        }
+        self.store.create_dataset(schema)?;
+        drop(state);
+        Ok(())
     }
 }

@@ -2,12 +2,11 @@
 //! dataset names, as its `subjectField`, the very field the dataset's stored schema declares
 //! as its `subject` (a string column). Checked when this node publishes its own policy
 //! bundle and when a dataset is created; the decision engine refuses a query on a dataset
-//! where they still disagree (`disclosure.subject_mismatch`).
+//! where they still disagree (`disclosure.subject_mismatch`). `docs` turns a mismatch into
+//! its error.
 
 use regio_policy::doc::bundle::{Classification, DatasetPolicy, PolicyBundle};
 use regio_query::schema::{FieldType, Schema};
-
-use super::{DocError, Engine};
 
 /// Why `policy` (of a personal dataset) and the dataset's `schema` disagree on the subject.
 pub(crate) fn mismatch(policy: &DatasetPolicy, schema: &Schema) -> Option<String> {
@@ -38,39 +37,14 @@ pub(crate) fn mismatch(policy: &DatasetPolicy, schema: &Schema) -> Option<String
     }
 }
 
-/// The first personal dataset of `bundle` whose stored schema (in `schemas`) disagrees.
-pub(crate) fn check_bundle(bundle: &PolicyBundle, schemas: &[Schema]) -> Result<(), DocError> {
-    for d in &bundle.datasets {
-        if let Some(schema) = schemas.iter().find(|s| s.dataset == d.name) {
-            if let Some(msg) = mismatch(d, schema) {
-                return Err(DocError::Subject {
-                    dataset: d.name.clone(),
-                    msg,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-impl Engine {
-    /// Creates a dataset, after checking its schema against this node's current policy (a
-    /// personal dataset's subject field). Nothing is stored when this fails.
-    pub fn create_dataset(&self, schema: &Schema) -> Result<(), DocError> {
-        // Held while creating, so that a policy published meanwhile sees the dataset.
-        let state = self.write();
-        if let Some((policy, _)) = &state.policy {
-            if let Some(d) = policy.doc().dataset(&schema.dataset) {
-                if let Some(msg) = mismatch(d, schema) {
-                    return Err(DocError::Subject {
-                        dataset: schema.dataset.clone(),
-                        msg,
-                    });
-                }
-            }
-        }
-        self.store.create_dataset(schema)?;
-        drop(state);
-        Ok(())
-    }
+/// The first personal dataset of `bundle` whose stored schema (in `schemas`) disagrees: its
+/// name and why.
+pub(crate) fn first_mismatch(
+    bundle: &PolicyBundle,
+    schemas: &[Schema],
+) -> Option<(String, String)> {
+    bundle.datasets.iter().find_map(|d| {
+        let schema = schemas.iter().find(|s| s.dataset == d.name)?;
+        mismatch(d, schema).map(|msg| (d.name.clone(), msg))
+    })
 }
