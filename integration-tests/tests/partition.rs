@@ -35,7 +35,8 @@ use regio_policy::Signed;
 use serde_json::{json, Value};
 
 const DAYS: usize = 2;
-const SENSORS: usize = 10;
+/// Enough citizens per node for the whole-dataset count (k counts distinct citizens).
+const SENSORS: usize = regio_demo::data::SENSORS;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 /// Runs `attempt` every 250 ms until it returns `Ok`, at most `limit`; panics naming `what`

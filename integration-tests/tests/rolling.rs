@@ -37,7 +37,8 @@ use regio_policy::{Did, DocHash, Signed};
 use serde_json::{json, Value};
 
 const DAYS: usize = 2;
-const SENSORS: usize = 10;
+/// Enough citizens per node for the whole-dataset count (k counts distinct citizens).
+const SENSORS: usize = regio_demo::data::SENSORS;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 const DEADLINE_MS: u64 = 2000;
 /// Pause between two queries of the loop.

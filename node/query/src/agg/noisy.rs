@@ -134,12 +134,12 @@ impl Noisy {
             NoisyKind::Count | NoisyKind::SumInt | NoisyKind::SumFloat => {
                 let h = (20.0 * m).ln() * self.scales.first()?;
                 let x = *v.first()?;
-                let lo = if self.kind == NoisyKind::Count {
-                    (x - h).max(0.0)
+                // Counts are released as at least 0, and so is their interval.
+                if self.kind == NoisyKind::Count {
+                    Some([(x - h).max(0.0), (x + h).max(0.0)])
                 } else {
-                    x - h
-                };
-                Some([lo, x + h])
+                    Some([x - h, x + h])
+                }
             }
             NoisyKind::Avg => {
                 let (s, n) = (*v.first()?, *v.get(1)?);
