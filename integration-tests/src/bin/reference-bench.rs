@@ -452,9 +452,12 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
-/// (municipality, day) → (n, avg) of an answer whose columns include `municipality`, `day`,
-/// `n` and `avg_no2` (a null average is `None`).
-fn groups(v: &Value) -> Result<BTreeMap<(String, String), (f64, Option<f64>)>> {
+/// (municipality, day) → (n, avg): the groups of an answer.
+type Groups = BTreeMap<(String, String), (f64, Option<f64>)>;
+
+/// The [`Groups`] of an answer whose columns include `municipality`, `day`, `n` and
+/// `avg_no2` (a null average is `None`).
+fn groups(v: &Value) -> Result<Groups> {
     let cols: Vec<&str> = v["result"]["columns"]
         .as_array()
         .ok_or_else(|| anyhow!("no result columns in the answer"))?
