@@ -355,8 +355,21 @@ pub fn load(
     Ok(())
 }
 
-/// A signed query of `app`, sent to `origin`.
+/// A signed query of `app` in the demo region, sent to `origin`.
 pub fn query(
+    app: &Key,
+    origin: &Did,
+    purpose: &str,
+    sql: &str,
+    certificate: Option<DocHash>,
+    now: DateTime<Utc>,
+) -> Result<Value, SignDocError> {
+    query_in(REGION, app, origin, purpose, sql, certificate, now)
+}
+
+/// [`query`] in the region `region`.
+pub fn query_in(
+    region: &str,
     app: &Key,
     origin: &Did,
     purpose: &str,
@@ -375,7 +388,7 @@ pub fn query(
     }
     let q = Query {
         id: format!("urn:uuid:{}", hex::encode(&nonce[..8])),
-        region: REGION.into(),
+        region: region.into(),
         origin: origin.clone(),
         purpose: purpose.into(),
         sql: sql.into(),
