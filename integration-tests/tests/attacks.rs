@@ -371,7 +371,7 @@ async fn no_answer_gives_away_one_citizen() {
         dp,
         "`GROUP BY sensor_id` (a citizen's own sensor is a quasi-identifier)",
         format!(
-            "{} groups, all city sensors; no citizen's sensor is released (partition selection)",
+            "{} groups, all city sensors; no citizen's sensor is released (k citizens, then partition selection)",
             keys.len()
         ),
     );
@@ -423,16 +423,42 @@ async fn no_answer_gives_away_one_citizen() {
         ),
     );
 
-    // Averaging: the same question, through every member in turn, until refused.
-    let sql = format!("SELECT count(*) AS n FROM readings WHERE sensor_id = '{sensor}'");
-    let (mut answers, mut halves) = (Vec::new(), Vec::new());
+    // A group of one citizen's sensor is not released at all (k counts citizens), though
+    // the question spends budget like any answered one.
+    let one = a
+        .ask(
+            1,
+            &format!("SELECT count(*) AS n FROM readings WHERE sensor_id = '{sensor}'"),
+        )
+        .await;
+    assert_eq!(outcomes(&one), vec!["answered"; NODES]);
+    assert_eq!(
+        one.result.as_ref().unwrap()["rows"],
+        serde_json::json!([]),
+        "{:?}",
+        one.result
+    );
+    report.add(dp, "`count(*) WHERE sensor_id = <citizen's sensor>`", "no group released: fewer than k = 10 citizens (the rule of every mode), budget spent all the same");
+
+    // Averaging: the differencing pair again and again, through every member in turn,
+    // until the budget is spent.
+    let (mut with, mut without, mut halves) = (Vec::new(), Vec::new(), Vec::new());
     let mut refused_with = None;
-    for k in 0..20 {
+    for k in 0..40 {
+        let sql = if k % 2 == 0 {
+            "SELECT count(*) AS n FROM readings".to_owned()
+        } else {
+            format!("SELECT count(*) AS n FROM readings WHERE sensor_id <> '{sensor}'")
+        };
         let r = a.ask(k % NODES, &sql).await;
         let seen = outcomes(&r);
         if seen.iter().all(|c| c == "answered") {
             let (v, iv) = value_and_interval(&r, 0);
-            answers.push(v);
+            if k % 2 == 0 {
+                with.push(v);
+            } else {
+                without.push(v);
+            }
             halves.push((iv[1] - iv[0]) / 2.0);
             for d in &r.answers {
                 let left = d["outcome"]["disclosure"]["epsilonLeft"].as_f64().unwrap();
@@ -448,14 +474,15 @@ async fn no_answer_gives_away_one_citizen() {
         seen.iter().all(|c| c == "disclosure.budget_exhausted"),
         "{seen:?}"
     );
-    let n = answers.len() as f64;
-    let estimate = answers.iter().sum::<f64>() / n;
-    let spread = halves.iter().sum::<f64>() / n / n.sqrt();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let estimate = mean(&with) - mean(&without);
+    let pairs = with.len().min(without.len()).max(1) as f64;
+    let spread = mean(&halves) / pairs.sqrt();
     assert!(
         spread > 5.0 * truth,
         "the attacker's average ({estimate:.0} ± {spread:.0}) must not pin down {truth}"
     );
-    report.add(dp, "average the same quasi-identifier query, sent through every member in turn", format!("{} answers, estimate {estimate:.0} ± {spread:.0} for a true {truth}; then `disclosure.budget_exhausted` at {}/{} (the budget is per application and region at each member, whatever the origin)", answers.len(), seen.len(), NODES));
+    report.add(dp, "repeat the differencing pair through every member in turn and average", format!("{} answers, estimate {estimate:.0} ± {spread:.0} for a true {truth}; then `disclosure.budget_exhausted` at {}/{} (the budget is per application and region at each member, whatever the origin)", with.len() + without.len(), seen.len(), NODES));
     // A fresh application of the same organisation would need its own certificate and grant;
     // a new query id, nonce or origin buys nothing.
     let r = a.ask(1, "SELECT count(*) FROM readings").await;

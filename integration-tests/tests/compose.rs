@@ -33,7 +33,9 @@ use serde_json::{json, Value};
 
 /// The demo data's size: `DAYS` days of `SENSORS` sensors per municipality.
 const DAYS: usize = 2;
-const SENSORS: usize = 10;
+const SENSORS: usize = regio_demo::data::SENSORS;
+/// The exact count of the documented query (deploy/README.md).
+const DOCUMENTED_COUNT: u64 = 432;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 
 fn deploy() -> PathBuf {
@@ -118,6 +120,15 @@ fn demo_files() -> Vec<(String, String)> {
         ),
     ));
     files
+}
+
+#[test]
+fn the_documented_count_is_the_datas() {
+    let expected: u64 = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).sum();
+    assert_eq!(
+        expected, DOCUMENTED_COUNT,
+        "deploy/README.md states the exact count"
+    );
 }
 
 #[test]
