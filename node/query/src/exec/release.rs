@@ -3,11 +3,10 @@
 //! - **Exact** (non-personal data, or a charter in explicit exact mode): a group is released
 //!   only with at least `k` rows and, where any of its rows is personal, at least `k`
 //!   distinct subjects; otherwise the whole group is suppressed.
-//! - **Differential privacy**: the rule of every mode first (at least `k` rows and, with
-//!   personal rows, `k` distinct subjects after bounding); then a group is released when its
-//!   key is public (it has public rows, or the query has no GROUP BY) or when a thresholded
-//!   noisy count of its distinct subjects passes (OpenDP partition selection, threshold at
-//!   least `k`). Each released
+//! - **Differential privacy**: a group is released when its key is public (it has public
+//!   rows, or the query has no GROUP BY) or when a thresholded noisy count of its distinct
+//!   subjects passes (OpenDP partition selection, threshold at least `k`: the minimum group
+//!   size in distinct citizens, applied to a noisy count so that it stays private). Each released
 //!   value is the exact public part plus the personal part with Laplace noise calibrated to
 //!   the bounded contribution `L·G` (times the field's largest absolute bound for sums); the
 //!   query's epsilon is split evenly over its measures and the selection. Row counts of
@@ -89,20 +88,17 @@ pub(super) fn private(
         }
     }
     let total = groups.len();
-    // The rule of every mode first: at least k rows and, with personal rows, k citizens.
-    let eligible = |g: usize| {
-        let subjects = personal.subjects[g].len() as u64;
-        personal.public_rows[g] + personal.rows[g] >= k && (subjects == 0 || subjects >= k)
-    };
+    // k distinct citizens is enforced by the selection's threshold (never below k), not by
+    // an exact count: a deterministic threshold on an exact count is not private.
     let public = |g: usize| plan.keys.is_empty() || personal.public_rows[g] > 0;
     let candidates: HashMap<u32, i64> = (0..total)
-        .filter(|&g| eligible(g) && !public(g))
+        .filter(|&g| !public(g))
         .map(|g| (g as u32, personal.subjects[g].len() as i64))
         .collect();
     let selection = !plan.keys.is_empty() && !candidates.is_empty();
     let parts: u32 = plan.aggs.iter().map(|a| measures(a.func)).sum::<u32>() + u32::from(selection);
     let eps = dp_opts.epsilon / f64::from(parts.max(1));
-    let mut released: Vec<usize> = (0..total).filter(|&g| eligible(g) && public(g)).collect();
+    let mut released: Vec<usize> = (0..total).filter(|&g| public(g)).collect();
     if selection {
         let min = i64::try_from(k).unwrap_or(i64::MAX);
         let (kept, _) = dp::select_partitions(
