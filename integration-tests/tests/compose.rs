@@ -278,8 +278,8 @@ async fn the_compose_region_answers_the_documented_query_with_full_coverage() {
         .hash();
     let expected: u64 = (0..3).map(|i| demo_expected_count(i, DAYS, SENSORS)).sum();
     assert_eq!(
-        expected, 144,
-        "deploy/README.md says the exact count is 144"
+        expected, DOCUMENTED_COUNT,
+        "deploy/README.md states the exact count"
     );
     let ask = |sql: &'static str| {
         let url = url.clone();
