@@ -120,10 +120,15 @@ impl Engine {
                 // The privacy budget this answer spent (None: answered exactly).
                 let charge: Option<Charge> = charge;
                 // What the application receives: counters of a personal dataset withheld or
-                // coarsened (the audit entry below keeps them exact).
-                let exact = partial.clone();
+                // coarsened (the audit entry below keeps them exact). Only the three counters
+                // change, so they are swapped in and out rather than the result copied.
                 let mut partial = partial;
                 let release = release_of(&o, charge.as_ref().map(Charge::left));
+                let exact = (
+                    partial.rows_scanned,
+                    partial.rows_excluded_by_consent,
+                    partial.groups_suppressed,
+                );
                 if o.personal {
                     partial.rows_scanned -= partial.rows_scanned % 1000;
                     partial.rows_excluded_by_consent = 0;
@@ -136,7 +141,11 @@ impl Engine {
                     disclosure: release.clone(),
                     result: json!({ "schema": plan.schema, "partial": partial }),
                 };
-                let partial = exact;
+                (
+                    partial.rows_scanned,
+                    partial.rows_excluded_by_consent,
+                    partial.groups_suppressed,
+                ) = exact;
                 let signed = self.sign_answer(
                     &query_id,
                     query_hash,
