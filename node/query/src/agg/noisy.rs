@@ -24,6 +24,27 @@ pub enum NoisyKind {
     Histogram,
 }
 
+impl NoisyKind {
+    /// How many values a state of this kind holds (`bins` for a histogram).
+    pub fn width(self, bins: usize) -> usize {
+        match self {
+            NoisyKind::Count | NoisyKind::SumInt | NoisyKind::SumFloat => 1,
+            NoisyKind::Avg => 2,
+            NoisyKind::Stddev => 3,
+            NoisyKind::Histogram => bins,
+        }
+    }
+
+    /// How many noisy measures (each with its share of the query's epsilon) it takes: one
+    /// per value, except a histogram, which is noised as one vector.
+    pub fn measures(self) -> u32 {
+        match self {
+            NoisyKind::Histogram => 1,
+            other => other.width(0) as u32,
+        }
+    }
+}
+
 /// A value released under differential privacy (merged over members).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Noisy {

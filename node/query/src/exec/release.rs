@@ -20,7 +20,7 @@ use crate::agg::{AggState, Noisy, NoisyKind};
 use crate::dp;
 use crate::partial::PartialGroup;
 use crate::plan::{AggFunc, Plan};
-use crate::schema::FieldType;
+use crate::schema::{Field, FieldType};
 
 /// The groups released under the exact rules, and how many were suppressed. A percentile
 /// histogram's bin keeps the rows of its citizens at the node unless at least `k` of them
@@ -62,12 +62,27 @@ pub(super) fn exact(
     (kept, suppressed)
 }
 
-/// How many noisy measures an aggregate takes.
-fn measures(func: AggFunc) -> u32 {
-    match func {
-        AggFunc::Avg => 2,
-        AggFunc::Stddev => 3,
-        _ => 1,
+/// The noisy measure an aggregate is released as (min, max and count(DISTINCT) have none).
+fn kind_of(func: AggFunc, field: Option<&Field>) -> Option<NoisyKind> {
+    Some(match func {
+        AggFunc::CountStar | AggFunc::Count => NoisyKind::Count,
+        AggFunc::Sum if field.is_some_and(|f| f.ty == FieldType::Integer) => NoisyKind::SumInt,
+        AggFunc::Sum => NoisyKind::SumFloat,
+        AggFunc::Avg => NoisyKind::Avg,
+        AggFunc::Stddev => NoisyKind::Stddev,
+        AggFunc::Percentile(_) => NoisyKind::Histogram,
+        AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct => return None,
+    })
+}
+
+/// Fails unless OpenDP's privacy map says a measurement spent at most `planned`.
+fn within(spent: f64, planned: f64) -> Result<(), ExecError> {
+    if spent <= planned * (1.0 + 1e-9) {
+        Ok(())
+    } else {
+        Err(ExecError::Disclosure(format!(
+            "a measurement would spend epsilon {spent}, more than its share {planned}"
+        )))
     }
 }
 
@@ -80,13 +95,16 @@ pub(super) fn private(
     k: u64,
 ) -> Result<(Vec<PartialGroup>, u64), ExecError> {
     let fail = |e: dp::NoiseError| ExecError::Disclosure(e.to_string());
-    for a in &plan.aggs {
-        if matches!(a.func, AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct) {
-            return Err(ExecError::Disclosure(
+    let kinds = plan
+        .aggs
+        .iter()
+        .map(|a| kind_of(a.func, a.field.map(|f| &plan.schema.fields[f])))
+        .collect::<Option<Vec<NoisyKind>>>()
+        .ok_or_else(|| {
+            ExecError::Disclosure(
                 "min, max and count(DISTINCT) of personal values have no private release".into(),
-            ));
-        }
-    }
+            )
+        })?;
     let total = groups.len();
     // k distinct citizens is enforced by the selection's threshold (never below k), not by
     // an exact count: a deterministic threshold on an exact count is not private.
@@ -96,12 +114,12 @@ pub(super) fn private(
         .map(|g| (g as u32, personal.subjects[g].len() as i64))
         .collect();
     let selection = !plan.keys.is_empty() && !candidates.is_empty();
-    let parts: u32 = plan.aggs.iter().map(|a| measures(a.func)).sum::<u32>() + u32::from(selection);
+    let parts: u32 = kinds.iter().map(|k| k.measures()).sum::<u32>() + u32::from(selection);
     let eps = dp_opts.epsilon / f64::from(parts.max(1));
     let mut released: Vec<usize> = (0..total).filter(|&g| public(g)).collect();
     if selection {
         let min = i64::try_from(k).unwrap_or(i64::MAX);
-        let (kept, _) = dp::select_partitions(
+        let (kept, (spent, delta)) = dp::select_partitions(
             &candidates,
             dp_opts.groups_per_subject,
             eps,
@@ -109,6 +127,8 @@ pub(super) fn private(
             min,
         )
         .map_err(fail)?;
+        within(spent, eps)?;
+        within(delta, dp_opts.delta)?;
         released.extend(kept.into_iter().map(|g| g as usize));
         released.sort_unstable();
     }
@@ -122,32 +142,21 @@ pub(super) fn private(
             states: Vec::with_capacity(plan.aggs.len()),
         })
         .collect();
-    for (a, spec) in plan.aggs.iter().enumerate() {
+    for (a, (spec, &kind)) in plan.aggs.iter().zip(&kinds).enumerate() {
         let field = spec.field.map(|f| &plan.schema.fields[f]);
         let bound = field
             .and_then(|f| f.bounds)
             .map_or(0.0, |[lo, hi]| lo.abs().max(hi.abs()));
-        let kind = match spec.func {
-            AggFunc::CountStar | AggFunc::Count => NoisyKind::Count,
-            AggFunc::Sum if field.is_some_and(|f| f.ty == FieldType::Integer) => NoisyKind::SumInt,
-            AggFunc::Sum => NoisyKind::SumFloat,
-            AggFunc::Avg => NoisyKind::Avg,
-            AggFunc::Stddev => NoisyKind::Stddev,
-            _ => NoisyKind::Histogram,
-        };
         // The personal values of every released group, measure by measure.
         let personal_values: Vec<Vec<f64>> = released
             .iter()
             .map(|&g| personal.states[g][a].exact_values(kind).unwrap_or_default())
             .collect();
-        let width = match kind {
-            NoisyKind::Count | NoisyKind::SumInt | NoisyKind::SumFloat => 1,
-            NoisyKind::Avg => 2,
-            NoisyKind::Stddev => 3,
-            NoisyKind::Histogram => field
+        let width = kind.width(
+            field
                 .and_then(|f| f.histogram())
                 .map_or(0, |h| h.2 as usize),
-        };
+        );
         if personal_values.iter().any(|v| v.len() != width) {
             return Err(ExecError::Disclosure(
                 "personal states of different widths".into(),
@@ -171,7 +180,8 @@ pub(super) fn private(
                 .map(|&x| x as i64)
                 .collect();
             let scale = dp::scale(lg, eps);
-            let (out_flat, _) = dp::noisy_counts(&flat, lg_i, scale).map_err(fail)?;
+            let (out_flat, spent) = dp::noisy_counts(&flat, lg_i, scale).map_err(fail)?;
+            within(spent, eps)?;
             for (i, x) in out_flat.into_iter().enumerate() {
                 noisy[i / width.max(1)][i % width.max(1)] = x as f64;
             }
@@ -181,17 +191,14 @@ pub(super) fn private(
                 let column: Vec<f64> = personal_values.iter().map(|v| v[pos]).collect();
                 // A sensitivity of 0 (bounds [0, 0]) still gets the smallest noise OpenDP takes.
                 let scale = dp::scale(s.max(1e-9), eps);
-                let drawn: Vec<f64> = if integer {
+                let (drawn, spent): (Vec<f64>, f64) = if integer {
                     let ints: Vec<i64> = column.iter().map(|&x| x as i64).collect();
-                    dp::noisy_counts(&ints, lg_i, scale)
-                        .map_err(fail)?
-                        .0
-                        .into_iter()
-                        .map(|x| x as f64)
-                        .collect()
+                    let (out, spent) = dp::noisy_counts(&ints, lg_i, scale).map_err(fail)?;
+                    (out.into_iter().map(|x| x as f64).collect(), spent)
                 } else {
-                    dp::noisy_sums(&column, s.max(1e-9), scale).map_err(fail)?.0
+                    dp::noisy_sums(&column, s.max(1e-9), scale).map_err(fail)?
                 };
+                within(spent, eps)?;
                 for (i, x) in drawn.into_iter().enumerate() {
                     noisy[i][pos] = x;
                 }
