@@ -363,6 +363,7 @@ impl Groups {
         if let Some(p) = &mut self.personal {
             p.grow(self.groups.len());
             let ids = p.ids_of(&columns[p.column], &lid);
+            let histograms = !p.has_no_histograms();
             for (r, &s) in ids.iter().enumerate() {
                 let l = lid[r];
                 if l == kernels::NONE {
@@ -382,7 +383,7 @@ impl Groups {
                     }
                 } else {
                     p.subjects[g as usize].insert(s);
-                    if !p.has_no_histograms() {
+                    if histograms {
                         p.note_bins(plan, columns, r, g, s);
                     }
                 }
