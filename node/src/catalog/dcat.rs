@@ -117,6 +117,7 @@ impl Graph {
 
     fn contact(&mut self, c: &Contact) -> BlankNode {
         let node = BlankNode::default();
+        self.a(node.clone(), VCARD, "Kind");
         self.a(node.clone(), VCARD, "Organization");
         self.add(node.clone(), term(VCARD, "fn"), plain(&c.name));
         self.add(
@@ -173,15 +174,25 @@ impl Graph {
         );
         self.add(
             cat.clone(),
+            term(DCT, "issued"),
+            typed(ts(&c.issued), xsd::DATE_TIME),
+        );
+        for (code, en, nl) in [("NLD", "Dutch", "Nederlands"), ("ENG", "English", "Engels")] {
+            let l = self.concept("language", code, en, nl);
+            self.add(
+                l.clone(),
+                rdf::TYPE.into_owned(),
+                term(DCT, "LinguisticSystem"),
+            );
+            self.add(cat.clone(), term(DCT, "language"), l);
+        }
+        self.add(
+            cat.clone(),
             term(DCAT, "themeTaxonomy"),
             iri(&format!("{EU}data-theme")),
         );
         let place = self.place(&m.nis, &m.name);
-        self.add(
-            cat.clone(),
-            term(DCT, "spatial"),
-            place,
-        );
+        self.add(cat.clone(), term(DCT, "spatial"), place);
         if let Some(h) = &c.homepage {
             let page = iri(h);
             self.a(page.clone(), FOAF, "Document");
@@ -366,6 +377,13 @@ impl Graph {
             "Aggregates only, through signed federated SQL queries under the region's inclusion charter (POST /v1/query); personal rows never leave the node."
         }, "en"));
         self.add(dist.clone(), term(DCT, "rights"), rights);
+        let json = self.concept("file-type", "JSON", "JSON", "JSON");
+        self.add(
+            json.clone(),
+            rdf::TYPE.into_owned(),
+            term(DCT, "MediaTypeOrExtent"),
+        );
+        self.add(dist.clone(), term(DCT, "format"), json);
         if let Some(e) = entry {
             let licence = iri(&e.licence);
             self.a(licence.clone(), DCT, "LicenseDocument");
@@ -452,7 +470,8 @@ impl Graph {
         }
         let mut w = s.for_writer(Vec::new());
         for t in &self.triples {
-            if let Err(e) = w.serialize_quad(t.as_ref().in_graph(oxrdf::GraphNameRef::DefaultGraph)) {
+            if let Err(e) = w.serialize_quad(t.as_ref().in_graph(oxrdf::GraphNameRef::DefaultGraph))
+            {
                 tracing::error!(error = %e, "a catalog triple could not be written as JSON-LD");
             }
         }

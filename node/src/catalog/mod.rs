@@ -162,7 +162,7 @@ impl Catalogs {
     ) -> Result<Signed<Catalog>, CatalogError> {
         let facts = facts::compute(engine)?;
         entries.validate(&facts)?;
-        self.sign_and_store(engine.store(), entries, facts, now)
+        self.sign_and_store(engine, entries, facts, now)
     }
 
     /// This node's current catalog, re-signed first when its facts changed and the current
@@ -179,8 +179,15 @@ impl Catalogs {
             }
         }
         let facts = facts::compute(engine)?;
+        let who = self.identity(engine);
         match held {
-            Some(c) if c.doc().facts == facts && c.doc().homepage == self.homepage => Ok(c),
+            Some(c)
+                if c.doc().facts == facts
+                    && c.doc().homepage == self.homepage
+                    && c.doc().municipality == who =>
+            {
+                Ok(c)
+            }
             Some(c) => {
                 // Datasets the entries describe may be gone: keep only what still validates.
                 let mut entries = c.doc().entries.clone();
@@ -190,23 +197,57 @@ impl Catalogs {
                 for n in &mut entries.initiatives {
                     n.datasets.retain(|d| facts.iter().any(|f| &f.name == d));
                 }
-                self.sign_and_store(engine.store(), entries, facts, now)
+                self.sign_and_store(engine, entries, facts, now)
             }
-            None => self.sign_and_store(engine.store(), Entries::default(), facts, now),
+            None => self.sign_and_store(engine, Entries::default(), facts, now),
+        }
+    }
+
+    /// The municipality as the region knows this node: its entry in a region's manifest,
+    /// else its policy's, else the configuration's.
+    fn identity(&self, engine: &Engine) -> Municipality {
+        let me = &self.municipality.did;
+        let listed = engine.regions().into_iter().find_map(|r| {
+            r.doc()
+                .members
+                .iter()
+                .find(|m| &m.did == me)
+                .map(|m| (m.nis.clone(), m.name.clone()))
+        });
+        let (nis, name) = listed
+            .or_else(|| {
+                engine.policy().map(|p| {
+                    (
+                        p.doc().municipality.nis.clone(),
+                        p.doc().municipality.name.clone(),
+                    )
+                })
+            })
+            .unwrap_or_else(|| {
+                (
+                    self.municipality.nis.clone(),
+                    self.municipality.name.clone(),
+                )
+            });
+        Municipality {
+            nis,
+            name,
+            did: me.clone(),
         }
     }
 
     fn sign_and_store(
         &self,
-        store: &Store,
+        engine: &Engine,
         entries: Entries,
         facts: Vec<catalog::Facts>,
         now: DateTime<Utc>,
     ) -> Result<Signed<Catalog>, CatalogError> {
+        let municipality = self.identity(engine); // before the lock: it reads the engine's
         let mut held = self.write();
         let version = held.own.as_ref().map_or(1, |c| c.doc().version + 1);
         let doc = Catalog {
-            municipality: self.municipality.clone(),
+            municipality,
             version,
             issued: now,
             homepage: self.homepage.clone(),
@@ -217,7 +258,7 @@ impl Catalogs {
             regio_policy::signed::SignDocError::Invalid(i) => CatalogError::Invalid(i),
             other => CatalogError::Invalid(Invalid::new("proof", other.to_string())),
         })?;
-        store.put_document(
+        engine.store().put_document(
             DocKind::Catalog,
             DocRecord {
                 hash: signed.hash().0,
