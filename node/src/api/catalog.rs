@@ -78,7 +78,7 @@ fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
     params(CatalogParams),
     responses(
         (status = 200, description = "DCAT-AP 3 as `application/ld+json` (default) or `text/turtle`; with `Accept: application/json`, the hits",
-            content((SearchReply = "application/json"), (String = "application/ld+json"), (String = "text/turtle"))),
+            content((SearchReply = "application/json"), (Value = "application/ld+json"), (String = "text/turtle"))),
         (status = 400, description = "`request.bad_query` or `catalog.bad_theme`", body = ErrorBody),
         (status = 404, description = "`region.unknown`: this node is not in that region", body = ErrorBody),
         (status = 406, description = "`request.not_acceptable`", body = ErrorBody),
