@@ -15,8 +15,9 @@ use regio_store::StoreError;
 /// The granularity of a personal dataset's record count.
 pub const PERSONAL_COUNT_STEP: u64 = 1_000;
 
-/// The facts of every dataset of the node, in name order.
-pub fn compute(engine: &Engine) -> Result<Vec<Facts>, StoreError> {
+/// The facts of every dataset of the node, in name order; the time coverage only when
+/// `with_time` (it reads every chunk's bounds).
+pub fn compute(engine: &Engine, with_time: bool) -> Result<Vec<Facts>, StoreError> {
     let policy = engine.policy();
     let store = engine.store();
     let mut out = Vec::new();
@@ -34,9 +35,11 @@ pub fn compute(engine: &Engine) -> Result<Vec<Facts>, StoreError> {
             .unwrap_or(Classification::Internal);
         let personal = classification == Classification::Personal || info.schema.subject.is_some();
         let mut bounds: Option<(i64, i64)> = None;
-        for chunk in store.scan_shared(&name, None, None)?.iter() {
-            if let Some((lo, hi)) = chunk.time_bounds {
-                bounds = Some(bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        if with_time {
+            for chunk in store.scan_shared(&name, None, None)?.iter() {
+                if let Some((lo, hi)) = chunk.time_bounds {
+                    bounds = Some(bounds.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
             }
         }
         let temporal = bounds.and_then(|(lo, hi)| period(lo, hi, personal));
@@ -58,6 +61,20 @@ pub fn compute(engine: &Engine) -> Result<Vec<Facts>, StoreError> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Whether two lists of facts agree on everything but the time coverage.
+pub fn same(a: &[Facts], b: &[Facts]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            Facts {
+                temporal: None,
+                ..x.clone()
+            } == Facts {
+                temporal: None,
+                ..y.clone()
+            }
+        })
 }
 
 /// The period between two microsecond timestamps; whole UTC days when `coarse`.

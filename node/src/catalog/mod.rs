@@ -143,6 +143,11 @@ impl Catalogs {
         self.held.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The version of this node's current catalog (none before the first).
+    pub fn version(&self) -> Option<u64> {
+        self.read().own.as_ref().map(|c| c.doc().version)
+    }
+
     /// The operator's entries of the current catalog (empty before the first publication).
     pub fn entries(&self) -> Entries {
         self.read()
@@ -160,47 +165,44 @@ impl Catalogs {
         entries: Entries,
         now: DateTime<Utc>,
     ) -> Result<Signed<Catalog>, CatalogError> {
-        let facts = facts::compute(engine)?;
+        let facts = facts::compute(engine, true)?;
         entries.validate(&facts)?;
         self.sign_and_store(engine, entries, facts, now)
     }
 
-    /// This node's current catalog, re-signed first when its facts changed and the current
-    /// version is older than the refresh interval (or there is none yet).
+    /// This node's current catalog, re-signed first when it is due: there is none yet, the
+    /// region knows the municipality by another NIS code or name, the public address changed,
+    /// or its facts changed and it is older than the refresh interval. Cheap when nothing is
+    /// due (the anti-entropy round calls it every interval): the time coverage, which reads
+    /// every chunk's bounds, is computed only to sign.
     pub fn current(
         &self,
         engine: &Engine,
         now: DateTime<Utc>,
     ) -> Result<Signed<Catalog>, CatalogError> {
         let held = self.read().own.clone();
-        if let Some(c) = &held {
-            if now - c.doc().issued < self.refresh {
-                return Ok(c.clone());
-            }
-        }
-        let facts = facts::compute(engine)?;
         let who = self.identity(engine);
-        match held {
-            Some(c)
-                if c.doc().facts == facts
-                    && c.doc().homepage == self.homepage
-                    && c.doc().municipality == who =>
-            {
-                Ok(c)
-            }
-            Some(c) => {
-                // Datasets the entries describe may be gone: keep only what still validates.
-                let mut entries = c.doc().entries.clone();
-                entries
-                    .datasets
-                    .retain(|d| facts.iter().any(|f| f.name == d.name));
-                for n in &mut entries.initiatives {
-                    n.datasets.retain(|d| facts.iter().any(|f| &f.name == d));
-                }
-                self.sign_and_store(engine, entries, facts, now)
-            }
-            None => self.sign_and_store(engine, Entries::default(), facts, now),
+        let Some(c) = held else {
+            let facts = facts::compute(engine, true)?;
+            return self.sign_and_store(engine, Entries::default(), facts, now);
+        };
+        let same_header = c.doc().municipality == who && c.doc().homepage == self.homepage;
+        if same_header && now - c.doc().issued < self.refresh {
+            return Ok(c);
         }
+        if same_header && facts::same(&c.doc().facts, &facts::compute(engine, false)?) {
+            return Ok(c);
+        }
+        let facts = facts::compute(engine, true)?;
+        // Datasets the entries describe may be gone: keep only what still validates.
+        let mut entries = c.doc().entries.clone();
+        entries
+            .datasets
+            .retain(|d| facts.iter().any(|f| f.name == d.name));
+        for n in &mut entries.initiatives {
+            n.datasets.retain(|d| facts.iter().any(|f| &f.name == d));
+        }
+        self.sign_and_store(engine, entries, facts, now)
     }
 
     /// The municipality as the region knows this node: its entry in a region's manifest,
