@@ -84,6 +84,10 @@ pub struct Config {
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
     pub clerks: Vec<regio_policy::Did>,
+    /// `[documents]`: what one author (a certifier, a member) can make this node hold, and
+    /// the size of a sync reply page. Every field has a default.
+    #[serde(default)]
+    pub documents: crate::engine::Caps,
 }
 
 fn default_api() -> String {
@@ -160,6 +164,7 @@ impl Config {
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
             full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
+            documents: crate::engine::Caps::default(),
         }
     }
 
@@ -285,7 +290,7 @@ impl Config {
             self.gossip_interval_ms,
             self.full_mesh_up_to,
             clerks.join(", "),
-        )
+        ) + self.documents.render().as_str()
     }
 }
 

@@ -202,6 +202,7 @@ pub async fn start(spec: Spec) -> Result<Running, ServerError> {
         config.clerks.clone(),
         limits,
     )?);
+    engine.set_caps(config.documents);
     let listener = tokio::net::TcpListener::bind(&config.api)
         .await
         .map_err(|source| ServerError::Bind {

@@ -12,6 +12,8 @@ mod answer;
 mod charge;
 mod docs;
 mod held;
+mod intake;
+mod precheck;
 mod subjects;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -30,6 +32,11 @@ pub use answer::Answer;
 pub use charge::Charge;
 pub use docs::DocError;
 pub use held::Held;
+pub use intake::{
+    Caps, Dropped, DEFAULT_CERTIFICATES_PER_CERTIFIER, DEFAULT_POLICY_VERSIONS_PER_MEMBER,
+    DEFAULT_REVOCATIONS_PER_CERTIFIER, DEFAULT_SYNC_PAGE_BYTES,
+};
+pub use precheck::{PrecheckError, REGION_WIDE};
 
 /// What the engine has verified, in memory.
 #[derive(Default)]
@@ -59,6 +66,10 @@ pub struct Engine {
     pub(crate) clerks: HashSet<Did>,
     pub(crate) limits: Limits,
     pub(crate) state: RwLock<State>,
+    /// What one author may make this node hold.
+    caps: RwLock<Caps>,
+    /// Documents from peers dropped, by cause.
+    dropped: std::sync::Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Why the engine could not start.
@@ -98,6 +109,8 @@ impl Engine {
             clerks,
             limits,
             state: RwLock::new(State::default()),
+            caps: RwLock::new(Caps::default()),
+            dropped: std::sync::Mutex::default(),
         };
         engine.reload()?;
         Ok(engine)
@@ -106,6 +119,16 @@ impl Engine {
     /// This node's DID.
     pub fn did(&self) -> &Did {
         self.key.did()
+    }
+
+    /// What one author may make this node hold ([`Caps::default`] until set).
+    pub fn caps(&self) -> Caps {
+        *self.caps.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets what one author may make this node hold (from the node's configuration).
+    pub fn set_caps(&self, caps: Caps) {
+        *self.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
     }
 
     /// The store.
@@ -184,8 +207,27 @@ impl Engine {
         self.read().peer_heads.clone()
     }
 
-    /// The current manifest of every region this node knows.
+    /// The current manifest of every region this node is a member of (a region it was
+    /// removed from is held, but not listed: see [`Engine::left_regions`]).
     pub fn regions(&self) -> Vec<Signed<RegionManifest>> {
-        self.read().regions.values().cloned().collect()
+        let me = self.did();
+        self.read()
+            .regions
+            .values()
+            .filter(|m| m.doc().member(me).is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// The ids of the regions whose current manifest this node holds without being one of
+    /// its members (it was removed): the network leaves them.
+    pub fn left_regions(&self) -> Vec<String> {
+        let me = self.did();
+        self.read()
+            .regions
+            .values()
+            .filter(|m| m.doc().member(me).is_none())
+            .map(|m| m.doc().region.clone())
+            .collect()
     }
 }

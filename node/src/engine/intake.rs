@@ -1,0 +1,299 @@
+//! What a peer may make this node hold (issue 14): a region changes only by its own rules.
+//! A document that arrives by gossip or sync for a region is judged against that region
+//! before it is verified or stored: the node must be a member of the region; a manifest must
+//! be that region's (its successor: founding or joining a region goes through the admin API
+//! only); a charter must be the one the region's manifest names; certificates and
+//! revocations must come from the region's certifiers; policy bundles from its members; and
+//! no author may fill the node beyond its caps ([`Caps`]). Whatever fails is [`Dropped`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Engine, Held, State};
+use regio_policy::doc::manifest::RegionManifest;
+use regio_policy::{Did, DocHash};
+
+/// Default of [`Caps::certificates_per_certifier`].
+pub const DEFAULT_CERTIFICATES_PER_CERTIFIER: usize = 4096;
+/// Default of [`Caps::revocations_per_certifier`].
+pub const DEFAULT_REVOCATIONS_PER_CERTIFIER: usize = 4096;
+/// Default of [`Caps::policy_versions_per_member`].
+pub const DEFAULT_POLICY_VERSIONS_PER_MEMBER: usize = 16;
+/// Default of [`Caps::sync_page_bytes`]: 1 MiB.
+pub const DEFAULT_SYNC_PAGE_BYTES: usize = 1024 * 1024;
+
+/// How much one author can make this node hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Caps {
+    /// Certificates stored per certifier (from peers; the admin API is not capped).
+    /// Default 4096.
+    #[serde(default = "default_certificates")]
+    pub certificates_per_certifier: usize,
+    /// Revocations stored per certifier (from peers). Default 4096.
+    #[serde(default = "default_revocations")]
+    pub revocations_per_certifier: usize,
+    /// Versions of another member's policy bundle kept in memory (the newest; older ones are
+    /// forgotten, so equivocation is detected among these). Default 16.
+    #[serde(default = "default_policy_versions")]
+    pub policy_versions_per_member: usize,
+    /// Largest page of documents this node sends in answer to one sync request, bytes (a
+    /// member pulls page after page; never more than 3/4 of the network's response cap).
+    /// Default 1048576 (1 MiB).
+    #[serde(default = "default_sync_page")]
+    pub sync_page_bytes: usize,
+}
+
+fn default_certificates() -> usize {
+    DEFAULT_CERTIFICATES_PER_CERTIFIER
+}
+fn default_revocations() -> usize {
+    DEFAULT_REVOCATIONS_PER_CERTIFIER
+}
+fn default_policy_versions() -> usize {
+    DEFAULT_POLICY_VERSIONS_PER_MEMBER
+}
+fn default_sync_page() -> usize {
+    DEFAULT_SYNC_PAGE_BYTES
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            certificates_per_certifier: DEFAULT_CERTIFICATES_PER_CERTIFIER,
+            revocations_per_certifier: DEFAULT_REVOCATIONS_PER_CERTIFIER,
+            policy_versions_per_member: DEFAULT_POLICY_VERSIONS_PER_MEMBER,
+            sync_page_bytes: DEFAULT_SYNC_PAGE_BYTES,
+        }
+    }
+}
+
+impl Caps {
+    /// The `[documents]` section of `config.toml`, commented.
+    pub fn render(&self) -> String {
+        format!(
+            "\n[documents]\n\
+             # Certificates / revocations stored per certifier of a region, from peers (the admin\n\
+             # API is not capped; defaults {DEFAULT_CERTIFICATES_PER_CERTIFIER} and {DEFAULT_REVOCATIONS_PER_CERTIFIER}).\n\
+             certificates_per_certifier = {}\n\
+             revocations_per_certifier = {}\n\
+             # Versions of another member's policy bundle kept in memory (default {DEFAULT_POLICY_VERSIONS_PER_MEMBER}).\n\
+             policy_versions_per_member = {}\n\
+             # Largest page of one sync reply in bytes (default {DEFAULT_SYNC_PAGE_BYTES} = 1 MiB).\n\
+             sync_page_bytes = {}\n",
+            self.certificates_per_certifier,
+            self.revocations_per_certifier,
+            self.policy_versions_per_member,
+            self.sync_page_bytes,
+        )
+    }
+}
+
+/// Why a document a peer sent for a region was dropped. Nothing was verified or stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// This node is not a member of the region (it holds no manifest of it that lists it).
+    #[error("this node is not a member of region `{0}`")]
+    NotMember(String),
+    /// A manifest of another region (a region is founded or joined through the admin API).
+    #[error("a manifest of region `{found}` sent for region `{region}` (a node founds or joins a region only through its admin API)")]
+    OtherRegion {
+        /// The region it was sent for.
+        region: String,
+        /// The region the manifest is of.
+        found: String,
+    },
+    /// A charter the region's manifest does not name.
+    #[error("charter {hash} is not the charter of region `{region}`")]
+    NotItsCharter {
+        /// The region.
+        region: String,
+        /// The charter's hash.
+        hash: DocHash,
+    },
+    /// A certificate or revocation of an issuer the region does not trust.
+    #[error("{what} issued by {issuer}, not a certifier of region `{region}`")]
+    Untrusted {
+        /// `certificate` or `revocation`.
+        what: &'static str,
+        /// Its issuer.
+        issuer: String,
+        /// The region.
+        region: String,
+    },
+    /// A policy bundle of a non-member.
+    #[error("policy bundle of {issuer}, not a member of region `{region}`")]
+    NotAMember {
+        /// The bundle's municipality.
+        issuer: String,
+        /// The region.
+        region: String,
+    },
+    /// A document without the field that says who made it.
+    #[error("{what} without a string at `{field}`")]
+    Malformed {
+        /// The document type.
+        what: &'static str,
+        /// The JSON pointer.
+        field: &'static str,
+    },
+    /// The author already filled its cap.
+    #[error("{author} already has {held} {what}s held here, the most this node keeps (setting `documents.{setting}`)")]
+    Cap {
+        /// `certificate` or `revocation`.
+        what: &'static str,
+        /// The author.
+        author: String,
+        /// How many are held.
+        held: usize,
+        /// The setting that caps them.
+        setting: &'static str,
+    },
+}
+
+impl Dropped {
+    /// A short stable name of the cause (log field and metric label).
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Dropped::NotMember(_) => "region.not_member",
+            Dropped::OtherRegion { .. } => "manifest.other_region",
+            Dropped::NotItsCharter { .. } => "charter.not_the_regions",
+            Dropped::Untrusted { .. } => "issuer.untrusted",
+            Dropped::NotAMember { .. } => "policy.not_member",
+            Dropped::Malformed { .. } => "document.malformed",
+            Dropped::Cap { .. } => "author.cap",
+        }
+    }
+}
+
+/// The manifest of `region` in `state` when `me` is one of its current members.
+pub(super) fn member_region<'s>(
+    state: &'s State,
+    me: &Did,
+    region: &str,
+) -> Option<&'s regio_policy::Signed<RegionManifest>> {
+    state
+        .regions
+        .get(region)
+        .filter(|m| m.doc().member(me).is_some())
+}
+
+impl Engine {
+    /// Judges a document a peer sent for `region` (see the module doc). `Ok` means it may be
+    /// verified and taken in; every `Err` is counted ([`Engine::dropped`]).
+    pub fn admit(&self, region: &str, kind: Held, doc: &Value) -> Result<(), Dropped> {
+        let verdict = self.judge(region, kind, doc);
+        if let Err(d) = &verdict {
+            let mut counts = self.dropped.lock().unwrap_or_else(|p| p.into_inner());
+            *counts.entry(d.cause()).or_default() += 1;
+        }
+        verdict
+    }
+
+    /// Whether this node and `peer` are both members of `region` (its current manifest).
+    pub fn shares_region(&self, region: &str, peer: &Did) -> bool {
+        let state = self.read();
+        member_region(&state, self.did(), region).is_some_and(|m| m.doc().member(peer).is_some())
+    }
+
+    /// How many documents from peers were dropped so far, by cause ([`Dropped::cause`]).
+    pub fn dropped(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn judge(&self, region: &str, kind: Held, doc: &Value) -> Result<(), Dropped> {
+        let state = self.read();
+        let Some(manifest) = member_region(&state, self.did(), region) else {
+            return Err(Dropped::NotMember(region.to_owned()));
+        };
+        let m = manifest.doc();
+        let caps = self.caps();
+        match kind {
+            Held::Manifest => {
+                let found = field(doc, "region manifest", "/region")?;
+                if found != region {
+                    return Err(Dropped::OtherRegion {
+                        region: region.to_owned(),
+                        found: found.to_owned(),
+                    });
+                }
+            }
+            Held::Charter => {
+                let hash = DocHash::of(doc);
+                if hash != m.charter {
+                    return Err(Dropped::NotItsCharter {
+                        region: region.to_owned(),
+                        hash,
+                    });
+                }
+            }
+            Held::Certificate | Held::Revocation => {
+                let (what, setting, cap) = match kind {
+                    Held::Certificate => (
+                        "certificate",
+                        "certificates_per_certifier",
+                        caps.certificates_per_certifier,
+                    ),
+                    _ => (
+                        "revocation",
+                        "revocations_per_certifier",
+                        caps.revocations_per_certifier,
+                    ),
+                };
+                let issuer = field(doc, what, "/issuer")?;
+                if !m.certifiers.iter().any(|c| c.as_str() == issuer) {
+                    return Err(Dropped::Untrusted {
+                        what,
+                        issuer: issuer.to_owned(),
+                        region: region.to_owned(),
+                    });
+                }
+                let held = match kind {
+                    Held::Certificate => state
+                        .certificates
+                        .values()
+                        .filter(|c| c.doc().issuer.as_str() == issuer)
+                        .count(),
+                    _ => state
+                        .revocations
+                        .values()
+                        .flatten()
+                        .filter(|r| r.doc().issuer.as_str() == issuer)
+                        .count(),
+                };
+                let already = || match kind {
+                    Held::Certificate => state.certificates.contains_key(&DocHash::of(doc)),
+                    _ => false,
+                };
+                if held >= cap && !already() {
+                    return Err(Dropped::Cap {
+                        what,
+                        author: issuer.to_owned(),
+                        held,
+                        setting,
+                    });
+                }
+            }
+            Held::Policy => {
+                let issuer = field(doc, "policy bundle", "/municipality/did")?;
+                if !m.members.iter().any(|x| x.did.as_str() == issuer) {
+                    return Err(Dropped::NotAMember {
+                        issuer: issuer.to_owned(),
+                        region: region.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn field<'v>(doc: &'v Value, what: &'static str, at: &'static str) -> Result<&'v str, Dropped> {
+    doc.pointer(at)
+        .and_then(Value::as_str)
+        .ok_or(Dropped::Malformed { what, field: at })
+}
