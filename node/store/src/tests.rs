@@ -719,7 +719,7 @@ fn sled_keeps_acknowledged_writes_across_sigkill() {
 fn nonces_of_a_version_1_store_count_until_they_expire() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = ::sled::Config::new().path(dir.path()).open().unwrap();
         let nonces = db.open_tree("nonces").unwrap();
         let expiry = db.open_tree("nonce_expiry").unwrap();
         nonces.insert("old", &100u64.to_be_bytes()).unwrap();
