@@ -83,6 +83,14 @@ async fn gossip_installs_regions() {
     // A round of digests: a sync would bring the fake region too, if any node served it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for (i, n) in r.nodes.iter().enumerate().skip(1) {
+        // Dropped, for the cause, and counted.
+        let dropped = n.engine.dropped();
+        for cause in ["manifest.other_region", "charter.not_the_regions"] {
+            assert!(
+                dropped.get(cause).is_some_and(|&c| c >= 1),
+                "node {i} dropped {dropped:?}"
+            );
+        }
         let stored = n
             .engine
             .store()

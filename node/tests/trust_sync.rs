@@ -160,3 +160,45 @@ async fn sync_replies_outgrow_their_cap() {
     }
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certifier_fills_a_node_without_bound() {
+    const CAP: usize = 5;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let r = live_region_tuned(&dirs, |s| {
+        s.config.documents.certificates_per_certifier = CAP;
+    })
+    .await;
+    // Node 0's admin registers ten more certificates of the region's certifier (the admin
+    // API is not capped); the peers take in at most CAP of that certifier's in all.
+    for i in 200..210 {
+        let c = region::certificate(&r.actors, i, Utc::now()).unwrap();
+        r.nodes[0]
+            .engine
+            .put_certificate(c.raw().clone(), Utc::now())
+            .unwrap();
+    }
+    let count = |n: &regio_demo::cluster::LiveNode| {
+        n.engine
+            .store()
+            .documents(DocKind::Certificate)
+            .unwrap()
+            .len()
+    };
+    let started = Instant::now();
+    while r.nodes[1..].iter().any(|n| count(n) < CAP) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no sync");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(6 * trust::GOSSIP_MS)).await;
+    assert_eq!(count(&r.nodes[0]), 11);
+    for n in &r.nodes[1..] {
+        assert_eq!(count(n), CAP);
+        assert!(n
+            .engine
+            .dropped()
+            .get("author.cap")
+            .is_some_and(|&c| c >= 1));
+    }
+    r.stop().await;
+}

@@ -36,7 +36,7 @@ pub use intake::{
     Caps, Dropped, DEFAULT_CERTIFICATES_PER_CERTIFIER, DEFAULT_POLICY_VERSIONS_PER_MEMBER,
     DEFAULT_REVOCATIONS_PER_CERTIFIER, DEFAULT_SYNC_PAGE_BYTES,
 };
-pub use precheck::{PrecheckError, REGION_WIDE};
+pub use precheck::{PrecheckError, BEFORE_FAN_OUT};
 
 /// What the engine has verified, in memory.
 #[derive(Default)]

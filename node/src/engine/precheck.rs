@@ -1,10 +1,12 @@
 //! The coordinator's checks before it fans a query out (issue 14): no member signs, fsyncs
-//! or spends anything for a query its origin would not vouch for. The query must verify, be
+//! or spends anything for a query its origin does not vouch for. The query must verify, be
 //! fresh (its proofs unexpired too), not replay a nonce this node recorded for its signer,
 //! name a region this node is a member of and this node as its origin; and when this node
-//! holds the dataset, its own decision must not refuse the application for a reason that
-//! holds region-wide ([`REGION_WIDE`]: access rules, the charter's purposes, certificates,
-//! SQL outside the subset). Nothing is written: a refusal here is logged, not audited.
+//! holds the dataset, its own access rules must grant the application the query
+//! ([`BEFORE_FAN_OUT`]: an application the origin does not know is not its to relay).
+//! Everything else (certificates, charter, disclosure, SQL) each member judges for itself,
+//! so that provenance shows every member's own refusal. Nothing is written here: a refusal
+//! is logged, not audited.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -14,23 +16,11 @@ use super::Engine;
 use regio_policy::decision::{self, Context, Decision, Reason, Refusal};
 use regio_policy::doc::query::Query;
 use regio_policy::Signed;
-use regio_query::PlanError;
 use regio_store::StoreError;
 
-/// Refusals of the coordinator's own decision that stop a query before fan-out: about the
-/// application or the query itself, not about this node's data or counters.
-pub const REGION_WIDE: &[Reason] = &[
-    Reason::QueryUnsupported,
-    Reason::AccessDenied,
-    Reason::PurposeNotAllowed,
-    Reason::CertificateMissing,
-    Reason::CertificateUntrustedIssuer,
-    Reason::CertificateRevoked,
-    Reason::CertificateExpired,
-    Reason::CertificateNotYetValid,
-    Reason::CertificateScope,
-    Reason::CertificateSubjectMismatch,
-];
+/// Refusals of the coordinator's own decision that stop a query before fan-out (beyond
+/// [`decision::check_request`]): the origin does not grant the application the query.
+pub const BEFORE_FAN_OUT: &[Reason] = &[Reason::AccessDenied];
 
 /// Why a query is not fanned out.
 #[derive(Debug, thiserror::Error)]
@@ -97,17 +87,15 @@ impl Engine {
         };
         decision::check_request(&query, &ctx)?;
         let store = &self.store;
-        match regio_query::plan(&q.sql, |d| store.dataset(d).ok().map(|i| i.schema)) {
-            Ok((_, shape)) => {
-                if let Decision::Refuse(r) = decision::decide(&query, &shape, &ctx) {
-                    if REGION_WIDE.contains(&r.reason) {
-                        return Err(r.into());
-                    }
+        // A dataset not held here, or SQL outside the subset: the members judge it.
+        if let Ok((_, shape)) =
+            regio_query::plan(&q.sql, |d| store.dataset(d).ok().map(|i| i.schema))
+        {
+            if let Decision::Refuse(r) = decision::decide(&query, &shape, &ctx) {
+                if BEFORE_FAN_OUT.contains(&r.reason) {
+                    return Err(r.into());
                 }
             }
-            // Not held here: the members judge it.
-            Err(PlanError::UnknownDataset { .. }) => {}
-            Err(e) => return Err(Refusal::new(Reason::QueryUnsupported, e.to_string()).into()),
         }
         Ok(query)
     }

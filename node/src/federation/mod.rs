@@ -1,7 +1,8 @@
 //! The coordinator of a federated query (owner: lead). The node that receives a signed
 //! Query checks it first ([`Engine::precheck`]: nothing is fanned out, signed or written for
 //! a query that does not verify, is stale or replayed, names a region this node is not in or
-//! another node as its `origin`, or that this node's own policy refuses region-wide), then fans it out to every member of the query's region — itself included — over a
+//! another node as its `origin`, or whose application this node's own access rules do not
+//! grant), then fans it out to every member of the query's region — itself included — over a
 //! [`Transport`] (libp2p request-response in a running node), collects the signed
 //! PartialAnswers until the deadline, verifies each one (on the blocking pool as soon as it
 //! arrives, so checking overlaps the other members' work), merges the partial states and
@@ -107,7 +108,7 @@ pub struct FederatedResult {
 pub enum FederationError {
     /// The query was refused before it was fanned out (it does not verify, is stale or
     /// replayed, names a region this node is not in or another origin, or this node's own
-    /// decision refuses its application region-wide).
+    /// access rules do not grant its application the query).
     #[error("{0}")]
     Query(decision::Refusal),
     /// This node is not in the query's region.
@@ -173,7 +174,7 @@ async fn coordinate_untraced(
     now: DateTime<Utc>,
 ) -> Result<FederatedResult, FederationError> {
     // Checked before any member works for it (signature, freshness, replay, region, origin,
-    // this node's own verdict on the application): a refusal here writes nothing anywhere.
+    // this node's own access rules): a refusal here writes nothing anywhere.
     let (e, v) = (engine.clone(), query_value.clone());
     let query = match tokio::task::spawn_blocking(move || e.precheck(v, now)).await {
         Ok(Ok(query)) => query,
