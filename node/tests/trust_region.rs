@@ -217,7 +217,11 @@ async fn a_node_in_two_regions_mixes_their_documents() {
         );
     }
     let heads: Vec<_> = node3.engine.peer_heads().into_keys().collect();
-    assert_eq!(heads, [d0.clone()], "node 3 holds policies of non-members");
+    assert_eq!(
+        heads,
+        std::slice::from_ref(&d0),
+        "node 3 holds policies of non-members"
+    );
     // Nor did the border region's documents reach nodes 1 and 2.
     for n in &r.nodes[1..] {
         let s = n.engine.store();
