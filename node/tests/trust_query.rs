@@ -14,10 +14,8 @@ use std::time::Duration;
 use chrono::Utc;
 use regio_demo::cluster::LiveRegion;
 use regio_demo::region::{self, REGION};
-use regio_net::Protocol;
 use regio_node::federation::{FederatedResult, FederationError, Status};
-use regio_policy::doc::query::{Outcome, PartialAnswer};
-use regio_policy::{Key, Signed};
+use regio_policy::Key;
 
 use trust::{audit_lengths, live_region, nonce, query, quota_used};
 
@@ -35,24 +33,7 @@ fn refused_at_coordinator(r: Result<FederatedResult, FederationError>) -> String
 
 /// Sends `q` from node `from` to node `to` over libp2p; the reason of its signed refusal.
 async fn relay(r: &LiveRegion, from: usize, to: usize, q: &serde_json::Value) -> String {
-    let bytes = r.nodes[from]
-        .net
-        .request(
-            r.nodes[to].engine.did(),
-            Protocol::Query,
-            serde_json::to_vec(q).unwrap(),
-            DEADLINE,
-        )
-        .await
-        .unwrap();
-    match &Signed::<PartialAnswer>::from_json(&bytes)
-        .unwrap()
-        .doc()
-        .outcome
-    {
-        Outcome::Refused { reason, .. } => reason.clone(),
-        Outcome::Answered { .. } => "answered".into(),
-    }
+    trust::relay(&r.nodes[from], r.nodes[to].engine.did(), q).await
 }
 
 fn dirs() -> Vec<tempfile::TempDir> {

@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use regio_demo::cluster::LiveNode;
 use regio_demo::region::{self, REGION};
-use regio_net::Protocol;
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p;
-use regio_policy::doc::query::{Outcome, PartialAnswer};
-use regio_policy::{Key, Signed};
+use regio_policy::Key;
 use regio_store::{DocKind, Store};
 
-use trust::{fake_region, live_region, nonce, query, two_regions, BORDER, GOSSIP_MS};
+use trust::{
+    control_revocation, fake_region, live_region, nonce, query, relay, two_regions, BORDER,
+    GOSSIP_MS,
+};
 
 const FAKE: &str = "fake-region";
 
@@ -36,19 +37,7 @@ async fn gossip_installs_regions() {
     let fake_hash = manifest.hash();
     // A control document every node must take (a revocation by the region's certifier of a
     // second certificate): once it arrived, the fake documents published before it did too.
-    let control = region::certificate(&r.actors, 2, Utc::now()).unwrap();
-    let control = Signed::sign(
-        regio_policy::doc::cert::Revocation {
-            certificate: control.hash(),
-            certificate_id: control.doc().id.clone(),
-            issuer: r.actors.certifier.did().clone(),
-            reason: "control".into(),
-            revoked_at: Utc::now(),
-        },
-        &r.actors.certifier,
-        Utc::now(),
-    )
-    .unwrap();
+    let control = control_revocation(&r.actors, 2);
     let started = Instant::now();
     loop {
         for msg in [
@@ -123,21 +112,10 @@ async fn gossip_installs_regions() {
         Utc::now(),
     )
     .unwrap();
-    let bytes = r.nodes[0]
-        .net
-        .request(
-            r.nodes[1].engine.did(),
-            Protocol::Query,
-            serde_json::to_vec(&q).unwrap(),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let answer = Signed::<PartialAnswer>::from_json(&bytes).unwrap();
-    match &answer.doc().outcome {
-        Outcome::Refused { reason, .. } => assert_eq!(reason, "region.unknown"),
-        other => panic!("node 1 answered a query in a fake region: {other:?}"),
-    }
+    assert_eq!(
+        relay(&r.nodes[0], r.nodes[1].engine.did(), &q).await,
+        "region.unknown"
+    );
     // Restarted on its directory, node 1 still knows nothing of it.
     let node = r.nodes.remove(1);
     node.stop().await;
@@ -256,24 +234,10 @@ async fn a_node_in_two_regions_mixes_their_documents() {
     // A certificate of the demo region's certifier does not let a query in the border
     // region through, at node 0 (which holds it) nor at node 3 (which never saw it).
     let q = query(app, &d0, BORDER, &nonce(), Utc::now(), Some(x), None);
-    let bytes = n0
-        .net
-        .request(
-            node3.engine.did(),
-            Protocol::Query,
-            serde_json::to_vec(&q).unwrap(),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    match &Signed::<PartialAnswer>::from_json(&bytes)
-        .unwrap()
-        .doc()
-        .outcome
-    {
-        Outcome::Refused { reason, .. } => assert_eq!(reason, "certificate.missing"),
-        other => panic!("node 3 answered: {other:?}"),
-    }
+    assert_eq!(
+        relay(n0, node3.engine.did(), &q).await,
+        "certificate.missing"
+    );
     node3.stop().await;
     r.stop().await;
 }

@@ -15,8 +15,7 @@ use regio_net::{NetError, Protocol};
 use regio_node::federation::gossip::Gossip;
 use regio_node::federation::p2p;
 use regio_node::federation::sync::{SyncBody, SyncRequest};
-use regio_policy::doc::cert::Revocation;
-use regio_policy::{Key, Signed};
+use regio_policy::Key;
 use regio_store::DocKind;
 
 use trust::{live_region, live_region_tuned, two_regions};
@@ -66,19 +65,7 @@ async fn any_certificate_is_stored_forever() {
     let junk: Vec<_> = (10..15)
         .map(|i| region::certificate(&a, i, Utc::now()).unwrap())
         .collect();
-    let control = region::certificate(&r.actors, 2, Utc::now()).unwrap();
-    let control = Signed::sign(
-        Revocation {
-            certificate: control.hash(),
-            certificate_id: control.doc().id.clone(),
-            issuer: r.actors.certifier.did().clone(),
-            reason: "control".into(),
-            revoked_at: Utc::now(),
-        },
-        &r.actors.certifier,
-        Utc::now(),
-    )
-    .unwrap();
+    let control = trust::control_revocation(&r.actors, 2);
     let started = Instant::now();
     loop {
         for c in &junk {

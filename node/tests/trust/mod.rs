@@ -223,3 +223,48 @@ pub(crate) async fn two_regions(
     node3.join_regions().await.unwrap();
     (r, node3, border, docs)
 }
+
+/// A revocation by the demo region's certifier of its certificate number `serial`: a control
+/// document every member takes in (once it arrived, what was published before it did too).
+pub(crate) fn control_revocation(
+    actors: &Actors,
+    serial: u32,
+) -> Signed<regio_policy::doc::cert::Revocation> {
+    let c = region::certificate(actors, serial, Utc::now()).unwrap();
+    let rev = regio_policy::doc::cert::Revocation {
+        certificate: c.hash(),
+        certificate_id: c.doc().id.clone(),
+        issuer: actors.certifier.did().clone(),
+        reason: "control".into(),
+        revoked_at: Utc::now(),
+    };
+    Signed::sign(rev, &actors.certifier, Utc::now()).unwrap()
+}
+
+/// Sends `q` from `from` straight to the node `to` over libp2p (as a coordinator would);
+/// the reason code of its signed refusal, or `answered`.
+pub(crate) async fn relay(
+    from: &regio_demo::cluster::LiveNode,
+    to: &regio_policy::Did,
+    q: &serde_json::Value,
+) -> String {
+    use regio_policy::doc::query::{Outcome, PartialAnswer};
+    let bytes = from
+        .net
+        .request(
+            to,
+            regio_net::Protocol::Query,
+            serde_json::to_vec(q).unwrap(),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    match &Signed::<PartialAnswer>::from_json(&bytes)
+        .unwrap()
+        .doc()
+        .outcome
+    {
+        Outcome::Refused { reason, .. } => reason.clone(),
+        Outcome::Answered { .. } => "answered".into(),
+    }
+}
