@@ -87,7 +87,7 @@ pub struct Config {
     /// `[documents]`: what one author (a certifier, a member) can make this node hold, and
     /// the size of a sync reply page. Every field has a default.
     #[serde(default)]
-    pub documents: crate::engine::Caps,
+    pub documents: crate::caps::Caps,
 }
 
 fn default_api() -> String {
@@ -164,7 +164,7 @@ impl Config {
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
             full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
-            documents: crate::engine::Caps::default(),
+            documents: crate::caps::Caps::default(),
         }
     }
 

@@ -41,7 +41,7 @@ impl Engine {
 /// node's own, the peers' heads seen, both bundles of an equivocation), and the certificates
 /// and revocations of the region's certifiers. Nothing of a region `me` is not a member of.
 fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Held, &'s Value)> {
-    let Some(manifest) = super::intake::member_region(state, me, region) else {
+    let Some(manifest) = state.member_region(me, region) else {
         return Vec::new();
     };
     let members = &manifest.doc().members;

@@ -4,90 +4,13 @@
 //! be that region's (its successor: founding or joining a region goes through the admin API
 //! only); a charter must be the one the region's manifest names; certificates and
 //! revocations must come from the region's certifiers; policy bundles from its members; and
-//! no author may fill the node beyond its caps ([`Caps`]). Whatever fails is [`Dropped`].
+//! no author may fill the node beyond its caps ([`crate::caps::Caps`]). Whatever fails is
+//! [`Dropped`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Engine, Held, State};
-use regio_policy::doc::manifest::RegionManifest;
+use super::{Engine, Held};
 use regio_policy::{Did, DocHash};
-
-/// Default of [`Caps::certificates_per_certifier`].
-pub const DEFAULT_CERTIFICATES_PER_CERTIFIER: usize = 4096;
-/// Default of [`Caps::revocations_per_certifier`].
-pub const DEFAULT_REVOCATIONS_PER_CERTIFIER: usize = 4096;
-/// Default of [`Caps::policy_versions_per_member`].
-pub const DEFAULT_POLICY_VERSIONS_PER_MEMBER: usize = 16;
-/// Default of [`Caps::sync_page_bytes`]: 1 MiB.
-pub const DEFAULT_SYNC_PAGE_BYTES: usize = 1024 * 1024;
-
-/// How much one author can make this node hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Caps {
-    /// Certificates stored per certifier (from peers; the admin API is not capped).
-    /// Default 4096.
-    #[serde(default = "default_certificates")]
-    pub certificates_per_certifier: usize,
-    /// Revocations stored per certifier (from peers). Default 4096.
-    #[serde(default = "default_revocations")]
-    pub revocations_per_certifier: usize,
-    /// Versions of another member's policy bundle kept in memory (the newest; older ones are
-    /// forgotten, so equivocation is detected among these). Default 16.
-    #[serde(default = "default_policy_versions")]
-    pub policy_versions_per_member: usize,
-    /// Largest page of documents this node sends in answer to one sync request, bytes (a
-    /// member pulls page after page; never more than 3/4 of the network's response cap).
-    /// Default 1048576 (1 MiB).
-    #[serde(default = "default_sync_page")]
-    pub sync_page_bytes: usize,
-}
-
-fn default_certificates() -> usize {
-    DEFAULT_CERTIFICATES_PER_CERTIFIER
-}
-fn default_revocations() -> usize {
-    DEFAULT_REVOCATIONS_PER_CERTIFIER
-}
-fn default_policy_versions() -> usize {
-    DEFAULT_POLICY_VERSIONS_PER_MEMBER
-}
-fn default_sync_page() -> usize {
-    DEFAULT_SYNC_PAGE_BYTES
-}
-
-impl Default for Caps {
-    fn default() -> Self {
-        Caps {
-            certificates_per_certifier: DEFAULT_CERTIFICATES_PER_CERTIFIER,
-            revocations_per_certifier: DEFAULT_REVOCATIONS_PER_CERTIFIER,
-            policy_versions_per_member: DEFAULT_POLICY_VERSIONS_PER_MEMBER,
-            sync_page_bytes: DEFAULT_SYNC_PAGE_BYTES,
-        }
-    }
-}
-
-impl Caps {
-    /// The `[documents]` section of `config.toml`, commented.
-    pub fn render(&self) -> String {
-        format!(
-            "\n[documents]\n\
-             # Certificates / revocations stored per certifier of a region, from peers (the admin\n\
-             # API is not capped; defaults {DEFAULT_CERTIFICATES_PER_CERTIFIER} and {DEFAULT_REVOCATIONS_PER_CERTIFIER}).\n\
-             certificates_per_certifier = {}\n\
-             revocations_per_certifier = {}\n\
-             # Versions of another member's policy bundle kept in memory (default {DEFAULT_POLICY_VERSIONS_PER_MEMBER}).\n\
-             policy_versions_per_member = {}\n\
-             # Largest page of one sync reply in bytes (default {DEFAULT_SYNC_PAGE_BYTES} = 1 MiB).\n\
-             sync_page_bytes = {}\n",
-            self.certificates_per_certifier,
-            self.revocations_per_certifier,
-            self.policy_versions_per_member,
-            self.sync_page_bytes,
-        )
-    }
-}
 
 /// Why a document a peer sent for a region was dropped. Nothing was verified or stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,18 +90,6 @@ impl Dropped {
     }
 }
 
-/// The manifest of `region` in `state` when `me` is one of its current members.
-pub(super) fn member_region<'s>(
-    state: &'s State,
-    me: &Did,
-    region: &str,
-) -> Option<&'s regio_policy::Signed<RegionManifest>> {
-    state
-        .regions
-        .get(region)
-        .filter(|m| m.doc().member(me).is_some())
-}
-
 impl Engine {
     /// Judges a document a peer sent for `region` (see the module doc). `Ok` means it may be
     /// verified and taken in; every `Err` is counted ([`Engine::dropped`]).
@@ -194,7 +105,9 @@ impl Engine {
     /// Whether this node and `peer` are both members of `region` (its current manifest).
     pub fn shares_region(&self, region: &str, peer: &Did) -> bool {
         let state = self.read();
-        member_region(&state, self.did(), region).is_some_and(|m| m.doc().member(peer).is_some())
+        state
+            .member_region(self.did(), region)
+            .is_some_and(|m| m.doc().member(peer).is_some())
     }
 
     /// How many documents from peers were dropped so far, by cause ([`Dropped::cause`]).
@@ -207,7 +120,7 @@ impl Engine {
 
     fn judge(&self, region: &str, kind: Held, doc: &Value) -> Result<(), Dropped> {
         let state = self.read();
-        let Some(manifest) = member_region(&state, self.did(), region) else {
+        let Some(manifest) = state.member_region(self.did(), region) else {
             return Err(Dropped::NotMember(region.to_owned()));
         };
         let m = manifest.doc();

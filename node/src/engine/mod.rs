@@ -28,14 +28,12 @@ use regio_policy::doc::manifest::RegionManifest;
 use regio_policy::{Did, DocHash, Key, Signed};
 use regio_store::{DocKind, Store, StoreError};
 
+pub use crate::caps::Caps;
 pub use answer::Answer;
 pub use charge::Charge;
 pub use docs::DocError;
 pub use held::Held;
-pub use intake::{
-    Caps, Dropped, DEFAULT_CERTIFICATES_PER_CERTIFIER, DEFAULT_POLICY_VERSIONS_PER_MEMBER,
-    DEFAULT_REVOCATIONS_PER_CERTIFIER, DEFAULT_SYNC_PAGE_BYTES,
-};
+pub use intake::Dropped;
 pub use precheck::{PrecheckError, BEFORE_FAN_OUT};
 
 /// What the engine has verified, in memory.
@@ -57,6 +55,15 @@ pub(crate) struct State {
     pub peer_heads: BTreeMap<Did, (u64, DocHash)>,
     /// Equivocations detected: evidence.
     pub equivocations: Vec<Equivocation>,
+}
+
+impl State {
+    /// The manifest of `region` when `me` is one of its current members.
+    pub(crate) fn member_region(&self, me: &Did, region: &str) -> Option<&Signed<RegionManifest>> {
+        self.regions
+            .get(region)
+            .filter(|m| m.doc().member(me).is_some())
+    }
 }
 
 /// One node's engine. Cheap to share behind an `Arc`.
