@@ -343,7 +343,7 @@ async fn members_find_each_others_datasets_and_initiatives_and_refuse_forged_cat
         let outsider_logged = text.lines().any(|l| {
             l.contains("gossip not applied")
                 && l.contains(outsider.did().as_str())
-                && l.contains("is not a member")
+                && l.contains("not a member")
         });
         if altered_logged && outsider_logged {
             break;

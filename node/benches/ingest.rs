@@ -132,7 +132,12 @@ fn concurrent_small_appends(file: &Path) {
                 s.spawn(move || {
                     for i in 0..200 {
                         assert!(store
-                            .check_and_insert_nonce(&format!("{writers}-{w}-{i}"), i64::MAX, 0)
+                            .check_and_insert_nonce(
+                                "did:key:bench",
+                                &format!("{writers}-{w}-{i}"),
+                                i64::MAX,
+                                0
+                            )
                             .unwrap());
                     }
                 });

@@ -95,6 +95,10 @@ pub struct Config {
     /// Default 900.
     #[serde(default = "default_catalog_refresh")]
     pub catalog_refresh_secs: u64,
+    /// `[documents]`: what one author (a certifier, a member) can make this node hold, and
+    /// the size of a sync reply page. Every field has a default.
+    #[serde(default)]
+    pub documents: crate::caps::Caps,
 }
 
 fn default_api() -> String {
@@ -176,6 +180,7 @@ impl Config {
             clerks: Vec::new(),
             public_url: None,
             catalog_refresh_secs: DEFAULT_CATALOG_REFRESH_SECS,
+            documents: crate::caps::Caps::default(),
         }
     }
 
@@ -323,7 +328,7 @@ impl Config {
             self.full_mesh_up_to,
             clerks.join(", "),
             self.catalog_refresh_secs,
-        )
+        ) + self.documents.render().as_str()
     }
 }
 

@@ -16,6 +16,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | the typed `config.toml` of a node, with a documented default per field |
+//! | [`caps`] | its `[documents]` section: what one author can make a node hold, sync page size |
 //! | [`engine`] | verified documents in memory; a signed query in, a signed PartialAnswer out: verify → plan → decide → execute → sign → audit |
 //! | [`federation`] | fan-out and merge of a federated query, gossip, anti-entropy sync, joining regions |
 //! | [`api`] | the HTTP API (axum) over one [`api::AppState`] |
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod caps;
 pub mod catalog;
 pub mod config;
 pub mod engine;

@@ -202,6 +202,7 @@ pub async fn start(spec: Spec) -> Result<Running, ServerError> {
         config.clerks.clone(),
         limits,
     )?);
+    engine.set_caps(config.documents);
     engine
         .open_catalogs(crate::catalog::Settings {
             nis: config.nis.clone(),

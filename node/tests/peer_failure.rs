@@ -96,11 +96,16 @@ impl Backend for FailingAudit {
     }
     fn check_and_insert_nonce(
         &self,
+        signer: &str,
         nonce: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.inner.check_and_insert_nonce(nonce, expires_at, now)
+        self.inner
+            .check_and_insert_nonce(signer, nonce, expires_at, now)
+    }
+    fn nonce_seen(&self, signer: &str, nonce: &str, now: i64) -> Result<bool, StoreError> {
+        self.inner.nonce_seen(signer, nonce, now)
     }
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError> {
         self.inner.append_audit(entry)

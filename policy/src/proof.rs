@@ -117,6 +117,16 @@ pub struct ProofInfo {
     pub signer: Did,
     /// The proof's `created`, if any.
     pub created: Option<DateTime<Utc>>,
+    /// The proof's `expires`, if any: after it the proof no longer counts (the verifier that
+    /// knows the time checks it, e.g. the decision with its `now`).
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl ProofInfo {
+    /// Whether the proof's `expires` has passed at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
 }
 
 /// Canonical JSON (RFC 8785) of a value.
@@ -222,6 +232,17 @@ fn proof_config(
 
 /// Adds a proof by `key` to `doc`. A document that already has a proof gets a proof set.
 pub fn add_proof(doc: &mut Value, key: &Key, created: DateTime<Utc>) -> Result<(), SignError> {
+    add_proof_until(doc, key, created, None)
+}
+
+/// [`add_proof`] with the proof option `expires` (after it, verifiers refuse the proof) when
+/// `expires` is given.
+pub fn add_proof_until(
+    doc: &mut Value,
+    key: &Key,
+    created: DateTime<Utc>,
+    expires: Option<DateTime<Utc>>,
+) -> Result<(), SignError> {
     check_i_json(doc).map_err(SignError::NotIJson)?;
     let obj = doc.as_object_mut().ok_or(SignError::NotAnObject)?;
     let existing = match obj.remove("proof") {
@@ -258,6 +279,9 @@ pub fn add_proof(doc: &mut Value, key: &Key, created: DateTime<Utc>) -> Result<(
         return Err(SignError::AlreadySigned(key.did().to_string()));
     }
     let mut config = proof_config(obj, key.did(), created);
+    if let Some(t) = expires {
+        config.insert("expires".into(), timestamp(t).into());
+    }
     let signature = key.sign_bytes(&hash_data(
         &Value::Object(config.clone()),
         &Value::Object(obj.clone()),
@@ -340,13 +364,16 @@ fn verify_one(
     }
     let signer = Did::from_verification_method(text("verificationMethod")?)
         .map_err(|source| VerifyError::VerificationMethod { index, source })?;
-    let mut created = None;
+    let (mut created, mut expires) = (None, None);
     for field in ["created", "expires"] {
         if options.contains_key(field) {
             let t = DateTime::parse_from_rfc3339(text(field)?)
-                .map_err(|_| malformed(&format!("`{field}` is not an RFC 3339 date-time")))?;
+                .map_err(|_| malformed(&format!("`{field}` is not an RFC 3339 date-time")))?
+                .with_timezone(&Utc);
             if field == "created" {
-                created = Some(t.with_timezone(&Utc));
+                created = Some(t);
+            } else {
+                expires = Some(t);
             }
         }
     }
@@ -382,6 +409,7 @@ fn verify_one(
         index,
         signer,
         created,
+        expires,
     })
 }
 

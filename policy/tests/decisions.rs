@@ -160,12 +160,62 @@ fn other_region_non_member_sender_and_origin() {
         Reason::PeerNotMember
     );
 
+    // A member forwards a query that names another member (or anyone else) as its origin.
     let mut doc = w.query_doc("ResearchAndDevelopment");
     doc.origin = w.outsider.did().clone();
     let q = Signed::sign(doc, &w.app, now()).unwrap();
     assert_eq!(
         refused(decision::decide(&q, &shape("readings"), &w.ctx())),
-        Reason::OriginNotMember
+        Reason::OriginNotSender
+    );
+    // The node's own API: the query must name this node as its origin.
+    let own_api = decision::Context {
+        sender: None,
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &own_api
+        )),
+        Reason::OriginNotCoordinator
+    );
+}
+
+#[test]
+fn a_node_answers_only_in_regions_it_is_a_member_of() {
+    let w = World::new();
+    // The node holds the region's manifest, but the manifest no longer lists it.
+    let mut m = w.manifest.doc().clone();
+    let me = w.bundle.doc().municipality.did.clone();
+    m.members.retain(|x| x.did != me);
+    let without = Signed::sign(m, &w.brugge, now()).unwrap();
+    let ctx = decision::Context {
+        region: Some(&without),
+        ..w.ctx()
+    };
+    assert_eq!(
+        refused(decision::decide(
+            &w.query("ResearchAndDevelopment"),
+            &shape("readings"),
+            &ctx
+        )),
+        Reason::RegionNotMember
+    );
+}
+
+#[test]
+fn an_expired_proof_is_refused() {
+    let w = World::new();
+    let mut v = w.query("ResearchAndDevelopment").raw().clone();
+    v.as_object_mut().unwrap().remove("proof");
+    let issued = now() - Duration::seconds(10);
+    proof::add_proof_until(&mut v, &w.app, issued, Some(now() - Duration::seconds(1))).unwrap();
+    let q = decision::verify_query(v).unwrap();
+    assert_eq!(
+        refused(decision::decide(&q, &shape("readings"), &w.ctx())),
+        Reason::ProofExpired
     );
 }
 

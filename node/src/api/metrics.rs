@@ -3,8 +3,9 @@
 //! `regio_consent_imported_total`, `regio_http_requests_total{route,method,status}`, and,
 //! computed from the store at each scrape, `regio_datasets` and
 //! `regio_dataset_records{dataset}`, and from the network and the engine
-//! `regio_p2p_connected_peers` and `regio_equivocations_detected`. The engine registers its
-//! own metrics on [`Metrics::registry`].
+//! `regio_p2p_connected_peers`, `regio_equivocations_detected` and
+//! `regio_peer_documents_dropped{cause}` (documents from peers a node may not be made to
+//! hold). The engine registers its own metrics on [`Metrics::registry`].
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -33,6 +34,7 @@ pub struct Metrics {
     records: IntGaugeVec,
     peers: IntGauge,
     equivocations: IntGauge,
+    dropped: IntGaugeVec,
 }
 
 /// Why the metrics could not be set up (a duplicate or invalid name: a bug).
@@ -78,6 +80,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(peers.clone()))?;
         registry.register(Box::new(equivocations.clone()))?;
+        let dropped = IntGaugeVec::new(
+            Opts::new(
+                "regio_peer_documents_dropped",
+                "Documents from peers dropped since start, by cause (not the region's, untrusted issuer, over an author's cap, …)",
+            ),
+            &["cause"],
+        )?;
+        registry.register(Box::new(dropped.clone()))?;
         Ok(Metrics {
             registry,
             ingest_records,
@@ -88,6 +98,7 @@ impl Metrics {
             records,
             peers,
             equivocations,
+            dropped,
         })
     }
 }
@@ -141,6 +152,11 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     m.peers.set(i64::try_from(peers).unwrap_or(i64::MAX));
     m.equivocations
         .set(i64::try_from(state.engine.equivocations().len()).unwrap_or(i64::MAX));
+    for (cause, n) in state.engine.dropped() {
+        m.dropped
+            .with_label_values(&[cause])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut out)

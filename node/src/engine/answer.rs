@@ -274,41 +274,24 @@ impl Engine {
         let requester = Some(query.signer().clone());
         let q = query.doc();
         // Everything the decision needs, cloned out of the state so no lock is held while executing.
-        let (policy, rules, region, charter, certificate, revocations) = {
-            let state = self.read();
-            let Some((policy, rules)) = state.policy.clone() else {
-                return refused(
-                    Refusal::new(
-                        Reason::PolicyMissing,
-                        format!("{} has published no policy", self.did()),
-                    ),
-                    None,
-                    requester,
-                    0,
-                );
-            };
-            let region = state.regions.get(&q.region).cloned();
-            let charter = region
-                .as_ref()
-                .and_then(|r| state.charters.get(&r.doc().charter))
-                .filter(|c| {
-                    region
-                        .as_ref()
-                        .is_some_and(|r| r.doc().members.iter().all(|m| c.signed_by(&m.did)))
-                });
-            let cert_hash = q.certificate;
-            let certificate = cert_hash.and_then(|h| state.certificates.get(&h).cloned());
-            let revocations = cert_hash
-                .and_then(|h| state.revocations.get(&h).cloned())
-                .unwrap_or_default();
-            (
-                policy,
-                rules,
-                region,
-                charter.cloned(),
-                certificate,
-                revocations,
-            )
+        let Some(Gathered {
+            policy,
+            rules,
+            region,
+            charter,
+            certificate,
+            revocations,
+        }) = self.gather(q)
+        else {
+            return refused(
+                Refusal::new(
+                    Reason::PolicyMissing,
+                    format!("{} has published no policy", self.did()),
+                ),
+                None,
+                requester,
+                0,
+            );
         };
         // The quota and budget counters, from the store's durable ledger.
         let counters =
@@ -395,6 +378,7 @@ impl Engine {
             Decision::Refuse(r) => return refused(r, Some(plan), requester, version),
         };
         match self.store.check_and_insert_nonce(
+            query.signer().as_str(),
             &q.nonce,
             q.expires.timestamp_micros(),
             now.timestamp_micros(),
@@ -404,7 +388,11 @@ impl Engine {
                 return refused(
                     Refusal::new(
                         Reason::QueryReplayed,
-                        format!("nonce {} was already used", q.nonce),
+                        format!(
+                            "nonce {} was already used by {}",
+                            q.nonce,
+                            query.signer().short()
+                        ),
                     ),
                     Some(plan),
                     requester,
@@ -484,6 +472,51 @@ impl Engine {
             subjects,
         )
         .map_err(|e| AnswerError::Exec(e.to_string()))
+    }
+}
+
+/// Everything the decision needs from the engine's state, cloned out of it.
+pub(super) struct Gathered {
+    pub(super) policy: Signed<regio_policy::doc::bundle::PolicyBundle>,
+    pub(super) rules: std::sync::Arc<regio_policy::decision::access::Rules>,
+    pub(super) region: Option<Signed<regio_policy::doc::manifest::RegionManifest>>,
+    pub(super) charter: Option<Signed<regio_policy::doc::charter::InclusionCharter>>,
+    pub(super) certificate: Option<Signed<regio_policy::doc::cert::EthicsCertificate>>,
+    pub(super) revocations: Vec<Signed<regio_policy::doc::cert::Revocation>>,
+}
+
+impl Engine {
+    /// What deciding on `q` needs (`None` when this node has published no policy): the
+    /// query's region, its charter when every member signed it, the certificate the query
+    /// names and its revocations.
+    pub(super) fn gather(&self, q: &Query) -> Option<Gathered> {
+        let state = self.read();
+        let (policy, rules) = state.policy.clone()?;
+        let region = state.regions.get(&q.region).cloned();
+        let charter = region
+            .as_ref()
+            .and_then(|r| state.charters.get(&r.doc().charter))
+            .filter(|c| {
+                region
+                    .as_ref()
+                    .is_some_and(|r| r.doc().members.iter().all(|m| c.signed_by(&m.did)))
+            })
+            .cloned();
+        let certificate = q
+            .certificate
+            .and_then(|h| state.certificates.get(&h).cloned());
+        let revocations = q
+            .certificate
+            .and_then(|h| state.revocations.get(&h).cloned())
+            .unwrap_or_default();
+        Some(Gathered {
+            policy,
+            rules,
+            region,
+            charter,
+            certificate,
+            revocations,
+        })
     }
 }
 

@@ -30,6 +30,16 @@ pub enum DocError {
         /// Why.
         source: DocumentError,
     },
+    /// A proof's `expires` has passed.
+    #[error("{what}: proof {index} expired at {expires}")]
+    ProofExpired {
+        /// Document type.
+        what: &'static str,
+        /// Index of the proof in the proof set.
+        index: usize,
+        /// When it expired (RFC 3339).
+        expires: String,
+    },
     /// Signed by the wrong party, or breaks a rule of its type.
     #[error("{what}: {source}")]
     Invalid {
@@ -68,8 +78,24 @@ pub enum DocError {
     Store(#[from] StoreError),
 }
 
-fn verify<T: Document>(what: &'static str, value: Value) -> Result<Signed<T>, DocError> {
-    Signed::<T>::verify(value).map_err(|source| DocError::Document { what, source })
+fn verify<T: Document>(
+    what: &'static str,
+    value: Value,
+    now: DateTime<Utc>,
+) -> Result<Signed<T>, DocError> {
+    let signed =
+        Signed::<T>::verify(value).map_err(|source| DocError::Document { what, source })?;
+    if let Some(p) = signed.proofs().iter().find(|p| p.expired(now)) {
+        return Err(DocError::ProofExpired {
+            what,
+            index: p.index,
+            expires: p
+                .expires
+                .map(|t| regio_policy::time::format(&t))
+                .unwrap_or_default(),
+        });
+    }
+    Ok(signed)
 }
 
 fn invalid(what: &'static str) -> impl Fn(Invalid) -> DocError {
@@ -91,7 +117,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<PolicyBundle>, DocError> {
-        let signed: Signed<PolicyBundle> = verify("policy bundle", value)?;
+        let signed: Signed<PolicyBundle> = verify("policy bundle", value, now)?;
         bundle::check_signer(&signed).map_err(invalid("policy bundle"))?;
         let doc = signed.doc();
         if &doc.municipality.did != self.did() {
@@ -155,7 +181,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Option<bundle::Equivocation>, DocError> {
-        let signed: Signed<PolicyBundle> = verify("policy bundle", value)?;
+        let signed: Signed<PolicyBundle> = verify("policy bundle", value, now)?;
         bundle::check_signer(&signed).map_err(invalid("policy bundle"))?;
         let doc = signed.doc();
         let issuer = doc.municipality.did.clone();
@@ -169,7 +195,8 @@ impl Engine {
         }
         let key = (issuer, doc.version);
         let Some(seen) = state.peer_policies.get(&key) else {
-            state.peer_policies.insert(key, signed);
+            state.peer_policies.insert(key.clone(), signed);
+            forget_old_versions(&mut state, &key.0, self.caps().policy_versions_per_member);
             return Ok(None);
         };
         let Some(evidence) = bundle::equivocation(seen, &signed) else {
@@ -200,7 +227,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<EthicsCertificate>, DocError> {
-        let signed: Signed<EthicsCertificate> = verify("ethics certificate", value)?;
+        let signed: Signed<EthicsCertificate> = verify("ethics certificate", value, now)?;
         cert::check_issuer(&signed).map_err(invalid("ethics certificate"))?;
         let mut state = self.write();
         if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -221,7 +248,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<Revocation>, DocError> {
-        let signed: Signed<Revocation> = verify("revocation", value)?;
+        let signed: Signed<Revocation> = verify("revocation", value, now)?;
         cert::check_revocation_signer(&signed).map_err(invalid("revocation"))?;
         let mut state = self.write();
         let list = state
@@ -245,7 +272,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<InclusionCharter>, DocError> {
-        let signed: Signed<InclusionCharter> = verify("inclusion charter", value)?;
+        let signed: Signed<InclusionCharter> = verify("inclusion charter", value, now)?;
         let mut state = self.write();
         if let std::collections::hash_map::Entry::Vacant(slot) = state.charters.entry(signed.hash())
         {
@@ -263,7 +290,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<RegionManifest>, DocError> {
-        let signed: Signed<RegionManifest> = verify("region manifest", value)?;
+        let signed: Signed<RegionManifest> = verify("region manifest", value, now)?;
         let mut state = self.write();
         let current = state.regions.get(&signed.doc().region);
         if current.is_some_and(|c| c.hash() == signed.hash()) {
@@ -285,7 +312,7 @@ impl Engine {
         value: Value,
         now: DateTime<Utc>,
     ) -> Result<Signed<ConsentRecord>, DocError> {
-        let signed: Signed<ConsentRecord> = verify("consent record", value)?;
+        let signed: Signed<ConsentRecord> = verify("consent record", value, now)?;
         consent_doc::check_signer(&signed).map_err(invalid("consent record"))?;
         let doc = signed.doc();
         if &doc.controller != self.did() {
@@ -337,6 +364,26 @@ impl Engine {
             .put_consents(vec![entry], now.timestamp_micros())?;
         Ok(signed)
     }
+}
+
+/// Keeps at most `cap` versions of `issuer`'s policy bundles in memory (the newest, its head
+/// always among them).
+fn forget_old_versions(state: &mut super::State, issuer: &regio_policy::Did, cap: usize) {
+    let mut versions: Vec<u64> = state
+        .peer_policies
+        .keys()
+        .filter(|(d, _)| d == issuer)
+        .map(|(_, v)| *v)
+        .collect();
+    if versions.len() <= cap.max(1) {
+        return;
+    }
+    versions.sort_unstable();
+    let excess = versions.len() - cap.max(1);
+    for v in &versions[..excess] {
+        state.peer_policies.remove(&(issuer.clone(), *v));
+    }
+    tracing::debug!(%issuer, forgotten = excess, "older policy versions of a member forgotten (cap `documents.policy_versions_per_member`)");
 }
 
 impl Engine {

@@ -26,7 +26,7 @@ pub enum Held {
 impl Engine {
     /// Calls `f` with the documents of `region` this node holds (for itself: its own policy
     /// head; for each other member: the head it last saw), by hash, sorted and without
-    /// duplicates; empty when this node is not in the region. The engine's state stays
+    /// duplicates; empty when this node is not a member of the region. The engine's state stays
     /// read-locked while `f` runs: keep `f` short.
     pub fn with_region_documents<R>(
         &self,
@@ -49,14 +49,16 @@ impl Engine {
     }
 }
 
-/// The documents of `region` in `state` (for the node `me`), by hash, sorted and without
-/// duplicates: the current manifest, its charter, each member's policy head (this node's own,
-/// the peers' heads seen, both bundles of an equivocation), every certificate and revocation.
+/// The documents of `region` in `state` (for the node `me`, a member of it), by hash, sorted
+/// and without duplicates: the current manifest, its charter, each member's policy head (this
+/// node's own, the peers' heads seen, both bundles of an equivocation), and the certificates
+/// and revocations of the region's certifiers. Nothing of a region `me` is not a member of.
 fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Held, &'s Value)> {
-    let Some(manifest) = state.regions.get(region) else {
+    let Some(manifest) = state.member_region(me, region) else {
         return Vec::new();
     };
     let members = &manifest.doc().members;
+    let certifiers = &manifest.doc().certifiers;
     let mut out = vec![(manifest.hash(), Held::Manifest, manifest.raw())];
     out.extend(
         state
@@ -86,6 +88,7 @@ fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Held
         state
             .certificates
             .values()
+            .filter(|c| certifiers.contains(&c.doc().issuer))
             .map(|c| (c.hash(), Held::Certificate, c.raw())),
     );
     out.extend(
@@ -93,6 +96,7 @@ fn documents<'s>(state: &'s State, me: &Did, region: &str) -> Vec<(DocHash, Held
             .revocations
             .values()
             .flatten()
+            .filter(|r| certifiers.contains(&r.doc().issuer))
             .map(|r| (r.hash(), Held::Revocation, r.raw())),
     );
     out.sort_by_key(|(h, _, _)| *h);

@@ -12,6 +12,8 @@ mod answer;
 mod charge;
 mod docs;
 mod held;
+mod intake;
+mod precheck;
 mod subjects;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,10 +28,13 @@ use regio_policy::doc::manifest::RegionManifest;
 use regio_policy::{Did, DocHash, Key, Signed};
 use regio_store::{DocKind, Store, StoreError};
 
+pub use crate::caps::Caps;
 pub use answer::Answer;
 pub use charge::Charge;
 pub use docs::DocError;
 pub use held::Held;
+pub use intake::Dropped;
+pub use precheck::{PrecheckError, BEFORE_FAN_OUT};
 
 /// What the engine has verified, in memory.
 #[derive(Default)]
@@ -52,6 +57,15 @@ pub(crate) struct State {
     pub equivocations: Vec<Equivocation>,
 }
 
+impl State {
+    /// The manifest of `region` when `me` is one of its current members.
+    pub(crate) fn member_region(&self, me: &Did, region: &str) -> Option<&Signed<RegionManifest>> {
+        self.regions
+            .get(region)
+            .filter(|m| m.doc().member(me).is_some())
+    }
+}
+
 /// One node's engine. Cheap to share behind an `Arc`.
 pub struct Engine {
     pub(crate) store: Store,
@@ -61,6 +75,10 @@ pub struct Engine {
     pub(crate) state: RwLock<State>,
     /// This node's catalog and the members' ([`Engine::open_catalogs`]; none until then).
     pub(crate) catalogs: std::sync::OnceLock<crate::catalog::Catalogs>,
+    /// What one author may make this node hold.
+    caps: RwLock<Caps>,
+    /// Documents from peers dropped, by cause.
+    dropped: std::sync::Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Why the engine could not start.
@@ -101,6 +119,8 @@ impl Engine {
             limits,
             state: RwLock::new(State::default()),
             catalogs: std::sync::OnceLock::new(),
+            caps: RwLock::new(Caps::default()),
+            dropped: std::sync::Mutex::default(),
         };
         engine.reload()?;
         Ok(engine)
@@ -109,6 +129,16 @@ impl Engine {
     /// This node's DID.
     pub fn did(&self) -> &Did {
         self.key.did()
+    }
+
+    /// What one author may make this node hold ([`Caps::default`] until set).
+    pub fn caps(&self) -> Caps {
+        *self.caps.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets what one author may make this node hold (from the node's configuration).
+    pub fn set_caps(&self, caps: Caps) {
+        *self.caps.write().unwrap_or_else(|p| p.into_inner()) = caps;
     }
 
     /// The store.
@@ -204,8 +234,27 @@ impl Engine {
         self.read().peer_heads.clone()
     }
 
-    /// The current manifest of every region this node knows.
+    /// The current manifest of every region this node is a member of (a region it was
+    /// removed from is held, but not listed: see [`Engine::left_regions`]).
     pub fn regions(&self) -> Vec<Signed<RegionManifest>> {
-        self.read().regions.values().cloned().collect()
+        let me = self.did();
+        self.read()
+            .regions
+            .values()
+            .filter(|m| m.doc().member(me).is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// The ids of the regions whose current manifest this node holds without being one of
+    /// its members (it was removed): the network leaves them.
+    pub fn left_regions(&self) -> Vec<String> {
+        let me = self.did();
+        self.read()
+            .regions
+            .values()
+            .filter(|m| m.doc().member(me).is_none())
+            .map(|m| m.doc().region.clone())
+            .collect()
     }
 }

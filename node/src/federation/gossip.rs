@@ -2,14 +2,16 @@
 //! itself — revocations (every node must refuse a revoked certificate), policy bundles
 //! (heads and equivocation evidence), manifest versions, ethics certificates (a certifier
 //! registers one at any node; every member learns it), charters — and digests of what a
-//! node holds, which start a sync when they differ ([`super::sync`]).
+//! node holds, which start a sync when they differ ([`super::sync`]). A document counts only
+//! for the region it was sent for, and only when a peer may make this node hold it there
+//! ([`Engine::admit`]): otherwise it is dropped, logged with its cause and counted.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::CatalogError;
-use crate::engine::{DocError, Engine};
+use crate::engine::{DocError, Dropped, Engine, Held};
 use regio_policy::DocHash;
 use regio_store::{DocKind, StoreError};
 
@@ -98,6 +100,10 @@ pub enum GossipError {
     /// The document was refused.
     #[error(transparent)]
     Doc(#[from] DocError),
+    /// The document is not one a peer may make this node hold for the region (not
+    /// verified, not stored).
+    #[error(transparent)]
+    Dropped(#[from] Dropped),
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -123,6 +129,19 @@ impl Gossip {
         }
     }
 
+    /// What kind of held document a message carries (`None` for a digest).
+    pub fn held(&self) -> Option<Held> {
+        match self {
+            Gossip::Revocation { .. } => Some(Held::Revocation),
+            Gossip::Policy { .. } => Some(Held::Policy),
+            Gossip::Manifest { .. } => Some(Held::Manifest),
+            Gossip::Certificate { .. } => Some(Held::Certificate),
+            Gossip::Charter { .. } => Some(Held::Charter),
+            Gossip::Catalog { .. } => Some(Held::Catalog),
+            Gossip::Digest { .. } => None,
+        }
+    }
+
     /// Decodes a message from the wire.
     pub fn from_bytes(bytes: &[u8]) -> Result<Gossip, GossipError> {
         serde_json::from_slice(bytes).map_err(|e| GossipError::Decode(e.to_string()))
@@ -134,18 +153,29 @@ impl Gossip {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Decodes and applies a message received from the region's topic.
+    /// Decodes and applies a message received from `region`'s topic.
     pub fn apply(
         engine: &Engine,
+        region: &str,
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Applied, GossipError> {
-        Gossip::from_bytes(bytes)?.apply_to(engine, now)
+        Gossip::from_bytes(bytes)?.apply_to(engine, region, now)
     }
 
-    /// Applies a decoded message: documents are verified and stored (a document whose hash
-    /// is already stored is not verified again); a digest changes nothing.
-    pub fn apply_to(self, engine: &Engine, now: DateTime<Utc>) -> Result<Applied, GossipError> {
+    /// Applies a decoded message received for `region` (on its topic, or in answer to a sync
+    /// of it): a document must first be one a peer may make this node hold for that region
+    /// ([`Engine::admit`]), then it is verified and stored (a document whose hash is already
+    /// stored is not verified again); a digest changes nothing.
+    pub fn apply_to(
+        self,
+        engine: &Engine,
+        region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, GossipError> {
+        if let (Some(kind), Some(doc)) = (self.held(), self.document()) {
+            engine.admit(region, kind, doc)?;
+        }
         Ok(match self {
             // A sync or a second publisher may send what this node already holds: a document
             // whose hash is stored is not verified again (its signatures were checked then).

@@ -1,5 +1,8 @@
 //! The coordinator of a federated query (owner: lead). The node that receives a signed
-//! Query fans it out to every member of the query's region — itself included — over a
+//! Query checks it first ([`Engine::precheck`]: nothing is fanned out, signed or written for
+//! a query that does not verify, is stale or replayed, names a region this node is not in or
+//! another node as its `origin`, or whose application this node's own access rules do not
+//! grant), then fans it out to every member of the query's region — itself included — over a
 //! [`Transport`] (libp2p request-response in a running node), collects the signed
 //! PartialAnswers until the deadline, verifies each one (on the blocking pool as soon as it
 //! arrives, so checking overlaps the other members' work), merges the partial states and
@@ -28,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, PrecheckError};
 use crate::telemetry;
 use regio_net::NODE_ERROR;
 use regio_policy::decision;
@@ -104,7 +107,9 @@ pub struct FederatedResult {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FederationError {
-    /// The query does not verify.
+    /// The query was refused before it was fanned out (it does not verify, is stale or
+    /// replayed, names a region this node is not in or another origin, or this node's own
+    /// access rules do not grant its application the query).
     #[error("{0}")]
     Query(decision::Refusal),
     /// This node is not in the query's region.
@@ -169,7 +174,18 @@ async fn coordinate_untraced(
     deadline: Duration,
     now: DateTime<Utc>,
 ) -> Result<FederatedResult, FederationError> {
-    let query = decision::verify_query(query_value.clone()).map_err(FederationError::Query)?;
+    // Checked before any member works for it (signature, freshness, replay, region, origin,
+    // this node's own access rules): a refusal here writes nothing anywhere.
+    let (e, v) = (engine.clone(), query_value.clone());
+    let query = match tokio::task::spawn_blocking(move || e.precheck(v, now)).await {
+        Ok(Ok(query)) => query,
+        Ok(Err(PrecheckError::Refused(r))) => {
+            tracing::info!(reason = %r.reason, message = %r.message, "query refused before fan-out");
+            return Err(FederationError::Query(r));
+        }
+        Ok(Err(e)) => return Err(FederationError::Local(e.to_string())),
+        Err(e) => return Err(FederationError::Local(format!("checking the query: {e}"))),
+    };
     let q = query.doc().clone();
     let query_hash = query.hash();
     let region = engine

@@ -10,11 +10,12 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::gossip::Gossip;
+use super::gossip::{Gossip, GossipError};
 use super::sync::{self, SyncBody};
 use super::{Transport, TransportError};
 use crate::engine::Engine;
 use regio_net::{members_of, Handle, InboundHandler, NetError, Protocol, Refusal, NODE_ERROR};
+use regio_policy::decision::Reason;
 use regio_policy::Did;
 
 /// The coordinator's transport over libp2p request-response (`/regio/query/1`).
@@ -62,14 +63,21 @@ pub struct GossipIn {
 pub struct EngineInbound {
     engine: Arc<Engine>,
     gossip: mpsc::Sender<GossipIn>,
+    sync_page: usize,
 }
 
 impl EngineInbound {
     /// The handler and the receiving end of its gossip queue (bounded: when it is full,
-    /// gossip is dropped — the digests of [`super::sync`] bring the documents back).
-    pub fn new(engine: Arc<Engine>) -> (EngineInbound, mpsc::Receiver<GossipIn>) {
+    /// gossip is dropped — the digests of [`super::sync`] bring the documents back). Sync
+    /// replies are pages of at most `sync_page` bytes.
+    pub fn new(engine: Arc<Engine>, sync_page: usize) -> (EngineInbound, mpsc::Receiver<GossipIn>) {
         let (tx, rx) = mpsc::channel(1024);
-        (EngineInbound { engine, gossip: tx }, rx)
+        let inbound = EngineInbound {
+            engine,
+            gossip: tx,
+            sync_page,
+        };
+        (inbound, rx)
     }
 }
 
@@ -115,11 +123,19 @@ impl InboundHandler for EngineInbound {
             tracing::error!(peer = %from, error = %e, "could not serve a peer's {what}; refusing it with {NODE_ERROR}");
             Refusal::node_error(format!("{what}: {e}"))
         };
-        // A sync request: the region's documents the requester lacks, as gossip messages.
+        // A sync request: a page of the region's documents the requester lacks, served to a
+        // member of the region only.
         if let Some(body) = SyncBody::parse(&bytes) {
-            let engine = self.engine.clone();
             let region = body.sync.region.clone();
-            let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync))
+            if !self.engine.shares_region(&region, &from) {
+                tracing::info!(peer = %from, %region, "refused a sync of a region the peer (or this node) is not a member of");
+                return Err(Refusal {
+                    reason: Reason::PeerNotMember.code().to_owned(),
+                    message: None,
+                });
+            }
+            let (engine, page) = (self.engine.clone(), self.sync_page);
+            let docs = tokio::task::spawn_blocking(move || sync::serve(&engine, &body.sync, page))
                 .await
                 .map_err(|e| fail(&format!("sync of region {region}"), &e))?;
             return serde_json::to_vec(&docs).map_err(|e| fail("sync", &e));
@@ -173,10 +189,16 @@ pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>)
     while let Some(msg) = rx.recv().await {
         let engine = engine.clone();
         let (from, region) = (msg.from.clone(), msg.region.clone());
-        match tokio::task::spawn_blocking(move || Gossip::apply(&engine, &msg.bytes, Utc::now()))
-            .await
+        let r = region.clone();
+        match tokio::task::spawn_blocking(move || {
+            Gossip::apply(&engine, &r, &msg.bytes, Utc::now())
+        })
+        .await
         {
             Ok(Ok(_)) => {}
+            Ok(Err(GossipError::Dropped(d))) => {
+                tracing::warn!(peer = %from, region = %region, cause = d.cause(), error = %d, "gossip dropped")
+            }
             Ok(Err(e)) => {
                 tracing::warn!(peer = %from, region = %region, error = %e, "gossip not applied")
             }
@@ -187,9 +209,13 @@ pub async fn apply_gossip(engine: Arc<Engine>, mut rx: mpsc::Receiver<GossipIn>)
     }
 }
 
-/// Tells the network about every region the engine is in: members (the allow-list and
-/// whom to dial) and the region's gossip topic.
+/// Tells the network about every region the engine is a member of: members (the allow-list
+/// and whom to dial) and the region's gossip topic; a region this node was removed from is
+/// left (its members no longer count for the allow-list; its gossip is dropped).
 pub async fn join_regions(engine: &Engine, net: &Handle) -> Result<(), NetError> {
+    for region in engine.left_regions() {
+        net.set_members(&region, Vec::new()).await?;
+    }
     for region in engine.regions() {
         let (members, unparsed) = members_of(region.doc());
         for address in unparsed {

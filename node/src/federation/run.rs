@@ -16,9 +16,9 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::gossip::{Applied, Gossip};
+use super::gossip::{Applied, Gossip, GossipError};
 use super::p2p::{join_regions, EngineInbound, GossipIn};
-use super::sync::{self, SyncBody, SyncRequest};
+use super::sync::{self, SyncBody, SyncPage, SyncRequest};
 use crate::engine::Engine;
 use regio_net::{Handle, NetConfig, NetError, Protocol};
 use regio_policy::{Did, DocHash, Key};
@@ -50,7 +50,12 @@ pub async fn start(
     config: NetConfig,
     gossip_interval: Duration,
 ) -> Result<Running, NetError> {
-    let (inbound, gossip) = EngineInbound::new(engine.clone());
+    // Sync pages stay well under the network's response cap (JSON framing, the refusal wire).
+    let page = engine
+        .caps()
+        .sync_page_bytes
+        .min(usize::try_from(config.max_response_bytes / 4 * 3).unwrap_or(usize::MAX));
+    let (inbound, gossip) = EngineInbound::new(engine.clone(), page);
     let (stop, stopped) = oneshot::channel::<()>();
     let (net, net_task) = regio_net::start(config, key, inbound, async move {
         // Err when the sender is dropped without a send: stop then too.
@@ -199,10 +204,10 @@ pub async fn apply_and_join(
             }
             continue;
         }
-        let e = engine.clone();
+        let (e, r) = (engine.clone(), msg.region.clone());
         let applied = tokio::task::spawn_blocking(move || {
             let before = manifest_heads(&e);
-            let applied = gossip.apply_to(&e, Utc::now());
+            let applied = gossip.apply_to(&e, &r, Utc::now());
             (applied, before != manifest_heads(&e))
         })
         .await;
@@ -214,6 +219,9 @@ pub async fn apply_and_join(
                 }
             }
             Ok((Ok(_), _)) => {}
+            Ok((Err(GossipError::Dropped(d)), _)) => {
+                tracing::warn!(%peer, %region, cause = d.cause(), error = %d, "gossip dropped");
+            }
             Ok((Err(e), _)) => {
                 tracing::warn!(%peer, %region, error = %e, "gossip not applied");
             }
@@ -222,7 +230,12 @@ pub async fn apply_and_join(
     }
 }
 
-/// Asks `peer` for the documents of `region` this node lacks and applies them.
+/// Most pages one pull asks for (the next digest starts another pull where this one
+/// stopped short).
+const MAX_PAGES: usize = 256;
+
+/// Asks `peer` for the documents of `region` this node lacks, page after page, and applies
+/// each page as it arrives.
 async fn pull(
     engine: Arc<Engine>,
     net: Handle,
@@ -237,61 +250,93 @@ async fn pull(
     };
     let mut have = sync::holdings(&engine, &region);
     have.extend(lock().refused.iter().copied());
-    let body = SyncBody {
-        sync: SyncRequest {
-            region: region.clone(),
-            have,
-        },
-    }
-    .to_bytes();
-    let docs: Vec<Gossip> = match net
-        .request(&peer, Protocol::Chain, body, SYNC_DEADLINE)
-        .await
-    {
-        Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(docs) => docs,
-            Err(e) => {
-                tracing::warn!(%peer, %region, error = %e, "malformed sync reply ignored");
-                Vec::new()
-            }
-        },
-        Err(e) => {
-            tracing::warn!(%peer, %region, error = %e, "sync request failed");
-            Vec::new()
+    let mut after = None;
+    for _ in 0..MAX_PAGES {
+        let body = SyncBody {
+            sync: SyncRequest {
+                region: region.clone(),
+                have: have.clone(),
+                after,
+            },
         }
-    };
-    if !docs.is_empty() {
-        let e = engine.clone();
-        let (p, r) = (peer.clone(), region.clone());
-        let applied = tokio::task::spawn_blocking(move || {
-            let before = manifest_heads(&e);
-            let mut refused = Vec::new();
-            for doc in docs {
-                let hash = doc.document().map(DocHash::of);
-                if let Err(err) = doc.apply_to(&e, Utc::now()) {
+        .to_bytes();
+        let page: SyncPage = match net
+            .request(&peer, Protocol::Chain, body, SYNC_DEADLINE)
+            .await
+        {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(%peer, %region, error = %e, "malformed sync reply ignored");
+                    break;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(%peer, %region, error = %e, "sync request failed");
+                break;
+            }
+        };
+        let next = page.next;
+        apply_page(&engine, &net, &state, &peer, &region, page.docs).await;
+        match next {
+            Some(n) if after.is_none_or(|a| n > a) => after = Some(n),
+            _ => break,
+        }
+    }
+    lock().busy = false;
+}
+
+/// Applies one page of synced documents; remembers the refused ones; tells the network when
+/// a manifest version took effect.
+async fn apply_page(
+    engine: &Arc<Engine>,
+    net: &Handle,
+    state: &Mutex<SyncState>,
+    peer: &Did,
+    region: &str,
+    docs: Vec<Gossip>,
+) {
+    if docs.is_empty() {
+        return;
+    }
+    let e = engine.clone();
+    let (p, r) = (peer.clone(), region.to_owned());
+    let applied = tokio::task::spawn_blocking(move || {
+        let before = manifest_heads(&e);
+        let mut refused = Vec::new();
+        for doc in docs {
+            let hash = doc.document().map(DocHash::of);
+            match doc.apply_to(&e, &r, Utc::now()) {
+                Ok(_) => {}
+                Err(GossipError::Dropped(d)) => {
+                    tracing::warn!(peer = %p, region = %r, cause = d.cause(), error = %d, "a synced document was dropped");
+                    refused.extend(hash);
+                }
+                Err(err) => {
                     tracing::warn!(peer = %p, region = %r, error = %err, "a synced document was refused");
                     refused.extend(hash);
                 }
             }
-            (refused, before != manifest_heads(&e))
-        })
-        .await;
-        let (refused, manifest_changed) = applied.unwrap_or_else(|e| {
-            tracing::error!(%peer, %region, error = %e, "applying synced documents failed");
-            (Vec::new(), false)
-        });
-        if manifest_changed {
-            if let Err(e) = join_regions(&engine, &net).await {
-                tracing::error!(%peer, %region, error = %e, "a synced manifest took effect but the network was not told its members");
-            }
         }
-        let mut st = lock();
-        if st.refused.len() + refused.len() > MAX_REFUSED {
-            st.refused.clear();
+        (refused, before != manifest_heads(&e))
+    })
+    .await;
+    let (refused, manifest_changed) = applied.unwrap_or_else(|e| {
+        tracing::error!(%peer, %region, error = %e, "applying synced documents failed");
+        (Vec::new(), false)
+    });
+    if manifest_changed {
+        if let Err(e) = join_regions(engine, net).await {
+            tracing::error!(%peer, %region, error = %e, "a synced manifest took effect but the network was not told its members");
         }
-        st.refused.extend(refused);
     }
-    lock().busy = false;
+    let mut st = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if st.refused.len() + refused.len() > MAX_REFUSED {
+        st.refused.clear();
+    }
+    st.refused.extend(refused);
 }
 
 /// Publishes `msg` on the topic of every region this node is in. Returns how many topics

@@ -4,14 +4,17 @@
 //!
 //! - What a converged member of a region holds is one set of signed documents, the same at
 //!   every member: the region's current manifest and its charter, each member's policy head
-//!   (its own, and the peers' heads it has seen; both bundles of an equivocation), every
-//!   ethics certificate and every revocation. [`holdings`] lists their hashes.
+//!   (its own, and the peers' heads it has seen; both bundles of an equivocation), and every
+//!   certificate and revocation of the region's certifiers. [`holdings`] lists their hashes.
 //! - Every `gossip_interval` (jittered) a node publishes a [`Gossip::Digest`] on the region
 //!   topic: the SHA-256 of that sorted hash list and its length — under 200 bytes.
 //! - A node whose own digest differs from a peer's asks that peer for what it lacks: a
 //!   [`SyncRequest`] over the `/regio/chain/1` request-response protocol carrying the hashes
 //!   it holds (and those it already refused); the peer answers the documents outside that
-//!   list ([`serve`]), as gossip messages, which are applied like gossip (verified, stored).
+//!   list ([`serve`]), as gossip messages, which are applied like gossip (judged for the
+//!   region, verified, stored). Replies come in pages of at most `documents.sync_page_bytes`
+//!   (and under the network's response cap): a [`SyncPage`] names where the next one starts,
+//!   and the requester asks again from there. Only a member of the region is served.
 //!   Pulls are one at a time per node, at most one per peer per interval.
 //!
 //! A new document still travels at once: the node that receives it publishes it on the
@@ -36,6 +39,30 @@ pub struct SyncRequest {
     pub region: String,
     /// Hashes the requester holds, or refused before (not to be sent again).
     pub have: Vec<DocHash>,
+    /// Where the previous page ended (`None`: from the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Cursor>,
+}
+
+/// A position in the order a sync sends documents: by kind (manifest, charter, certificates,
+/// revocations, policies), then by hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    /// The kind's place in that order.
+    pub kind: u8,
+    /// The document's hash.
+    pub hash: DocHash,
+}
+
+/// One page of the answer to a sync request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncPage {
+    /// Documents, as gossip messages.
+    pub docs: Vec<Gossip>,
+    /// Where to continue (`None`: this was the last page).
+    pub next: Option<Cursor>,
 }
 
 /// The body of a `/regio/chain/1` request that asks for a sync (any other body asks for the
@@ -85,21 +112,47 @@ pub fn holdings(engine: &Engine, region: &str) -> Vec<DocHash> {
     engine.with_region_documents(region, |docs| docs.into_iter().map(|(h, _, _)| h).collect())
 }
 
-/// The answer to a sync request: every document of the region this node holds and the
-/// requester did not list, as gossip messages (manifest first, then charter, certificates,
-/// revocations and policies, so that each finds what it depends on).
-pub fn serve(engine: &Engine, request: &SyncRequest) -> Vec<Gossip> {
+/// One page of the answer to a sync request: the documents of the region this node holds
+/// and the requester did not list, after the request's cursor, as gossip messages (manifest
+/// first, then charter, certificates, revocations and policies, so that each finds what it
+/// depends on), up to `page_bytes` (at least one document per page). The caller checks that
+/// the requester is a member of the region.
+pub fn serve(engine: &Engine, request: &SyncRequest, page_bytes: usize) -> SyncPage {
     let have: HashSet<DocHash> = request.have.iter().copied().collect();
     engine.with_region_documents(&request.region, |docs| {
-        let mut wanted: Vec<(DocHash, Held, &Value)> = docs
+        let mut wanted: Vec<(Cursor, Held, &Value)> = docs
             .into_iter()
             .filter(|(h, _, _)| !have.contains(h))
+            .map(|(hash, kind, doc)| {
+                let at = Cursor {
+                    kind: kind as u8,
+                    hash,
+                };
+                (at, kind, doc)
+            })
+            .filter(|(at, _, _)| request.after.is_none_or(|after| *at > after))
             .collect();
-        wanted.sort_by_key(|(_, kind, _)| *kind);
-        wanted
-            .into_iter()
-            .map(|(_, kind, doc)| gossip(kind, doc.clone()))
-            .collect()
+        wanted.sort_by_key(|(at, _, _)| *at);
+        let mut page = SyncPage {
+            docs: Vec::new(),
+            next: None,
+        };
+        let (mut size, mut last, mut left_out) = (0, None, false);
+        for (at, kind, doc) in wanted {
+            let msg = gossip(kind, doc.clone());
+            let bytes = msg.to_bytes().len() + 1;
+            if !page.docs.is_empty() && size + bytes > page_bytes {
+                left_out = true;
+                break;
+            }
+            size += bytes;
+            page.docs.push(msg);
+            last = Some(at);
+        }
+        if left_out {
+            page.next = last;
+        }
+        page
     })
 }
 
@@ -137,6 +190,10 @@ mod tests {
             sync: SyncRequest {
                 region: "r".into(),
                 have: vec![DocHash([7; 32])],
+                after: Some(Cursor {
+                    kind: 2,
+                    hash: DocHash([9; 32]),
+                }),
             },
         };
         assert_eq!(SyncBody::parse(&body.to_bytes()), Some(body));

@@ -427,15 +427,22 @@ impl Store {
         self.backend().documents(kind)
     }
 
-    /// `false` if `nonce` was seen and has not expired (a replay); records it otherwise.
+    /// `false` if `signer`'s `nonce` was seen and has not expired (a replay); records it
+    /// otherwise (until `expires_at`).
     pub fn check_and_insert_nonce(
         &self,
+        signer: &str,
         nonce: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
         self.backend()
-            .check_and_insert_nonce(nonce, expires_at, now)
+            .check_and_insert_nonce(signer, nonce, expires_at, now)
+    }
+
+    /// Whether `signer`'s `nonce` is recorded and unexpired at `now` (read only).
+    pub fn nonce_seen(&self, signer: &str, nonce: &str, now: i64) -> Result<bool, StoreError> {
+        self.backend().nonce_seen(signer, nonce, now)
     }
 
     /// Appends an audit entry (queries answered or refused).

@@ -255,14 +255,19 @@ pub trait Backend: Send + Sync + 'static {
     /// All documents of a kind, by hash.
     fn documents(&self, kind: DocKind) -> Result<Vec<DocRecord>, StoreError>;
 
-    /// Records a query nonce until `expires_at`; `false` if it is already recorded and
-    /// unexpired (a replay). Nonces expired at `now` are pruned.
+    /// Records `signer`'s query nonce until `expires_at`; `false` if that signer's nonce is
+    /// already recorded and unexpired (a replay). Nonces are per signer: one application's
+    /// nonce never blocks another's. Nonces expired at `now` are pruned.
     fn check_and_insert_nonce(
         &self,
+        signer: &str,
         nonce: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Whether `signer`'s nonce is recorded and unexpired at `now` (nothing is written).
+    fn nonce_seen(&self, signer: &str, nonce: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Appends an audit entry; its seq must be the stored head's + 1.
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError>;

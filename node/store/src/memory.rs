@@ -27,7 +27,7 @@ struct State {
     charters: BTreeMap<[u8; 32], DocRecord>,
     manifests: BTreeMap<[u8; 32], DocRecord>,
     catalogs: BTreeMap<[u8; 32], DocRecord>,
-    nonces: HashMap<String, i64>,
+    nonces: HashMap<(String, String), i64>,
     audit: Vec<audit::Entry>,
     queries: BTreeMap<[u8; 32], QueryRecord>,
     subject_queries: BTreeMap<(String, u64), ()>,
@@ -243,17 +243,25 @@ impl Backend for MemoryBackend {
 
     fn check_and_insert_nonce(
         &self,
+        signer: &str,
         nonce: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock()?;
         s.nonces.retain(|_, exp| *exp > now);
-        if s.nonces.contains_key(nonce) {
+        let key = (signer.to_owned(), nonce.to_owned());
+        if s.nonces.contains_key(&key) {
             return Ok(false);
         }
-        s.nonces.insert(nonce.to_string(), expires_at);
+        s.nonces.insert(key, expires_at);
         Ok(true)
+    }
+
+    fn nonce_seen(&self, signer: &str, nonce: &str, now: i64) -> Result<bool, StoreError> {
+        let s = self.lock()?;
+        let key = (signer.to_owned(), nonce.to_owned());
+        Ok(s.nonces.get(&key).is_some_and(|exp| *exp > now))
     }
 
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError> {

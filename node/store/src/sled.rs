@@ -5,7 +5,9 @@
 //! Trees: `meta` (dataset schemas and counts, sequence counters), `chunks` (key: dataset,
 //! lower time bound, chunk number — a time-range scan is a key-range scan), `consent`
 //! (history by sequence number), `consent_subject` (subject index), `policy` (by version),
-//! `certificates` / `revocations` / `charters` / `manifests` / `catalogs` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq),
+//! `certificates` / `revocations` / `charters` / `manifests` / `catalogs` (by hash), `nonces_v2` +
+//! `nonce_expiry_v2` (by signer and nonce; the version-1 trees `nonces` + `nonce_expiry`,
+//! keyed by the nonce alone, are still read until their entries expire), `audit` (by seq),
 //! `queries` (signed queries by hash), `subject_queries` (subject, audit seq), `checkpoints` (by seq),
 //! `ledger` (quota and budget counters by `ledger::Key::bytes`).
 
@@ -42,6 +44,8 @@ pub struct SledBackend {
     catalogs: Tree,
     nonces: Tree,
     nonce_expiry: Tree,
+    legacy_nonces: Tree,
+    legacy_nonce_expiry: Tree,
     audit: Tree,
     queries: Tree,
     subject_queries: Tree,
@@ -79,6 +83,30 @@ fn tx_error(e: TransactionError<StoreError>) -> StoreError {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => engine(e),
     }
+}
+
+/// The key of `signer`'s `nonce` in `nonces_v2`: the signer's length (u16, big-endian), the
+/// signer, the nonce (so that no two (signer, nonce) pairs share a key).
+fn nonce_key(signer: &str, nonce: &str) -> Vec<u8> {
+    let len = u16::try_from(signer.len()).unwrap_or(u16::MAX);
+    [&len.to_be_bytes()[..], signer.as_bytes(), nonce.as_bytes()].concat()
+}
+
+/// Removes from `nonces` the entries expired at `now`, by the `expiry` index (key: sortable
+/// expiry time, then the nonce's key).
+fn prune_nonces(nonces: &Tree, expiry: &Tree, now: i64) -> Result<(), StoreError> {
+    let end = [&codec::sortable(now)[..], &[0xff]].concat();
+    for kv in expiry.range(..end) {
+        let (k, _) = kv.map_err(engine)?;
+        let name = k.get(8..).unwrap_or_default();
+        if let Some(v) = nonces.get(name).map_err(engine)? {
+            if (be_u64("nonce", &v)? as i64) <= now {
+                nonces.remove(name).map_err(engine)?;
+            }
+        }
+        expiry.remove(k).map_err(engine)?;
+    }
+    Ok(())
 }
 
 fn abort<T>(e: StoreError) -> Tx<T> {
@@ -156,8 +184,10 @@ impl SledBackend {
             charters: tree("charters")?,
             manifests: tree("manifests")?,
             catalogs: tree("catalogs")?,
-            nonces: tree("nonces")?,
-            nonce_expiry: tree("nonce_expiry")?,
+            nonces: tree("nonces_v2")?,
+            nonce_expiry: tree("nonce_expiry_v2")?,
+            legacy_nonces: tree("nonces")?,
+            legacy_nonce_expiry: tree("nonce_expiry")?,
             audit: tree("audit")?,
             queries: tree("queries")?,
             subject_queries: tree("subject_queries")?,
@@ -449,34 +479,27 @@ impl Backend for SledBackend {
 
     fn check_and_insert_nonce(
         &self,
+        signer: &str,
         nonce: &str,
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        // Prune: expiry-index entries up to `now`, then the nonces they name (if not renewed).
-        let end = [&codec::sortable(now)[..], &[0xff]].concat();
-        for kv in self.nonce_expiry.range(..end) {
-            let (k, _) = kv.map_err(engine)?;
-            let name = k.get(8..).unwrap_or_default();
-            if let Some(v) = self.nonces.get(name).map_err(engine)? {
-                if (be_u64("nonce", &v)? as i64) <= now {
-                    self.nonces.remove(name).map_err(engine)?;
-                }
-            }
-            self.nonce_expiry.remove(k).map_err(engine)?;
-        }
-        let fresh = (&self.nonces, &self.nonce_expiry)
-            .transaction(|(nonces, expiry)| {
-                if let Some(v) = nonces.get(nonce.as_bytes())? {
-                    if (be_u64("nonce", &v).or_else(abort)? as i64) > now {
-                        return Ok(false);
+        prune_nonces(&self.nonces, &self.nonce_expiry, now)?;
+        prune_nonces(&self.legacy_nonces, &self.legacy_nonce_expiry, now)?;
+        let key = nonce_key(signer, nonce);
+        let fresh = (&self.nonces, &self.nonce_expiry, &self.legacy_nonces)
+            .transaction(|(nonces, expiry, legacy)| {
+                // A nonce recorded before nonces were per signer blocks it for everyone
+                // until it expires (the version-1 tree did not say whose it was).
+                for (tree, k) in [(legacy, nonce.as_bytes()), (nonces, &key[..])] {
+                    if let Some(v) = tree.get(k)? {
+                        if (be_u64("nonce", &v).or_else(abort)? as i64) > now {
+                            return Ok(false);
+                        }
                     }
                 }
-                nonces.insert(nonce.as_bytes(), &(expires_at as u64).to_be_bytes())?;
-                expiry.insert(
-                    [&codec::sortable(expires_at)[..], nonce.as_bytes()].concat(),
-                    &[],
-                )?;
+                nonces.insert(&key[..], &(expires_at as u64).to_be_bytes())?;
+                expiry.insert([&codec::sortable(expires_at)[..], &key[..]].concat(), &[])?;
                 Ok(true)
             })
             .map_err(tx_error)?;
@@ -484,6 +507,21 @@ impl Backend for SledBackend {
             self.flush()?;
         }
         Ok(fresh)
+    }
+
+    fn nonce_seen(&self, signer: &str, nonce: &str, now: i64) -> Result<bool, StoreError> {
+        let key = nonce_key(signer, nonce);
+        for (tree, k) in [
+            (&self.legacy_nonces, nonce.as_bytes()),
+            (&self.nonces, &key[..]),
+        ] {
+            if let Some(v) = tree.get(k).map_err(engine)? {
+                if (be_u64("nonce", &v)? as i64) > now {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     fn append_audit(&self, entry: &audit::Entry) -> Result<(), StoreError> {

@@ -306,13 +306,33 @@ fn documents_by_hash(store: &Store) {
 }
 
 fn nonce_replay_is_detected(store: &Store) {
-    assert!(store.check_and_insert_nonce("n1", 100, 0).unwrap());
-    assert!(!store.check_and_insert_nonce("n1", 200, 50).unwrap());
-    assert!(store.check_and_insert_nonce("n2", 100, 50).unwrap());
+    let x = "did:key:x";
+    assert!(store.check_and_insert_nonce(x, "n1", 100, 0).unwrap());
+    assert!(store.nonce_seen(x, "n1", 50).unwrap());
+    assert!(!store.check_and_insert_nonce(x, "n1", 200, 50).unwrap());
+    assert!(store.check_and_insert_nonce(x, "n2", 100, 50).unwrap());
     // Expired at 100: pruned, so the nonce is accepted again.
-    assert!(store.check_and_insert_nonce("n1", 300, 100).unwrap());
-    assert!(!store.check_and_insert_nonce("n1", 300, 299).unwrap());
-    assert!(store.check_and_insert_nonce("n2", 400, 299).unwrap());
+    assert!(!store.nonce_seen(x, "n1", 100).unwrap());
+    assert!(store.check_and_insert_nonce(x, "n1", 300, 100).unwrap());
+    assert!(!store.check_and_insert_nonce(x, "n1", 300, 299).unwrap());
+    assert!(store.check_and_insert_nonce(x, "n2", 400, 299).unwrap());
+}
+
+fn nonces_are_per_signer(store: &Store) {
+    // Application Y's nonce equal to application X's is not X's replay.
+    assert!(store
+        .check_and_insert_nonce("did:key:x", "n", 100, 0)
+        .unwrap());
+    assert!(!store.nonce_seen("did:key:y", "n", 1).unwrap());
+    assert!(store
+        .check_and_insert_nonce("did:key:y", "n", 100, 1)
+        .unwrap());
+    assert!(!store
+        .check_and_insert_nonce("did:key:y", "n", 100, 2)
+        .unwrap());
+    // The key separates signer and nonce: ("ab", "c") is not ("a", "bc").
+    assert!(store.check_and_insert_nonce("ab", "c", 100, 3).unwrap());
+    assert!(store.check_and_insert_nonce("a", "bc", 100, 3).unwrap());
 }
 
 fn audit_chain_appends_and_verifies(store: &Store) {
@@ -487,6 +507,7 @@ suite!(
     policy_chain_is_ordered,
     documents_by_hash,
     nonce_replay_is_detected,
+    nonces_are_per_signer,
     audit_chain_appends_and_verifies,
     query_audit_keeps_queries_subjects_and_checkpoints,
     ledger_totals_are_exact_and_refused_at_the_limit,
@@ -515,7 +536,9 @@ fn sled_data_survives_reopening() {
                 2,
             )
             .unwrap();
-        store.check_and_insert_nonce("n", 1_000, 0).unwrap();
+        store
+            .check_and_insert_nonce("did:key:app", "n", 1_000, 0)
+            .unwrap();
         let k = key(crate::ledger::Kind::Budget, "did:key:app", 3);
         store.reserve_one(&k, 700_000, 1_000_000).unwrap();
     }
@@ -527,7 +550,9 @@ fn sled_data_survives_reopening() {
         .unwrap()
         .allows("s1"));
     assert_eq!(store.policy_head().unwrap().map(|p| p.version), Some(1));
-    assert!(!store.check_and_insert_nonce("n", 1_000, 5).unwrap());
+    assert!(!store
+        .check_and_insert_nonce("did:key:app", "n", 1_000, 5)
+        .unwrap());
     // Reserved budget is kept: the next reservation starts from it.
     let k = key(crate::ledger::Kind::Budget, "did:key:app", 3);
     assert_eq!(store.spent(&k).unwrap(), 700_000);
@@ -686,4 +711,32 @@ fn sled_keeps_acknowledged_writes_across_sigkill() {
         );
         assert_eq!(store.verify_audit().unwrap(), Ok(()));
     }
+}
+
+/// A nonce a version-1 store recorded (keyed by the nonce alone) still blocks it, for any
+/// signer, until it expires; then it is pruned.
+#[test]
+fn nonces_of_a_version_1_store_count_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = ::sled::Config::new().path(dir.path()).open().unwrap();
+        let nonces = db.open_tree("nonces").unwrap();
+        let expiry = db.open_tree("nonce_expiry").unwrap();
+        nonces.insert("old", &100u64.to_be_bytes()).unwrap();
+        expiry
+            .insert([&crate::codec::sortable(100)[..], b"old"].concat(), &[])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open_sled(dir.path()).unwrap();
+    assert!(store.nonce_seen("did:key:any", "old", 50).unwrap());
+    assert!(!store
+        .check_and_insert_nonce("did:key:any", "old", 200, 50)
+        .unwrap());
+    assert!(store
+        .check_and_insert_nonce("did:key:any", "old", 200, 100)
+        .unwrap());
+    assert!(!store
+        .check_and_insert_nonce("did:key:any", "old", 200, 150)
+        .unwrap());
 }

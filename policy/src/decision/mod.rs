@@ -3,8 +3,9 @@
 //! and quota state to [`Decision::Refuse`] with a stable [`Reason`] or
 //! [`Decision::Allow`] with the obligations the executor must honour.
 //!
-//! Order of checks (the first failure is the reason): freshness → replay → region and
-//! membership → dataset → access rules (casbin) → raw disclosure → charter purpose → the
+//! Order of checks (the first failure is the reason): proof expiry → freshness → replay →
+//! region and membership (this node's, the sending peer's, the origin: the peer that sent
+//! it, or this node for its own API) → dataset → access rules (casbin) → raw disclosure → charter purpose → the
 //! rules that hold in every mode (consent field, subject and sensitive fields, protected
 //! attributes: `fields`) → certificate → quota → disclosure mode and budget. Signature verification comes before, in
 //! [`verify_query`], so that nothing is decided for an unverified query.
@@ -166,13 +167,28 @@ pub fn decide(query: &Signed<Query>, shape: &QueryShape, ctx: &Context<'_>) -> D
     }
 }
 
-fn pipeline(
+/// The checks of a query that come before any dataset is looked at — proof expiry,
+/// freshness, replay, region and this node's membership, the sending peer, the origin — in
+/// the pipeline's order; the region's manifest when they pass. A coordinator runs them
+/// before it fans a query out.
+pub fn check_request<'a>(
     query: &Signed<Query>,
-    shape: &QueryShape,
-    ctx: &Context<'_>,
-) -> Result<Obligations, Refusal> {
+    ctx: &Context<'a>,
+) -> Result<&'a Signed<RegionManifest>, Refusal> {
     let q = query.doc();
-    let app = query.signer();
+    if let Some(p) = query.proofs().iter().find(|p| p.expired(ctx.now)) {
+        return refuse(
+            Reason::ProofExpired,
+            format!(
+                "proof {} by {} expired at {}",
+                p.index,
+                p.signer.short(),
+                p.expires
+                    .map(|t| crate::time::format(&t))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     if ctx.now >= q.expires {
         return refuse(
             Reason::QueryExpired,
@@ -211,13 +227,45 @@ fn pipeline(
         );
     };
     let region_doc = region.doc();
-    if let Some(sender) = ctx.sender {
-        if region_doc.member(sender).is_none() {
+    // This node's DID is its policy's municipality (a node publishes only its own policy).
+    let me = &ctx.policy.doc().municipality.did;
+    if region_doc.member(me).is_none() {
+        return refuse(
+            Reason::RegionNotMember,
+            format!(
+                "this node is not a member of `{}` (manifest version {})",
+                q.region, region_doc.version
+            ),
+        );
+    }
+    match ctx.sender {
+        Some(sender) if region_doc.member(sender).is_none() => {
             return refuse(
                 Reason::PeerNotMember,
                 format!("{sender} is not a member of `{}`", q.region),
             );
         }
+        Some(sender) if sender != &q.origin => {
+            return refuse(
+                Reason::OriginNotSender,
+                format!(
+                    "sent by {}, but the query names {} as its origin",
+                    sender.short(),
+                    q.origin.short()
+                ),
+            );
+        }
+        None if &q.origin != me => {
+            return refuse(
+                Reason::OriginNotCoordinator,
+                format!(
+                    "sent to {}, but the query names {} as its origin",
+                    me.short(),
+                    q.origin.short()
+                ),
+            );
+        }
+        _ => {}
     }
     if region_doc.member(&q.origin).is_none() {
         return refuse(
@@ -225,6 +273,17 @@ fn pipeline(
             format!("origin {} is not a member of `{}`", q.origin, q.region),
         );
     }
+    Ok(region)
+}
+
+fn pipeline(
+    query: &Signed<Query>,
+    shape: &QueryShape,
+    ctx: &Context<'_>,
+) -> Result<Obligations, Refusal> {
+    let q = query.doc();
+    let app = query.signer();
+    let region_doc = check_request(query, ctx)?.doc();
     let policy = ctx.policy.doc();
     let Some(dataset) = policy.dataset(&shape.dataset) else {
         return refuse(

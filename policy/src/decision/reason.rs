@@ -37,6 +37,8 @@ macro_rules! reasons {
 reasons! {
     /// The query's proof does not verify, or it is not a well-formed signed Query.
     SignatureInvalid = "signature.invalid": "the query's signature does not verify, or the signed document is malformed",
+    /// A proof of the query carries an `expires` that has passed.
+    ProofExpired = "proof.expired": "a proof of the query carries the Data Integrity option `expires`, and it has passed",
     /// The query's expiry has passed.
     QueryExpired = "query.expired": "the query's `expires` has passed",
     /// The query was issued in the future (beyond clock skew).
@@ -49,10 +51,16 @@ reasons! {
     QueryUnsupported = "query.unsupported": "the SQL uses a construct outside Regio's read-only subset",
     /// The node is not in the query's region.
     RegionUnknown = "region.unknown": "this node is not a member of the query's region",
+    /// The node holds the region's manifest but is not one of its members.
+    RegionNotMember = "region.not_member": "this node holds the region's manifest but is not one of its members (it was removed, or never admitted)",
     /// The peer that forwarded the query is not a member of the region.
     PeerNotMember = "peer.not_member": "the peer that sent the query is not a member of the query's region",
     /// The query's origin is not a member of the region.
     OriginNotMember = "origin.not_member": "the query's `origin` is not a member of the query's region",
+    /// The query was sent to a node other than its origin.
+    OriginNotCoordinator = "origin.not_coordinator": "the query's `origin` is not the node it was sent to: an application sends a query to its origin, and only the origin fans it out",
+    /// A peer forwarded a query that names another member as its origin.
+    OriginNotSender = "origin.not_sender": "the peer that sent the query is not the query's `origin` (only the origin may fan a query out)",
     /// This node has published no policy yet.
     PolicyMissing = "policy.missing": "this node has published no policy bundle, so it answers no query",
     /// The dataset is not published by this node.
