@@ -341,9 +341,9 @@ async fn members_find_each_others_datasets_and_initiatives_and_refuse_forged_cat
             .lines()
             .any(|l| l.contains("gossip not applied") && l.contains("catalog: signature"));
         let outsider_logged = text.lines().any(|l| {
-            l.contains("gossip not applied")
+            l.contains("gossip dropped")
+                && l.contains("cause=\"catalog.not_member\"")
                 && l.contains(outsider.did().as_str())
-                && l.contains("not a member")
         });
         if altered_logged && outsider_logged {
             break;
