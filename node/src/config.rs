@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod http;
+
+pub use self::http::*;
+
 /// Name of the config file inside a node directory.
 pub const CONFIG_FILE: &str = "config.toml";
 /// Name of the key file inside a node directory.
@@ -84,6 +88,10 @@ pub struct Config {
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
     pub clerks: Vec<regio_policy::Did>,
+    /// The HTTP API's limits: timeouts, connection and request caps, per-client rate limits,
+    /// the query body limit (`[http]`, see [`HttpConfig`]). Default: every field's default.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 fn default_api() -> String {
@@ -160,6 +168,7 @@ impl Config {
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
             full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
+            http: HttpConfig::default(),
         }
     }
 
@@ -222,6 +231,9 @@ impl Config {
         if self.gossip_interval_ms < 50 {
             return invalid("gossip_interval_ms", "must be at least 50");
         }
+        if let Some((field, why)) = self.http.invalid() {
+            return invalid(field, why);
+        }
         Ok(())
     }
 
@@ -273,7 +285,7 @@ impl Config {
              full_mesh_up_to = {}\n\
              # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
              # (default none; `regio init --clerk DID`).\n\
-             clerks = [{}]\n",
+             clerks = [{}]\n{}",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -285,6 +297,7 @@ impl Config {
             self.gossip_interval_ms,
             self.full_mesh_up_to,
             clerks.join(", "),
+            self.http.render(),
         )
     }
 }
@@ -306,7 +319,10 @@ mod tests {
         let mut c = Config::new("44021", "Gent \"centrum\"");
         c.otlp_endpoint = Some("http://127.0.0.1:4318".into());
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
-        let c = Config::new("11002", "Antwerpen");
+        let mut c = Config::new("11002", "Antwerpen");
+        assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+        c.http.rate_burst = 7;
+        c.http.query_max_body_bytes = 4096;
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let mut c = Config::new("11002", "Antwerpen");
         c.clerks = vec![
