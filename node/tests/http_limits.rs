@@ -363,6 +363,17 @@ async fn audit_verify_needs_the_admin_token() {
     r.stop().await.unwrap();
 }
 
+/// `GET /metrics`, as text (headers included).
+async fn scrape(r: &Running) -> String {
+    let mut s = TcpStream::connect(r.api).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 /// The `method` label values of `regio_http_requests_total` in a scrape.
 fn methods(scrape: &str) -> std::collections::BTreeSet<String> {
     scrape
@@ -390,12 +401,7 @@ async fn invented_methods_and_paths_add_no_metric_series() {
         let (st, _, _) = http(&r, method, path, None, b"").await;
         assert!(st == 404 || st == 405, "{method} {path}: {st}");
     }
-    let mut s = TcpStream::connect(r.api).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = scrape(&r).await;
     let seen = methods(&out);
     assert!(!out.contains("FOOBAR") && !out.contains("/nope"), "{out}");
     assert!(
@@ -414,7 +420,7 @@ async fn record_counts_of_a_personal_dataset_are_rounded_without_the_token() {
     store.create_dataset(&data::readings_schema()).unwrap();
     let rows = data::municipality(0, 7, data::SENSORS).rows;
     let n = rows.len() as u64;
-    assert!(n > 1000 && n % 1000 != 0, "{n}");
+    assert!(n > 1000 && !n.is_multiple_of(1000), "{n}");
     store.append_rows("readings", rows).unwrap();
     let (st, _, v) = http(&r, "GET", "/v1/datasets", None, b"").await;
     assert_eq!(st, 200, "{v}");
@@ -427,12 +433,7 @@ async fn record_counts_of_a_personal_dataset_are_rounded_without_the_token() {
     let (_, _, v) = http(&r, "GET", "/v1/datasets", Some(TOKEN), b"").await;
     assert_eq!(v[0]["records"].as_u64(), Some(n), "{v}");
     assert!(v[0]["countsWithheld"].is_null(), "{v}");
-    let mut s = TcpStream::connect(r.api).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = scrape(&r).await;
     let line = format!(
         "regio_dataset_records{{dataset=\"readings\"}} {}",
         n - n % 1000

@@ -3,8 +3,7 @@
 //!
 //! | part | why |
 //! |---|---|
-//! | `admission` | refuses inbound connections of non-members once established ([`super::admission`]) |
-//! | `gate` | dials only neighbours and members a request waits for ([`super::gate`]) |
+//! | `gate` | dials only neighbours and members a request waits for; refuses non-members' inbound connections once established ([`super::gate`]) |
 //! | `connection_limits` | total / per-peer / pending connection caps |
 //! | `identify` | learn peers' listen addresses (fed to Kademlia for members only) |
 //! | `kad` | Kademlia in server mode, routing table filled with region members only |
@@ -26,7 +25,6 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 
-use super::admission::Admission;
 use super::gate::Gate;
 use super::protocol::{
     WireRequest, WireResponse, CHAIN_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, QUERY_PROTOCOL,
@@ -42,7 +40,6 @@ pub(crate) type Rpc = cbor::Behaviour<WireRequest, WireResponse>;
 pub(crate) struct Behaviour {
     // First: a non-member's inbound connection is refused before any other part (connection
     // limits included) counts it.
-    pub(crate) admission: Admission,
     pub(crate) gate: Gate,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
@@ -123,8 +120,7 @@ impl Behaviour {
         };
 
         Ok(Behaviour {
-            admission: Admission::new(parts.counters),
-            gate: Gate::default(),
+            gate: Gate::new(parts.counters),
             limits,
             identify,
             kad,
@@ -140,7 +136,7 @@ impl Behaviour {
 pub(crate) struct Parts {
     /// The region topics gossipsub tracks (the task adds one per region it joins).
     pub(crate) topics: RegionTopics,
-    /// The task's counters (admission counts the connections it refuses).
+    /// The task's counters (the gate counts the connections it refuses).
     pub(crate) counters: std::sync::Arc<super::handle::Counters>,
 }
 

@@ -14,7 +14,7 @@
 //!   (1 MiB requests, 16 MiB responses by default).
 //! - **Membership gating before any work**: the allow-list is the union of the members of
 //!   every region this node is in ([`Handle::set_members`]). An inbound connection from any
-//!   other peer is refused the moment it is established (`admission`), before the connection
+//!   other peer is refused the moment it is established (`gate`), before the connection
 //!   limits count it: the established slots (256 total, 8 per peer by default) are reserved
 //!   for members, and no number of outsider identities can keep a member out. A request that
 //!   still arrives from a non-member (a member removed since it connected) is answered with a
@@ -40,14 +40,12 @@
 //! | `behaviour` | the composed `NetworkBehaviour`, transports, [`NetConfig`] |
 //! | `task` | the one task that owns the Swarm: commands in, events out |
 //! | `events` | what the task does with each Swarm event (gating, gossip, requests) |
-//! | `admission` | refuses non-members' inbound connections once established |
 //! | [`scoring`] | gossipsub's subscription filter and peer-score parameters |
 //! | `handle` | [`Handle`]: the bounded command channel the node talks through; [`InboundHandler`] |
 //! | [`identity`] | did:key ↔ PeerId, the members' allow-list |
-//! | `mesh`, `gate` | which connections exist: neighbours, redial backoff, the dial gate |
+//! | `mesh`, `gate` | which connections exist: neighbours, redial backoff, the dial gate, admission of members only |
 //! | `protocol` | protocol names, wire request/response types, [`Refusal`] |
 
-mod admission;
 mod behaviour;
 mod events;
 mod gate;

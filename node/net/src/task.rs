@@ -264,7 +264,7 @@ impl<H: InboundHandler> Task<H> {
         self.allow.set(region, members);
         // Admission: from now on only these peers' inbound connections are accepted.
         let allowed = self.allow.allowed().clone();
-        self.swarm.behaviour_mut().admission.set(&allowed);
+        self.swarm.behaviour_mut().gate.admit(&allowed);
         let local = *self.swarm.local_peer_id();
         let mut known = Vec::new();
         for (peer, member) in self.allow.all() {
