@@ -209,7 +209,7 @@ fn sigkill_keeps_every_acknowledged_batch_and_consent() {
         let acked = std::mem::take(&mut *acked.lock().unwrap());
 
         let restarted = RunningNode::start(&dir);
-        let records = common::count(&restarted.url, "readings");
+        let records = common::count(&restarted.url, &dir, "readings");
         assert_eq!(
             records % BATCH,
             0,

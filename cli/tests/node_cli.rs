@@ -89,7 +89,7 @@ fn init_run_ingest_list_restart() {
         "{}",
         text(&wrong.stderr)
     );
-    assert_eq!(count(&url, "readings"), 0);
+    assert_eq!(count(&url, &dir, "readings"), 0);
     let lines = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
@@ -113,7 +113,7 @@ fn init_run_ingest_list_restart() {
         "{}",
         text(&out.stdout)
     );
-    assert_eq!(count(&url, "readings"), lines);
+    assert_eq!(count(&url, &dir, "readings"), lines);
 
     // A bad line in the last batch: nothing of the file is stored, the line is named.
     let good = std::fs::read_to_string(&file).unwrap();
@@ -141,7 +141,7 @@ fn init_run_ingest_list_restart() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(count(&url, "readings"), lines);
+    assert_eq!(count(&url, &dir, "readings"), lines);
     // With --skip-invalid the other 599 are stored and line 580 is listed; exit 1.
     let out = regio(&[
         "ingest",
@@ -162,7 +162,7 @@ fn init_run_ingest_list_restart() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(count(&url, "readings"), lines + 599);
+    assert_eq!(count(&url, &dir, "readings"), lines + 599);
 
     let out = regio(&[
         "consent",
@@ -183,7 +183,7 @@ fn init_run_ingest_list_restart() {
 
     assert_eq!(node.terminate(), Some(0));
     let node = RunningNode::start(&dir);
-    assert_eq!(count(&node.url, "readings"), lines + 599);
+    assert_eq!(count(&node.url, &dir, "readings"), lines + 599);
     assert_eq!(node.terminate(), Some(0));
 }
 

@@ -296,6 +296,8 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
         .map(|i| demo_expected_count(i, DAYS, SENSORS))
         .collect();
     let dids: Vec<Did> = nodes.iter().map(|n| n.files.key.did().clone()).collect();
+    // `/v1/audit/verify` is an admin route.
+    let tokens: Vec<String> = nodes.iter().map(|n| n.files.token.to_string()).collect();
     let cert = docs.certificate.hash();
     for (url, did) in urls.iter().zip(&dids) {
         until_whole(url, did, &actors, &cert, &expected, Duration::from_secs(60)).await;
@@ -447,9 +449,15 @@ async fn a_rolling_restart_never_fails_a_query_and_states_who_was_down() {
 
     // After the roll: the whole region everywhere, exact count, intact audit chains.
     let urls = shared.lock().unwrap().urls.clone();
-    for (url, did) in urls.iter().zip(&dids) {
+    for ((url, did), token) in urls.iter().zip(&dids).zip(&tokens) {
         until_whole(url, did, &actors, &cert, &expected, Duration::from_secs(10)).await;
-        let verify = ok_json("GET", &format!("{url}/v1/audit/verify"), None, Vec::new()).await;
+        let verify = ok_json(
+            "GET",
+            &format!("{url}/v1/audit/verify"),
+            Some(token),
+            Vec::new(),
+        )
+        .await;
         assert_eq!(verify["ok"], true, "{verify}");
     }
     eprintln!("total {:?}", t0.elapsed());

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod http;
+
+pub use self::http::*;
+
 /// Name of the config file inside a node directory.
 pub const CONFIG_FILE: &str = "config.toml";
 /// Name of the key file inside a node directory.
@@ -86,6 +90,10 @@ pub struct Config {
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
     pub clerks: Vec<regio_policy::Did>,
+    /// The HTTP API's limits: timeouts, connection and request caps, per-client rate limits,
+    /// the query body limit (`[http]`, see [`HttpConfig`]). Default: every field's default.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// The node's public web address (e.g. `"https://regio.gent.be"`): the catalog links to
     /// it, and region-wide search results point to it. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +186,7 @@ impl Config {
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
             full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
+            http: HttpConfig::default(),
             public_url: None,
             catalog_refresh_secs: DEFAULT_CATALOG_REFRESH_SECS,
             documents: crate::caps::Caps::default(),
@@ -242,6 +251,9 @@ impl Config {
         }
         if self.gossip_interval_ms < 50 {
             return invalid("gossip_interval_ms", "must be at least 50");
+        }
+        if let Some((field, why)) = self.http.invalid() {
+            return invalid(field, why);
         }
         if let Some(u) = &self.public_url {
             let ok = (u.starts_with("https://") || u.starts_with("http://"))
@@ -315,7 +327,7 @@ impl Config {
              {public_url}\
              # Re-sign the catalog's facts (record counts, time coverage) when they changed and\n\
              # the current version is older than this many seconds (default {DEFAULT_CATALOG_REFRESH_SECS}).\n\
-             catalog_refresh_secs = {}\n",
+             catalog_refresh_secs = {}\n{}",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -328,6 +340,7 @@ impl Config {
             self.full_mesh_up_to,
             clerks.join(", "),
             self.catalog_refresh_secs,
+            self.http.render(),
         ) + self.documents.render().as_str()
     }
 }
@@ -351,7 +364,10 @@ mod tests {
         c.public_url = Some("https://regio.gent.be".into());
         c.catalog_refresh_secs = 60;
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
-        let c = Config::new("11002", "Antwerpen");
+        let mut c = Config::new("11002", "Antwerpen");
+        assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
+        c.http.rate_burst = 7;
+        c.http.query_max_body_bytes = 4096;
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let mut c = Config::new("11002", "Antwerpen");
         c.clerks = vec![

@@ -7,7 +7,7 @@
 //! network (libp2p on the spec's listen addresses) with federation — peers answered by the
 //! engine, gossip applied and regions re-joined when a manifest version takes effect,
 //! anti-entropy every `gossip_interval_ms` (see [`crate::federation::run`]) — binds the API
-//! and serves it. [`Running::stop`] takes it down in order: the API (in-flight requests
+//! and serves it with the limits of `[http]` ([`crate::api::listen`]). [`Running::stop`] takes it down in order: the API (in-flight requests
 //! finish), federation and the network task (awaited), then a signed audit checkpoint of the
 //! log's head, then the store is dropped (every acknowledged write is already durable).
 //!
@@ -242,13 +242,13 @@ pub async fn start(spec: Spec) -> Result<Running, ServerError> {
     };
     let (api_stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state.clone());
+    let http = state.config.http.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                // A dropped sender (the Running was dropped) also stops the API.
-                let _ = stopped.await;
-            })
-            .await
+        api::listen::serve(listener, app, &http, async move {
+            // A dropped sender (the Running was dropped) also stops the API.
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(Running {
         state,

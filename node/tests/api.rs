@@ -387,7 +387,7 @@ async fn consent_import_is_audited_and_verifiable() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["entries"].as_array().unwrap().len(), 1);
     assert_eq!(v["entries"][0]["kind"], "consent_changed");
-    let (_, v) = call(&app, "GET", "/v1/audit/verify", None, Body::empty()).await;
+    let (_, v) = call(&app, "GET", "/v1/audit/verify", Some(TOKEN), Body::empty()).await;
     assert_eq!(
         (v["ok"].as_bool(), v["entries"].as_u64()),
         (Some(true), Some(1))

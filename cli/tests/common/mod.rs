@@ -128,9 +128,11 @@ impl RunningNode {
     }
 }
 
-/// The record count of `dataset` from `regio dataset list --json`.
-pub(crate) fn count(url: &str, dataset: &str) -> u64 {
-    let out = regio(&["dataset", "list", "--node", url, "--json"]);
+/// The record count of `dataset` from `regio dataset list --json`, as the node's admin (the
+/// node directory `dir`; without the token a personal dataset's count is rounded).
+pub(crate) fn count(url: &str, dir: &std::path::Path, dataset: &str) -> u64 {
+    let dir = dir.to_str().unwrap();
+    let out = regio(&["dataset", "list", "--node", url, "--dir", dir, "--json"]);
     assert!(
         out.status.success(),
         "{}",

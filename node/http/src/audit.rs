@@ -8,8 +8,8 @@ use crate::{Endpoint, Method, Route};
 
 /// `GET /v1/audit?from=SEQ&limit=N` (admin).
 pub const ENTRIES: Route = Route::new(Method::Get, "/v1/audit", true);
-/// `GET /v1/audit/verify` (anyone).
-pub const VERIFY: Route = Route::new(Method::Get, "/v1/audit/verify", false);
+/// `GET /v1/audit/verify` (admin: it reads the whole log).
+pub const VERIFY: Route = Route::new(Method::Get, "/v1/audit/verify", true);
 /// `GET /v1/audit/export` (admin).
 pub const EXPORT: Route = Route::new(Method::Get, "/v1/audit/export", true);
 

@@ -38,10 +38,20 @@ impl Endpoint for CreateDataset {
 pub struct DatasetInfo {
     /// Its schema.
     pub schema: DatasetSchema,
-    /// Records stored.
+    /// Records stored; for a personal dataset asked without the admin token, rounded down
+    /// to a multiple of 1,000 (`countsWithheld`).
     pub records: u64,
-    /// Chunks they are stored in.
+    /// Chunks they are stored in; 0 for a personal dataset asked without the admin token.
     pub chunks: u64,
+    /// The dataset holds personal rows and the request carried no admin token: `records` is
+    /// rounded down to a multiple of 1,000 and `chunks` withheld, as a signed answer's
+    /// counters are (exact counts would tell one citizen's rows by differencing).
+    #[serde(
+        rename = "countsWithheld",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub counts_withheld: bool,
 }
 
 /// The JSON form of a dataset schema. The node parses and validates a schema it is sent as

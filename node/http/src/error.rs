@@ -21,7 +21,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code: `auth.missing_token`, `auth.bad_token`,
     /// `request.bad_query`, `request.bad_json`, `request.bad_body`, `request.too_large`,
-    /// `request.bad_hash`, `route.unknown`, `dataset.unknown`, `dataset.exists`,
+    /// `request.timeout`, `request.rate_limited`, `query.too_long`, `request.bad_hash`, `route.unknown`, `dataset.unknown`, `dataset.exists`,
     /// `dataset.invalid_schema`, `dataset.subject_mismatch`, `ingest.invalid_line`,
     /// `ingest.invalid_batch`, `document.invalid`, `document.unknown`, `policy.chain`,
     /// `policy.missing`, `policy.subject_mismatch`,

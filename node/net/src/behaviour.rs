@@ -3,11 +3,11 @@
 //!
 //! | part | why |
 //! |---|---|
-//! | `gate` | dials only neighbours and members a request waits for ([`super::gate`]) |
+//! | `gate` | dials only neighbours and members a request waits for; refuses non-members' inbound connections once established ([`super::gate`]) |
 //! | `connection_limits` | total / per-peer / pending connection caps |
 //! | `identify` | learn peers' listen addresses (fed to Kademlia for members only) |
 //! | `kad` | Kademlia in server mode, routing table filled with region members only |
-//! | `gossipsub` | per-region topic; signed messages, strict validation, app-level accept/reject |
+//! | `gossipsub` | per-region topic; signed messages, strict validation, app-level accept/reject; subscriptions filtered to the regions joined, peer scoring on region topics ([`super::scoring`]) |
 //! | `query`, `chain` | request-response with CBOR, size-capped |
 //! | `mdns` | `Toggle`d off unless [`NetConfig::mdns`] |
 //!
@@ -29,6 +29,7 @@ use super::gate::Gate;
 use super::protocol::{
     WireRequest, WireResponse, CHAIN_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, QUERY_PROTOCOL,
 };
+use super::scoring::{self, RegionTopics};
 use super::NetError;
 
 /// The request-response behaviour of one protocol.
@@ -37,11 +38,13 @@ pub(crate) type Rpc = cbor::Behaviour<WireRequest, WireResponse>;
 /// Everything the swarm runs.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    // First: a non-member's inbound connection is refused before any other part (connection
+    // limits included) counts it.
     pub(crate) gate: Gate,
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) kad: kad::Behaviour<MemoryStore>,
-    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) gossipsub: gossipsub::Behaviour<gossipsub::IdentityTransform, RegionTopics>,
     pub(crate) query: Rpc,
     pub(crate) chain: Rpc,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -50,7 +53,7 @@ pub(crate) struct Behaviour {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Behaviour {
-    fn new(key: &Keypair, config: &NetConfig) -> Result<Self, BoxError> {
+    fn new(key: &Keypair, config: &NetConfig, parts: Parts) -> Result<Self, BoxError> {
         let peer_id = key.public().to_peer_id();
 
         let limits = connection_limits::Behaviour::new(
@@ -87,8 +90,12 @@ impl Behaviour {
             // and each connection's framing buffers grow to the largest message it carried.
             .flood_publish(false)
             .build()?;
-        let gossipsub =
-            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
+            MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+            parts.topics,
+        )?;
+        gossipsub.with_peer_score(scoring::peer_score_params(), scoring::thresholds())?;
 
         let rpc_config =
             request_response::Config::default().with_request_timeout(config.max_request_timeout);
@@ -113,7 +120,7 @@ impl Behaviour {
         };
 
         Ok(Behaviour {
-            gate: Gate::default(),
+            gate: Gate::new(parts.counters),
             limits,
             identify,
             kad,
@@ -125,8 +132,20 @@ impl Behaviour {
     }
 }
 
+/// What the network task shares with parts of the behaviour.
+pub(crate) struct Parts {
+    /// The region topics gossipsub tracks (the task adds one per region it joins).
+    pub(crate) topics: RegionTopics,
+    /// The task's counters (the gate counts the connections it refuses).
+    pub(crate) counters: std::sync::Arc<super::handle::Counters>,
+}
+
 /// Builds the swarm: TCP (Noise, Yamux) + QUIC + DNS, on tokio.
-pub(crate) fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+pub(crate) fn build_swarm(
+    key: Keypair,
+    config: &NetConfig,
+    parts: Parts,
+) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -139,7 +158,7 @@ pub(crate) fn build_swarm(key: Keypair, config: &NetConfig) -> Result<Swarm<Beha
         .with_quic()
         .with_dns()
         .map_err(|e| setup(&e))?
-        .with_behaviour(|key| Behaviour::new(key, config))
+        .with_behaviour(|key| Behaviour::new(key, config, parts))
         .map_err(|e| setup(&e))?
         // One address at a time: dialling a member's TCP and QUIC addresses at once let the
         // loser of the race be established at the member before this side dropped it, and a

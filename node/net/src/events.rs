@@ -55,7 +55,7 @@ impl<H: InboundHandler> Task<H> {
                 ..
             } => {
                 self.mesh.connected(&peer_id);
-                if !self.mesh.is_neighbour(&peer_id) {
+                if !self.mesh.is_neighbour(&peer_id) && self.allow.is_allowed(&peer_id) {
                     self.mesh.used(peer_id, Instant::now());
                 }
                 if let Some(reply) = self.pending_dials.remove(&connection_id) {
@@ -126,7 +126,11 @@ impl<H: InboundHandler> Task<H> {
                     },
                 ..
             } => {
-                self.mesh.used(peer, Instant::now());
+                // Only a member's request keeps a connection open (a non-member's is refused
+                // below and must not hold its connection past the idle timeout).
+                if self.allow.is_allowed(&peer) {
+                    self.mesh.used(peer, Instant::now());
+                }
                 self.on_inbound_request(protocol, peer, request_id, request, channel);
             }
             RpcEvent::Message {
@@ -252,7 +256,8 @@ impl<H: InboundHandler> Task<H> {
 
     /// Gossip is accepted only when its author is a member of the topic's region and the peer
     /// that forwarded it is a member of some region of ours; everything else is rejected
-    /// (a rejected message is neither delivered nor forwarded; peer scoring is not enabled).
+    /// (a rejected message is neither delivered nor forwarded, and counts against the
+    /// forwarder's gossipsub score: see [`super::scoring`]).
     fn on_gossip(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message {
             propagation_source,

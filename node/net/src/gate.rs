@@ -1,5 +1,6 @@
-//! The dial gate (owner: net): a behaviour that lets this node dial only the peers it has a
-//! reason to — its neighbours (see [`super::mesh`]) and the members it has a request for.
+//! The gate (owner: net): a behaviour that lets this node dial only the peers it has a
+//! reason to — its neighbours (see [`super::mesh`]) and the members it has a request for —
+//! and admits inbound connections from members only.
 //!
 //! Without it, Kademlia's automatic bootstrap (which libp2p runs whenever a peer enters a
 //! routing table of fewer than 20 entries, and which cannot be switched off) looks up peers
@@ -7,11 +8,24 @@
 //! 50 those connections are closed again after the idle timeout, but the memory they took
 //! stays with the process (measured: 49 connections per node during formation, then 12 after
 //! the timeout, and no less resident memory). With the gate, a Kademlia lookup simply skips
-//! the members that are not neighbours. Dials by address (no peer id) and inbound
-//! connections are not gated: the allow-list ([`super::identity`]) decides what they may do.
+//! the members that are not neighbours. Dials by address (no peer id) are not gated.
+//!
+//! **Admission**: an inbound connection from a peer that is not a member of one of this
+//! node's regions is refused the moment it is established (Noise has proved the peer's
+//! identity), before any other behaviour — connection limits included — counts it or gives
+//! it a handler (the gate is the behaviour's first part). The members are the allow-list the
+//! federation sets through [`super::Handle::set_members`] (the task copies it here on every
+//! change). So an outsider never holds an established connection slot: `max_established`
+//! (256) is reserved for members, and however many identities and connections an outsider
+//! makes, a member can still connect. What an outsider can still take is a slot of
+//! `max_pending` (64 incoming handshakes) while its handshake lasts; members also dial each
+//! other (the mesh), so a member is still reached while those are taken. A connection of a
+//! peer that has since left every region is not cut: its requests are refused
+//! (`peer.not_member`), do not keep it open, and it closes after the idle timeout.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use libp2p::core::transport::PortUse;
@@ -22,11 +36,20 @@ use libp2p::swarm::{
 };
 use libp2p::{Multiaddr, PeerId};
 
-/// The peers this node may dial.
-#[derive(Debug, Default)]
+use super::handle::Counters;
+
+/// The peers this node may dial, and the members whose inbound connections it admits.
+#[derive(Debug)]
 pub(crate) struct Gate {
     may_dial: HashSet<PeerId>,
+    members: HashSet<PeerId>,
+    counters: Arc<Counters>,
 }
+
+/// An inbound connection refused: the peer is in none of this node's regions.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0} is not a member of any region of this node")]
+pub(crate) struct NotMember(PeerId);
 
 /// A dial the gate refused: the peer is neither a neighbour nor wanted by a request.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +57,20 @@ pub(crate) struct Gate {
 pub(crate) struct NotDialable(PeerId);
 
 impl Gate {
+    /// A gate that dials no one and admits no one yet, counting refusals in `counters`.
+    pub(crate) fn new(counters: Arc<Counters>) -> Gate {
+        Gate {
+            may_dial: HashSet::new(),
+            members: HashSet::new(),
+            counters,
+        }
+    }
+
+    /// Replaces the members whose inbound connections are admitted.
+    pub(crate) fn admit(&mut self, members: &HashSet<PeerId>) {
+        self.members.clone_from(members);
+    }
+
     /// Replaces the set of peers that may be dialled.
     pub(crate) fn set(&mut self, peers: HashSet<PeerId>) {
         self.may_dial = peers;
@@ -52,11 +89,16 @@ impl NetworkBehaviour for Gate {
     fn handle_established_inbound_connection(
         &mut self,
         _: ConnectionId,
-        _: PeerId,
+        peer: PeerId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(dummy::ConnectionHandler)
+        if self.members.contains(&peer) {
+            return Ok(dummy::ConnectionHandler);
+        }
+        Counters::bump(&self.counters.connections_refused);
+        tracing::debug!(%peer, %remote, "refused an inbound connection from a non-member");
+        Err(ConnectionDenied::new(NotMember(peer)))
     }
 
     fn handle_pending_outbound_connection(

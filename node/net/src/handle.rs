@@ -80,6 +80,10 @@ pub(crate) enum Command {
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    GossipScore {
+        peer: Did,
+        reply: oneshot::Sender<Option<f64>>,
+    },
 }
 
 /// Counters of what the network layer did on its own (for metrics and tests).
@@ -90,6 +94,7 @@ pub(crate) struct Counters {
     pub(crate) gossip_accepted: AtomicU64,
     pub(crate) gossip_rejected: AtomicU64,
     pub(crate) inbound_failures: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
 }
 
 impl Counters {
@@ -112,6 +117,8 @@ pub struct NetStats {
     pub gossip_rejected: u64,
     /// Inbound requests that failed on the wire (over-size, malformed, closed).
     pub inbound_failures: u64,
+    /// Inbound connections refused once established: the peer is in none of our regions.
+    pub connections_refused: u64,
 }
 
 /// What the network task knows of one member of this node's regions ([`Handle::peers`]).
@@ -250,6 +257,13 @@ impl Handle {
         self.ask(|reply| Command::Peers { reply }).await
     }
 
+    /// This node's gossipsub score of `peer` (see the `scoring` module: below −80 everything
+    /// it gossips is ignored); `None` when the peer is not known to gossipsub.
+    pub async fn gossip_score(&self, peer: &Did) -> Result<Option<f64>, NetError> {
+        let peer = peer.clone();
+        self.ask(|reply| Command::GossipScore { peer, reply }).await
+    }
+
     /// The addresses this node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(|reply| Command::ListenAddrs { reply }).await
@@ -265,6 +279,7 @@ impl Handle {
             gossip_accepted: get(&c.gossip_accepted),
             gossip_rejected: get(&c.gossip_rejected),
             inbound_failures: get(&c.inbound_failures),
+            connections_refused: get(&c.connections_refused),
         }
     }
 }

@@ -13,24 +13,21 @@
 //!   and `/regio/chain/1`, carrying the signed JSON documents as opaque bytes, size-capped
 //!   (1 MiB requests, 16 MiB responses by default).
 //! - **Membership gating before any work**: the allow-list is the union of the members of
-//!   every region this node is in ([`Handle::set_members`]). A request from any other peer is
-//!   answered with a [`Refusal`] `peer.not_member` and never reaches the handler; gossip whose
-//!   author is not a member of the topic's region (or whose forwarder is a member of none) is
-//!   rejected before the handler sees it.
+//!   every region this node is in ([`Handle::set_members`]). An inbound connection from any
+//!   other peer is refused the moment it is established (`gate`), before the connection
+//!   limits count it: the established slots (256 total, 8 per peer by default) are reserved
+//!   for members, and no number of outsider identities can keep a member out. A request that
+//!   still arrives from a non-member (a member removed since it connected) is answered with a
+//!   [`Refusal`] `peer.not_member`, never reaches the handler and does not keep the
+//!   connection open; gossip whose author is not a member of the topic's region (or whose
+//!   forwarder is a member of none) is rejected before the handler sees it and lowers the
+//!   sender's gossipsub score ([`scoring`]: subscription filter, peer scoring thresholds).
 //!
 //! - **Which connections exist** (`mesh`, `gate`): a node keeps connections to its
 //!   neighbours — every member in a region of up to [`NetConfig::full_mesh_up_to`] (16), else
 //!   about `2·log2(n)` members on a ring — and dials no one else except a member a request
-//!   (query, sync) is for. Any other connection is closed once it carried no request for
-//!   [`NetConfig::idle_timeout`] (60 s).
-//!
-//! **Connections from non-members are not closed at once**, only after the idle timeout like
-//! any other. Closing them at once would not save work (the membership gate already does none
-//! for them), would hide the refusal reason from a misconfigured peer (it would see a bare
-//! disconnect), and would fight identify and Kademlia during the moment a new member is
-//! admitted but not yet on our list. Their cost is bounded by the connection limits (256
-//! total, 8 per peer by default); they never enter our Kademlia routing table and their
-//! gossip is rejected (never delivered, never forwarded).
+//!   (query, sync) is for. Any other connection is closed once it carried no request from a
+//!   member for [`NetConfig::idle_timeout`] (60 s).
 //!
 //! mDNS is compiled in but `Toggle`d off unless [`NetConfig::mdns`] is set.
 
@@ -43,9 +40,10 @@
 //! | `behaviour` | the composed `NetworkBehaviour`, transports, [`NetConfig`] |
 //! | `task` | the one task that owns the Swarm: commands in, events out |
 //! | `events` | what the task does with each Swarm event (gating, gossip, requests) |
+//! | [`scoring`] | gossipsub's subscription filter and peer-score parameters |
 //! | `handle` | [`Handle`]: the bounded command channel the node talks through; [`InboundHandler`] |
 //! | [`identity`] | did:key ↔ PeerId, the members' allow-list |
-//! | `mesh`, `gate` | which connections exist: neighbours, redial backoff, the dial gate |
+//! | `mesh`, `gate` | which connections exist: neighbours, redial backoff, the dial gate, admission of members only |
 //! | `protocol` | protocol names, wire request/response types, [`Refusal`] |
 
 mod behaviour;
@@ -55,6 +53,7 @@ mod handle;
 pub mod identity;
 mod mesh;
 mod protocol;
+pub mod scoring;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -92,7 +91,13 @@ pub async fn start<H: InboundHandler>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Handle, JoinHandle<()>), NetError> {
     let keypair = keypair_of(key)?;
-    let mut swarm = behaviour::build_swarm(keypair, &config)?;
+    let counters = Arc::new(Counters::default());
+    let region_topics = scoring::RegionTopics::default();
+    let parts = behaviour::Parts {
+        topics: region_topics.clone(),
+        counters: Arc::clone(&counters),
+    };
+    let mut swarm = behaviour::build_swarm(keypair, &config, parts)?;
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let id = swarm
@@ -135,7 +140,6 @@ pub async fn start<H: InboundHandler>(
 
     let (tx, commands) = mpsc::channel(config.command_buffer.max(1));
     let (replies_tx, replies) = mpsc::unbounded_channel();
-    let counters = Arc::new(Counters::default());
     let handle = Handle {
         tx,
         did: key.did().clone(),
@@ -157,6 +161,7 @@ pub async fn start<H: InboundHandler>(
         max_request_timeout: config.max_request_timeout,
         listeners,
         mesh: mesh::Mesh::new(config.full_mesh_up_to, config.idle_timeout),
+        region_topics,
     };
     let join = tokio::spawn(task.run(commands, replies, shutdown));
     Ok((handle, join))

@@ -23,6 +23,7 @@ use super::identity::AllowList;
 use super::identity::{did_of, peer_id_of};
 use super::mesh::Mesh;
 use super::protocol::{region_topic, Payload, Protocol, WireRequest, WireResponse};
+use super::scoring::{self, RegionTopics};
 use super::{InboundHandler, NetError};
 
 /// A finished inbound request, on its way back to the swarm.
@@ -62,6 +63,7 @@ pub(crate) struct Task<H> {
     pub(crate) max_request_timeout: Duration,
     pub(crate) listeners: Vec<ListenerId>,
     pub(crate) mesh: Mesh,
+    pub(crate) region_topics: RegionTopics,
 }
 
 /// How often the task dials missing neighbours and closes idle connections ([`Mesh::tick`]).
@@ -202,7 +204,13 @@ impl<H: InboundHandler> Task<H> {
             }
             Command::Subscribe { region, reply } => {
                 let topic = region_topic(&region);
-                let result = self.swarm.behaviour_mut().gossipsub.subscribe(&topic);
+                // The filter first, or gossipsub refuses the subscription.
+                self.region_topics.add(topic.hash());
+                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+                if let Err(e) = gossipsub.set_topic_params(topic.clone(), scoring::topic_params()) {
+                    tracing::error!(%region, error = e, "no peer scoring on the region's topic");
+                }
+                let result = gossipsub.subscribe(&topic);
                 self.topics.insert(topic.hash(), region);
                 // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(result.map(|_| ()).map_err(|e| match e {
@@ -233,6 +241,15 @@ impl<H: InboundHandler> Task<H> {
                 // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(seen);
             }
+            Command::GossipScore { peer, reply } => {
+                let score = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .peer_score(&peer_id_of(&peer));
+                // Err only when the caller stopped waiting: nothing to do.
+                let _ = reply.send(score);
+            }
             Command::ListenAddrs { reply } => {
                 // Err only when the caller stopped waiting: nothing to do.
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -245,6 +262,9 @@ impl<H: InboundHandler> Task<H> {
     /// dialled: a query or a sync reaches them on demand.
     fn set_members(&mut self, region: &str, members: Vec<(Did, Vec<libp2p::Multiaddr>)>) {
         self.allow.set(region, members);
+        // Admission: from now on only these peers' inbound connections are accepted.
+        let allowed = self.allow.allowed().clone();
+        self.swarm.behaviour_mut().gate.admit(&allowed);
         let local = *self.swarm.local_peer_id();
         let mut known = Vec::new();
         for (peer, member) in self.allow.all() {

@@ -219,49 +219,35 @@ async fn net_members_are_served_outsider_is_refused_before_any_work() {
     let connected = a.handle.connected_peers().await.unwrap();
     assert!(connected.contains(b.did()) && connected.contains(c.did()));
 
-    // The outsider is refused with peer.not_member and a's handler never runs for it.
+    // The outsider's connection is refused once established (admission): its requests
+    // find no connection, and a's handler never runs for it.
     let before = a.recorder.queries.load(Ordering::SeqCst);
-    outsider.handle.dial(a.addrs[0].clone()).await.unwrap();
+    let _ = outsider.handle.dial(a.addrs[0].clone()).await;
     for protocol in [Protocol::Query, Protocol::Chain] {
         let err = outsider
             .handle
             .request(a.did(), protocol, b"q-out".to_vec(), deadline)
             .await
             .unwrap_err();
-        assert_eq!(
-            err,
-            NetError::Refused {
-                reason: "peer.not_member".into()
-            }
-        );
-        assert_eq!(err.reason(), Some(Reason::PeerNotMember));
+        assert!(matches!(err, NetError::Unreachable { .. }), "{err:?}");
     }
     assert_eq!(a.recorder.queries.load(Ordering::SeqCst), before);
     assert_eq!(a.recorder.chains.load(Ordering::SeqCst), 0);
-    assert_eq!(a.handle.stats().requests_refused, 2);
+    assert_eq!(a.handle.stats().requests_refused, 0);
+    assert!(a.handle.stats().connections_refused >= 1);
 
     // Gossip from a member reaches the other two, bounded in time.
     gossip_reaches(&a, &[&b, &c], Duration::from_secs(15)).await;
     gossip_reaches(&c, &[&a, &b], Duration::from_secs(15)).await;
 
-    // The outsider's gossip is rejected by a before its handler sees it.
+    // The outsider's gossip never reaches a member: it has no connection to carry it.
     outsider.handle.subscribe(REGION).await.unwrap();
-    let rejected = tokio::time::timeout(Duration::from_secs(15), async {
-        let mut n = 0;
-        while a.handle.stats().gossip_rejected == 0 {
-            n += 1;
-            let _ = outsider
-                .handle
-                .publish(REGION, format!("forged head {n}").into_bytes())
-                .await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(
-        rejected.is_ok(),
-        "a never saw (and rejected) the outsider's gossip"
-    );
+    for n in 0..5 {
+        let _ = outsider
+            .handle
+            .publish(REGION, format!("forged head {n}").into_bytes())
+            .await;
+    }
     assert!(a
         .gossip_from(outsider.did(), Duration::from_millis(300))
         .await

@@ -1,5 +1,5 @@
 //! Audit routes (owner: HTTP): read a range of the hash-chained log (admin) and verify the
-//! whole chain; export everything an auditor needs (admin, owner: audit). Requests and
+//! whole chain (admin); export everything an auditor needs (admin, owner: audit). Requests and
 //! replies: `regio_http::audit`.
 
 use axum::extract::rejection::QueryRejection;
@@ -48,11 +48,13 @@ pub async fn entries(
     Ok(Reply(AuditPage { entries, next }))
 }
 
-/// `GET /v1/audit/verify`: `{"ok": bool, "entries": N, "head": HASH|null, "error": …}`.
+/// `GET /v1/audit/verify` (admin: it reads the whole log into memory):
+/// `{"ok": bool, "entries": N, "head": HASH|null, "error": …}`.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     summary = "Verify the whole audit chain (hashes and links)",
-    responses((status = 200, description = "Whether it verifies", body = VerifyReply), ServerErrors))]
-pub async fn verify(State(s): State<AppState>) -> Result<Reply<VerifyReply>, ApiError> {
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Whether it verifies", body = VerifyReply), AdminErrors, ServerErrors))]
+pub async fn verify(State(s): State<AppState>, _: Admin) -> Result<Reply<VerifyReply>, ApiError> {
     let store = s.store.clone();
     let (entries, result) = blocking(move || {
         let all = store.audit_range(1, u64::MAX)?;

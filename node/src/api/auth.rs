@@ -3,9 +3,9 @@
 //! constant time. A handler that takes [`Admin`] as an argument is an admin route; the
 //! check runs before the body is read, so a refused request changes nothing.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
@@ -69,11 +69,10 @@ impl AdminToken {
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+impl Admin {
+    /// Whether `headers` carry `token` as `Authorization: Bearer <token>`.
+    pub fn check(headers: &HeaderMap, token: &AdminToken) -> Result<Admin, ApiError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "auth.missing_token",
@@ -85,7 +84,7 @@ impl FromRequestParts<AppState> for Admin {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if presented.is_empty() || !state.token.matches(presented) {
+        if presented.is_empty() || !token.matches(presented) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "auth.bad_token",
@@ -93,5 +92,30 @@ impl FromRequestParts<AppState> for Admin {
             ));
         }
         Ok(Admin)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        Admin::check(&parts.headers, &state.token)
+    }
+}
+
+/// `Option<Admin>`: `None` without an `Authorization` header (an anonymous request to a
+/// route that answers both), `401` with a token that is not this node's.
+impl OptionalFromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Admin>, ApiError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            Admin::check(&parts.headers, &state.token).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }

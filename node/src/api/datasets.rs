@@ -14,7 +14,8 @@ use regio_http::ErrorBody;
 use super::auth::Admin;
 use super::error::rejected_line;
 use super::{blocking, ApiError, AppState, RawBody};
-use crate::engine::DocError;
+use crate::engine::{DocError, Engine};
+use regio_policy::doc::bundle::Classification;
 use regio_query::schema::Schema;
 use regio_store::ingest::{self, Mode};
 
@@ -30,22 +31,52 @@ fn info(schema: &Schema, records: u64, chunks: u64) -> Result<DatasetInfo, ApiEr
         schema,
         records,
         chunks,
+        counts_withheld: false,
     })
 }
 
-/// `GET /v1/datasets`.
+/// Whether a dataset holds personal rows: its schema names a subject field, or this node's
+/// policy classifies it as personal.
+pub(crate) fn personal(engine: &Engine, schema: &Schema) -> bool {
+    schema.subject.is_some()
+        || engine.policy().is_some_and(|p| {
+            p.doc()
+                .datasets
+                .iter()
+                .any(|d| d.name == schema.dataset && d.classification == Classification::Personal)
+        })
+}
+
+/// What may be published of a personal dataset's record count without the admin token:
+/// rounded down to a multiple of 1,000, as a signed answer's `rowsScanned` is.
+pub(crate) fn rounded(records: u64) -> u64 {
+    records - records % 1000
+}
+
+/// `GET /v1/datasets`: exact counts with the admin token; without it, a personal dataset's
+/// records rounded down to 1,000 and its chunks withheld.
 #[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
-    summary = "Every dataset: schema, records and chunks stored",
+    summary = "Every dataset: schema, records and chunks stored (a personal dataset's counts coarsened without the admin token)",
     responses((status = 200, description = "The datasets", body = Vec<DatasetInfo>), ServerErrors))]
-pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<DatasetInfo>>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    admin: Option<Admin>,
+) -> Result<Json<Vec<DatasetInfo>>, ApiError> {
     let store = s.store.clone();
     let infos = blocking(move || Ok(store.datasets()?)).await?;
-    Ok(Json(
-        infos
-            .into_iter()
-            .map(|d| info(&d.schema, d.records, d.chunks))
-            .collect::<Result<_, _>>()?,
-    ))
+    infos
+        .into_iter()
+        .map(|d| {
+            let mut line = info(&d.schema, d.records, d.chunks)?;
+            if admin.is_none() && personal(&s.engine, &d.schema) {
+                line.records = rounded(d.records);
+                line.chunks = 0;
+                line.counts_withheld = true;
+            }
+            Ok(line)
+        })
+        .collect::<Result<_, _>>()
+        .map(Json)
 }
 
 /// `POST /v1/datasets` (admin): body is a `Schema`.

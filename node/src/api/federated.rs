@@ -10,7 +10,9 @@
 //! 200 when at least one member answered; 403 with `error` when none did (the code is the
 //! members' common refusal reason when every refusal agrees, else `query.no_answer`). A query
 //! that does not verify, or whose region this node is not in, is `403` with only the
-//! `error` (`signature.invalid`, `region.unknown`). The deadline is the config's
+//! `error` (`signature.invalid`, `region.unknown`). A body over `http.query_max_body_bytes`
+//! is `413 request.too_large`; a field over its length limit (`regio_policy::doc::query::FIELD_LIMITS`)
+//! is `400 query.too_long` naming it; neither is fanned out or audited. The deadline is the config's
 //! `query_deadline_ms`, or `?deadline_ms=N` (1..=60000).
 
 use std::future::Future;
@@ -25,12 +27,14 @@ use regio_http::query::{QueryReply, ResultTable};
 use regio_http::{ErrorBody, ErrorDetail};
 use serde_json::Value;
 
-use super::{ApiError, AppState, RawBody, Reply};
+use super::limits::QueryBody;
+use super::{ApiError, AppState, Reply};
 use crate::federation::p2p::NetTransport;
 use crate::federation::{
     coordinate, FederatedResult, FederationError, Status, Transport, TransportError,
 };
 use regio_policy::decision::Reason;
+use regio_policy::doc::query::check_limits;
 use regio_policy::Did;
 
 pub use regio_http::query::{QueryParams, MAX_DEADLINE_MS};
@@ -62,12 +66,12 @@ impl Transport for Offline {
     responses(
         (status = 200, description = "At least one member answered", body = QueryReply),
         (status = 403, description = "No member answered (the reply with `error`: the members' common reason code, else `query.no_answer`); or the query does not verify or names a region this node is not in (only the error body: `signature.invalid`, `region.unknown`, …)", body = regio_http::query::QueryRefusal),
-        (status = 400, description = "`request.bad_query` or `request.bad_json`", body = ErrorBody),
+        (status = 400, description = "`request.bad_query`, `request.bad_json`, or `query.too_long` (a field of the Query, or the whole document, over its length limit; `details.field` names it)", body = ErrorBody),
         BodyErrors, ServerErrors))]
 pub async fn query(
     State(s): State<AppState>,
     params: Result<Query<QueryParams>, QueryRejection>,
-    RawBody(body): RawBody,
+    QueryBody(body): QueryBody,
 ) -> Result<(StatusCode, Reply<QueryReply>), ApiError> {
     let Query(p) = params.map_err(ApiError::bad_query)?;
     let ms = p.deadline_ms.unwrap_or(s.config.query_deadline_ms);
@@ -78,6 +82,16 @@ pub async fn query(
     }
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_json("signed Query", &e))?;
+    // Length limits before anything else: an oversized field is refused here, never fanned
+    // out, and nothing is written.
+    check_limits(&value).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "query.too_long",
+            format!("the signed Query's `{}` is too long: {}", e.field, e.reason),
+        )
+        .with_details(serde_json::json!({ "field": e.field }))
+    })?;
     let deadline = Duration::from_millis(ms);
     let now = chrono::Utc::now();
     let result = match &s.net {

@@ -1,11 +1,13 @@
 //! Prometheus metrics of the API (owner: HTTP), served as text at `GET /metrics`:
 //! `regio_ingest_records_total`, `regio_ingest_rejected_total`,
-//! `regio_consent_imported_total`, `regio_http_requests_total{route,method,status}`, and,
-//! computed from the store at each scrape, `regio_datasets` and
-//! `regio_dataset_records{dataset}`, and from the network and the engine
-//! `regio_p2p_connected_peers`, `regio_equivocations_detected` and
-//! `regio_peer_documents_dropped{cause}` (documents from peers a node may not be made to
-//! hold). The engine registers its own metrics on [`Metrics::registry`].
+//! `regio_consent_imported_total`, `regio_http_requests_total{route,method,status}` (route:
+//! the matched route or `unmatched`; method: one of a fixed set or `other`, so clients cannot
+//! add series), and, computed from the store at each scrape, `regio_datasets` and
+//! `regio_dataset_records{dataset}` (a personal dataset's rounded down to a multiple of
+//! 1,000), and from the network and the engine `regio_p2p_connected_peers`,
+//! `regio_equivocations_detected` and `regio_peer_documents_dropped{cause}` (documents from
+//! peers a node may not be made to hold). The engine registers its own metrics on
+//! [`Metrics::registry`].
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -61,7 +63,10 @@ impl Metrics {
         )?;
         let datasets = IntGauge::new("regio_datasets", "Datasets on this node")?;
         let records = IntGaugeVec::new(
-            Opts::new("regio_dataset_records", "Records stored per dataset"),
+            Opts::new(
+            "regio_dataset_records",
+            "Records stored per dataset (personal datasets: rounded down to a multiple of 1000)",
+        ),
             &["dataset"],
         )?;
         registry.register(Box::new(ingest_records.clone()))?;
@@ -109,12 +114,12 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().to_string();
+    let method = super::limits::method_label(req.method());
     let response = next.run(req).await;
     state
         .metrics
         .requests
-        .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
+        .with_label_values(&[route.as_str(), method, response.status().as_str()])
         .inc();
     response
 }
@@ -134,9 +139,14 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     m.datasets
         .set(i64::try_from(infos.len()).unwrap_or(i64::MAX));
     for d in &infos {
+        let records = if super::datasets::personal(&state.engine, &d.schema) {
+            super::datasets::rounded(d.records)
+        } else {
+            d.records
+        };
         m.records
             .with_label_values(&[d.schema.dataset.as_str()])
-            .set(i64::try_from(d.records).unwrap_or(i64::MAX));
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
     let peers = match &state.net {
         Some(net) => net

@@ -4,13 +4,13 @@
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET /health` | anyone | ok, DID, NIS, name, version, p2p `peerId` and `listen` multiaddrs |
-//! | `GET /metrics` | anyone | Prometheus text |
-//! | `GET /v1/datasets` | anyone | schemas with record and chunk counts |
+//! | `GET /metrics` | anyone | Prometheus text (record counts of personal datasets rounded down to 1,000) |
+//! | `GET /v1/datasets` | anyone | schemas with record and chunk counts (exact with the admin token; else a personal dataset's are rounded/withheld) |
 //! | `POST /v1/datasets` | admin | create a dataset from a `Schema` JSON |
 //! | `POST /v1/datasets/{name}/records?format=ndjson\|csv\|ngsi-ld&skip_invalid=bool` | admin | ingest a file |
 //! | `POST /v1/consent/import?format=csv\|ndjson&skip_invalid=bool` | admin | import a consent file |
 //! | `GET /v1/audit?from=SEQ&limit=N` | admin | audit entries |
-//! | `GET /v1/audit/verify` | anyone | verify the whole audit chain |
+//! | `GET /v1/audit/verify` | admin | verify the whole audit chain |
 //! | `GET /v1/audit/export` | admin | everything an auditor checks, as one JSON document |
 //! | `GET /v1/consent/history?subject=ID`, `GET /v1/consent/receipt?subject=ID` | admin (desk) | a citizen's queries and consent; Kantara receipt |
 //! | `POST /v1/policy` | admin | publish the next signed PolicyBundle |
@@ -32,6 +32,9 @@
 //! (`tests/api_openapi.rs` checks the document, the router and `regio_http::ROUTES` against
 //! each other, and that nothing in this module registers a route around `routes!`).
 //!
+//! Every request passes the limits of `[http]` in `config.toml` ([`limits`]: timeouts, rate
+//! limit, concurrency; [`listen`]: connections, header read timeout).
+//!
 //! Errors are [`ApiError`] JSON with stable codes (`regio_http::ErrorBody`). Admin handlers
 //! take [`auth::Admin`] as an argument. Every store call runs on `spawn_blocking`; a write is answered
 //! only after the store made it durable.
@@ -51,6 +54,8 @@ pub mod datasets;
 pub mod engine;
 pub mod error;
 pub mod federated;
+pub mod limits;
+pub mod listen;
 pub mod lookup;
 pub mod metrics;
 pub mod openapi;
@@ -106,13 +111,14 @@ impl std::fmt::Debug for AppState {
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let (router, _doc) = routes().split_for_parts();
-    router
+    let router = router
         .fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(limit));
+    limits::apply(router, &state)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
@@ -218,6 +224,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                     "request.too_large",
                     "the request body is larger than the node's max_body_bytes; send smaller batches (`regio ingest --batch-rows`) or raise max_body_bytes in config.toml",
                 )
+            } else if let Some(timeout) = limits::body_timeout(&e) {
+                timeout
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "request.bad_body", format!("cannot read the request body: {e}"))
             }

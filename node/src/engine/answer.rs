@@ -13,12 +13,15 @@ use super::charge::{self, Charge};
 use super::Engine;
 use crate::telemetry;
 use regio_policy::decision::{self, Context, Decision, Obligations, Reason, Refusal};
-use regio_policy::doc::query::{Outcome, PartialAnswer, Query, Release};
+use regio_policy::doc::query::{self, Outcome, PartialAnswer, Query, Release};
 use regio_policy::signed::SignDocError;
 use regio_policy::{Did, DocHash, Signed};
 use regio_query::{self, DpOptions, ExecOptions, PartialResult, Plan, PlanError};
 use regio_store::audit;
 use regio_store::{QueryRecord, StoreError};
+
+/// Longest refusal message a node signs and records (bytes): a message may quote the input.
+const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// This node's answer to one query.
 #[derive(Debug, Clone)]
@@ -94,19 +97,26 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Answer, AnswerError> {
         let query_hash = DocHash::of(&value);
-        let query_id = value
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let region = value
-            .get("region")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        // What the audit entry and the signed answer keep of the query is bounded by the
+        // Query's limits, also when the query breaks them (and is refused).
+        let text = |field: &str, max: usize| {
+            query::clip(value.get(field).and_then(Value::as_str).unwrap_or(""), max)
+        };
+        let query_id = text("id", query::MAX_ID_BYTES);
+        let region = text("region", query::MAX_REGION_BYTES);
+        let raw = serde_json::to_vec(&value).unwrap_or_default(); // cannot fail: a JSON value
+        let raw = if raw.len() <= query::MAX_QUERY_BYTES {
+            raw
+        } else {
+            tracing::warn!(
+                bytes = raw.len(),
+                "an oversized query is refused; its audit entry keeps its hash, not its text"
+            );
+            serde_json::to_vec(&json!({ "omitted": format!("{} bytes, over the limit of {}", raw.len(), query::MAX_QUERY_BYTES) })).unwrap_or_default()
+        };
         let record = QueryRecord {
             hash: query_hash.0,
-            raw: serde_json::to_vec(&value).unwrap_or_default(), // cannot fail: a JSON value
+            raw,
         };
         let mut trail = Trail::default();
         trail
@@ -182,9 +192,10 @@ impl Engine {
                     Stop::Failed(e) => return Err(e),
                     Stop::Refused(r) => r,
                 };
+                let message = query::clip(&r.refusal.message, MAX_MESSAGE_BYTES);
                 let outcome = Outcome::Refused {
                     reason: r.refusal.reason.code().to_owned(),
-                    message: r.refusal.message.clone(),
+                    message: message.clone(),
                 };
                 let signed = self.sign_answer(
                     &query_id,
@@ -200,7 +211,7 @@ impl Engine {
                     json!({
                         "query": query_id, "queryHash": query_hash, "requester": r.requester, "region": region,
                         "sender": sender, "policyVersion": r.policy_version, "reason": r.refusal.reason.code(),
-                        "message": r.refusal.message, "answer": signed.hash(), "decision": trail.inputs,
+                        "message": message, "answer": signed.hash(), "decision": trail.inputs,
                     }),
                     record,
                     &[],

@@ -150,7 +150,11 @@ pub struct Context<'a> {
 }
 
 /// Verifies a query document; any failure is `signature.invalid` with the precise cause.
+/// The length limits ([`crate::doc::query::check_limits`]) are checked first, so an
+/// oversized document costs no signature check.
 pub fn verify_query(value: Value) -> Result<Signed<Query>, Refusal> {
+    crate::doc::query::check_limits(&value)
+        .map_err(|e| Refusal::new(Reason::SignatureInvalid, format!("invalid {e}")))?;
     Signed::<Query>::verify(value)
         .map_err(|e| Refusal::new(Reason::SignatureInvalid, e.to_string()))
 }

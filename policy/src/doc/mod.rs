@@ -43,6 +43,18 @@ pub(crate) fn check_purposes(
     Ok(())
 }
 
+/// Checks that a text field is at most `max` bytes long; the error names the field and the
+/// limit.
+pub(crate) fn max_len(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.len() > max {
+        return Err(Invalid::new(
+            field,
+            format!("{} bytes, the limit is {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a non-empty text field.
 pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {

@@ -10,6 +10,64 @@ use crate::signed::{DocHash, Document, Invalid, Signed};
 
 /// Largest SQL text accepted (bytes).
 pub const MAX_SQL_BYTES: usize = 16 * 1024;
+/// Longest `id` accepted (bytes); a `urn:uuid:…` is 45.
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest `region` accepted (bytes).
+pub const MAX_REGION_BYTES: usize = 128;
+/// Longest `purpose` accepted (bytes); the longest DPV purpose name is under 64.
+pub const MAX_PURPOSE_BYTES: usize = 128;
+/// Longest `nonce` accepted (bytes).
+pub const MAX_NONCE_BYTES: usize = 128;
+/// Longest `traceparent` accepted (bytes); a W3C version-00 `traceparent` is 55.
+pub const MAX_TRACEPARENT_BYTES: usize = 128;
+/// Largest signed Query accepted, as compact JSON with its proofs (bytes): room for the
+/// longest SQL text, escaped, and a few proofs. Whatever a node keeps of one query (its
+/// audit entry, the signed refusal) is bounded by these limits.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+
+/// The length limit of every text field of a Query, by its JSON name.
+pub const FIELD_LIMITS: [(&str, usize); 6] = [
+    ("id", MAX_ID_BYTES),
+    ("region", MAX_REGION_BYTES),
+    ("purpose", MAX_PURPOSE_BYTES),
+    ("sql", MAX_SQL_BYTES),
+    ("nonce", MAX_NONCE_BYTES),
+    ("traceparent", MAX_TRACEPARENT_BYTES),
+];
+
+/// Checks the length limits of a signed Query's JSON before anything else is done with it
+/// (no signature check, no decoding): every text field of [`FIELD_LIMITS`] within its limit,
+/// then the whole document (proofs and any other member included) at most
+/// [`MAX_QUERY_BYTES`]. The error names the field (`query` for the whole) and the limit.
+pub fn check_limits(value: &Value) -> Result<(), Invalid> {
+    for (field, max) in FIELD_LIMITS {
+        if let Some(text) = value.get(field).and_then(Value::as_str) {
+            super::max_len(field, text, max)?;
+        }
+    }
+    // Cannot fail: a JSON value always serialises.
+    let size = serde_json::to_vec(value).map_or(0, |b| b.len());
+    if size > MAX_QUERY_BYTES {
+        return Err(Invalid::new(
+            "query",
+            format!("{size} bytes, the limit is {MAX_QUERY_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `text` cut to at most `max` bytes (at a character boundary), `…` marking a cut: what a
+/// node records of a field it could not accept.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
 
 /// A federated query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,20 +104,27 @@ impl Document for Query {
     const TYPE: &'static str = "Query";
     const SCHEMA_VERSION: u32 = 1;
     fn validate(&self) -> Result<(), Invalid> {
+        let texts = [
+            Some(&self.id),
+            Some(&self.region),
+            Some(&self.purpose),
+            Some(&self.sql),
+            Some(&self.nonce),
+            self.traceparent.as_ref(),
+        ];
+        for ((field, max), text) in FIELD_LIMITS.into_iter().zip(texts) {
+            if let Some(text) = text {
+                super::max_len(field, text, max)?;
+            }
+        }
         super::non_empty("id", &self.id)?;
         super::non_empty("region", &self.region)?;
         super::check_purposes("purpose", std::slice::from_ref(&self.purpose), false)?;
         super::non_empty("sql", &self.sql)?;
-        if self.sql.len() > MAX_SQL_BYTES {
-            return Err(Invalid::new(
-                "sql",
-                format!("{} bytes, the limit is {MAX_SQL_BYTES}", self.sql.len()),
-            ));
-        }
         if self.expires <= self.issued {
             return Err(Invalid::new("expires", "must be after issued"));
         }
-        if !(16..=128).contains(&self.nonce.len())
+        if !(16..=MAX_NONCE_BYTES).contains(&self.nonce.len())
             || !self
                 .nonce
                 .chars()
@@ -167,4 +232,32 @@ impl Document for PartialAnswer {
 /// Checks that a partial answer is signed by the node it names.
 pub fn check_answer_signer(answer: &Signed<PartialAnswer>) -> Result<(), Invalid> {
     answer.require_signer(&answer.doc().node, "node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_name_the_field_and_the_limit() {
+        let q = |field: &str, len: usize| serde_json::json!({ "id": "urn:uuid:1", field: "a".repeat(len) });
+        for (field, max) in FIELD_LIMITS {
+            assert_eq!(check_limits(&q(field, max)), Ok(()), "{field}");
+            let e = check_limits(&q(field, max + 1)).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.reason),
+                (field, format!("{} bytes, the limit is {max}", max + 1))
+            );
+        }
+        let whole = serde_json::json!({ "proof": { "extra": "a".repeat(MAX_QUERY_BYTES) } });
+        assert_eq!(check_limits(&whole).unwrap_err().field, "query");
+    }
+
+    #[test]
+    fn clip_cuts_at_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcdef", 4), "a…");
+        let cut = clip(&"é".repeat(100), 10);
+        assert!(cut.len() <= 10 && cut.ends_with('…'), "{cut}");
+    }
 }
