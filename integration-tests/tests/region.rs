@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use regio_demo::region::{self, Actors};
-use regio_demo::table::reasons;
 use regio_integration_tests::fixture::{
     self, outsider, poll, query_entries, Region, COUNT_SQL, DEADLINE,
 };
 use regio_net::{NetError, Protocol};
 use regio_node::federation::gossip::Gossip;
-use regio_node::federation::{p2p, Status};
+use regio_node::federation::{p2p, FederationError, Status};
 use regio_policy::doc::cert::Revocation;
 use regio_policy::doc::manifest::Member;
 use regio_policy::{DocHash, Key, Signed};
@@ -83,7 +82,9 @@ async fn a_non_member_peer_is_refused_before_any_work() {
     assert_eq!(r.coverage, (N, N), "{:#?}", r.provenance);
 }
 
-/// (b) The same signed query sent twice: every member refuses the second `query.replayed`.
+/// (b) The same signed query sent twice: its coordinator refuses the second
+/// `query.replayed` before any member works for it; relayed to the members anyway, every
+/// member refuses it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_query_is_refused_by_every_member() {
     let region = Region::start(N).await;
@@ -102,10 +103,39 @@ async fn a_replayed_query_is_refused_by_every_member() {
         Some(expected)
     );
 
-    let again = region.coordinate(1, query).await;
-    assert_eq!(again.coverage, (0, N));
-    assert!(again.result.is_none());
-    assert_eq!(reasons(&again), vec!["query.replayed"; N]);
+    let audit = |r: &Region| -> Vec<usize> {
+        (0..N)
+            .map(|i| {
+                let store = r.node(i).engine.store();
+                store.audit_range(1, u64::MAX).unwrap().len()
+            })
+            .collect()
+    };
+    let before = audit(&region);
+    match region.node(1).coordinate(query.clone(), DEADLINE).await {
+        Err(FederationError::Query(r)) => assert_eq!(r.reason.code(), "query.replayed"),
+        other => panic!("the replay was not refused by its coordinator: {other:?}"),
+    }
+    assert_eq!(audit(&region), before, "a member worked for the replay");
+    for i in [0, 2] {
+        let bytes = region
+            .node(1)
+            .net
+            .request(
+                region.node(i).engine.did(),
+                Protocol::Query,
+                serde_json::to_vec(&query).unwrap(),
+                DEADLINE,
+            )
+            .await
+            .unwrap();
+        let answer = Signed::<regio_policy::doc::query::PartialAnswer>::from_json(&bytes).unwrap();
+        assert!(
+            matches!(&answer.doc().outcome, regio_policy::doc::query::Outcome::Refused { reason, .. } if reason == "query.replayed"),
+            "member {i}: {:?}",
+            answer.doc().outcome
+        );
+    }
 }
 
 /// (c) Version 2 of the manifest, adding a member but signed by fewer current members than
