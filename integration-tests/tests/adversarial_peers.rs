@@ -65,7 +65,12 @@ fn member_replaying_a_query_it_relayed_is_refused() {
     assert_eq!(deltas, only(&r, 1, Delta::answered()));
     let (reason, deltas) = relay(&r, 1, &q);
     assert_eq!(reason.as_deref(), Some("query.replayed"));
-    assert_eq!(deltas, only(&r, 1, Delta::refusal()));
+    // Its audit entry; the signed query is already kept (same hash).
+    let replayed = Delta {
+        entries: vec!["query_refused".into()],
+        other: vec![],
+    };
+    assert_eq!(deltas, only(&r, 1, replayed));
 }
 
 #[test]
@@ -143,17 +148,18 @@ fn member_sending_a_query_over_the_request_size_limit_is_cut_off() {
     assert_eq!(reason_of(&r.evil().ask(r.did(1), &q).unwrap()), None);
 }
 
-/// An outsider: a key in no manifest, on the real libp2p stack, connected to node 1.
-fn outsider(r: &ProcRegion, seed: u8) -> Evil {
+/// An outsider: a key in no manifest, on the real libp2p stack, which takes the region's
+/// members' addresses from the manifest (its own requests dial them).
+fn outsider(seed: u8, r: &ProcRegion) -> Evil {
     let o = Evil::start(Key::from_secret([seed; 32])).unwrap();
-    o.dial(&r.nodes[1].p2p[0]).unwrap();
+    o.join(r.docs.manifest.doc()).unwrap();
     o
 }
 
 #[test]
 fn outsider_query_is_refused_by_the_network_layer() {
     let r = region();
-    let o = outsider(&r, 210);
+    let o = outsider(210, &r);
     let q = query(&r, o.key.did(), COUNT_SQL);
     let before = r.snapshots();
     let err = o
@@ -166,7 +172,7 @@ fn outsider_query_is_refused_by_the_network_layer() {
 #[test]
 fn outsider_sync_request_is_refused_by_the_network_layer() {
     let r = region();
-    let o = outsider(&r, 211);
+    let o = outsider(211, &r);
     let body = serde_json::json!({"sync": {"region": regio_demo::region::REGION, "have": []}});
     let before = r.snapshots();
     let err = o
@@ -179,7 +185,7 @@ fn outsider_sync_request_is_refused_by_the_network_layer() {
 #[test]
 fn outsider_policy_chain_request_is_refused_by_the_network_layer() {
     let r = region();
-    let o = outsider(&r, 212);
+    let o = outsider(212, &r);
     let err = o.request(r.did(1), Protocol::Chain, b"{}".to_vec()).unwrap_err();
     assert_eq!(err, NetError::Refused { reason: "peer.not_member".into() });
 }
@@ -187,8 +193,10 @@ fn outsider_policy_chain_request_is_refused_by_the_network_layer() {
 #[test]
 fn outsider_gossip_on_the_region_topic_is_not_stored() {
     let r = region();
-    let o = outsider(&r, 213);
-    o.block_on(o.net.subscribe(regio_demo::region::REGION)).unwrap();
+    let o = outsider(213, &r);
+    // Connected by a request (refused), subscribed to the region's topic.
+    let refused = o.request(r.did(1), Protocol::Chain, b"{}".to_vec()).unwrap_err();
+    assert_eq!(refused, NetError::Refused { reason: "peer.not_member".into() });
     // A certificate of its own for the application, which the region would use if stored.
     let mut cert = r.docs.certificate.doc().clone();
     cert.issuer = o.key.did().clone();
@@ -236,14 +244,21 @@ fn member_flooding_a_node_with_refused_queries_does_not_stop_it_answering_others
     assert_eq!(adversary::reasons(&v, 3), vec!["answered"; 3], "{v}");
     assert!(started.elapsed() < std::time::Duration::from_millis(adversary::DEADLINE_MS));
     let results = evil.block_on(flood.join_all());
-    let refused = results
-        .iter()
-        .filter(|res| {
-            res.as_ref().is_ok_and(|b| {
-                regio_policy::Signed::<regio_policy::doc::query::PartialAnswer>::from_json(b)
-                    .is_ok_and(|a| reason_of(&a).as_deref() == Some("access.denied"))
-            })
-        })
-        .count();
-    assert_eq!(refused, 200, "every flooded query got its signed refusal");
+    let (mut refused, mut cut, mut other) = (0, 0, Vec::new());
+    for res in &results {
+        match res {
+            Ok(b) => match regio_policy::Signed::<regio_policy::doc::query::PartialAnswer>::from_json(b) {
+                Ok(a) if reason_of(&a).as_deref() == Some("access.denied") => refused += 1,
+                Ok(a) => other.push(format!("{:?}", a.doc().outcome)),
+                Err(e) => other.push(e.to_string()),
+            },
+            // Beyond the node's concurrent inbound streams: the stream is refused.
+            Err(NetError::Io(_) | NetError::Unreachable { .. }) => cut += 1,
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    eprintln!("flood of 200: {refused} signed refusals, {cut} streams refused");
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(refused + cut, 200);
+    assert!(refused >= 50, "{refused} signed refusals");
 }
