@@ -262,3 +262,29 @@ fn member_flooding_a_node_with_refused_queries_does_not_stop_it_answering_others
     assert_eq!(refused + cut, 200);
     assert!(refused >= 50, "{refused} signed refusals");
 }
+
+#[test]
+fn member_gossip_over_the_message_size_limit_is_dropped() {
+    // (In this file, not with the document cases: the node drops the member's gossip stream
+    // with the message, and the document cases need the member's gossip to keep flowing.)
+    let r = region();
+    let before = r.snapshots();
+    let docs = &r.docs;
+    let mut rev = regio_demo::region::revocation(&r.actors, docs, "x", Utc::now())
+        .unwrap()
+        .doc()
+        .clone();
+    rev.reason = "x".repeat(4 << 20);
+    let doc = regio_integration_tests::fixture::sign(rev, &r.actors.certifier);
+    let hash = regio_policy::DocHash::of(&doc);
+    // Sent (this stack allows it); the nodes' gossipsub drops it unread.
+    let _ = r.evil().publish(regio_demo::region::REGION, &Gossip::Revocation { doc });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
+    for n in &r.nodes {
+        let url = format!("{}/v1/revocations/{hash}", n.url);
+        assert_eq!(r.http.status(&url).unwrap(), 404);
+    }
+    let (st, v) = r.ask(0, &r.query(0, COUNT_SQL)).unwrap();
+    assert_eq!((st, adversary::reasons(&v, 3)), (200, vec!["answered".to_string(); 3]), "{v}");
+}
