@@ -27,7 +27,9 @@ fn honest_total(r: &ProcRegion) -> Value {
     r.evil().lie(evil::refuse());
     let (st, v) = r.ask(0, &r.query(0, COUNT_SQL)).unwrap();
     assert_eq!(st, 200, "{v}");
-    v["result"]["rows"][0][0].clone()
+    let total = v["result"]["rows"][0][0].clone();
+    assert!(total.as_u64().is_some_and(|n| n > 0), "no total in {v}");
+    total
 }
 
 /// A genuine answered outcome of node 1 to `sql`, asked by the malicious member itself.

@@ -30,7 +30,7 @@ pub use self::snapshot::{deltas, Delta, Snapshot};
 /// Days of demo readings per node.
 pub const DAYS: usize = 2;
 /// Sensors per node.
-pub const SENSORS: usize = 30;
+pub const SENSORS: usize = 60;
 /// The purpose of the certified application.
 pub const PURPOSE: &str = "ResearchAndDevelopment";
 /// A query every member answers.
