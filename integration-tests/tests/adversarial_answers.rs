@@ -43,7 +43,11 @@ fn genuine(r: &ProcRegion, sql: &str) -> (Value, Outcome) {
         chrono::Utc::now(),
     );
     let a = r.evil().ask(r.did(1), &q).unwrap();
-    assert!(matches!(a.doc().outcome, Outcome::Answered { .. }), "{:?}", a.doc().outcome);
+    assert!(
+        matches!(a.doc().outcome, Outcome::Answered { .. }),
+        "{:?}",
+        a.doc().outcome
+    );
     (a.raw().clone(), a.doc().outcome.clone())
 }
 
@@ -60,11 +64,20 @@ fn lied_to(r: &ProcRegion, lie: Lie) -> (String, String) {
     let after = r.snapshots();
     r.evil().lie(evil::refuse());
     assert_eq!(st, 200, "{v}");
-    assert!(took < Duration::from_millis(DEADLINE_MS + 1500), "answered after {took:?}");
+    assert!(
+        took < Duration::from_millis(DEADLINE_MS + 1500),
+        "answered after {took:?}"
+    );
     assert_eq!(adversary::reasons(&v, 3), vec!["answered"; 3], "{v}");
     assert_eq!(v["coverage"], serde_json::json!([3, 4]), "{v}");
-    assert_eq!(v["result"]["rows"][0][0], total, "nothing of the lie is merged: {v}");
-    assert_eq!(adversary::deltas(&before, &after), vec![Delta::answered(); 3]);
+    assert_eq!(
+        v["result"]["rows"][0][0], total,
+        "nothing of the lie is merged: {v}"
+    );
+    assert_eq!(
+        adversary::deltas(&before, &after),
+        vec![Delta::answered(); 3]
+    );
     let (_, status, why) = adversary::provenance(&v).pop().unwrap();
     (status, why)
 }
@@ -75,7 +88,11 @@ fn answer_claiming_another_members_identity_is_invalid() {
     let other = r.did(1).clone();
     let (_, outcome) = genuine(&r, COUNT_SQL);
     let lie: Lie = Arc::new(move |key, q| {
-        Some(answer_as(key, &other, q, DocHash::of(q), outcome.clone()).to_string().into_bytes())
+        Some(
+            answer_as(key, &other, q, DocHash::of(q), outcome.clone())
+                .to_string()
+                .into_bytes(),
+        )
     });
     let (status, why) = lied_to(&r, lie);
     assert_eq!(status, "invalid");
@@ -88,7 +105,11 @@ fn answer_for_another_query_is_invalid() {
     let (_, outcome) = genuine(&r, COUNT_SQL);
     let lie: Lie = Arc::new(move |key, q| {
         let me = key.did().clone();
-        Some(answer_as(key, &me, q, DocHash([3; 32]), outcome.clone()).to_string().into_bytes())
+        Some(
+            answer_as(key, &me, q, DocHash([3; 32]), outcome.clone())
+                .to_string()
+                .into_bytes(),
+        )
     });
     let (status, why) = lied_to(&r, lie);
     assert_eq!(status, "invalid");
@@ -101,7 +122,11 @@ fn relabelled(outcome: Outcome, field: &'static str, value: &'static str) -> Lie
         let mut shown = q.clone();
         shown[field] = value.into();
         let me = key.did().clone();
-        Some(answer_as(key, &me, &shown, DocHash::of(q), outcome.clone()).to_string().into_bytes())
+        Some(
+            answer_as(key, &me, &shown, DocHash::of(q), outcome.clone())
+                .to_string()
+                .into_bytes(),
+        )
     })
 }
 
@@ -158,8 +183,12 @@ fn genuine_answer_of_another_node_replayed_is_invalid() {
 #[test]
 fn answer_whose_partial_result_does_not_fit_the_plan_is_invalid() {
     let r = region();
-    let (_, outcome) = genuine(&r, "SELECT sensor_id, count(*) AS n FROM readings GROUP BY sensor_id");
-    let lie: Lie = Arc::new(move |key, q| Some(answer_of(key, q, outcome.clone()).to_string().into_bytes()));
+    let (_, outcome) = genuine(
+        &r,
+        "SELECT sensor_id, count(*) AS n FROM readings GROUP BY sensor_id",
+    );
+    let lie: Lie =
+        Arc::new(move |key, q| Some(answer_of(key, q, outcome.clone()).to_string().into_bytes()));
     let (status, why) = lied_to(&r, lie);
     assert_eq!(status, "invalid");
     assert!(!why.is_empty());
@@ -172,7 +201,8 @@ fn answer_about_another_dataset_is_invalid() {
     if let Outcome::Answered { result, .. } = &mut outcome {
         result["schema"]["dataset"] = "households".into();
     }
-    let lie: Lie = Arc::new(move |key, q| Some(answer_of(key, q, outcome.clone()).to_string().into_bytes()));
+    let lie: Lie =
+        Arc::new(move |key, q| Some(answer_of(key, q, outcome.clone()).to_string().into_bytes()));
     let (status, why) = lied_to(&r, lie);
     assert_eq!(status, "invalid");
     assert!(why.contains("households"), "{why}");
@@ -182,7 +212,10 @@ fn answer_about_another_dataset_is_invalid() {
 fn refusal_without_a_reason_is_invalid() {
     let r = region();
     let lie: Lie = Arc::new(|key, q| {
-        let outcome = Outcome::Refused { reason: "x".into(), message: String::new() };
+        let outcome = Outcome::Refused {
+            reason: "x".into(),
+            message: String::new(),
+        };
         let mut a = answer_of(key, q, outcome);
         a["outcome"]["reason"] = "".into();
         Some(a.to_string().into_bytes())
@@ -214,12 +247,21 @@ fn plausible_but_false_answer_is_merged_and_attributed_to_its_signer() {
     let r = region();
     let total = honest_total(&r);
     let (_, outcome) = genuine(&r, COUNT_SQL);
-    r.evil().lie(Arc::new(move |key, q| Some(answer_of(key, q, outcome.clone()).to_string().into_bytes())));
+    r.evil().lie(Arc::new(move |key, q| {
+        Some(answer_of(key, q, outcome.clone()).to_string().into_bytes())
+    }));
     let (st, v) = r.ask(0, &r.query(0, COUNT_SQL)).unwrap();
     r.evil().lie(evil::refuse());
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["coverage"], serde_json::json!([4, 4]), "{v}");
     assert_ne!(v["result"]["rows"][0][0], total);
     let evil_did = r.evil().key.did().as_str();
-    assert!(v["answers"].as_array().unwrap().iter().any(|a| a["node"] == evil_did), "{v}");
+    assert!(
+        v["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["node"] == evil_did),
+        "{v}"
+    );
 }

@@ -37,25 +37,32 @@ fn publish(r: &ProcRegion, msgs: &[Gossip], needle: &str) -> Vec<Delta> {
 /// [`publish`] with raw message bytes, waiting for the log lines of the nodes `logged`.
 fn publish_raw(r: &ProcRegion, msgs: &[Vec<u8>], needle: &str, logged: &[usize]) -> Vec<Delta> {
     let before: Vec<Snapshot> = r.snapshots();
-    let marks: Vec<usize> = (0..r.nodes.len()).map(|i| r.log_lines(i, needle).len()).collect();
+    let marks: Vec<usize> = (0..r.nodes.len())
+        .map(|i| r.log_lines(i, needle).len())
+        .collect();
     for m in msgs {
         r.evil().publish_bytes(REGION, m.clone()).unwrap();
     }
     if needle.is_empty() {
         std::thread::sleep(Duration::from_secs(2));
     } else {
-        bench::poll(Duration::from_secs(20), Duration::from_millis(100), needle, || {
-            let missing: Vec<usize> = logged
-                .iter()
-                .copied()
-                .filter(|i| r.log_lines(*i, needle).len() <= marks[*i])
-                .collect();
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("nodes {missing:?} did not log it"))
-            }
-        })
+        bench::poll(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            needle,
+            || {
+                let missing: Vec<usize> = logged
+                    .iter()
+                    .copied()
+                    .filter(|i| r.log_lines(*i, needle).len() <= marks[*i])
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("nodes {missing:?} did not log it"))
+                }
+            },
+        )
         .unwrap();
     }
     adversary::deltas(&before, &r.snapshots())
@@ -84,7 +91,14 @@ fn fake_region(r: &ProcRegion, id: &str) -> (Value, Value) {
 fn fake_region_gossiped_on_the_real_topic_is_not_installed() {
     let r = region();
     let (manifest, charter) = fake_region(&r, "fake-region");
-    let d = publish(&r, &[Gossip::Charter { doc: charter }, Gossip::Manifest { doc: manifest }], "");
+    let d = publish(
+        &r,
+        &[
+            Gossip::Charter { doc: charter },
+            Gossip::Manifest { doc: manifest },
+        ],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
@@ -93,10 +107,18 @@ fn fake_region_gossiped_on_the_real_topic_is_not_installed() {
 fn fake_region_served_in_a_sync_reply_is_not_installed() {
     let r = region();
     let (manifest, charter) = fake_region(&r, "fake-region-sync");
-    let reply = serde_json::to_vec(&vec![Gossip::Charter { doc: charter }, Gossip::Manifest { doc: manifest }]).unwrap();
+    let reply = serde_json::to_vec(&vec![
+        Gossip::Charter { doc: charter },
+        Gossip::Manifest { doc: manifest },
+    ])
+    .unwrap();
     r.evil().serve_chain(reply);
     // A digest that differs from everyone's: each node pulls from the malicious member.
-    let digest = Gossip::Digest { region: REGION.into(), summary: "0".repeat(64), count: 1 };
+    let digest = Gossip::Digest {
+        region: REGION.into(),
+        summary: "0".repeat(64),
+        count: 1,
+    };
     let d = publish(&r, &[digest], "");
     r.evil().serve_chain(b"[]".to_vec());
     assert_eq!(d, r.none());
@@ -108,7 +130,8 @@ fn successor_manifest_signed_by_the_malicious_member_alone_is_refused() {
     let mut m = r.docs.manifest.doc().clone();
     m.version = 2;
     m.previous = Some(r.docs.manifest.hash());
-    m.members.retain(|x| &x.did == r.evil().key.did() || &x.did == r.did(0));
+    m.members
+        .retain(|x| &x.did == r.evil().key.did() || &x.did == r.did(0));
     m.threshold = 1;
     let doc = sign(m, &r.evil().key);
     let d = publish(&r, &[Gossip::Manifest { doc }], "region manifest");
@@ -145,9 +168,19 @@ fn revocation_of_the_regions_certificate_by_another_than_its_issuer_does_not_rev
     let mut actors = Actors::new(0);
     actors.certifier = r.evil().key.clone();
     let rev = region::revocation(&actors, &r.docs, "no reason", Utc::now()).unwrap();
-    publish(&r, &[Gossip::Revocation { doc: rev.raw().clone() }], "");
+    publish(
+        &r,
+        &[Gossip::Revocation {
+            doc: rev.raw().clone(),
+        }],
+        "",
+    );
     let (st, v) = r.ask(0, &r.query(0, adversary::COUNT_SQL)).unwrap();
-    assert_eq!((st, adversary::reasons(&v, 3)), (200, vec!["answered".to_string(); 3]), "{v}");
+    assert_eq!(
+        (st, adversary::reasons(&v, 3)),
+        (200, vec!["answered".to_string(); 3]),
+        "{v}"
+    );
 }
 
 #[test]
@@ -157,7 +190,13 @@ fn revocation_of_the_regions_certificate_by_another_than_its_issuer_is_not_store
     let mut actors = Actors::new(0);
     actors.certifier = r.evil().key.clone();
     let rev = region::revocation(&actors, &r.docs, "filler", Utc::now()).unwrap();
-    let d = publish(&r, &[Gossip::Revocation { doc: rev.raw().clone() }], "");
+    let d = publish(
+        &r,
+        &[Gossip::Revocation {
+            doc: rev.raw().clone(),
+        }],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
@@ -173,7 +212,13 @@ fn revocation_of_an_unknown_certificate_by_a_stranger_is_not_stored() {
         reason: "filler".into(),
         revoked_at: Utc::now(),
     };
-    let d = publish(&r, &[Gossip::Revocation { doc: sign(rev, &stranger) }], "");
+    let d = publish(
+        &r,
+        &[Gossip::Revocation {
+            doc: sign(rev, &stranger),
+        }],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
@@ -193,8 +238,16 @@ fn charter_signed_by_the_malicious_member_alone_is_not_stored() {
     let r = region();
     let mut charter = region::exact_charter();
     charter["clauses"]["minGroupSize"] = 1.into();
-    let body = regio_policy::signed::decode_body::<regio_policy::doc::charter::InclusionCharter>(&charter).unwrap();
-    let d = publish(&r, &[Gossip::Charter { doc: sign(body, &r.evil().key) }], "");
+    let body =
+        regio_policy::signed::decode_body::<regio_policy::doc::charter::InclusionCharter>(&charter)
+            .unwrap();
+    let d = publish(
+        &r,
+        &[Gossip::Charter {
+            doc: sign(body, &r.evil().key),
+        }],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
@@ -206,7 +259,10 @@ fn policy_bundle_forged_for_another_member_is_refused() {
     p.previous = Some(r.docs.policies[1].hash());
     p.disclosure.min_group_size = 1;
     // Node 1 ignores a bundle in its own name; the others refuse the signature.
-    let msg = Gossip::Policy { doc: sign(p, &r.evil().key) }.to_bytes();
+    let msg = Gossip::Policy {
+        doc: sign(p, &r.evil().key),
+    }
+    .to_bytes();
     let d = publish_raw(&r, &[msg], "policy bundle", &[0, 2]);
     assert_eq!(d, r.none());
 }
@@ -219,7 +275,13 @@ fn policy_bundle_of_a_self_made_municipality_is_not_kept() {
     let mut p = r.docs.policies[0].doc().clone();
     p.municipality.did = stranger.did().clone();
     p.municipality.name = "Nergensdorp".into();
-    let d = publish(&r, &[Gossip::Policy { doc: sign(p, &stranger) }], "");
+    let d = publish(
+        &r,
+        &[Gossip::Policy {
+            doc: sign(p, &stranger),
+        }],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
@@ -233,23 +295,38 @@ fn equivocating_member_is_caught_with_both_bundles_kept_as_evidence() {
     let mut b = a.clone();
     b.disclosure.min_group_size = 11;
     let (a, b) = (sign(a, evil), sign(b, evil));
-    let d = publish(&r, &[Gossip::Policy { doc: a }, Gossip::Policy { doc: b }], "");
+    let d = publish(
+        &r,
+        &[Gossip::Policy { doc: a }, Gossip::Policy { doc: b }],
+        "",
+    );
     let evidence = Delta {
         entries: vec!["equivocation_detected".into()],
         other: vec!["equivocations +1".into(), "peer heads".into()],
     };
     assert_eq!(d, vec![evidence; 3]);
     for n in &r.nodes {
-        let (_, regions) = r.http.get(&format!("{}/v1/regions/{REGION}", n.url)).unwrap();
+        let (_, regions) = r
+            .http
+            .get(&format!("{}/v1/regions/{REGION}", n.url))
+            .unwrap();
         let text = regions.to_string();
-        assert!(text.contains(evil.did().as_str()) && text.contains("equivocat"), "{text}");
+        assert!(
+            text.contains(evil.did().as_str()) && text.contains("equivocat"),
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn gossip_that_is_not_json_is_ignored() {
     let r = region();
-    let d = publish_raw(&r, &[b"\xff\x00 garbage".to_vec()], "undecodable gossip ignored", &[0, 1, 2]);
+    let d = publish_raw(
+        &r,
+        &[b"\xff\x00 garbage".to_vec()],
+        "undecodable gossip ignored",
+        &[0, 1, 2],
+    );
     assert_eq!(d, r.none());
 }
 
@@ -257,7 +334,12 @@ fn gossip_that_is_not_json_is_ignored() {
 fn gossip_of_an_unknown_kind_is_ignored() {
     let r = region();
     let msg = serde_json::json!({"kind": "takeover", "doc": {"region": REGION}});
-    let d = publish_raw(&r, &[msg.to_string().into_bytes()], "unknown variant `takeover`", &[0, 1, 2]);
+    let d = publish_raw(
+        &r,
+        &[msg.to_string().into_bytes()],
+        "unknown variant `takeover`",
+        &[0, 1, 2],
+    );
     assert_eq!(d, r.none());
 }
 
@@ -268,15 +350,26 @@ fn certificate_with_a_megabyte_description_is_not_stored() {
     let mut cert = r.docs.certificate.doc().clone();
     cert.id = "urn:uuid:huge-certificate".into();
     cert.credential_subject.algorithm.description = "y".repeat(900_000);
-    let d = publish(&r, &[Gossip::Certificate { doc: sign(cert, &r.actors.certifier) }], "");
+    let d = publish(
+        &r,
+        &[Gossip::Certificate {
+            doc: sign(cert, &r.actors.certifier),
+        }],
+        "",
+    );
     assert_eq!(d, r.none());
 }
 
 #[test]
 fn sync_reply_of_garbage_is_ignored() {
     let r = region();
-    r.evil().serve_chain(b"{\"not\": \"a list of documents\"".to_vec());
-    let digest = Gossip::Digest { region: REGION.into(), summary: "1".repeat(64), count: 2 };
+    r.evil()
+        .serve_chain(b"{\"not\": \"a list of documents\"".to_vec());
+    let digest = Gossip::Digest {
+        region: REGION.into(),
+        summary: "1".repeat(64),
+        count: 2,
+    };
     let d = publish(&r, &[digest], "malformed sync reply ignored");
     r.evil().serve_chain(b"[]".to_vec());
     assert_eq!(d, r.none());

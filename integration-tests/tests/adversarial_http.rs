@@ -36,7 +36,12 @@ fn forged_signature_is_refused_at_the_coordinator() {
     let mut q = r.query(0, COUNT_SQL);
     tamper_proof(&mut q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -46,7 +51,12 @@ fn query_changed_after_signing_is_refused() {
     let mut q = r.query(0, COUNT_SQL);
     q["sql"] = "SELECT count(*) AS n FROM readings WHERE no2 > 0".into();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -56,7 +66,12 @@ fn query_without_proof_is_refused() {
     let mut q = r.query(0, COUNT_SQL);
     q.as_object_mut().unwrap().remove("proof");
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -64,11 +79,23 @@ fn query_without_proof_is_refused() {
 fn proof_naming_the_certified_application_but_signed_by_another_key_is_refused() {
     let r = region();
     let mut q = r.query(0, COUNT_SQL);
-    let other = r.query_by(&r.actors.uncertified, r.did(0), PURPOSE, COUNT_SQL, None, Utc::now());
+    let other = r.query_by(
+        &r.actors.uncertified,
+        r.did(0),
+        PURPOSE,
+        COUNT_SQL,
+        None,
+        Utc::now(),
+    );
     // The application's verification method over another key's signature.
     q["proof"]["proofValue"] = other["proof"]["proofValue"].clone();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -87,7 +114,10 @@ fn timed(r: &ProcRegion, issued: chrono::DateTime<Utc>, life: Duration) -> Value
         nonce: uuid_like(),
         traceparent: None,
     };
-    regio_policy::Signed::sign(q, &r.actors.app, issued).unwrap().raw().clone()
+    regio_policy::Signed::sign(q, &r.actors.app, issued)
+        .unwrap()
+        .raw()
+        .clone()
 }
 
 /// A fresh 32-hex-digit value (nanoseconds since the epoch and a counter).
@@ -107,7 +137,12 @@ fn expired_query_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now() - Duration::minutes(5), Duration::minutes(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "query.expired"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "query.expired"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -117,7 +152,12 @@ fn query_from_the_future_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now() + Duration::hours(1), Duration::minutes(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "query.not_yet_valid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "query.not_yet_valid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -127,7 +167,12 @@ fn query_with_a_day_long_lifetime_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now(), Duration::days(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "query.lifetime"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "query.lifetime"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -139,7 +184,12 @@ fn replayed_query_is_refused_before_fan_out() {
     let (st, v) = r.ask(0, &q).unwrap();
     assert_eq!(st, 200, "{v}");
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "query.replayed"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "query.replayed"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -150,7 +200,12 @@ fn query_sent_to_another_member_than_its_origin_is_refused() {
     // Addressed to node 0, sent to node 1: node 1 may not fan it out (node 0's quota).
     let q = r.query(0, COUNT_SQL);
     let a = r.attempt(1, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "origin.not_coordinator"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "origin.not_coordinator"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -160,9 +215,21 @@ fn query_naming_an_outsider_as_origin_is_refused() {
     let r = region();
     let outsider = Key::from_secret([201; 32]);
     let cert = Some(r.docs.certificate.hash());
-    let q = r.query_by(&r.actors.app, outsider.did(), PURPOSE, COUNT_SQL, cert, Utc::now());
+    let q = r.query_by(
+        &r.actors.app,
+        outsider.did(),
+        PURPOSE,
+        COUNT_SQL,
+        cert,
+        Utc::now(),
+    );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "origin.not_coordinator"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "origin.not_coordinator"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -171,20 +238,43 @@ fn query_for_a_region_the_node_is_not_in_is_refused() {
     let r = region();
     let cert = Some(r.docs.certificate.hash());
     let q = regio_demo::region::query_in(
-        "elsewhere", &r.actors.app, r.did(0), PURPOSE, COUNT_SQL, cert, Utc::now(),
+        "elsewhere",
+        &r.actors.app,
+        r.did(0),
+        PURPOSE,
+        COUNT_SQL,
+        cert,
+        Utc::now(),
     )
     .unwrap();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "region.unknown"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "region.unknown"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
 #[test]
 fn application_without_a_certificate_is_refused_by_every_member() {
     let r = region();
-    let q = r.query_by(&r.actors.uncertified, r.did(0), PURPOSE, COUNT_SQL, None, Utc::now());
+    let q = r.query_by(
+        &r.actors.uncertified,
+        r.did(0),
+        PURPOSE,
+        COUNT_SQL,
+        None,
+        Utc::now(),
+    );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "certificate.missing"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "certificate.missing"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.reasons, r.all("certificate.missing"));
     assert_eq!(a.deltas, r.refused());
 }
@@ -196,7 +286,12 @@ fn self_made_did_key_is_refused_by_every_member() {
     let cert = Some(r.docs.certificate.hash());
     let q = r.query_by(&stranger, r.did(0), PURPOSE, COUNT_SQL, cert, Utc::now());
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "access.denied"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "access.denied"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.reasons, r.all("access.denied"));
     assert_eq!(a.deltas, r.refused());
 }
@@ -205,9 +300,21 @@ fn self_made_did_key_is_refused_by_every_member() {
 fn another_applications_certificate_is_refused() {
     let r = region();
     let cert = Some(r.docs.certificate.hash());
-    let q = r.query_by(&r.actors.uncertified, r.did(0), PURPOSE, COUNT_SQL, cert, Utc::now());
+    let q = r.query_by(
+        &r.actors.uncertified,
+        r.did(0),
+        PURPOSE,
+        COUNT_SQL,
+        cert,
+        Utc::now(),
+    );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "certificate.subject_mismatch"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "certificate.subject_mismatch"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.reasons, r.all("certificate.subject_mismatch"));
     assert_eq!(a.deltas, r.refused());
 }
@@ -216,9 +323,21 @@ fn another_applications_certificate_is_refused() {
 fn certificate_nobody_holds_is_refused() {
     let r = region();
     let cert = Some(DocHash([7; 32]));
-    let q = r.query_by(&r.actors.app, r.did(0), PURPOSE, COUNT_SQL, cert, Utc::now());
+    let q = r.query_by(
+        &r.actors.app,
+        r.did(0),
+        PURPOSE,
+        COUNT_SQL,
+        cert,
+        Utc::now(),
+    );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "certificate.missing"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "certificate.missing"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.refused());
 }
 
@@ -226,9 +345,21 @@ fn certificate_nobody_holds_is_refused() {
 fn purpose_the_charter_does_not_allow_is_refused() {
     let r = region();
     let cert = Some(r.docs.certificate.hash());
-    let q = r.query_by(&r.actors.app, r.did(0), "Marketing", COUNT_SQL, cert, Utc::now());
+    let q = r.query_by(
+        &r.actors.app,
+        r.did(0),
+        "Marketing",
+        COUNT_SQL,
+        cert,
+        Utc::now(),
+    );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "charter.purpose_not_allowed"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "charter.purpose_not_allowed"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.reasons, r.all("charter.purpose_not_allowed"));
     assert_eq!(a.deltas, r.refused());
 }
@@ -238,7 +369,12 @@ fn body_over_the_limit_is_refused_unread() {
     let r = region();
     let body = vec![b' '; (1 << 20) + 1];
     let a = r.attempt(0, &body);
-    assert_eq!((a.status, a.code.as_str()), (413, "request.too_large"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (413, "request.too_large"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -251,7 +387,12 @@ fn query_id_of_100_kb_is_refused_before_fan_out() {
     q["id"] = format!("urn:uuid:{}", "a".repeat(100_000)).into();
     let q = resign(&r.actors.app, q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -264,21 +405,34 @@ fn traceparent_of_100_kb_is_refused_before_fan_out() {
     q["traceparent"] = "0".repeat(100_000).into();
     let q = resign(&r.actors.app, q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
 /// Signs an unsigned query body again (after a field was changed).
 fn resign(key: &Key, body: Value) -> Value {
     let doc = regio_policy::signed::decode_body::<regio_policy::doc::query::Query>(&body).unwrap();
-    regio_policy::Signed::sign(doc, key, Utc::now()).unwrap().raw().clone()
+    regio_policy::Signed::sign(doc, key, Utc::now())
+        .unwrap()
+        .raw()
+        .clone()
 }
 
 #[test]
 fn body_that_is_not_json_is_refused() {
     let r = region();
     let a = r.attempt(0, b"{\"type\": \"Query\", ");
-    assert_eq!((a.status, a.code.as_str()), (400, "request.bad_json"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (400, "request.bad_json"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.reply["error"]["details"]["line"], 1);
     assert_eq!(a.deltas, r.none());
 }
@@ -287,7 +441,12 @@ fn body_that_is_not_json_is_refused() {
 fn body_that_is_not_utf8_is_refused() {
     let r = region();
     let a = r.attempt(0, b"{\"id\": \"\xff\xfe\"}");
-    assert_eq!((a.status, a.code.as_str()), (400, "request.bad_json"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (400, "request.bad_json"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -296,7 +455,12 @@ fn json_nested_ten_thousand_deep_is_refused_without_a_crash() {
     let r = region();
     let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let a = r.attempt(0, body.as_bytes());
-    assert_eq!((a.status, a.code.as_str()), (400, "request.bad_json"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (400, "request.bad_json"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
     // Still serving.
     assert_eq!(r.ask(0, &r.query(0, COUNT_SQL)).unwrap().0, 200);
@@ -306,7 +470,12 @@ fn json_nested_ten_thousand_deep_is_refused_without_a_crash() {
 fn json_that_is_not_a_query_is_refused() {
     let r = region();
     let a = r.attempt(0, br#"[{"type": "Query"}, 42]"#);
-    assert_eq!((a.status, a.code.as_str()), (403, "signature.invalid"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (403, "signature.invalid"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -317,7 +486,12 @@ fn deadline_out_of_range_is_refused() {
     for d in ["0", "60001", "-1", "ten"] {
         let url = format!("{}/v1/query?deadline_ms={d}", r.nodes[0].url);
         let a = r.attempt_with(|| r.http.post(&url, None, &q));
-        assert_eq!((a.status, a.code.as_str()), (400, "request.bad_query"), "{d}: {}", a.reply);
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (400, "request.bad_query"),
+            "{d}: {}",
+            a.reply
+        );
         assert_eq!(a.deltas, r.none());
     }
 }
@@ -328,7 +502,12 @@ fn admin_route_without_a_token_is_refused() {
     let url = format!("{}/v1/regions", r.nodes[0].url);
     let manifest = r.docs.manifest.raw().clone();
     let a = r.attempt_with(|| r.http.post(&url, None, &manifest));
-    assert_eq!((a.status, a.code.as_str()), (401, "auth.missing_token"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (401, "auth.missing_token"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -339,17 +518,30 @@ fn admin_route_with_a_wrong_token_is_refused() {
     let cert = r.docs.certificate.raw().clone();
     let wrong = "0".repeat(64);
     let a = r.attempt_with(|| r.http.post(&url, Some(&wrong), &cert));
-    assert_eq!((a.status, a.code.as_str()), (401, "auth.bad_token"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (401, "auth.bad_token"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
 #[test]
 fn another_nodes_token_is_refused() {
     let r = region();
-    let url = format!("{}/v1/datasets/readings/records?format=ndjson", r.nodes[0].url);
+    let url = format!(
+        "{}/v1/datasets/readings/records?format=ndjson",
+        r.nodes[0].url
+    );
     let token = r.nodes[1].token.clone();
     let a = r.attempt_with(|| r.http.post_bytes(&url, Some(&token), b"{}\n"));
-    assert_eq!((a.status, a.code.as_str()), (401, "auth.bad_token"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (401, "auth.bad_token"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -362,7 +554,12 @@ fn ingest_with_one_malformed_line_stores_nothing() {
     let first = good.lines().next().unwrap().to_owned();
     let body = format!("{first}\n{{\"sensor_id\": 12, \"ts\": \"yesterday\"}}\n{first}\n");
     let a = r.attempt_with(|| r.http.post_bytes(&url, Some(&n.token), body.as_bytes()));
-    assert_eq!((a.status, a.code.as_str()), (400, "ingest.invalid_line"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (400, "ingest.invalid_line"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -378,7 +575,12 @@ fn manifest_version_signed_by_one_member_is_refused() {
     let n = &r.nodes[0];
     let url = format!("{}/v1/regions", n.url);
     let a = r.attempt_with(|| r.http.post(&url, Some(&n.token), forged.raw()));
-    assert_eq!((a.status, a.code.as_str()), (400, "manifest.refused"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (400, "manifest.refused"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -388,7 +590,12 @@ fn audit_verify_needs_the_admin_token() {
     let r = region();
     let url = format!("{}/v1/audit/verify", r.nodes[0].url);
     let a = r.attempt_with(|| r.http.get(&url));
-    assert_eq!((a.status, a.code.as_str()), (401, "auth.missing_token"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (401, "auth.missing_token"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -397,7 +604,12 @@ fn unknown_route_is_refused() {
     let r = region();
     let url = format!("{}/v1/../../etc/passwd", r.nodes[0].url);
     let a = r.attempt_with(|| r.http.get(&url));
-    assert_eq!((a.status, a.code.as_str()), (404, "route.unknown"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (404, "route.unknown"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
 }
 
@@ -487,14 +699,19 @@ fn connection_that_never_finishes_its_headers_is_closed() {
     let r = region();
     let addr = r.nodes[0].url.trim_start_matches("http://").to_owned();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    s.write_all(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n").unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     let started = std::time::Instant::now();
     let mut buf = [0u8; 1024];
     // Closed (0 bytes, or a reset) by the header read timeout, not left hanging.
     let n = s.read(&mut buf).unwrap_or(0);
     let took = started.elapsed();
-    assert!(took < std::time::Duration::from_secs(15), "still open after {took:?} ({n} bytes)");
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "still open after {took:?} ({n} bytes)"
+    );
 }
 
 #[test]
@@ -515,7 +732,12 @@ fn flood_of_unauthenticated_requests_is_rate_limited() {
         assert!(limited >= 50, "{limited} of 200 rate limited");
         Ok(last)
     });
-    assert_eq!((a.status, a.code.as_str()), (429, "request.rate_limited"), "{}", a.reply);
+    assert_eq!(
+        (a.status, a.code.as_str()),
+        (429, "request.rate_limited"),
+        "{}",
+        a.reply
+    );
     assert_eq!(a.deltas, r.none());
     std::thread::sleep(std::time::Duration::from_secs(6));
 }
@@ -528,7 +750,11 @@ fn invented_http_methods_do_not_create_metric_series() {
     let addr = r.nodes[0].url.trim_start_matches("http://").to_owned();
     for m in ["BREW", "WHEN", "XYZZY"] {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "{m} /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "{m} /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
     }

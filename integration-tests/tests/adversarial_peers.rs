@@ -140,8 +140,14 @@ fn member_sending_a_query_over_the_request_size_limit_is_cut_off() {
     let r = region();
     let before = r.snapshots();
     let huge = vec![b'x'; 2 << 20];
-    let err = r.evil().request(r.did(1), Protocol::Query, huge).unwrap_err();
-    assert!(matches!(err, NetError::Io(_) | NetError::Unreachable { .. }), "{err:?}");
+    let err = r
+        .evil()
+        .request(r.did(1), Protocol::Query, huge)
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::Io(_) | NetError::Unreachable { .. }),
+        "{err:?}"
+    );
     assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
     // The node still answers the member.
     let q = query(&r, r.evil().key.did(), COUNT_SQL);
@@ -165,7 +171,12 @@ fn outsider_query_is_refused_by_the_network_layer() {
     let err = o
         .request(r.did(1), Protocol::Query, q.to_string().into_bytes())
         .unwrap_err();
-    assert_eq!(err, NetError::Refused { reason: "peer.not_member".into() });
+    assert_eq!(
+        err,
+        NetError::Refused {
+            reason: "peer.not_member".into()
+        }
+    );
     assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
 }
 
@@ -178,7 +189,12 @@ fn outsider_sync_request_is_refused_by_the_network_layer() {
     let err = o
         .request(r.did(1), Protocol::Chain, body.to_string().into_bytes())
         .unwrap_err();
-    assert_eq!(err, NetError::Refused { reason: "peer.not_member".into() });
+    assert_eq!(
+        err,
+        NetError::Refused {
+            reason: "peer.not_member".into()
+        }
+    );
     assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
 }
 
@@ -186,8 +202,15 @@ fn outsider_sync_request_is_refused_by_the_network_layer() {
 fn outsider_policy_chain_request_is_refused_by_the_network_layer() {
     let r = region();
     let o = outsider(212, &r);
-    let err = o.request(r.did(1), Protocol::Chain, b"{}".to_vec()).unwrap_err();
-    assert_eq!(err, NetError::Refused { reason: "peer.not_member".into() });
+    let err = o
+        .request(r.did(1), Protocol::Chain, b"{}".to_vec())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        NetError::Refused {
+            reason: "peer.not_member".into()
+        }
+    );
 }
 
 #[test]
@@ -195,8 +218,15 @@ fn outsider_gossip_on_the_region_topic_is_not_stored() {
     let r = region();
     let o = outsider(213, &r);
     // Connected by a request (refused), subscribed to the region's topic.
-    let refused = o.request(r.did(1), Protocol::Chain, b"{}".to_vec()).unwrap_err();
-    assert_eq!(refused, NetError::Refused { reason: "peer.not_member".into() });
+    let refused = o
+        .request(r.did(1), Protocol::Chain, b"{}".to_vec())
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        NetError::Refused {
+            reason: "peer.not_member".into()
+        }
+    );
     // A certificate of its own for the application, which the region would use if stored.
     let mut cert = r.docs.certificate.doc().clone();
     cert.issuer = o.key.did().clone();
@@ -219,9 +249,16 @@ fn member_flooding_a_node_with_refused_queries_does_not_stop_it_answering_others
     let stranger = Key::from_secret([214; 32]);
     let queries: Vec<Vec<u8>> = (0..200)
         .map(|_| {
-            r.query_by(&stranger, evil.key.did(), PURPOSE, COUNT_SQL, None, Utc::now())
-                .to_string()
-                .into_bytes()
+            r.query_by(
+                &stranger,
+                evil.key.did(),
+                PURPOSE,
+                COUNT_SQL,
+                None,
+                Utc::now(),
+            )
+            .to_string()
+            .into_bytes()
         })
         .collect();
     let net = evil.net.clone();
@@ -231,8 +268,13 @@ fn member_flooding_a_node_with_refused_queries_does_not_stop_it_answering_others
         for q in queries {
             let (net, target) = (net.clone(), target.clone());
             set.spawn(async move {
-                net.request(&target, Protocol::Query, q, std::time::Duration::from_secs(60))
-                    .await
+                net.request(
+                    &target,
+                    Protocol::Query,
+                    q,
+                    std::time::Duration::from_secs(60),
+                )
+                .await
             });
         }
         set
@@ -247,11 +289,14 @@ fn member_flooding_a_node_with_refused_queries_does_not_stop_it_answering_others
     let (mut refused, mut cut, mut other) = (0, 0, Vec::new());
     for res in &results {
         match res {
-            Ok(b) => match regio_policy::Signed::<regio_policy::doc::query::PartialAnswer>::from_json(b) {
-                Ok(a) if reason_of(&a).as_deref() == Some("access.denied") => refused += 1,
-                Ok(a) => other.push(format!("{:?}", a.doc().outcome)),
-                Err(e) => other.push(e.to_string()),
-            },
+            Ok(b) => {
+                match regio_policy::Signed::<regio_policy::doc::query::PartialAnswer>::from_json(b)
+                {
+                    Ok(a) if reason_of(&a).as_deref() == Some("access.denied") => refused += 1,
+                    Ok(a) => other.push(format!("{:?}", a.doc().outcome)),
+                    Err(e) => other.push(e.to_string()),
+                }
+            }
             // Beyond the node's concurrent inbound streams: the stream is refused.
             Err(NetError::Io(_) | NetError::Unreachable { .. }) => cut += 1,
             Err(e) => other.push(e.to_string()),
@@ -278,7 +323,9 @@ fn member_gossip_over_the_message_size_limit_is_dropped() {
     let doc = regio_integration_tests::fixture::sign(rev, &r.actors.certifier);
     let hash = regio_policy::DocHash::of(&doc);
     // Sent (this stack allows it); the nodes' gossipsub drops it unread.
-    let _ = r.evil().publish(regio_demo::region::REGION, &Gossip::Revocation { doc });
+    let _ = r
+        .evil()
+        .publish(regio_demo::region::REGION, &Gossip::Revocation { doc });
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
     for n in &r.nodes {
@@ -286,5 +333,9 @@ fn member_gossip_over_the_message_size_limit_is_dropped() {
         assert_eq!(r.http.status(&url).unwrap(), 404);
     }
     let (st, v) = r.ask(0, &r.query(0, COUNT_SQL)).unwrap();
-    assert_eq!((st, adversary::reasons(&v, 3)), (200, vec!["answered".to_string(); 3]), "{v}");
+    assert_eq!(
+        (st, adversary::reasons(&v, 3)),
+        (200, vec!["answered".to_string(); 3]),
+        "{v}"
+    );
 }

@@ -102,7 +102,13 @@ fn a_node_killed_while_answering_keeps_every_acknowledged_budget_charge() {
     let route = "/v1/datasets/readings/records?format=ndjson";
     admin_raw(&http, &node, route, rows.as_bytes()).unwrap();
     let consent = demo_consent_ndjson(0, 2, 10);
-    admin_raw(&http, &node, "/v1/consent/import?format=ndjson", consent.as_bytes()).unwrap();
+    admin_raw(
+        &http,
+        &node,
+        "/v1/consent/import?format=ndjson",
+        consent.as_bytes(),
+    )
+    .unwrap();
     for (route, doc) in [
         ("/v1/policy", docs.policies[0].raw()),
         ("/v1/charters", docs.charter.raw()),

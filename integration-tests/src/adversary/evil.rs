@@ -69,7 +69,9 @@ impl InboundHandler for Inbound {
             .ok()
             .and_then(|v| v["kind"].as_str().map(str::to_owned))
             .unwrap_or_default();
-        locked(&self.seen).gossip.push((region.to_owned(), from, kind));
+        locked(&self.seen)
+            .gossip
+            .push((region.to_owned(), from, kind));
     }
 }
 
@@ -95,7 +97,13 @@ pub fn answer_of(key: &Key, query: &Value, outcome: Outcome) -> Value {
 
 /// A PartialAnswer naming `node` and `query_hash`, signed by `key` (a lie when either is
 /// not the truth).
-pub fn answer_as(key: &Key, node: &Did, query: &Value, query_hash: DocHash, outcome: Outcome) -> Value {
+pub fn answer_as(
+    key: &Key,
+    node: &Did,
+    query: &Value,
+    query_hash: DocHash,
+    outcome: Outcome,
+) -> Value {
     let a = PartialAnswer {
         query: query["id"].as_str().unwrap_or("?").to_owned(),
         query_hash,
@@ -217,9 +225,16 @@ impl Evil {
     }
 
     /// Sends `bytes` to `peer` on `protocol` and waits for its answer (at most 20 s).
-    pub fn request(&self, peer: &Did, protocol: Protocol, bytes: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        self.rt
-            .block_on(self.net.request(peer, protocol, bytes, Duration::from_secs(20)))
+    pub fn request(
+        &self,
+        peer: &Did,
+        protocol: Protocol,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, NetError> {
+        self.rt.block_on(
+            self.net
+                .request(peer, protocol, bytes, Duration::from_secs(20)),
+        )
     }
 
     /// Sends a query to `peer` and decodes the signed answer it returns.

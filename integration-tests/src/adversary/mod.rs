@@ -83,7 +83,10 @@ pub struct ProcRegion {
 }
 
 /// A region shared by the cases of one test file: started on first use, one case at a time.
-pub fn shared(cell: &'static OnceLock<Mutex<ProcRegion>>, spec: fn() -> Spec) -> MutexGuard<'static, ProcRegion> {
+pub fn shared(
+    cell: &'static OnceLock<Mutex<ProcRegion>>,
+    spec: fn() -> Spec,
+) -> MutexGuard<'static, ProcRegion> {
     cell.get_or_init(|| match ProcRegion::start(spec()) {
         Ok(r) => Mutex::new(r),
         Err(e) => panic!("the region does not start: {e:#}"),
@@ -119,7 +122,9 @@ impl ProcRegion {
             Some(p) => p.clone(),
             None => bench::regio_debug()?,
         };
-        let tmp = tempfile::Builder::new().prefix("regio-adversarial-").tempdir()?;
+        let tmp = tempfile::Builder::new()
+            .prefix("regio-adversarial-")
+            .tempdir()?;
         let config: Vec<(&str, &str)> = spec
             .config
             .iter()
@@ -151,9 +156,19 @@ impl ProcRegion {
         for (i, n) in nodes.iter().enumerate() {
             admin(&http, n, "/v1/datasets", &schema)?;
             let rows = demo_rows_ndjson(i, DAYS, SENSORS);
-            admin_raw(&http, n, "/v1/datasets/readings/records?format=ndjson", rows.as_bytes())?;
+            admin_raw(
+                &http,
+                n,
+                "/v1/datasets/readings/records?format=ndjson",
+                rows.as_bytes(),
+            )?;
             let consent = demo_consent_ndjson(i, DAYS, SENSORS);
-            admin_raw(&http, n, "/v1/consent/import?format=ndjson", consent.as_bytes())?;
+            admin_raw(
+                &http,
+                n,
+                "/v1/consent/import?format=ndjson",
+                consent.as_bytes(),
+            )?;
             admin(&http, n, "/v1/policy", docs.policies[i].raw())?;
             admin(&http, n, "/v1/charters", docs.charter.raw())?;
             admin(&http, n, "/v1/regions", docs.manifest.raw())?;
@@ -180,28 +195,40 @@ impl ProcRegion {
     /// region does on its own no longer changes a snapshot.
     fn wait_formed(&self) -> Result<()> {
         let n = self.nodes.len();
-        bench::poll(Duration::from_secs(60), Duration::from_millis(300), "every node noting every policy head", || {
-            let heads: Vec<usize> = self
-                .nodes
-                .iter()
-                .map(|node| Snapshot::take(&self.http, node).map(|s| s.peer_heads.len()))
-                .collect::<Result<_>>()
-                .map_err(|e| e.to_string())?;
-            if heads.iter().all(|h| *h >= n - 1) {
-                Ok(())
-            } else {
-                Err(format!("policy heads noted per node: {heads:?}"))
-            }
-        })?;
-        bench::poll(Duration::from_secs(60), Duration::from_millis(300), "the region answering from every node", || {
-            let (_, v) = self.ask(0, &self.query(0, COUNT_SQL)).map_err(|e| e.to_string())?;
-            let answered = v["coverage"][0].as_u64().unwrap_or(0) as usize;
-            if answered == n {
-                Ok(())
-            } else {
-                Err(format!("coverage {}", v["coverage"]))
-            }
-        })
+        bench::poll(
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            "every node noting every policy head",
+            || {
+                let heads: Vec<usize> = self
+                    .nodes
+                    .iter()
+                    .map(|node| Snapshot::take(&self.http, node).map(|s| s.peer_heads.len()))
+                    .collect::<Result<_>>()
+                    .map_err(|e| e.to_string())?;
+                if heads.iter().all(|h| *h >= n - 1) {
+                    Ok(())
+                } else {
+                    Err(format!("policy heads noted per node: {heads:?}"))
+                }
+            },
+        )?;
+        bench::poll(
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            "the region answering from every node",
+            || {
+                let (_, v) = self
+                    .ask(0, &self.query(0, COUNT_SQL))
+                    .map_err(|e| e.to_string())?;
+                let answered = v["coverage"][0].as_u64().unwrap_or(0) as usize;
+                if answered == n {
+                    Ok(())
+                } else {
+                    Err(format!("coverage {}", v["coverage"]))
+                }
+            },
+        )
     }
 
     /// The malicious member.
@@ -220,7 +247,14 @@ impl ProcRegion {
     /// A signed query of the certified application (with its certificate), origin node `at`.
     pub fn query(&self, at: usize, sql: &str) -> Value {
         let cert = Some(self.docs.certificate.hash());
-        self.query_by(&self.actors.app, self.did(at), PURPOSE, sql, cert, Utc::now())
+        self.query_by(
+            &self.actors.app,
+            self.did(at),
+            PURPOSE,
+            sql,
+            cert,
+            Utc::now(),
+        )
     }
 
     /// A signed query of `signer` in the region.
@@ -247,7 +281,9 @@ impl ProcRegion {
     /// [`ProcRegion::ask`] with any bytes as the body.
     pub fn ask_bytes(&self, at: usize, body: &[u8]) -> Result<(u16, Value)> {
         let url = format!("{}/v1/query?deadline_ms={DEADLINE_MS}", self.nodes[at].url);
-        self.http.post_bytes(&url, None, body).context("POST /v1/query")
+        self.http
+            .post_bytes(&url, None, body)
+            .context("POST /v1/query")
     }
 
     /// Every real node's snapshot.
@@ -281,7 +317,11 @@ pub fn provenance(reply: &Value) -> Vec<(String, String, String)> {
                 .iter()
                 .map(|p| {
                     let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
-                    let why = if p["reason"].is_string() { s("reason") } else { s("error") };
+                    let why = if p["reason"].is_string() {
+                        s("reason")
+                    } else {
+                        s("error")
+                    };
                     (s("name"), s("status"), why)
                 })
                 .collect()
@@ -291,9 +331,19 @@ pub fn provenance(reply: &Value) -> Vec<(String, String, String)> {
 
 /// The reason codes of the real members' provenance lines (the first `n`), in order.
 pub fn reasons(reply: &Value, n: usize) -> Vec<String> {
-    provenance(reply).into_iter().take(n).map(|(_, status, reason)| {
-        if status == "refused" { reason } else { status }
-    }).collect()
+    provenance(reply)
+        .into_iter()
+        .take(n)
+        .map(
+            |(_, status, reason)| {
+                if status == "refused" {
+                    reason
+                } else {
+                    status
+                }
+            },
+        )
+        .collect()
 }
 
 /// The error code of a reply (`error.code`), `""` when it has none.

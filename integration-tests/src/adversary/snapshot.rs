@@ -73,7 +73,10 @@ impl Snapshot {
             .unwrap_or_default()
             .iter()
             .map(|d| {
-                let name = d["name"].as_str().or(d["schema"]["dataset"].as_str()).unwrap_or("?");
+                let name = d["name"]
+                    .as_str()
+                    .or(d["schema"]["dataset"].as_str())
+                    .unwrap_or("?");
                 (name.to_owned(), d["records"].as_u64().unwrap_or(0))
             })
             .collect();
@@ -104,7 +107,11 @@ impl Snapshot {
                 .iter()
                 .map(|r| {
                     let members = r["members"].as_array().map_or(0, Vec::len);
-                    format!("{} @ v{} ({members} members)", r["id"].as_str().unwrap_or("?"), r["version"])
+                    format!(
+                        "{} @ v{} ({members} members)",
+                        r["id"].as_str().unwrap_or("?"),
+                        r["version"]
+                    )
                 })
                 .collect(),
         })
@@ -113,7 +120,9 @@ impl Snapshot {
     /// What changed from `self` to `after`.
     pub fn delta(&self, after: &Snapshot) -> Delta {
         let mut d = Delta::default();
-        if after.entries.len() < self.entries.len() || after.entries[..self.entries.len()] != self.entries[..] {
+        if after.entries.len() < self.entries.len()
+            || after.entries[..self.entries.len()] != self.entries[..]
+        {
             d.other.push("audit log rewritten".into());
         } else {
             d.entries = after.entries[self.entries.len()..].to_vec();

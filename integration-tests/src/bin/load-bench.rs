@@ -91,7 +91,10 @@ fn load(a: &Args, regio: PathBuf) -> Result<bool> {
     spec.regio = Some(regio);
     let t = Instant::now();
     let r = Arc::new(ProcRegion::start(spec)?);
-    println!("load: region of 3 node processes formed in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "load: region of 3 node processes formed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let stop_rss = Arc::new(AtomicBool::new(false));
     let rss = {
         let pids: Vec<u32> = r.nodes.iter().map(Node::pid).collect();
@@ -113,10 +116,15 @@ fn load(a: &Args, regio: PathBuf) -> Result<bool> {
     let flood = Arc::new(Flood::default());
     let stormy = phase(a, &r, loud, Some(flood.clone()));
     stop_rss.store(true, Ordering::SeqCst);
-    let samples = rss.join().map_err(|_| anyhow!("the RSS sampler panicked"))?;
+    let samples = rss
+        .join()
+        .map_err(|_| anyhow!("the RSS sampler panicked"))?;
 
     println!("valid queries ({} client threads, deadline {} ms; every 4th query is one every member refuses):", a.clients, a.deadline_ms);
-    for (what, s, d) in [("without flood", &calm, quiet), ("under flood  ", &stormy, loud)] {
+    for (what, s, d) in [
+        ("without flood", &calm, quiet),
+        ("under flood  ", &stormy, loud),
+    ] {
         println!(
             "  {what}: {} answered by 3/3 in {:.0} s ({:.1}/s), p50 {:.1} ms, p99 {:.1} ms; answered by fewer: {}; refused as expected: {}; unexpected: {}; overdue: {}",
             s.valid_ms.len(),
@@ -182,7 +190,9 @@ fn phase(a: &Args, r: &Arc<ProcRegion>, d: Duration, flood: Option<Arc<Flood>>) 
     }
     for c in 0..a.clients {
         let (r, seen, deadline) = (r.clone(), seen.clone(), a.deadline_ms);
-        threads.push(std::thread::spawn(move || client(&r, c, deadline, until, &seen)));
+        threads.push(std::thread::spawn(move || {
+            client(&r, c, deadline, until, &seen)
+        }));
     }
     for t in threads {
         let _ = t.join();
@@ -200,7 +210,14 @@ fn client(r: &ProcRegion, c: usize, deadline_ms: u64, until: Instant, seen: &Mut
         let at = (c + i) % 3;
         let refused = i % 4 == 0;
         let q = if refused {
-            r.query_by(&r.actors.uncertified, r.did(at), PURPOSE, COUNT_SQL, None, Utc::now())
+            r.query_by(
+                &r.actors.uncertified,
+                r.did(at),
+                PURPOSE,
+                COUNT_SQL,
+                None,
+                Utc::now(),
+            )
         } else {
             r.query(at, COUNT_SQL)
         };
@@ -322,8 +339,14 @@ fn soak(a: &Args, regio: &std::path::Path) -> Result<bool> {
     let mut node = bench::start(regio, &dir)?;
     let schema = serde_json::to_value(regio_demo::data::readings_schema())?;
     adversary::admin(&http, &node, "/v1/datasets", &schema)?;
-    let rows: Vec<String> = demo_rows_ndjson(0, 1, 30).lines().map(str::to_owned).collect();
-    let consents: Vec<String> = demo_consent_ndjson(0, 1, 30).lines().map(str::to_owned).collect();
+    let rows: Vec<String> = demo_rows_ndjson(0, 1, 30)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let consents: Vec<String> = demo_consent_ndjson(0, 1, 30)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let (mut lost_rows, mut lost_consents, mut in_flight_kept) = (0u64, 0u64, 0u64);
     let (mut acked_batches, mut acked_imports) = (0u64, 0u64);
     let mut restarts_ms = Vec::new();
@@ -359,7 +382,8 @@ fn soak(a: &Args, regio: &std::path::Path) -> Result<bool> {
         lost_consents += want_consents.saturating_sub(consents_now);
         let extra_rows = rows_now.saturating_sub(want_rows);
         let extra_consents = consents_now.saturating_sub(want_consents);
-        if extra_rows != 0 && extra_rows != w.rows_in_flight || extra_consents > w.import_in_flight {
+        if extra_rows != 0 && extra_rows != w.rows_in_flight || extra_consents > w.import_in_flight
+        {
             bail!("kill {kill}: partial batch after restart: {extra_rows} rows / {extra_consents} imports beyond the acknowledged ones (in flight: {} rows, {} import)", w.rows_in_flight, w.import_in_flight);
         }
         in_flight_kept += u64::from(extra_rows > 0) + extra_consents;
@@ -384,12 +408,25 @@ struct Written {
 }
 
 /// Alternates record batches and consent imports until a request fails (the node killed).
-fn write_until_killed(url: &str, token: &str, rows: &[String], consents: &[String], stop: &AtomicBool) -> Written {
+fn write_until_killed(
+    url: &str,
+    token: &str,
+    rows: &[String],
+    consents: &[String],
+    stop: &AtomicBool,
+) -> Written {
     let http = Http::new(Duration::from_secs(10));
-    let mut w = Written { rows_acked: 0, imports_acked: 0, rows_in_flight: 0, import_in_flight: 0 };
+    let mut w = Written {
+        rows_acked: 0,
+        imports_acked: 0,
+        rows_in_flight: 0,
+        import_in_flight: 0,
+    };
     let mut i = 0usize;
     loop {
-        let batch: String = (0..BATCH_ROWS).map(|j| rows[(i * BATCH_ROWS + j) % rows.len()].clone() + "\n").collect();
+        let batch: String = (0..BATCH_ROWS)
+            .map(|j| rows[(i * BATCH_ROWS + j) % rows.len()].clone() + "\n")
+            .collect();
         w.rows_in_flight = BATCH_ROWS as u64;
         let route = format!("{url}/v1/datasets/readings/records?format=ndjson");
         match http.post_bytes(&route, Some(token), batch.as_bytes()) {
@@ -397,9 +434,15 @@ fn write_until_killed(url: &str, token: &str, rows: &[String], consents: &[Strin
             _ => return w,
         }
         w.rows_in_flight = 0;
-        let lines: String = (0..BATCH_CONSENTS).map(|j| consents[(i * BATCH_CONSENTS + j) % consents.len()].clone() + "\n").collect();
+        let lines: String = (0..BATCH_CONSENTS)
+            .map(|j| consents[(i * BATCH_CONSENTS + j) % consents.len()].clone() + "\n")
+            .collect();
         w.import_in_flight = 1;
-        match http.post_bytes(&format!("{url}/v1/consent/import?format=ndjson"), Some(token), lines.as_bytes()) {
+        match http.post_bytes(
+            &format!("{url}/v1/consent/import?format=ndjson"),
+            Some(token),
+            lines.as_bytes(),
+        ) {
             Ok((st, _)) if (200..300).contains(&st) => w.imports_acked += 1,
             _ => return w,
         }
