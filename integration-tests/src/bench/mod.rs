@@ -135,6 +135,7 @@ impl Drop for Node {
         }
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
