@@ -365,12 +365,23 @@ fn sync_reply_of_garbage_is_ignored() {
     let r = region();
     r.evil()
         .serve_chain(b"{\"not\": \"a list of documents\"".to_vec());
-    let digest = Gossip::Digest {
-        region: REGION.into(),
-        summary: "1".repeat(64),
-        count: 2,
-    };
-    let d = publish(&r, &[digest], "malformed sync reply ignored");
+    let needle = "malformed sync reply ignored";
+    let before = r.snapshots();
+    let marks: Vec<usize> = (0..3).map(|i| r.log_lines(i, needle).len()).collect();
+    // A digest that differs from everyone's starts a pull from its author when it reaches a
+    // node directly (a mesh peer) and no pull of that node is under way: sent until each
+    // node has pulled once.
+    let pulled = (0..15).any(|n| {
+        let digest = Gossip::Digest {
+            region: REGION.into(),
+            summary: format!("{n:064}"),
+            count: n + 1,
+        };
+        r.evil().publish(REGION, &digest).unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        (0..3).all(|i| r.log_lines(i, needle).len() > marks[i])
+    });
     r.evil().serve_chain(b"[]".to_vec());
-    assert_eq!(d, r.none());
+    assert!(pulled, "not every node pulled from the malicious member");
+    assert_eq!(adversary::deltas(&before, &r.snapshots()), r.none());
 }
