@@ -140,6 +140,19 @@ impl Client {
         self.read(&url, resp)
     }
 
+    /// `GET` of `request`'s target with an `Accept` header: the text of a 2xx answer (any
+    /// other status is an [`ApiFailure`]).
+    pub(crate) fn get_text<E: Endpoint>(&self, request: &E, accept: &str) -> Result<String> {
+        let url = format!("{}{}", self.base, request.target());
+        let resp = self.agent.get(&url).header("Accept", accept).call();
+        let (status, text) = self.read(&url, resp)?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(failure(status, &text).into())
+        }
+    }
+
     /// The node's `/health`.
     pub(crate) fn health(&self) -> Result<regio_http::node::HealthReply> {
         self.call(&regio_http::node::Health)
@@ -169,7 +182,8 @@ impl Client {
         };
         Ok(match route.method {
             Method::Get => {
-                let mut req = self.agent.get(url);
+                // Routes with several representations (the catalog) answer JSON for this.
+                let mut req = self.agent.get(url).header("Accept", "application/json");
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }

@@ -18,6 +18,7 @@ use clap::Parser;
 
 mod args;
 mod audit;
+mod catalog;
 mod cert;
 mod charter;
 mod citizen;
@@ -158,6 +159,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(c) => audit::run(c),
         Command::Region(cmd) => region_cmd(cmd),
+        Command::Catalog(CatalogCmd::Import { node, file, json }) => {
+            catalog::import(&client::Client::new(&node)?, &file, json)
+        }
+        Command::Catalog(CatalogCmd::Show {
+            node,
+            region,
+            form,
+            out,
+        }) => catalog::show(
+            &client::Client::new(&node)?,
+            region.as_deref(),
+            form,
+            out.as_deref(),
+        ),
+        Command::Catalog(CatalogCmd::Search {
+            node,
+            text,
+            region,
+            theme,
+            municipality,
+            json,
+        }) => catalog::search(
+            &client::Client::new(&node)?,
+            &catalog::Search {
+                text: text.as_deref(),
+                region: region.as_deref(),
+                theme: theme.as_deref(),
+                municipality: municipality.as_deref(),
+            },
+            json,
+        ),
         Command::Demo(a) => demo::run(&a),
         Command::Completions(a) => completions::run(&a),
         Command::Reasons(a) => {

@@ -1,6 +1,7 @@
 //! The Regio document types the CLI recognises by their `type`, with their typed checks.
 
 use regio_policy::doc::bundle::PolicyBundle;
+use regio_policy::doc::catalog::{self, Catalog};
 use regio_policy::doc::cert::{self, EthicsCertificate, Revocation};
 use regio_policy::doc::charter::InclusionCharter;
 use regio_policy::doc::consent::{self, ConsentRecord};
@@ -21,9 +22,10 @@ pub(crate) enum Known {
     RegionManifest,
     Query,
     PartialAnswer,
+    Catalog,
 }
 
-const ALL: [Known; 8] = [
+const ALL: [Known; 9] = [
     Known::PolicyBundle,
     Known::ConsentRecord,
     Known::EthicsCertificate,
@@ -32,6 +34,7 @@ const ALL: [Known; 8] = [
     Known::RegionManifest,
     Known::Query,
     Known::PartialAnswer,
+    Known::Catalog,
 ];
 
 /// Why a typed check failed.
@@ -65,6 +68,7 @@ impl Known {
             Known::RegionManifest => RegionManifest::TYPE,
             Known::Query => Query::TYPE,
             Known::PartialAnswer => PartialAnswer::TYPE,
+            Known::Catalog => Catalog::TYPE,
         }
     }
 
@@ -89,6 +93,7 @@ impl Known {
             Known::RegionManifest => decode_body::<RegionManifest>(value).map(drop),
             Known::Query => decode_body::<Query>(value).map(drop),
             Known::PartialAnswer => decode_body::<PartialAnswer>(value).map(drop),
+            Known::Catalog => decode_body::<Catalog>(value).map(drop),
         }
     }
 
@@ -181,6 +186,20 @@ impl Known {
                     )));
                 }
                 Ok(format!("answer to {} by {}", d.query, d.node.short()))
+            }
+            Known::Catalog => {
+                let s = Signed::<Catalog>::verify(v)?;
+                catalog::check_signer(&s).map_err(|e| TypedError::Signer(e.reason))?;
+                let d = s.doc();
+                Ok(format!(
+                    "catalog of {} ({}) version {}: {} datasets ({} described), {} initiatives",
+                    d.municipality.name,
+                    d.municipality.nis,
+                    d.version,
+                    d.facts.len(),
+                    d.entries.datasets.len(),
+                    d.entries.initiatives.len()
+                ))
             }
         }
     }

@@ -32,6 +32,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_QUERY_DEADLINE_MS: u64 = 5000;
 /// Default anti-entropy interval (a digest of the region's documents to the region), milliseconds.
 pub const DEFAULT_GOSSIP_INTERVAL_MS: u64 = 5000;
+/// Default age, seconds, after which a catalog whose facts changed is re-signed.
+pub const DEFAULT_CATALOG_REFRESH_SECS: u64 = 900;
 /// Default size up to which a region is a full mesh (every member connected to every other).
 pub const DEFAULT_FULL_MESH_UP_TO: usize = 16;
 
@@ -84,6 +86,15 @@ pub struct Config {
     /// registered at a desk, on paper or by phone. Default none (the node's own key always counts).
     #[serde(default)]
     pub clerks: Vec<regio_policy::Did>,
+    /// The node's public web address (e.g. `"https://regio.gent.be"`): the catalog links to
+    /// it, and region-wide search results point to it. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The catalog's facts (record counts, time coverage, policy version) are re-signed when
+    /// they changed and the current catalog version is older than this many seconds.
+    /// Default 900.
+    #[serde(default = "default_catalog_refresh")]
+    pub catalog_refresh_secs: u64,
 }
 
 fn default_api() -> String {
@@ -103,6 +114,9 @@ fn default_deadline() -> u64 {
 }
 fn default_gossip_interval() -> u64 {
     DEFAULT_GOSSIP_INTERVAL_MS
+}
+fn default_catalog_refresh() -> u64 {
+    DEFAULT_CATALOG_REFRESH_SECS
 }
 fn default_full_mesh_up_to() -> usize {
     DEFAULT_FULL_MESH_UP_TO
@@ -160,6 +174,8 @@ impl Config {
             gossip_interval_ms: DEFAULT_GOSSIP_INTERVAL_MS,
             full_mesh_up_to: DEFAULT_FULL_MESH_UP_TO,
             clerks: Vec::new(),
+            public_url: None,
+            catalog_refresh_secs: DEFAULT_CATALOG_REFRESH_SECS,
         }
     }
 
@@ -222,6 +238,18 @@ impl Config {
         if self.gossip_interval_ms < 50 {
             return invalid("gossip_interval_ms", "must be at least 50");
         }
+        if let Some(u) = &self.public_url {
+            let ok = (u.starts_with("https://") || u.starts_with("http://"))
+                && !u
+                    .chars()
+                    .any(|c| c.is_whitespace() || "<>\"{}|\\^`".contains(c));
+            if !ok {
+                return invalid(
+                    "public_url",
+                    "must be an absolute http(s) address, e.g. \"https://regio.gent.be\"",
+                );
+            }
+        }
         Ok(())
     }
 
@@ -242,6 +270,10 @@ impl Config {
         let otlp = match &self.otlp_endpoint {
             Some(e) => format!("otlp_endpoint = {}\n", q(e)),
             None => "# otlp_endpoint = \"http://127.0.0.1:4318\"\n".into(),
+        };
+        let public_url = match &self.public_url {
+            Some(u) => format!("public_url = {}\n", q(u)),
+            None => "# public_url = \"https://regio.example.be\"\n".into(),
         };
         format!(
             "# Regio node configuration. Unknown fields are refused.\n\n\
@@ -273,7 +305,12 @@ impl Config {
              full_mesh_up_to = {}\n\
              # Clerks (did:key) whose signature is accepted on desk/paper/phone consent records\n\
              # (default none; `regio init --clerk DID`).\n\
-             clerks = [{}]\n",
+             clerks = [{}]\n\
+             # The node's public web address: the catalog links to it (default: none).\n\
+             {public_url}\
+             # Re-sign the catalog's facts (record counts, time coverage) when they changed and\n\
+             # the current version is older than this many seconds (default {DEFAULT_CATALOG_REFRESH_SECS}).\n\
+             catalog_refresh_secs = {}\n",
             q(&self.nis),
             q(&self.name),
             q(&self.api),
@@ -285,6 +322,7 @@ impl Config {
             self.gossip_interval_ms,
             self.full_mesh_up_to,
             clerks.join(", "),
+            self.catalog_refresh_secs,
         )
     }
 }
@@ -305,6 +343,8 @@ mod tests {
     fn render_parses_back_equal() {
         let mut c = Config::new("44021", "Gent \"centrum\"");
         c.otlp_endpoint = Some("http://127.0.0.1:4318".into());
+        c.public_url = Some("https://regio.gent.be".into());
+        c.catalog_refresh_secs = 60;
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);
         let c = Config::new("11002", "Antwerpen");
         assert_eq!(Config::parse(&c.render(), Path::new("x.toml")).unwrap(), c);

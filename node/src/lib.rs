@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod federation;

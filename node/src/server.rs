@@ -202,6 +202,20 @@ pub async fn start(spec: Spec) -> Result<Running, ServerError> {
         config.clerks.clone(),
         limits,
     )?);
+    engine
+        .open_catalogs(crate::catalog::Settings {
+            nis: config.nis.clone(),
+            name: config.name.clone(),
+            homepage: config.public_url.clone(),
+            refresh_secs: config.catalog_refresh_secs,
+        })
+        .map_err(|e| ServerError::Net(format!("catalog: {e}")))?;
+    if let Some(c) = engine.catalogs() {
+        // A first version (or one with today's facts) before the region asks for it.
+        if let Err(e) = c.current(&engine, chrono::Utc::now()) {
+            tracing::warn!(error = %e, "the catalog could not be signed at start");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&config.api)
         .await
         .map_err(|source| ServerError::Bind {

@@ -81,6 +81,9 @@ pub(crate) enum Command {
     /// Form a region: create, co-sign and extend manifests, hand them to nodes, list members
     #[command(subcommand)]
     Region(RegionCmd),
+    /// Publish a node's catalog of datasets and initiatives; show it as DCAT-AP; search a region's
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
     /// Run a demo region of five municipalities in this process and check each step
     Demo(demo::DemoArgs),
     /// Print a shell completion script: `regio completions bash > /etc/bash_completion.d/regio`

@@ -187,6 +187,55 @@ pub(crate) enum NodeCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum CatalogCmd {
+    /// Publish the node's catalog entries from a TOML (or JSON) file: dataset titles and descriptions (nl, en), keywords, EU themes, update frequency, licence, contact point, initiatives (admin)
+    Import {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// The entries file (see `charters/catalog-example.toml`).
+        #[arg(value_name = "FILE.toml")]
+        file: PathBuf,
+        /// Print one JSON document for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the node's catalog, or a region's merged catalog, as DCAT-AP 3 (JSON-LD or Turtle), or the node's signed catalog document
+    Show {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// A region the node is in: every member's catalog, merged.
+        #[arg(long, value_name = "ID")]
+        region: Option<String>,
+        /// jsonld, turtle or signed.
+        #[arg(long, value_enum, default_value = "jsonld")]
+        form: crate::catalog::Form,
+        /// Write to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Search every member's catalog of the node's region for datasets and initiatives
+    Search {
+        #[command(flatten)]
+        node: client::NodeArgs,
+        /// Words that must all occur (titles, descriptions, keywords; Dutch or English).
+        #[arg(value_name = "TEXT")]
+        text: Option<String>,
+        /// The region (default: the node's only region).
+        #[arg(long, value_name = "ID")]
+        region: Option<String>,
+        /// An EU data theme: AGRI ECON EDUC ENER ENVI GOVE HEAL INTR JUST REGI SOCI TECH TRAN.
+        #[arg(long, value_name = "THEME")]
+        theme: Option<String>,
+        /// A municipality: NIS code or name.
+        #[arg(long, value_name = "NIS|NAME")]
+        municipality: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum DatasetCmd {
     /// Create a dataset from a schema JSON file (admin)
     Create {

@@ -9,6 +9,7 @@
 //! | [`node`] | `GET /health`, `GET /metrics`, `GET /v1/openapi.json` |
 //! | [`datasets`] | `GET`/`POST /v1/datasets`, `POST /v1/datasets/{name}/records`, `POST /v1/consent/import` |
 //! | [`audit`] | `GET /v1/audit`, `GET /v1/audit/verify`, `GET /v1/audit/export` |
+//! | [`catalog`] | `GET /v1/catalog` (DCAT-AP JSON-LD or Turtle, or search hits), `GET /v1/catalog/signed`, `POST /v1/catalog/entries` |
 //! | [`citizen`] | `GET /v1/consent/history`, `GET /v1/consent/receipt` |
 //! | [`documents`] | `GET`/`POST /v1/policy`, `GET /v1/policy/history`, `POST` certificates, revocations, charters, regions, consent; `GET /v1/certificates/{hash}`, `GET /v1/revocations/{hash}` |
 //! | [`query`] | `POST /v1/query` |
@@ -31,6 +32,7 @@
 //! of the untyped JSON the API answered before this crate existed.
 
 pub mod audit;
+pub mod catalog;
 pub mod citizen;
 pub mod datasets;
 pub mod documents;
@@ -120,6 +122,9 @@ pub const ROUTES: &[Route] = &[
     query::QUERY,
     region::LIST,
     region::SHOW,
+    catalog::SHOW,
+    catalog::SIGNED,
+    catalog::PUBLISH,
 ];
 
 /// Percent-encodes `text` for a path segment or a query-string value (RFC 3986: everything

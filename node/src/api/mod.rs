@@ -20,6 +20,9 @@
 //! | `POST /v1/query?deadline_ms=N` | anyone (signed query) | federated: 200 merged result + provenance, 403 when no member answered ([`federated`]) |
 //! | `GET /v1/regions`, `GET /v1/regions/{id}` | anyone | the regions this node is in, members' reachability, policy heads, equivocation ([`region`]) |
 //! | `GET /v1/certificates/{hash}`, `GET /v1/revocations/{hash}` | anyone | a stored document by hash, 404 if not here ([`lookup`]) |
+//! | `GET /v1/catalog?region=&q=&theme=&municipality=` | anyone | this node's or a region's catalog: DCAT-AP 3 JSON-LD or Turtle, or search hits ([`catalog`]) |
+//! | `GET /v1/catalog/signed` | anyone | this node's signed Catalog document |
+//! | `POST /v1/catalog/entries` | admin | publish the operator's catalog entries |
 //! | `GET /v1/openapi.json` | anyone | this API as OpenAPI 3.1 ([`openapi`]) |
 //!
 //! Requests and replies are the types of the HTTP contract, `regio_http` (shared with the
@@ -41,6 +44,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod citizen;
 pub mod consent;
 pub mod datasets;
@@ -137,6 +141,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(federated::query))
         .routes(routes!(lookup::certificate))
         .routes(routes!(lookup::revocation))
+        .routes(routes!(catalog::show))
+        .routes(routes!(catalog::signed))
+        .routes(routes!(catalog::publish))
 }
 
 async fn unknown_route(req: Request) -> ApiError {

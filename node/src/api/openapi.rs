@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Regio node API",
-        description = "One municipality's Regio node: datasets, ingest, consent, signed policy, certificates, revocations, charters, regions, federated queries, audit. Admin routes need the node's admin token (`Authorization: Bearer <token>`, the node directory's admin.token); a query carries its own signature. Every error is `{\"error\": {\"code\", \"message\", \"details\"?}}` with a stable code.",
+        description = "One municipality's Regio node: datasets, ingest, consent, signed policy, certificates, revocations, charters, regions, federated queries, audit, catalog. Admin routes need the node's admin token (`Authorization: Bearer <token>`, the node directory's admin.token); a query carries its own signature. Every error is `{\"error\": {\"code\", \"message\", \"details\"?}}` with a stable code.",
         license(name = "EUPL-1.2", identifier = "EUPL-1.2")
     ),
     modifiers(&AdminToken),
@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "documents", description = "Signed documents: policy, certificates, revocations, charters, manifests, consent records"),
         (name = "regions", description = "Regions and their members as this node sees them"),
         (name = "query", description = "Signed federated queries"),
+        (name = "catalog", description = "The region catalog: datasets and initiatives as DCAT-AP 3, region-wide search"),
     )
 )]
 pub struct ApiDoc;

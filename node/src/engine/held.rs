@@ -19,6 +19,8 @@ pub enum Held {
     Revocation,
     /// A member's policy bundle (its head, or equivocation evidence).
     Policy,
+    /// A member's catalog (this node's own included), the latest version held.
+    Catalog,
 }
 
 impl Engine {
@@ -31,8 +33,19 @@ impl Engine {
         region: &str,
         f: impl FnOnce(Vec<(DocHash, Held, &Value)>) -> R,
     ) -> R {
+        // Catalogs live under their own lock: copied out first, never both locks at once.
+        let catalogs = self
+            .catalogs()
+            .map(|c| c.of_region(self, region))
+            .unwrap_or_default();
         let state = self.read();
-        f(documents(&state, self.did(), region))
+        let mut docs = documents(&state, self.did(), region);
+        if !docs.is_empty() {
+            docs.extend(catalogs.iter().map(|c| (c.hash(), Held::Catalog, c.raw())));
+            docs.sort_by_key(|(h, _, _)| *h);
+            docs.dedup_by_key(|(h, _, _)| *h);
+        }
+        f(docs)
     }
 }
 

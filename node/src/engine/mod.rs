@@ -59,6 +59,8 @@ pub struct Engine {
     pub(crate) clerks: HashSet<Did>,
     pub(crate) limits: Limits,
     pub(crate) state: RwLock<State>,
+    /// This node's catalog and the members' ([`Engine::open_catalogs`]; none until then).
+    pub(crate) catalogs: std::sync::OnceLock<crate::catalog::Catalogs>,
 }
 
 /// Why the engine could not start.
@@ -98,6 +100,7 @@ impl Engine {
             clerks,
             limits,
             state: RwLock::new(State::default()),
+            catalogs: std::sync::OnceLock::new(),
         };
         engine.reload()?;
         Ok(engine)
@@ -167,6 +170,23 @@ impl Engine {
         }
         *self.write() = state;
         Ok(())
+    }
+
+    /// Opens this node's catalog (the assembly does, once, with the node's configuration).
+    pub fn open_catalogs(
+        &self,
+        settings: crate::catalog::Settings,
+    ) -> Result<(), crate::catalog::CatalogError> {
+        let catalogs = crate::catalog::Catalogs::open(&self.store, self.key.clone(), settings)?;
+        if self.catalogs.set(catalogs).is_err() {
+            tracing::warn!("the catalog was opened twice; the first stays");
+        }
+        Ok(())
+    }
+
+    /// This node's catalog, once opened ([`Engine::open_catalogs`]).
+    pub fn catalogs(&self) -> Option<&crate::catalog::Catalogs> {
+        self.catalogs.get()
     }
 
     /// The current policy bundle, if one was published.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::catalog::CatalogError;
 use crate::engine::{DocError, Engine};
 use regio_policy::DocHash;
 use regio_store::{DocKind, StoreError};
@@ -50,6 +51,11 @@ pub enum Gossip {
         /// The document.
         doc: Value,
     },
+    /// A member's catalog (datasets and initiatives), signed by the member.
+    Catalog {
+        /// The signed Catalog.
+        doc: Value,
+    },
     /// What the sender holds of the region's documents (see [`super::sync`]): not a
     /// document; a receiver whose own digest differs asks the sender for what it lacks.
     Digest {
@@ -76,6 +82,8 @@ pub enum Applied {
     Certificate,
     /// A charter stored (or already known).
     Charter,
+    /// A member's catalog: `true` when it was new.
+    Catalog(bool),
     /// A digest: nothing to store (the sync task compares it).
     Digest,
 }
@@ -93,6 +101,12 @@ pub enum GossipError {
     /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A member's catalog refused (it says why).
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A catalog arrived at a node assembled without one.
+    #[error("a catalog arrived but this node keeps none")]
+    NoCatalog,
 }
 
 impl Gossip {
@@ -103,7 +117,8 @@ impl Gossip {
             | Gossip::Policy { doc }
             | Gossip::Manifest { doc }
             | Gossip::Certificate { doc }
-            | Gossip::Charter { doc } => Some(doc),
+            | Gossip::Charter { doc }
+            | Gossip::Catalog { doc } => Some(doc),
             Gossip::Digest { .. } => None,
         }
     }
@@ -176,6 +191,17 @@ impl Gossip {
                     engine.put_charter(doc, now)?;
                 }
                 Applied::Charter
+            }
+            Gossip::Catalog { doc } => {
+                let catalogs = engine.catalogs().ok_or(GossipError::NoCatalog)?;
+                match catalogs.receive(engine, doc) {
+                    Ok(_) => Applied::Catalog(true),
+                    // Sent again by a sync or a second publisher: nothing new.
+                    Err(CatalogError::Stale { found, held, .. }) if found == held => {
+                        Applied::Catalog(false)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Gossip::Digest { .. } => Applied::Digest,
         })

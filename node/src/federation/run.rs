@@ -313,6 +313,7 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
 
 /// One anti-entropy round: this node's digest on every region topic.
 pub async fn publish_digests(engine: &Engine, net: &Handle) {
+    super::catalog::refresh(engine, net).await;
     for region in engine.regions() {
         let id = region.doc().region.clone();
         match net.publish(&id, sync::digest(engine, &id).to_bytes()).await {

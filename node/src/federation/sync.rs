@@ -111,6 +111,7 @@ fn gossip(kind: Held, doc: Value) -> Gossip {
         Held::Certificate => Gossip::Certificate { doc },
         Held::Revocation => Gossip::Revocation { doc },
         Held::Policy => Gossip::Policy { doc },
+        Held::Catalog => Gossip::Catalog { doc },
     }
 }
 

@@ -54,6 +54,8 @@ pub enum Kind {
     CharterStored,
     /// A region manifest version was stored.
     ManifestStored,
+    /// A catalog version (this node's, or a member's) was stored.
+    CatalogStored,
     /// A peer was caught signing two different policy bundles with one version.
     EquivocationDetected,
 }
@@ -70,6 +72,7 @@ impl Kind {
             Kind::RevocationStored => "revocation_stored",
             Kind::CharterStored => "charter_stored",
             Kind::ManifestStored => "manifest_stored",
+            Kind::CatalogStored => "catalog_stored",
             Kind::EquivocationDetected => "equivocation_detected",
         }
     }

@@ -96,6 +96,8 @@ pub enum DocKind {
     Charter,
     /// A version of a region manifest.
     Manifest,
+    /// A version of a member's catalog (datasets and initiatives), its own included.
+    Catalog,
 }
 
 impl DocKind {
@@ -106,6 +108,7 @@ impl DocKind {
             DocKind::Revocation => audit::Kind::RevocationStored,
             DocKind::Charter => audit::Kind::CharterStored,
             DocKind::Manifest => audit::Kind::ManifestStored,
+            DocKind::Catalog => audit::Kind::CatalogStored,
         }
     }
 }

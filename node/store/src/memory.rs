@@ -26,6 +26,7 @@ struct State {
     revocations: BTreeMap<[u8; 32], DocRecord>,
     charters: BTreeMap<[u8; 32], DocRecord>,
     manifests: BTreeMap<[u8; 32], DocRecord>,
+    catalogs: BTreeMap<[u8; 32], DocRecord>,
     nonces: HashMap<String, i64>,
     audit: Vec<audit::Entry>,
     queries: BTreeMap<[u8; 32], QueryRecord>,
@@ -53,6 +54,7 @@ impl State {
             DocKind::Revocation => &mut self.revocations,
             DocKind::Charter => &mut self.charters,
             DocKind::Manifest => &mut self.manifests,
+            DocKind::Catalog => &mut self.catalogs,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Trees: `meta` (dataset schemas and counts, sequence counters), `chunks` (key: dataset,
 //! lower time bound, chunk number — a time-range scan is a key-range scan), `consent`
 //! (history by sequence number), `consent_subject` (subject index), `policy` (by version),
-//! `certificates` / `revocations` / `charters` / `manifests` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq),
+//! `certificates` / `revocations` / `charters` / `manifests` / `catalogs` (by hash), `nonces` + `nonce_expiry`, `audit` (by seq),
 //! `queries` (signed queries by hash), `subject_queries` (subject, audit seq), `checkpoints` (by seq),
 //! `ledger` (quota and budget counters by `ledger::Key::bytes`).
 
@@ -39,6 +39,7 @@ pub struct SledBackend {
     revocations: Tree,
     charters: Tree,
     manifests: Tree,
+    catalogs: Tree,
     nonces: Tree,
     nonce_expiry: Tree,
     audit: Tree,
@@ -154,6 +155,7 @@ impl SledBackend {
             revocations: tree("revocations")?,
             charters: tree("charters")?,
             manifests: tree("manifests")?,
+            catalogs: tree("catalogs")?,
             nonces: tree("nonces")?,
             nonce_expiry: tree("nonce_expiry")?,
             audit: tree("audit")?,
@@ -196,6 +198,7 @@ impl SledBackend {
             DocKind::Revocation => &self.revocations,
             DocKind::Charter => &self.charters,
             DocKind::Manifest => &self.manifests,
+            DocKind::Catalog => &self.catalogs,
         }
     }
 

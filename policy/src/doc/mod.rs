@@ -10,9 +10,11 @@
 //! | RegionManifest | the founders, then a threshold of current members | [`manifest`] |
 //! | Query | the requesting application | [`query`] |
 //! | PartialAnswer | the answering node | [`query`] |
+//! | Catalog (datasets and initiatives, rendered as DCAT-AP 3) | the municipality (its node key) | [`catalog`] |
 //! | AuditCheckpoint | the node whose audit log it covers | [`checkpoint`] |
 
 pub mod bundle;
+pub mod catalog;
 pub mod cert;
 pub mod charter;
 pub mod checkpoint;
