@@ -36,13 +36,7 @@ fn forged_signature_is_refused_at_the_coordinator() {
     let mut q = r.query(0, COUNT_SQL);
     tamper_proof(&mut q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 #[test]
@@ -51,13 +45,7 @@ fn query_changed_after_signing_is_refused() {
     let mut q = r.query(0, COUNT_SQL);
     q["sql"] = "SELECT count(*) AS n FROM readings WHERE no2 > 0".into();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 #[test]
@@ -66,13 +54,7 @@ fn query_without_proof_is_refused() {
     let mut q = r.query(0, COUNT_SQL);
     q.as_object_mut().unwrap().remove("proof");
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 #[test]
@@ -90,13 +72,7 @@ fn proof_naming_the_certified_application_but_signed_by_another_key_is_refused()
     // The application's verification method over another key's signature.
     q["proof"]["proofValue"] = other["proof"]["proofValue"].clone();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 /// A query of the certified application signed at `issued`, valid for `life`.
@@ -137,13 +113,7 @@ fn expired_query_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now() - Duration::minutes(5), Duration::minutes(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "query.expired"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "query.expired", &r.none());
 }
 
 #[test]
@@ -152,13 +122,7 @@ fn query_from_the_future_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now() + Duration::hours(1), Duration::minutes(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "query.not_yet_valid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "query.not_yet_valid", &r.none());
 }
 
 #[test]
@@ -167,13 +131,7 @@ fn query_with_a_day_long_lifetime_is_refused_before_fan_out() {
     let r = region();
     let q = timed(&r, Utc::now(), Duration::days(1));
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "query.lifetime"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "query.lifetime", &r.none());
 }
 
 #[test]
@@ -184,13 +142,7 @@ fn replayed_query_is_refused_before_fan_out() {
     let (st, v) = r.ask(0, &q).unwrap();
     assert_eq!(st, 200, "{v}");
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "query.replayed"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "query.replayed", &r.none());
 }
 
 #[test]
@@ -200,13 +152,7 @@ fn query_sent_to_another_member_than_its_origin_is_refused() {
     // Addressed to node 0, sent to node 1: node 1 may not fan it out (node 0's quota).
     let q = r.query(0, COUNT_SQL);
     let a = r.attempt(1, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "origin.not_coordinator"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "origin.not_coordinator", &r.none());
 }
 
 #[test]
@@ -224,13 +170,7 @@ fn query_naming_an_outsider_as_origin_is_refused() {
         Utc::now(),
     );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "origin.not_coordinator"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "origin.not_coordinator", &r.none());
 }
 
 #[test]
@@ -248,13 +188,7 @@ fn query_for_a_region_the_node_is_not_in_is_refused() {
     )
     .unwrap();
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "region.unknown"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "region.unknown", &r.none());
 }
 
 #[test]
@@ -332,13 +266,7 @@ fn certificate_nobody_holds_is_refused() {
         Utc::now(),
     );
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "certificate.missing"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.refused());
+    a.expect(403, "certificate.missing", &r.refused());
 }
 
 #[test]
@@ -369,13 +297,7 @@ fn body_over_the_limit_is_refused_unread() {
     let r = region();
     let body = vec![b' '; (1 << 20) + 1];
     let a = r.attempt(0, &body);
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (413, "request.too_large"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(413, "request.too_large", &r.none());
 }
 
 #[test]
@@ -387,13 +309,7 @@ fn query_id_of_100_kb_is_refused_before_fan_out() {
     q["id"] = format!("urn:uuid:{}", "a".repeat(100_000)).into();
     let q = resign(&r.actors.app, q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 #[test]
@@ -405,13 +321,7 @@ fn traceparent_of_100_kb_is_refused_before_fan_out() {
     q["traceparent"] = "0".repeat(100_000).into();
     let q = resign(&r.actors.app, q);
     let a = r.attempt(0, &bytes(&q));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 /// Signs an unsigned query body again (after a field was changed).
@@ -441,13 +351,7 @@ fn body_that_is_not_json_is_refused() {
 fn body_that_is_not_utf8_is_refused() {
     let r = region();
     let a = r.attempt(0, b"{\"id\": \"\xff\xfe\"}");
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (400, "request.bad_json"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(400, "request.bad_json", &r.none());
 }
 
 #[test]
@@ -455,13 +359,7 @@ fn json_nested_ten_thousand_deep_is_refused_without_a_crash() {
     let r = region();
     let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let a = r.attempt(0, body.as_bytes());
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (400, "request.bad_json"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(400, "request.bad_json", &r.none());
     // Still serving.
     assert_eq!(r.ask(0, &r.query(0, COUNT_SQL)).unwrap().0, 200);
 }
@@ -470,13 +368,7 @@ fn json_nested_ten_thousand_deep_is_refused_without_a_crash() {
 fn json_that_is_not_a_query_is_refused() {
     let r = region();
     let a = r.attempt(0, br#"[{"type": "Query"}, 42]"#);
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (403, "signature.invalid"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(403, "signature.invalid", &r.none());
 }
 
 #[test]
@@ -502,13 +394,7 @@ fn admin_route_without_a_token_is_refused() {
     let url = format!("{}/v1/regions", r.nodes[0].url);
     let manifest = r.docs.manifest.raw().clone();
     let a = r.attempt_with(|| r.http.post(&url, None, &manifest));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (401, "auth.missing_token"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(401, "auth.missing_token", &r.none());
 }
 
 #[test]
@@ -518,13 +404,7 @@ fn admin_route_with_a_wrong_token_is_refused() {
     let cert = r.docs.certificate.raw().clone();
     let wrong = "0".repeat(64);
     let a = r.attempt_with(|| r.http.post(&url, Some(&wrong), &cert));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (401, "auth.bad_token"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(401, "auth.bad_token", &r.none());
 }
 
 #[test]
@@ -536,13 +416,7 @@ fn another_nodes_token_is_refused() {
     );
     let token = r.nodes[1].token.clone();
     let a = r.attempt_with(|| r.http.post_bytes(&url, Some(&token), b"{}\n"));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (401, "auth.bad_token"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(401, "auth.bad_token", &r.none());
 }
 
 #[test]
@@ -554,13 +428,7 @@ fn ingest_with_one_malformed_line_stores_nothing() {
     let first = good.lines().next().unwrap().to_owned();
     let body = format!("{first}\n{{\"sensor_id\": 12, \"ts\": \"yesterday\"}}\n{first}\n");
     let a = r.attempt_with(|| r.http.post_bytes(&url, Some(&n.token), body.as_bytes()));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (400, "ingest.invalid_line"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(400, "ingest.invalid_line", &r.none());
 }
 
 #[test]
@@ -575,13 +443,7 @@ fn manifest_version_signed_by_one_member_is_refused() {
     let n = &r.nodes[0];
     let url = format!("{}/v1/regions", n.url);
     let a = r.attempt_with(|| r.http.post(&url, Some(&n.token), forged.raw()));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (400, "manifest.refused"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(400, "manifest.refused", &r.none());
 }
 
 #[test]
@@ -590,13 +452,7 @@ fn audit_verify_needs_the_admin_token() {
     let r = region();
     let url = format!("{}/v1/audit/verify", r.nodes[0].url);
     let a = r.attempt_with(|| r.http.get(&url));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (401, "auth.missing_token"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(401, "auth.missing_token", &r.none());
 }
 
 #[test]
@@ -604,13 +460,7 @@ fn unknown_route_is_refused() {
     let r = region();
     let url = format!("{}/v1/../../etc/passwd", r.nodes[0].url);
     let a = r.attempt_with(|| r.http.get(&url));
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (404, "route.unknown"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(404, "route.unknown", &r.none());
 }
 
 /// A certificate of the ethics board for `key`, changed by `edit`, registered at every node
@@ -732,13 +582,7 @@ fn flood_of_unauthenticated_requests_is_rate_limited() {
         assert!(limited >= 50, "{limited} of 200 rate limited");
         Ok(last)
     });
-    assert_eq!(
-        (a.status, a.code.as_str()),
-        (429, "request.rate_limited"),
-        "{}",
-        a.reply
-    );
-    assert_eq!(a.deltas, r.none());
+    a.expect(429, "request.rate_limited", &r.none());
     std::thread::sleep(std::time::Duration::from_secs(6));
 }
 

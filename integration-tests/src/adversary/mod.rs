@@ -366,6 +366,20 @@ pub struct Attempt {
     pub reply: Value,
 }
 
+impl Attempt {
+    /// Asserts the status, the error code and what changed at every node.
+    #[track_caller]
+    pub fn expect(&self, status: u16, code: &str, deltas: &[Delta]) {
+        assert_eq!(
+            (self.status, self.code.as_str()),
+            (status, code),
+            "{}",
+            self.reply
+        );
+        assert_eq!(self.deltas, deltas, "{}", self.reply);
+    }
+}
+
 impl ProcRegion {
     /// Posts `body` to `POST /v1/query` at node `at`, with snapshots of every node before
     /// and after.
