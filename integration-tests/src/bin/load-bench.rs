@@ -210,7 +210,7 @@ fn client(r: &ProcRegion, c: usize, deadline_ms: u64, until: Instant, seen: &Mut
     while Instant::now() < until {
         i += 1;
         let at = (c + i) % 3;
-        let refused = i % 4 == 0;
+        let refused = i.is_multiple_of(4);
         let q = if refused {
             r.query_by(
                 &r.actors.uncertified,
