@@ -6,12 +6,11 @@
 //! than what is left: the acknowledged answers and the answers after the restart never
 //! exceed the budget, and the next query is refused `disclosure.budget_exhausted`.
 //!
-//! The binary: `REGIO_BIN` if set, else `cargo build -p regio-cli --bin regio` (debug) in
-//! the workspace and its `target/debug/regio`.
+//! The binary: `REGIO_BIN` if set, else the workspace's debug build
+//! ([`bench::regio_debug`]).
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use regio_demo::data::{self, MUNICIPALITIES};
 use regio_demo::region::{self, Actors, CHARTER_JSON};
+use regio_integration_tests::adversary::{admin, admin_raw};
 use regio_integration_tests::bench::{self, Http, Node};
 use regio_integration_tests::containers::{demo_consent_ndjson, demo_rows_ndjson};
 use regio_policy::{Did, DocHash, Key};
@@ -29,45 +29,6 @@ use serde_json::Value;
 const ALLOWED: usize = 12;
 const SQL: &str = "SELECT count(*) AS n FROM readings";
 const EXHAUSTED: &str = "disclosure.budget_exhausted";
-
-fn regio() -> PathBuf {
-    if let Some(p) = std::env::var_os("REGIO_BIN") {
-        return p.into();
-    }
-    let ws = bench::workspace();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-p", "regio-cli", "--bin", "regio"])
-        .current_dir(&ws)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building regio: {status}");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ws.join("target"))
-        .join("debug/regio")
-}
-
-/// Posts a body to an admin route; anything but 2xx fails the test.
-fn admin(http: &Http, node: &Node, route: &str, body: Value) {
-    let (st, v) = http
-        .post(&format!("{}{route}", node.url), Some(&node.token), &body)
-        .unwrap();
-    assert!((200..300).contains(&st), "POST {route}: {st} {v}");
-}
-
-/// Posts raw bytes (NDJSON) to an admin route.
-fn admin_raw(node: &Node, route: &str, body: String) {
-    let mut resp = ureq::post(&format!("{}{route}", node.url))
-        .header("Authorization", &format!("Bearer {}", node.token))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send(body.as_bytes())
-        .unwrap();
-    let st = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    assert!((200..300).contains(&st), "POST {route}: {st} {text}");
-}
 
 /// One signed query of the certified application, through the node's API: `Ok(())` when
 /// answered, `Err(reason)` when refused, a description when the node did not answer with a result.
@@ -111,7 +72,7 @@ fn exported_spent(http: &Http, node: &Node) -> u64 {
 
 #[test]
 fn a_node_killed_while_answering_keeps_every_acknowledged_budget_charge() {
-    let regio = regio();
+    let regio = bench::regio_debug().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("node");
     let (nis, name) = MUNICIPALITIES[0];
@@ -135,29 +96,26 @@ fn a_node_killed_while_answering_keeps_every_acknowledged_budget_charge() {
         Utc::now(),
     )
     .unwrap();
-    admin(
+    let schema = serde_json::to_value(data::readings_schema()).unwrap();
+    admin(&http, &node, "/v1/datasets", &schema).unwrap();
+    let rows = demo_rows_ndjson(0, 2, 10);
+    let route = "/v1/datasets/readings/records?format=ndjson";
+    admin_raw(&http, &node, route, rows.as_bytes()).unwrap();
+    let consent = demo_consent_ndjson(0, 2, 10);
+    admin_raw(
         &http,
         &node,
-        "/v1/datasets",
-        serde_json::to_value(data::readings_schema()).unwrap(),
-    );
-    admin_raw(
-        &node,
-        "/v1/datasets/readings/records?format=ndjson",
-        demo_rows_ndjson(0, 2, 10),
-    );
-    admin_raw(
-        &node,
         "/v1/consent/import?format=ndjson",
-        demo_consent_ndjson(0, 2, 10),
-    );
+        consent.as_bytes(),
+    )
+    .unwrap();
     for (route, doc) in [
         ("/v1/policy", docs.policies[0].raw()),
         ("/v1/charters", docs.charter.raw()),
         ("/v1/regions", docs.manifest.raw()),
         ("/v1/certificates", docs.certificate.raw()),
     ] {
-        admin(&http, &node, route, doc.clone());
+        admin(&http, &node, route, doc).unwrap();
     }
     let (origin, cert) = (node.key.did().clone(), docs.certificate.hash());
     assert_eq!(

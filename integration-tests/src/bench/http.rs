@@ -83,13 +83,17 @@ impl Http {
 
     /// `POST url` with a JSON body and an optional admin token: status and JSON body.
     pub fn post(&self, url: &str, token: Option<&str>, body: &Value) -> Result<(u16, Value)> {
+        self.post_bytes(url, token, body.to_string().as_bytes())
+    }
+
+    /// `POST url` with any bytes (sent as `application/json`) and an optional admin token:
+    /// status and JSON body (`Null` if the body is not JSON).
+    pub fn post_bytes(&self, url: &str, token: Option<&str>, body: &[u8]) -> Result<(u16, Value)> {
         let mut r = self.0.post(url).content_type("application/json");
         if let Some(t) = token {
             r = r.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut resp = r
-            .send(body.to_string().as_bytes())
-            .with_context(|| format!("POST {url}"))?;
+        let mut resp = r.send(body).with_context(|| format!("POST {url}"))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()

@@ -5,13 +5,16 @@
 //! and `regio node run` per node (API `127.0.0.1:0`, libp2p `/ip4/127.0.0.1/tcp/0`) and reads
 //! each node's `listening on` and `p2p` lines; every node is stopped (SIGTERM, then SIGKILL
 //! after 5 s) when its [`Node`] drops — on success, on error and on panic — and on SIGINT or
-//! SIGTERM of the benchmark ([`stop_nodes_on_signal`]).
+//! SIGTERM of the benchmark ([`stop_nodes_on_signal`]). A node never outlives the process
+//! that started it, even one that ends without dropping it (a test's shared fixture in a
+//! `static`, a crash): it runs under a small `sh` that holds a pipe from this process and
+//! sends the node SIGTERM when the pipe closes.
 
 pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,9 +59,34 @@ pub fn regio_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
     Ok(target.join("release").join("regio"))
 }
 
+/// The debug `regio` for tests: `REGIO_BIN` if set, else `cargo build -p regio-cli --bin
+/// regio` in the workspace (a no-op when it is up to date) and its `target/debug/regio`.
+pub fn regio_debug() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("REGIO_BIN") {
+        return Ok(p.into());
+    }
+    let ws = workspace();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-p", "regio-cli", "--bin", "regio"])
+        .current_dir(&ws)
+        .status()
+        .context("cannot run cargo to build `regio`")?;
+    if !status.success() {
+        bail!("cargo build -p regio-cli failed ({status})");
+    }
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.join("target"))
+        .join("debug/regio"))
+}
+
 /// One running `regio node run` process.
 pub struct Node {
+    /// The `sh` the node runs under (see the module docs).
     child: Child,
+    /// Its stdin: closing it stops the node.
+    tie: Option<ChildStdin>,
+    pid: u32,
     /// The node directory.
     pub dir: PathBuf,
     /// `http://127.0.0.1:PORT`.
@@ -72,9 +100,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// The process id.
+    /// The node's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// Resident set size (VmRSS of `/proc/PID/status`), KiB.
@@ -95,10 +123,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        let pid = self.pid;
+        // The `sh` sends SIGTERM once its stdin closes, and exits when the node has.
+        drop(self.tie.take());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -106,6 +133,10 @@ impl Drop for Node {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Ok(mut pids) = PIDS.lock() {
@@ -171,23 +202,27 @@ pub fn init(
     Ok(())
 }
 
+/// The `sh` a node runs under: starts it in the background, prints its pid, waits for its
+/// stdin to close (this process dropping the [`Node`], or ending), then stops the node.
+const TIE: &str = r#""$0" node run --dir "$1" </dev/null & n=$!; echo "pid $n"; read line; kill -TERM $n 2>/dev/null; wait $n"#;
+
 /// Starts `regio node run --dir DIR` and reads its `listening on` and `p2p` lines; the
 /// node's stderr goes to `DIR/node.log`.
 pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
     let log = std::fs::File::create(dir.join("node.log"))
         .with_context(|| format!("cannot create {}/node.log", dir.display()))?;
-    let mut child = Command::new(regio)
-        .args(["node", "run", "--dir"])
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(TIE)
+        .arg(regio)
         .arg(dir)
         .env_remove("REGIO_TOKEN")
         .env_remove("REGIO_NODE")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
         .with_context(|| format!("cannot start {} node run", regio.display()))?;
-    if let Ok(mut pids) = PIDS.lock() {
-        pids.push(child.id());
-    }
     let stdout = child
         .stdout
         .take()
@@ -199,21 +234,38 @@ pub fn start(regio: &Path, dir: &Path) -> Result<Node> {
         }
     });
     let mut node = Node {
+        tie: child.stdin.take(),
         child,
+        pid: 0,
         dir: dir.to_path_buf(),
         url: String::new(),
         p2p: Vec::new(),
         key: Key::from_secret([0; 32]),
         token: String::new(),
     };
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| anyhow!("{}: no `listening on` line within 60 s", dir.display()))?;
-    node.url = first
-        .strip_prefix("listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .ok_or_else(|| anyhow!("{}: unexpected first line `{first}`", dir.display()))?
-        .to_string();
+    // `pid N` (from the sh) and `listening on URL` (from the node), in either order.
+    let until = Instant::now() + Duration::from_secs(60);
+    while node.pid == 0 || node.url.is_empty() {
+        let wait = until.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(wait)
+            .map_err(|_| anyhow!("{}: no `listening on` line within 60 s", dir.display()))?;
+        if let Some(pid) = line.strip_prefix("pid ") {
+            node.pid = pid
+                .trim()
+                .parse()
+                .with_context(|| format!("{}: bad pid line `{line}`", dir.display()))?;
+            if let Ok(mut pids) = PIDS.lock() {
+                pids.push(node.pid);
+            }
+        } else {
+            node.url = line
+                .strip_prefix("listening on ")
+                .and_then(|r| r.split_whitespace().next())
+                .ok_or_else(|| anyhow!("{}: unexpected line `{line}`", dir.display()))?
+                .to_string();
+        }
+    }
     // The p2p lines follow at once; wait longer only for the first.
     let mut wait = Duration::from_secs(2);
     while let Ok(line) = rx.recv_timeout(wait) {

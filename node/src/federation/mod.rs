@@ -199,11 +199,17 @@ async fn coordinate_untraced(
     }
     // Cannot fail: a JSON value always serialises.
     let bytes = serde_json::to_vec(&query_value).unwrap_or_default();
+    let expect = Expected {
+        hash: query_hash,
+        id: q.id.clone(),
+        region: q.region.clone(),
+    };
     let mut pending: FuturesUnordered<Pending<'_>> = FuturesUnordered::new();
     for (i, m) in members.iter().enumerate() {
         let span = telemetry::member_span(&m.did, &m.name);
         if &m.did == engine.did() {
             let (engine, value, engine_did) = (engine.clone(), query_value.clone(), m.did.clone());
+            let expect = expect.clone();
             pending.push(Box::pin(
                 async move {
                     let span = tracing::Span::current();
@@ -220,7 +226,7 @@ async fn coordinate_untraced(
                     traced(match local {
                         // Checked like any member's answer: the bytes it would have sent.
                         Ok(Ok(a)) => match serde_json::to_vec(a.signed.raw()) {
-                            Ok(bytes) => (i, arrived(bytes, engine_did, query_hash)),
+                            Ok(bytes) => (i, arrived(bytes, engine_did, expect)),
                             Err(e) => (i, failed(format!("encoding the signed answer: {e}"))),
                         },
                         Ok(Err(e)) => (i, failed(e.to_string())),
@@ -230,11 +236,11 @@ async fn coordinate_untraced(
                 .instrument(span),
             ));
         } else {
-            let (did, bytes) = (m.did.clone(), bytes.clone());
+            let (did, bytes, expect) = (m.did.clone(), bytes.clone(), expect.clone());
             pending.push(Box::pin(
                 async move {
                     traced(match transport.request(&did, bytes, deadline).await {
-                        Ok(b) => (i, arrived(b, did, query_hash)),
+                        Ok(b) => (i, arrived(b, did, expect)),
                         Err(e) => (i, Reply::Failed(e)),
                     })
                 }
@@ -378,10 +384,18 @@ fn log_member(q: &qdoc::Query, line: &Provenance) {
     }
 }
 
+/// What a member's answer must name: the query's hash, id and region.
+#[derive(Debug, Clone)]
+struct Expected {
+    hash: DocHash,
+    id: String,
+    region: String,
+}
+
 fn check_answer(
     bytes: &[u8],
     member: &Did,
-    query_hash: DocHash,
+    expect: &Expected,
 ) -> Result<Signed<PartialAnswer>, String> {
     let signed = Signed::<PartialAnswer>::from_json(bytes).map_err(|e| e.to_string())?;
     qdoc::check_answer_signer(&signed).map_err(|e| e.to_string())?;
@@ -392,25 +406,39 @@ fn check_answer(
             doc.node, member
         ));
     }
-    if doc.query_hash != query_hash {
+    if doc.query_hash != expect.hash {
         return Err(format!(
             "answer is for query {}, not {}",
-            doc.query_hash, query_hash
+            doc.query_hash, expect.hash
+        ));
+    }
+    // A signed answer names the query it answers by id and region too: an answer that names
+    // another one is not this query's (an auditor holding it would be misled).
+    if doc.query != expect.id {
+        return Err(format!(
+            "answer names query `{}`, the query is `{}`",
+            doc.query, expect.id
+        ));
+    }
+    if doc.region != expect.region {
+        return Err(format!(
+            "answer names region `{}`, the query's is `{}`",
+            doc.region, expect.region
         ));
     }
     Ok(signed)
 }
 
 /// Starts checking an answer that arrived from `member` on the blocking pool.
-fn arrived(bytes: Vec<u8>, member: Did, query_hash: DocHash) -> Reply {
+fn arrived(bytes: Vec<u8>, member: Did, expect: Expected) -> Reply {
     Reply::Arrived(tokio::task::spawn_blocking(move || {
-        check(&bytes, &member, query_hash)
+        check(&bytes, &member, &expect)
     }))
 }
 
 /// Verifies an answer ([`check_answer`]) and decodes its partial result.
-fn check(bytes: &[u8], member: &Did, query_hash: DocHash) -> Result<Checked, String> {
-    let signed = check_answer(bytes, member, query_hash)?;
+fn check(bytes: &[u8], member: &Did, expect: &Expected) -> Result<Checked, String> {
+    let signed = check_answer(bytes, member, expect)?;
     let partial = match &signed.doc().outcome {
         Outcome::Answered { result, .. } => Some(decode(result)),
         Outcome::Refused { .. } => None,
