@@ -50,6 +50,8 @@
 
 mod behaviour;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod handle;
 pub mod identity;
