@@ -57,3 +57,24 @@ pub fn write_response(response: Response) -> io::Result<Vec<u8>> {
     futures::executor::block_on(codec().write_response(&QUERY_PROTOCOL, &mut out, response))?;
     Ok(out.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_responses_round_trip_through_the_codec() {
+        let body = br#"{"type":"Query"}"#.to_vec();
+        assert_eq!(
+            read_request(&write_request(body.clone()).unwrap()).unwrap(),
+            body
+        );
+        for response in [Ok(body), Err(Refusal::node_error("disk full"))] {
+            let bytes = write_response(response.clone()).unwrap();
+            assert_eq!(read_response(&bytes).unwrap(), response);
+        }
+        // Not CBOR: an error, not a panic.
+        assert!(read_request(&[0xff, 0x00]).is_err());
+        assert!(read_response(&[]).is_err());
+    }
+}
