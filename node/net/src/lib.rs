@@ -48,6 +48,8 @@
 
 mod behaviour;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod handle;
 pub mod identity;

@@ -156,6 +156,10 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
+    // The fallback form is ASCII: byte offsets below are then character boundaries.
+    if !s.is_ascii() {
+        return None;
+    }
     let (date, time) = (s.get(..10)?, s.get(11..)?);
     let sep = s.as_bytes().get(10)?;
     if !matches!(sep, b' ' | b'T' | b't') || time.len() < 8 {

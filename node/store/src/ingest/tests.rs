@@ -472,3 +472,20 @@ fn fast_path_takes_valid_rows() {
         None
     );
 }
+
+#[test]
+fn timestamps_with_multibyte_characters_are_refused_not_a_panic() {
+    // Found by the `ingest_csv` fuzz target: a character across byte 8 of the time part, or
+    // across byte 3 of a five-byte offset, panicked on slicing.
+    assert_eq!(super::parse_timestamp("2024-01-01 1234567\u{0783}"), None);
+    assert_eq!(
+        super::parse_timestamp("2024-01-01 12:00:00+1\u{0783}1"),
+        None
+    );
+    let csv = "id,observed_at\ne1,2024-01-01 1234567\u{0783}\n";
+    let parsed = parse_csv(&schema(), csv.as_bytes(), Mode::SkipInvalid).unwrap();
+    assert!(parsed.rows.is_empty());
+    assert_eq!(parsed.rejected.len(), 1);
+    assert_eq!(parsed.rejected[0].line, 2);
+    assert_eq!(parsed.rejected[0].field.as_deref(), Some("observed_at"));
+}
