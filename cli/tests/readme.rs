@@ -159,12 +159,16 @@ fn the_rules_skip_only_the_ci_blocks() {
         .collect();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     // The top block (cargo run … demo, cargo test), Deploy's two (image; compose region, run
-    // by integration-tests/tests/compose.rs), and Benchmarks' — nothing else.
+    // by integration-tests/tests/compose.rs), Benchmarks', the adversarial suite's and the
+    // load bench's (cargo), and the fuzzers' — nothing else.
     let expected = [
         line_of("cargo run --release -p regio-cli -- demo   #"),
         line_of("deploy/build-image.sh                  #"),
         line_of("# not run by the README test: integration-tests/tests/compose.rs"),
         line_of("# Reference query (../shared/bench/README.md)"),
+        line_of("cargo test -p regio-integration-tests --test adversarial_http"),
+        line_of("# a 3-node region of real processes: valid + refused queries"),
+        line_of("# not run by the README test: the fuzzers"),
     ];
     assert_eq!(skipped, expected, "blocks skipped by the README test");
     assert!(blocks.len() >= skipped.len() + 6, "{} blocks", blocks.len());

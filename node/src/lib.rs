@@ -27,7 +27,6 @@
 pub mod api;
 pub mod audit;
 pub mod caps;
-pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod federation;

@@ -204,7 +204,7 @@ pub async fn start(spec: Spec) -> Result<Running, ServerError> {
     )?);
     engine.set_caps(config.documents);
     engine
-        .open_catalogs(crate::catalog::Settings {
+        .open_catalogs(crate::engine::catalog::Settings {
             nis: config.nis.clone(),
             name: config.name.clone(),
             homepage: config.public_url.clone(),

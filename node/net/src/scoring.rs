@@ -1,7 +1,7 @@
 //! Gossip hygiene (owner: net): which topics gossipsub keeps track of, and how it scores the
 //! peers that send on them.
 //!
-//! **Subscription filter** ([`RegionTopics`]): gossipsub records a peer's subscription only
+//! **Subscription filter** (`RegionTopics`): gossipsub records a peer's subscription only
 //! for the topics of regions this node joined, so a peer announcing thousands of topics costs
 //! nothing, and this node can subscribe to nothing else.
 //!

@@ -1,7 +1,7 @@
 //! Catalog routes (owner: lead): this node's catalog and its region's, as DCAT-AP 3
 //! (JSON-LD or Turtle) or as search hits; the signed catalog document; publishing the
 //! operator's entries. Requests and replies: `regio_http::catalog`; the catalog itself:
-//! [`crate::catalog`].
+//! [`crate::engine::catalog`].
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use super::auth::Admin;
 use super::{blocking, ApiError, AppState, Reply};
-use crate::catalog::dcat::{Graph, Region};
-use crate::catalog::search::Filter;
-use crate::catalog::CatalogError;
+use crate::engine::catalog::dcat::{Graph, Region};
+use crate::engine::catalog::search::Filter;
+use crate::engine::catalog::CatalogError;
 use regio_policy::doc::catalog::{Catalog, Entries, Theme};
 
 impl From<CatalogError> for ApiError {
@@ -169,11 +169,13 @@ fn unavailable() -> ApiError {
     )
 }
 
-fn catalogs_of(engine: &crate::engine::Engine) -> Result<&crate::catalog::Catalogs, ApiError> {
+fn catalogs_of(
+    engine: &crate::engine::Engine,
+) -> Result<&crate::engine::catalog::Catalogs, ApiError> {
     engine.catalogs().ok_or_else(unavailable)
 }
 
-fn catalogs(s: &AppState) -> Result<&crate::catalog::Catalogs, ApiError> {
+fn catalogs(s: &AppState) -> Result<&crate::engine::catalog::Catalogs, ApiError> {
     catalogs_of(&s.engine)
 }
 
@@ -263,7 +265,12 @@ pub async fn publish(
         Ok(catalogs.publish(&engine, entries, chrono::Utc::now())?)
     })
     .await?;
-    crate::federation::catalog::spread(&s, &signed).await;
+    if let Some(net) = &s.net {
+        let msg = crate::federation::gossip::Gossip::Catalog {
+            doc: signed.raw().clone(),
+        };
+        crate::federation::run::broadcast(&s.engine, net, &msg).await;
+    }
     let d = signed.doc();
     Ok((
         StatusCode::CREATED,

@@ -9,6 +9,7 @@
 //! hand the engine signed JSON and get signed JSON back; they never decide anything.
 
 mod answer;
+pub mod catalog;
 mod charge;
 mod docs;
 mod held;
@@ -74,7 +75,7 @@ pub struct Engine {
     pub(crate) limits: Limits,
     pub(crate) state: RwLock<State>,
     /// This node's catalog and the members' ([`Engine::open_catalogs`]; none until then).
-    pub(crate) catalogs: std::sync::OnceLock<crate::catalog::Catalogs>,
+    pub(crate) catalogs: std::sync::OnceLock<crate::engine::catalog::Catalogs>,
     /// What one author may make this node hold.
     caps: RwLock<Caps>,
     /// Documents from peers dropped, by cause.
@@ -205,9 +206,10 @@ impl Engine {
     /// Opens this node's catalog (the assembly does, once, with the node's configuration).
     pub fn open_catalogs(
         &self,
-        settings: crate::catalog::Settings,
-    ) -> Result<(), crate::catalog::CatalogError> {
-        let catalogs = crate::catalog::Catalogs::open(&self.store, self.key.clone(), settings)?;
+        settings: crate::engine::catalog::Settings,
+    ) -> Result<(), crate::engine::catalog::CatalogError> {
+        let catalogs =
+            crate::engine::catalog::Catalogs::open(&self.store, self.key.clone(), settings)?;
         if self.catalogs.set(catalogs).is_err() {
             tracing::warn!("the catalog was opened twice; the first stays");
         }
@@ -215,7 +217,7 @@ impl Engine {
     }
 
     /// This node's catalog, once opened ([`Engine::open_catalogs`]).
-    pub fn catalogs(&self) -> Option<&crate::catalog::Catalogs> {
+    pub fn catalogs(&self) -> Option<&crate::engine::catalog::Catalogs> {
         self.catalogs.get()
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::CatalogError;
+use crate::engine::catalog::CatalogError;
 use crate::engine::{DocError, Dropped, Engine, Held};
 use regio_policy::DocHash;
 use regio_store::{DocKind, StoreError};

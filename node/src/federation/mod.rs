@@ -14,7 +14,6 @@
 //! answer. Every member that did not answer is logged as a warning naming it (`peer` = its
 //! DID, `member` = its name) and the cause; a signed refusal is logged at debug level.
 
-pub mod catalog;
 pub mod gossip;
 pub mod p2p;
 pub mod run;

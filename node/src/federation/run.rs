@@ -358,7 +358,7 @@ pub async fn broadcast(engine: &Engine, net: &Handle, msg: &Gossip) -> usize {
 
 /// One anti-entropy round: this node's digest on every region topic.
 pub async fn publish_digests(engine: &Engine, net: &Handle) {
-    super::catalog::refresh(engine, net).await;
+    refresh_catalog(engine, net).await;
     for region in engine.regions() {
         let id = region.doc().region.clone();
         match net.publish(&id, sync::digest(engine, &id).to_bytes()).await {
@@ -408,5 +408,26 @@ mod jitter_tests {
                 "{d:?}"
             );
         }
+    }
+}
+
+/// Re-signs this node's catalog when it is due (see
+/// [`crate::engine::catalog::Catalogs::current`]) and gossips a new version; called at every
+/// anti-entropy round. Members' catalogs arrive as [`Gossip::Catalog`] and by sync and are
+/// taken in by [`crate::engine::catalog::Catalogs::receive`]; a refused one leaves a log event.
+pub async fn refresh_catalog(engine: &Engine, net: &Handle) {
+    let Some(catalogs) = engine.catalogs() else {
+        return;
+    };
+    let before = catalogs.version();
+    match catalogs.current(engine, Utc::now()) {
+        Ok(signed) if Some(signed.doc().version) != before => {
+            let msg = Gossip::Catalog {
+                doc: signed.raw().clone(),
+            };
+            broadcast(engine, net, &msg).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "the catalog could not be re-signed"),
     }
 }
