@@ -394,23 +394,6 @@ fn jittered(interval: Duration) -> Duration {
     Duration::from_millis(ms / 2 + r % ms)
 }
 
-#[cfg(test)]
-mod jitter_tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_one_and_a_half_intervals() {
-        let i = Duration::from_millis(1000);
-        for _ in 0..1000 {
-            let d = jittered(i);
-            assert!(
-                d >= Duration::from_millis(500) && d < Duration::from_millis(1500),
-                "{d:?}"
-            );
-        }
-    }
-}
-
 /// Re-signs this node's catalog when it is due (see
 /// [`crate::engine::catalog::Catalogs::current`]) and gossips a new version; called at every
 /// anti-entropy round. Members' catalogs arrive as [`Gossip::Catalog`] and by sync and are
@@ -429,5 +412,22 @@ pub async fn refresh_catalog(engine: &Engine, net: &Handle) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "the catalog could not be re-signed"),
+    }
+}
+
+#[cfg(test)]
+mod jitter_tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_one_and_a_half_intervals() {
+        let i = Duration::from_millis(1000);
+        for _ in 0..1000 {
+            let d = jittered(i);
+            assert!(
+                d >= Duration::from_millis(500) && d < Duration::from_millis(1500),
+                "{d:?}"
+            );
+        }
     }
 }
