@@ -322,13 +322,11 @@ impl Catalogs {
             .doc()
             .members
             .iter()
-            .filter_map(|m| held.members.get(&m.did))
-            .filter(|c| {
-                manifest
-                    .doc()
-                    .members
-                    .iter()
-                    .any(|m| m.did == c.doc().municipality.did && m.nis == c.doc().municipality.nis)
+            .filter_map(|m| {
+                // Held by this member's DID, and naming the NIS code the region lists for it.
+                held.members
+                    .get(&m.did)
+                    .filter(|c| c.doc().municipality.nis == m.nis)
             })
             .cloned()
             .collect()
